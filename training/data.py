@@ -1,0 +1,164 @@
+"""Training data: notes rendered into memory once, clips made on the fly.
+
+The training notes (int16, 128 kB per 4-s note) are rendered with every core at the
+start of a run; each training clip is then made from memory by :class:`ClipSampler`:
+
+* with probability ``1 - concat_prob`` a plain note: a crop of ``crop_s`` seconds
+  placed uniformly inside the note's non-silent region;
+* otherwise the paper's augmentation: trimmed notes of the same instrument are
+  concatenated up to a segment of ``concat_min_s``..``concat_max_s`` s
+  (:func:`mie_core.augment.concat_notes`) and a ``crop_s`` crop is taken from it.
+
+With ``crop_s = 0`` clips are whole segments (plain notes are 4 s; concatenations are
+cut to 4 s so a batch is one tensor). Every choice comes from the sampler's
+``numpy.random.Generator``, whose state is saved in the checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mie_core import augment
+from mie_core.audio import trim_bounds
+from mie_core.corpus import Corpus, default_corpus_dir, select_notes
+from mie_core.gm import FAMILIES
+
+SR = 16000
+
+
+@dataclass
+class NoteSet:
+    """Notes in memory with their labels."""
+
+    audio: np.ndarray  # (n, samples) int16
+    table: pd.DataFrame  # one row per note
+    instrument: np.ndarray  # (n,) int label index
+    family: np.ndarray  # (n,) int family index
+    instruments: list[str]  # label map: index -> instrument_str
+    families: list[str]
+
+
+def _bounds(audio: np.ndarray, top_db: float) -> np.ndarray:
+    out = np.zeros((audio.shape[0], 2), dtype=np.int64)
+    for i, x in enumerate(audio):
+        out[i] = trim_bounds(x.astype(np.float32) / 32768.0, SR, top_db)
+    return out
+
+
+def load_corpus_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, dict]:
+    """(train, valid, recipe) from our SoundFont corpus as the data config says."""
+    d = cfg.data
+    corpus = Corpus.load(d.corpus or default_corpus_dir())
+    train_rows = select_notes(corpus.split_notes(d.split, "train"), pitch_step=d.train_pitch_step,
+                              pitch_offset=d.train_pitch_offset, velocities=d.train_velocities,
+                              max_per_instrument=d.train_max_notes_per_instrument or None, seed=cfg.run.seed)
+    valid_rows = select_notes(corpus.split_notes(d.split, "valid"), pitch_step=d.valid_pitch_step,
+                              pitch_offset=d.valid_pitch_offset, velocities=d.valid_velocities,
+                              max_per_instrument=d.valid_max_notes_per_instrument or None, seed=cfg.run.eval_seed)
+    if log:
+        log(f"rendering {len(train_rows)} training and {len(valid_rows)} validation notes into memory")
+    workers = d.render_workers or None
+    train_audio = corpus.render(train_rows, workers=workers, progress=progress)
+    valid_audio = corpus.render(valid_rows, workers=workers)
+    instruments = sorted(train_rows["instrument_str"].unique())
+    recipe = {
+        "kind": "soundfont-corpus",
+        "corpus": str(Path(corpus.root).resolve()),
+        "fingerprint": corpus.fingerprint,
+        "split": d.split,
+        "soundfonts": {k: v["sha256"] for k, v in corpus.recipe["soundfonts"].items()},
+        "n_train_notes": int(len(train_rows)),
+        "n_valid_notes": int(len(valid_rows)),
+    }
+    return (_noteset(train_audio, train_rows, instruments), _noteset(valid_audio, valid_rows, None), recipe)
+
+
+def load_nsynth_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, dict]:
+    """(train, valid, recipe) from NSynth split folders (audio read into memory)."""
+    from mie_core.nsynth import load_nsynth, read_notes
+
+    d = cfg.data
+    tr = load_nsynth(d.nsynth_train)
+    va = load_nsynth(d.nsynth_valid)
+    tr_rows = select_notes(tr.notes, pitch_step=d.train_pitch_step, pitch_offset=d.train_pitch_offset,
+                           velocities=d.train_velocities,
+                           max_per_instrument=d.train_max_notes_per_instrument or None, seed=cfg.run.seed)
+    va_rows = select_notes(va.notes, pitch_step=d.valid_pitch_step, pitch_offset=d.valid_pitch_offset,
+                           velocities=d.valid_velocities,
+                           max_per_instrument=d.valid_max_notes_per_instrument or None, seed=cfg.run.eval_seed)
+    if log:
+        log(f"reading {len(tr_rows)} training and {len(va_rows)} validation NSynth notes")
+    instruments = sorted(tr_rows["instrument_str"].unique())
+    recipe = {"kind": "nsynth", "train": str(Path(d.nsynth_train).resolve()), "valid": str(Path(d.nsynth_valid).resolve()),
+              "n_train_notes": int(len(tr_rows)), "n_valid_notes": int(len(va_rows))}
+    return (_noteset(read_notes(tr, tr_rows, progress=progress), tr_rows, instruments),
+            _noteset(read_notes(va, va_rows), va_rows, None), recipe)
+
+
+def _noteset(audio: np.ndarray, rows: pd.DataFrame, instruments: list[str] | None) -> NoteSet:
+    rows = rows.reset_index(drop=True)
+    inst_list = instruments if instruments is not None else sorted(rows["instrument_str"].unique())
+    pos = {s: i for i, s in enumerate(inst_list)}
+    fam = np.asarray([FAMILIES.index(f) for f in rows["instrument_family_str"]], dtype=np.int64)
+    inst = np.asarray([pos[s] for s in rows["instrument_str"]], dtype=np.int64)
+    return NoteSet(audio, rows, inst, fam, list(inst_list), list(FAMILIES))
+
+
+class ClipSampler:
+    """Makes training batches from notes in memory (see the module docstring)."""
+
+    def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
+                 concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0):
+        self.notes = notes
+        self.crop = int(round(crop_s * SR)) if crop_s > 0 else notes.audio.shape[1]
+        self.augment = augment_on
+        self.concat_prob = concat_prob if augment_on else 0.0
+        self.concat_min = int(round(concat_min_s * SR))
+        self.concat_max = int(round(concat_max_s * SR))
+        self.bounds = _bounds(notes.audio, trim_top_db)
+        self.by_instrument = [np.flatnonzero(notes.instrument == i) for i in range(len(notes.instruments))]
+        self.rng = np.random.default_rng(seed)
+
+    def _trimmed(self, i: int) -> np.ndarray:
+        a, b = self.bounds[i]
+        if b <= a:
+            return self.notes.audio[i]
+        return self.notes.audio[i, a:b]
+
+    def clip(self) -> tuple[np.ndarray, int, int]:
+        """One (clip int16 (crop,), instrument, family)."""
+        rng = self.rng
+        i = int(rng.integers(len(self.notes.instrument)))
+        inst = int(self.notes.instrument[i])
+        fam = int(self.notes.family[i])
+        if rng.random() < self.concat_prob:
+            length = int(rng.integers(self.concat_min, self.concat_max + 1))
+            pool = self.by_instrument[inst]
+            # enough distinct notes to fill the segment, drawn without replacement
+            k = min(len(pool), 16)
+            picks = rng.choice(pool, size=k, replace=False)
+            seg = augment.concat_notes([self._trimmed(int(j)) for j in picks], length, rng)
+            x = augment.random_crop(seg, self.crop, rng)
+        else:
+            a, b = self.bounds[i]
+            x = augment.random_crop(self.notes.audio[i], self.crop, rng, lo=int(a), hi=int(max(b, a + 1)))
+        return x, inst, fam
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(waves float32 (size, crop), instrument (size,), family (size,))."""
+        xs = np.empty((size, self.crop), dtype=np.float32)
+        yi = np.empty(size, dtype=np.int64)
+        yf = np.empty(size, dtype=np.int64)
+        for k in range(size):
+            x, yi[k], yf[k] = self.clip()
+            xs[k] = x.astype(np.float32) / 32768.0
+        return xs, yi, yf
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

@@ -1,0 +1,397 @@
+"""Train the instrument encoder (paper Sec. V-B).
+
+    python -m training.train --config training/configs/cqt122.yaml
+    python -m training.train --resume runs/cqt122/state.pt [--max-minutes 60]
+    python -m training.train --config training/configs/tiny.yaml --init-from runs/cqt122/best
+    python -m training.train --config ... --dry-run          # parameter counts, nothing trained
+    torchrun --nproc_per_node 8 -m training.train --config ...   # DDP, one process per GPU
+
+A run folder ``<run.out_dir>/<run.name>/`` holds ``config.yaml`` (the resolved config),
+``log.jsonl`` (loss, learning rate, clips/s, validation EER), ``state.pt`` (everything
+to resume exactly: model, heads, optimizer, step, random-generator states, config,
+label maps, corpus recipe, versions), ``best/`` and ``last/`` (safetensors + JSON:
+what the app and ``mie_core`` load; nothing unpickled).
+
+A run killed at any moment and resumed loses at most the steps since its last
+checkpoint (``run.ckpt_every``) and then follows the same path: the data sampler's
+generator, torch's generator, the optimizer and the step are all restored, and the
+learning-rate schedule is a function of the step alone.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mie_core import metrics, trials
+from mie_core.heads import DualHead
+from mie_core.model import InstrumentEncoder, _cpu_has_bf16, library_versions, save_checkpoint
+from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config
+from training.data import ClipSampler, load_corpus_sets, load_nsynth_sets
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class TrainModel(nn.Module):
+    """Encoder + heads as one module (one DDP wrapper keeps both in sync)."""
+
+    def __init__(self, encoder: InstrumentEncoder, heads: DualHead):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = heads
+
+    def forward(self, wave, instrument, family, iteration: int):
+        return self.heads(self.encoder(wave), instrument, family, iteration)
+
+
+def lr_at(step: int, cfg: Config) -> float:
+    """Learning rate of ``step`` (0-based): linear warm-up, then exponential decay."""
+    o = cfg.optim
+    if step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    span = max(1, o.steps - o.warmup_steps)
+    return o.lr * o.lr_final_ratio ** ((step - o.warmup_steps) / span)
+
+
+def build(cfg: Config, n_instruments: int, n_families: int) -> TrainModel:
+    enc = InstrumentEncoder(cfg.model)
+    h = cfg.head
+    heads = DualHead(cfg.model.embed_dim, n_instruments, n_families, kind=h.kind, family_weight=h.family_weight,
+                     margin=h.margin, lambda_base=h.lambda_base, lambda_gamma=h.lambda_gamma,
+                     lambda_min=h.lambda_min, scale=h.scale)
+    return TrainModel(enc, heads)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {"host": platform.node(), "cpu": cpu, "threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+        out["gpus"] = torch.cuda.device_count()
+    return out
+
+
+def evaluate_eer(encoder: InstrumentEncoder, valid, seed: int, device) -> dict:
+    """Validation EER with the paper's protocol on whole notes (trials fixed by ``seed``)."""
+    emb = encoder.embed(valid.audio, batch_size=32, device=device)
+    encoder.train()
+    tr = trials.make_trials(valid.instrument, np.random.default_rng(seed))
+    s = trials.score_trials(emb, tr)
+    t, n = s[tr.target], s[~tr.target]
+    return {"eer": metrics.eer(t, n, "rocch"), "eer_interp": metrics.eer(t, n, "interp"),
+            "min_dcf": metrics.min_dcf(t, n), "n_target": tr.n_target, "n_nontarget": tr.n_nontarget}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Logger:
+    def __init__(self, path: Path | None, interactive: bool):
+        self.path = path
+        self.interactive = interactive
+
+    def event(self, **rec) -> None:
+        if self.path is None:
+            return
+        rec = {"time": time.time(), **rec}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def say(self, msg: str) -> None:
+        if self.path is not None:
+            print(msg, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML config (training/configs/NAME.yaml)")
+    p.add_argument("--resume", help="state.pt of a run to carry on exactly")
+    p.add_argument("--init-from", help="start from this model's encoder; new heads for the new labels")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config field")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly at a checkpoint after N minutes")
+    p.add_argument("--dry-run", action="store_true", help="build the model, print parameter counts, train nothing")
+    args = p.parse_args(argv)
+    try:
+        return run(args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
+    t_start = time.monotonic()
+    state = None
+    if args.resume:
+        state = torch.load(args.resume, map_location="cpu", weights_only=False)
+        raw = state["config"]
+        for item in args.set:
+            if not item.startswith("run."):
+                raise ConfigError(f"--set {item}: only run.* settings may change on --resume")
+        cfg = from_dict(apply_overrides(raw, args.set), where=args.resume)
+    elif args.config:
+        cfg = load_config(args.config, args.set)
+    else:
+        raise ConfigError("give --config or --resume")
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cfg.run.device == "auto":
+        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(cfg.run.device)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    if cfg.run.precision == "auto":
+        bf16 = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or (device.type == "cpu" and _cpu_has_bf16())
+    else:
+        bf16 = cfg.run.precision == "bf16"
+
+    run_dir = Path(cfg.run.out_dir) / cfg.run.name
+    is_main = rank == 0
+    log = Logger(run_dir / "log.jsonl" if is_main and not args.dry_run else None, sys.stderr.isatty())
+
+    if args.dry_run:
+        n_inst = _count_instruments(cfg)
+        model = build(cfg, max(n_inst, 1), 11)
+        enc_n = model.encoder.n_parameters()
+        print(dump_config(cfg))
+        print(f"encoder parameters: {enc_n:,} (front-end {sum(p.numel() for p in model.encoder.frontend.parameters()):,}, "
+              f"ResNet {sum(p.numel() for p in model.encoder.encoder.parameters()):,}, "
+              f"pooling {sum(p.numel() for p in model.encoder.pooling.parameters()):,}, "
+              f"projection {sum(p.numel() for p in model.encoder.projection.parameters()):,})")
+        print(f"head parameters: {sum(p.numel() for p in model.heads.parameters()):,} "
+              f"({n_inst} instruments, 11 families)")
+        print(f"precision: {'bf16 autocast' if bf16 else 'fp32'} on {device}")
+        return 0
+
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_config(cfg))
+        log.say(f"run {run_dir}: {'bf16 autocast' if bf16 else 'fp32'} on {device}, {torch.get_num_threads()} threads, world {world}")
+
+    loader = load_corpus_sets if cfg.data.source == "corpus" else load_nsynth_sets
+    t0 = time.monotonic()
+    train_set, valid_set, recipe = loader(cfg, log=log.say if is_main else None)
+    render_s = time.monotonic() - t0
+    label_maps = {"instrument": train_set.instruments, "family": train_set.families}
+    if is_main:
+        log.say(f"{len(train_set.instruments)} training instruments, {train_set.audio.shape[0]} notes in memory "
+                f"({train_set.audio.nbytes / 2**30:.2f} GiB, {render_s:.1f} s)")
+        log.event(event="data", n_train_notes=int(train_set.audio.shape[0]), n_valid_notes=int(valid_set.audio.shape[0]),
+                  n_instruments=len(train_set.instruments), seconds=render_s)
+
+    torch.manual_seed(cfg.run.seed)
+    model = build(cfg, len(train_set.instruments), len(train_set.families))
+    if args.init_from and state is None:
+        init = InstrumentEncoder.from_checkpoint(args.init_from)
+        if init.args != cfg.model:
+            raise ConfigError(f"--init-from {args.init_from}: its model arguments differ from the config's model section")
+        model.encoder.load_state_dict(init.state_dict())
+        recipe = {**recipe, "init_from": str(Path(args.init_from).resolve())}
+    model.to(device)
+    model.encoder.encoder.to(memory_format=torch.channels_last)
+    o = cfg.optim
+    opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    per_rank = max(1, o.batch_size // world)
+    sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
+                          cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank)
+    step, best, trained_s, clips_seen = 0, None, 0.0, 0
+    if state is not None:
+        if state["label_maps"] != label_maps:
+            raise ConfigError(f"{args.resume}: the training labels differ from the data now on disk")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, best = state["step"], state["best"]
+        trained_s, clips_seen = state.get("trained_s", 0.0), state.get("clips_seen", 0)
+        sampler.set_state(state["sampler"][rank] if isinstance(state["sampler"], list) else state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        if is_main:
+            log.say(f"resumed at step {step} of {o.steps}")
+            log.event(event="resume", step=step)
+
+    train_model: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    provenance = {
+        "config": cfg.to_dict(), "commit": git_commit(), "machine": machine(), "corpus": recipe,
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+    def checkpoint(final: bool = False) -> None:
+        samplers = [sampler.state()]
+        if world > 1:
+            import torch.distributed as dist
+
+            samplers = [None] * world
+            dist.all_gather_object(samplers, sampler.state())
+        if not is_main:
+            return
+        _atomic_save({
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
+            "sampler": samplers, "torch_rng": torch.get_rng_state(), "config": cfg.to_dict(),
+            "label_maps": label_maps, "recipe": recipe, "versions": library_versions(),
+            "trained_s": trained_s, "clips_seen": clips_seen,
+        }, run_dir / "state.pt")
+
+    def export(name: str, metrics_: dict) -> None:
+        prov = {**provenance, "step": step, "trained_minutes": round(trained_s / 60, 2), "clips_seen": clips_seen,
+                "clips_per_s": round(clips_seen / trained_s, 2) if trained_s else None,
+                "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        save_checkpoint(run_dir / name, model.encoder, model.heads, label_maps, prov, metrics_)
+
+    def validate() -> None:
+        nonlocal best
+        if not is_main:
+            return
+        t = time.monotonic()
+        res = evaluate_eer(model.encoder, valid_set, cfg.run.eval_seed, device)
+        log.event(event="valid", step=step, seconds=round(time.monotonic() - t, 1), **res)
+        log.say(f"step {step}: valid EER {100 * res['eer']:.2f} % (interp {100 * res['eer_interp']:.2f} %)")
+        if best is None or res["eer"] < best["eer"]:
+            best = {"step": step, **res}
+            export("best", {"valid": res})
+
+    bar = None
+    if is_main and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=o.steps, initial=step, desc="train", unit="step", file=sys.stderr)
+    model.train()
+    stop_reason = "done"
+    window_t, window_clips = time.monotonic(), 0
+    while step < o.steps:
+        if args.max_minutes is not None:
+            out_of_time = time.monotonic() - t_start > args.max_minutes * 60
+            if world > 1:  # every rank stops at the same step
+                import torch.distributed as dist
+
+                flag = torch.tensor([float(out_of_time)], device=device)
+                dist.broadcast(flag, 0)
+                out_of_time = bool(flag.item())
+            if out_of_time:
+                stop_reason = "time"
+                break
+        t_step = time.monotonic()
+        lr = lr_at(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, yi, yf = sampler.batch(per_rank)
+        x = torch.from_numpy(x).to(device, non_blocking=True)
+        yi = torch.from_numpy(yi).to(device)
+        yf = torch.from_numpy(yf).to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = train_model(x, yi, yf, step)
+        loss = out["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if o.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+        opt.step()
+        step += 1
+        clips_seen += per_rank * world
+        window_clips += per_rank * world
+        trained_s += time.monotonic() - t_step
+        if not math.isfinite(loss.item()):
+            log.say(f"step {step}: loss is {loss.item()}; stopping (last checkpoint kept)")
+            log.event(event="error", step=step, message="non-finite loss")
+            return 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+        if step % cfg.run.log_every == 0 and is_main:
+            now = time.monotonic()
+            acc = (out["logits_instrument"].argmax(1) == yi).float().mean().item()
+            rec = {"event": "train", "step": step, "loss": round(loss.item(), 5),
+                   "loss_instrument": round(out["loss_instrument"].item(), 5),
+                   "loss_family": round(out["loss_family"].item(), 5), "acc_instrument": round(acc, 4), "lr": lr,
+                   "clips_per_s": round(window_clips / max(now - window_t, 1e-9), 2)}
+            log.event(**rec)
+            if bar is None and step % (cfg.run.log_every * 10) == 0:
+                log.say(f"step {step}/{o.steps} loss {rec['loss']:.3f} lr {lr:.2e} {rec['clips_per_s']:.1f} clips/s")
+            window_t, window_clips = now, 0
+        if cfg.run.eval_every and step % cfg.run.eval_every == 0 and step < o.steps:
+            validate()
+            window_t, window_clips = time.monotonic(), 0
+        if cfg.run.ckpt_every and step % cfg.run.ckpt_every == 0:
+            checkpoint()
+    if bar is not None:
+        bar.close()
+    if stop_reason == "time":
+        checkpoint()
+        if is_main:
+            log.event(event="paused", step=step)
+            log.say(f"stopped after {args.max_minutes} min at step {step}; carry on with "
+                    f"`python -m training.train --resume {run_dir / 'state.pt'}`")
+        return 0
+    validate()
+    checkpoint(final=True)
+    if is_main:
+        export("last", {"valid": best})
+        log.event(event="done", step=step, trained_minutes=round(trained_s / 60, 2),
+                  clips_per_s=round(clips_seen / max(trained_s, 1e-9), 2), best=best)
+        log.say(f"done: {step} steps, best valid EER {100 * best['eer']:.2f} % at step {best['step']}")
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+def _count_instruments(cfg: Config) -> int:
+    if cfg.data.source != "corpus":
+        return 0
+    try:
+        from mie_core.corpus import Corpus, default_corpus_dir
+
+        c = Corpus.load(cfg.data.corpus or default_corpus_dir())
+        return int(c.split_notes(cfg.data.split, "train")["instrument_str"].nunique())
+    except (OSError, ValueError):
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
