@@ -5,7 +5,9 @@ Each filter k is fully described by its low cut-off f1 and its band width f2 - f
 
     g_k(n) = 2 f2 sinc(2 pi f2 n) - 2 f1 sinc(2 pi f1 n),   windowed by a Hamming window,
 
-normalised to unit gain at the band centre. Both cut-offs are kept physical:
+divided by 2 (f2 - f1) as SincNet and asteroid's ``ParamSincFB`` do (the centre tap
+is 1; the pass-band gain is about sample_rate / (2 (f2 - f1)), so in the log features
+each filter carries a constant offset that the network absorbs). Both cut-offs are kept physical:
 f1 = min_low_hz + |a_k| and f2 = clamp(f1 + min_band_hz + |b_k|, max=Nyquist), with
 a, b the learnable parameters (paper: min_low_hz = min_band_hz = 5 Hz).
 
@@ -149,7 +151,7 @@ class SincConv(nn.Module):
         """Impulse responses, (n_filters * (2 if quadrature else 1), 1, kernel_size) float32.
 
         Rows [0, n) are the in-phase filters g_k, rows [n, 2n) their quadrature pairs.
-        Each is normalised by 2 (f2 - f1), i.e. unit gain in its pass band.
+        Each is divided by 2 (f2 - f1) (centre tap 1), as in SincNet.
         """
         low, high = self.cutoffs()
         low = low[:, None].float()

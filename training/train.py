@@ -229,7 +229,11 @@ def run(args) -> int:
         model.encoder.load_state_dict(init.state_dict())
         recipe = {**recipe, "init_from": str(Path(args.init_from).resolve())}
     model.to(device)
-    model.encoder.encoder.to(memory_format=torch.channels_last)
+    if bf16 or device.type == "cuda":
+        # channels_last is what makes bf16 fast on CPU. In fp32 on CPU we keep the default
+        # layout: torch 2.13's fp32 channels_last convolution backward corrupted the heap here
+        # for some shapes (ResNet width 8 on 1-s crops: "double free or corruption").
+        model.encoder.encoder.to(memory_format=torch.channels_last)
     o = cfg.optim
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     per_rank = max(1, o.batch_size // world)
@@ -374,8 +378,16 @@ def run(args) -> int:
                   clips_per_s=round(clips_seen / max(trained_s, 1e-9), 2), best=best)
         log.say(f"done: {step} steps, best valid EER {100 * best['eer']:.2f} % at step {best['step']}")
     if world > 1:
+        import hashlib
+
         import torch.distributed as dist
 
+        # every rank must hold the same weights; log each rank's digest so it can be checked
+        flat = torch.cat([p.detach().float().cpu().ravel() for p in model.parameters()]).numpy()
+        digests = [None] * world
+        dist.all_gather_object(digests, hashlib.sha256(flat.tobytes()).hexdigest())
+        if is_main:
+            log.event(event="ddp_check", step=step, digests=digests, identical=len(set(digests)) == 1)
         dist.barrier()
         dist.destroy_process_group()
     return 0

@@ -1,0 +1,202 @@
+"""The trainer: configs, every paper condition, learning, exact resume, DDP."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mie_core.model import InstrumentEncoder
+from training.config import ConfigError, load_config
+from training.train import build, lr_at
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((REPO / "training" / "configs").glob("*.yaml"))
+
+
+def train_cmd(corpus, out_dir, *extra, config="tiny"):
+    return [sys.executable, "-m", "training.train", "--config", str(REPO / "training" / "configs" / f"{config}.yaml"),
+            "--set", f"data.corpus={corpus}", "--set", f"run.out_dir={out_dir}", "--set", "run.precision=fp32",
+            "--set", "run.threads=1", *extra]
+
+
+def run_train(args, timeout=300):
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "state.pt", map_location="cpu", weights_only=False)["model"]
+
+
+# ------------------------------------------------------------------ configs
+def test_every_config_loads_and_names_its_condition():
+    names = {p.stem for p in CONFIGS}
+    assert {"mel80_fixed", "mel80", "mel122_fixed", "mel122", "cqt122_fixed", "cqt122", "no_augment", "no_family",
+            "no_asoftmax", "tiny"} <= names
+    cfgs = {p.stem: load_config(p) for p in CONFIGS}
+    assert cfgs["cqt122"].model.init == "cqt" and cfgs["cqt122"].model.learnable
+    assert cfgs["mel80_fixed"].model.n_filters == 80 and not cfgs["mel80_fixed"].model.learnable
+    assert not cfgs["no_augment"].data.augment
+    assert cfgs["no_family"].head.family_weight == 0
+    assert cfgs["no_asoftmax"].head.kind == "softmax"
+    assert cfgs["base"].model.lde_clusters == 32 and cfgs["base"].model.embed_dim == 512
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("model.colour=red", "unknown key(s) in model"),
+    ("optim.steps=ten", "optim.steps must be a number"),
+    ("head.kind=triplet", "head.kind must be"),
+    ("data.crop_s=-1", "crop_s must be >= 0"),
+    ("run.precision=fp8", "run.precision"),
+    ("optim.warmup_steps=999999", "warmup_steps"),
+    ("nosection", "section.key=value"),
+])
+def test_bad_configs_fail_at_load_with_a_clear_message(bad, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(REPO / "training" / "configs" / "base.yaml", [bad])
+
+
+def test_unknown_section_and_yaml_errors(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("trainer:\n  steps: 3\n")
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_config(p)
+    p.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+
+
+def test_schedule_warms_up_linearly_then_decays_exponentially():
+    cfg = load_config(REPO / "training" / "configs" / "base.yaml")
+    o = cfg.optim
+    assert lr_at(0, cfg) == pytest.approx(o.lr / o.warmup_steps)
+    assert lr_at(o.warmup_steps - 1, cfg) == pytest.approx(o.lr)
+    assert lr_at(o.steps, cfg) == pytest.approx(o.lr * o.lr_final_ratio)
+    mid = (o.steps + o.warmup_steps) // 2
+    assert lr_at(mid, cfg) == pytest.approx(o.lr * o.lr_final_ratio ** ((mid - o.warmup_steps) / (o.steps - o.warmup_steps)))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_configuration_builds_and_trains_a_few_steps(path):
+    cfg = load_config(path)
+    torch.manual_seed(0)
+    model = build(cfg, 6, 11)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    x = torch.randn(4, 8000) * 0.1
+    yi, yf = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3])
+    before = model.encoder.projection.weight.detach().clone()
+    losses = []
+    for step in range(3):
+        out = model(x, yi, yf, step)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(out["loss"].item())
+    assert all(np.isfinite(losses))
+    assert not torch.equal(before, model.encoder.projection.weight)
+    # frozen front-ends stay frozen
+    assert model.encoder.frontend.low_hz_.requires_grad == cfg.model.learnable
+
+
+def test_dry_run_prints_the_paper_model_size():
+    res = run_train([sys.executable, "-m", "training.train", "--config", "training/configs/cqt122.yaml", "--dry-run"])
+    line = next(l for l in res.stdout.splitlines() if l.startswith("encoder parameters"))
+    assert "ResNet 1,333,680" in line
+
+
+# ------------------------------------------------------------------ training runs
+@pytest.fixture(scope="module")
+def reference_run(tiny_corpus, tmp_path_factory):
+    """An unbroken tiny run; the others must end where it ends."""
+    out = tmp_path_factory.mktemp("ref")
+    run_train(train_cmd(tiny_corpus.root, out))
+    return out / "tiny"
+
+
+def test_tiny_config_learns(reference_run, tiny_corpus):
+    from training.config import load_config
+    from training.data import load_corpus_sets
+    from training.train import evaluate_eer
+
+    cfg = load_config(REPO / "training" / "configs" / "tiny.yaml", [f"data.corpus={tiny_corpus.root}"])
+    _, valid, _ = load_corpus_sets(cfg)
+    torch.manual_seed(cfg.run.seed)
+    untrained = build(cfg, 10, 11).encoder
+    before = evaluate_eer(untrained, valid, cfg.run.eval_seed, "cpu")["eer"]
+    log = [json.loads(l) for l in (reference_run / "log.jsonl").read_text().splitlines()]
+    after = [r for r in log if r["event"] == "valid"][-1]["eer"]
+    assert after < 0.75 * before, (before, after)
+    assert [r for r in log if r["event"] == "done"]
+    # the exported model rebuilds alone and reproduces the run's validation EER
+    enc = InstrumentEncoder.from_checkpoint(reference_run / "last")
+    assert evaluate_eer(enc, valid, cfg.run.eval_seed, "cpu")["eer"] == pytest.approx(after, abs=0.02)
+    assert (reference_run / "config.yaml").exists()
+    meta = json.loads((reference_run / "last" / "model.json").read_text())
+    assert meta["label_maps"]["instrument"] and meta["provenance"]["corpus"]["fingerprint"]
+    assert meta["provenance"]["config"]["run"]["name"] == "tiny" and meta["versions"]["torch"]
+
+
+def test_sigkill_and_resume_follows_the_same_path(reference_run, tiny_corpus, tmp_path):
+    proc = subprocess.Popen(train_cmd(tiny_corpus.root, tmp_path), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    state = tmp_path / "tiny" / "state.pt"
+    log = tmp_path / "tiny" / "log.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and log.exists() and any('"step": 45,' in l for l in log.read_text().splitlines()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(state, map_location="cpu", weights_only=False)["step"]
+    assert 40 <= saved < 200  # killed between checkpoints: steps after the last one are redone
+    run_train([sys.executable, "-m", "training.train", "--resume", str(state)])
+    a, b = weights(reference_run), weights(tmp_path / "tiny")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_max_minutes_stops_at_a_checkpoint_and_resume_matches(reference_run, tiny_corpus, tmp_path):
+    run_train(train_cmd(tiny_corpus.root, tmp_path, "--max-minutes", "0"))
+    state = tmp_path / "tiny" / "state.pt"
+    assert torch.load(state, map_location="cpu", weights_only=False)["step"] == 0
+    res = run_train([sys.executable, "-m", "training.train", "--resume", str(state)])
+    assert "resumed at step 0" in res.stderr
+    a, b = weights(reference_run), weights(tmp_path / "tiny")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_init_from_replaces_the_heads_and_fine_tunes(reference_run, tiny_corpus, tmp_path):
+    run_train(train_cmd(tiny_corpus.root, tmp_path, "--init-from", str(reference_run / "last"),
+                        "--set", "optim.steps=12", "--set", "optim.warmup_steps=2", "--set", "data.split=soundfont_disjoint"))
+    new = load_file(str(tmp_path / "tiny" / "last" / "model.safetensors"))
+    old = load_file(str(reference_run / "last" / "model.safetensors"))
+    assert new["heads.instrument.weight"].shape[0] != old["heads.instrument.weight"].shape[0]
+    assert not torch.equal(new["frontend.low_hz_"], old["frontend.low_hz_"])  # everything is updated
+    meta = json.loads((tmp_path / "tiny" / "last" / "model.json").read_text())
+    assert meta["provenance"]["corpus"]["init_from"].endswith("last")
+
+
+def test_two_process_ddp_keeps_ranks_identical(tiny_corpus, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "training.train", "--config", "training/configs/tiny.yaml", "--set", f"data.corpus={tiny_corpus.root}",
+           "--set", f"run.out_dir={tmp_path}", "--set", "optim.steps=4", "--set", "optim.warmup_steps=1",
+           "--set", "run.precision=fp32", "--set", "run.threads=1"]
+    run_train(cmd, timeout=400)
+    log = [json.loads(l) for l in (tmp_path / "tiny" / "log.jsonl").read_text().splitlines()]
+    check = [r for r in log if r["event"] == "ddp_check"]
+    assert check and check[0]["identical"] and len(check[0]["digests"]) == 2
