@@ -117,7 +117,7 @@ def cmd_evaluate(args) -> int:
 
     run_evaluation(
         models=args.model, corpus_dir=args.corpus, split=args.split, part=args.part, out=args.out,
-        seed=args.seed, n_draws=args.draws, probing=not args.no_probing, progress=_bar("evaluate"),
+        seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, progress=_bar("evaluate"),
         log=lambda m: print(m, file=sys.stderr),
     )
     print(f"wrote {args.out}")

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+REPO = Path(__file__).resolve().parent.parent
 
 # 5 families x 4 General MIDI programs: enough for a program-disjoint split with
 # train, valid and test programs in every family
@@ -38,3 +41,27 @@ def tiny_corpus(tmp_path_factory, wheel_soundfonts):
     out = tmp_path_factory.mktemp("corpus")
     return build_corpus(out, wheel_soundfonts, programs=TINY_PROGRAMS, pitches=TINY_PITCHES,
                         velocities=TINY_VELOCITIES, workers=1, seed=0)
+
+
+def train_cmd(corpus, out_dir, *extra, config="tiny"):
+    return [sys.executable, "-m", "training.train", "--config", str(REPO / "training" / "configs" / f"{config}.yaml"),
+            "--set", f"data.corpus={corpus}", "--set", f"run.out_dir={out_dir}", "--set", "run.precision=fp32",
+            "--set", "run.threads=1", *extra]
+
+
+def run_train(args, timeout=300):
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+
+@pytest.fixture(scope="session")
+def reference_run(tiny_corpus, tmp_path_factory):
+    """An unbroken tiny run; the others must end where it ends."""
+    out = tmp_path_factory.mktemp("ref")
+    run_train(train_cmd(tiny_corpus.root, out))
+    return out / "tiny"
+
+

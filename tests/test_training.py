@@ -18,21 +18,10 @@ from mie_core.model import InstrumentEncoder
 from training.config import ConfigError, load_config
 from training.train import build, lr_at
 
+from conftest import run_train, train_cmd
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((REPO / "training" / "configs").glob("*.yaml"))
-
-
-def train_cmd(corpus, out_dir, *extra, config="tiny"):
-    return [sys.executable, "-m", "training.train", "--config", str(REPO / "training" / "configs" / f"{config}.yaml"),
-            "--set", f"data.corpus={corpus}", "--set", f"run.out_dir={out_dir}", "--set", "run.precision=fp32",
-            "--set", "run.threads=1", *extra]
-
-
-def run_train(args, timeout=300):
-    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res
 
 
 def weights(run_dir: Path) -> dict:
@@ -116,14 +105,6 @@ def test_dry_run_prints_the_paper_model_size():
 
 
 # ------------------------------------------------------------------ training runs
-@pytest.fixture(scope="module")
-def reference_run(tiny_corpus, tmp_path_factory):
-    """An unbroken tiny run; the others must end where it ends."""
-    out = tmp_path_factory.mktemp("ref")
-    run_train(train_cmd(tiny_corpus.root, out))
-    return out / "tiny"
-
-
 def test_tiny_config_learns(reference_run, tiny_corpus):
     from training.config import load_config
     from training.data import load_corpus_sets

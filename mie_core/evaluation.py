@@ -1,0 +1,123 @@
+"""The paper's evaluation of several models on identical trials: pure functions.
+
+:func:`compare_models` runs the verification protocol (:mod:`mie_core.trials`)
+``n_draws`` times with generators derived from one seed; every model is scored on the
+same trials in every draw. It returns, per model, the EER of each draw (ROCCH and
+interpolated), their mean and standard deviation, minDCF, the EER threshold, DET
+points, a bootstrap interval over instruments, and the per-family EER; and, over
+models, the significance matrix of Eq. 1 with Holm's correction (first draw).
+
+:func:`condition_table` groups models of one condition (several seeds) into Table
+II/III rows, mean +- std.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import metrics, trials as trials_mod
+
+EVAL_PITCH_STEP = 6  # evaluation notes: C and F# of every octave (MIDI 60 included), all velocities
+
+
+def draw_rngs(seed: int, n_draws: int) -> list[np.random.Generator]:
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_draws)]
+
+
+def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, seed: int = 0, n_draws: int = 5,
+                   n_enroll: int = 5, n_target: int = 20, n_nontarget: int = 20, n_boot: int = 500,
+                   alpha: float = 0.05) -> dict:
+    """Score every model on the same trials; see the module docstring for what comes back.
+
+    Args:
+        embeddings: name -> (n, d) embeddings of the same n clips (rows aligned).
+        labels: (n,) instrument of each clip.
+        families: (n,) family of each clip, for per-family EER (optional).
+    """
+    labels = np.asarray(labels)
+    names = list(embeddings)
+    draws = [trials_mod.make_trials(labels, r, n_enroll, n_target, n_nontarget) for r in draw_rngs(seed, n_draws)]
+    first = draws[0]
+    out: dict = {"models": {}, "n_target": first.n_target, "n_nontarget": first.n_nontarget,
+                 "n_instruments": int(len(first.model_label)), "n_draws": n_draws, "seed": seed,
+                 "protocol": {"n_enroll": n_enroll, "n_target": n_target, "n_nontarget": n_nontarget}}
+    boot_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(n_draws + 1)[-1])
+    fam_of_model = None
+    if families is not None:
+        fam = pd.Series(np.asarray(families)).groupby(labels).first()
+        fam_of_model = np.asarray([fam[l] for l in first.model_label])
+    scores_first = {}
+    for name in names:
+        emb = embeddings[name]
+        per = []
+        for d in draws:
+            s = trials_mod.score_trials(emb, d)
+            per.append((metrics.eer(s[d.target], s[~d.target], "rocch"), metrics.eer(s[d.target], s[~d.target], "interp"),
+                        metrics.min_dcf(s[d.target], s[~d.target])))
+        s = trials_mod.score_trials(emb, first)
+        scores_first[name] = s
+        t, n = s[first.target], s[~first.target]
+        groups = first.model_label[first.model]
+        lo, hi = metrics.bootstrap_eer(t, n, groups[first.target], groups[~first.target], boot_rng, n_boot, alpha)
+        det = metrics.det_curve(t, n)
+        per = np.asarray(per)
+        rec = {
+            "eer_draws": per[:, 0].tolist(), "eer_interp_draws": per[:, 1].tolist(), "min_dcf_draws": per[:, 2].tolist(),
+            "eer": float(per[:, 0].mean()), "eer_std": float(per[:, 0].std()),
+            "eer_interp": float(per[:, 1].mean()), "eer_interp_std": float(per[:, 1].std()),
+            "min_dcf": float(per[:, 2].mean()), "eer_ci": [lo, hi], "eer_first_draw": float(per[0, 0]),
+            "threshold": metrics.eer_threshold(t, n),
+            "det": {k: _thin(v).tolist() for k, v in det.items() if k != "threshold"},
+        }
+        if fam_of_model is not None:
+            rec["family_eer"] = family_eer(s, first, fam_of_model)
+        out["models"][name] = rec
+    if len(names) > 1:
+        sig = metrics.significance_matrix([out["models"][m]["eer_first_draw"] for m in names], first.n_target,
+                                          first.n_nontarget, alpha)
+        out["significance"] = {"names": names, **{k: v.tolist() for k, v in sig.items()}}
+    out["_trials"] = first
+    out["_scores"] = scores_first
+    return out
+
+
+def _thin(x: np.ndarray, keep: int = 400) -> np.ndarray:
+    """At most ``keep`` points of a DET curve, evenly spaced in index (ends kept)."""
+    x = np.asarray(x)
+    if x.size <= keep:
+        return x
+    return x[np.unique(np.linspace(0, x.size - 1, keep).round().astype(int))]
+
+
+def family_eer(scores: np.ndarray, tr: trials_mod.Trials, fam_of_model: np.ndarray) -> dict[str, float]:
+    """EER of the trials of the enrolments of each family (targets and their non-targets)."""
+    out = {}
+    fam = fam_of_model[tr.model]
+    for f in sorted(set(fam_of_model)):
+        m = fam == f
+        t, n = scores[m & tr.target], scores[m & ~tr.target]
+        if t.size and n.size:
+            out[str(f)] = metrics.eer(t, n, "rocch")
+    return out
+
+
+def condition_table(results: dict, conditions: dict[str, str]) -> pd.DataFrame:
+    """Rows of Tables II-III: one per condition, EER (ROCCH, %) mean +- std over its models.
+
+    ``conditions`` maps model name -> condition; a condition with one model shows the
+    standard deviation over trial draws instead and says so.
+    """
+    rows = []
+    by_cond: dict[str, list[str]] = {}
+    for m, c in conditions.items():
+        by_cond.setdefault(c, []).append(m)
+    for c, ms in by_cond.items():
+        e = np.asarray([results["models"][m]["eer"] for m in ms])
+        dcf = np.asarray([results["models"][m]["min_dcf"] for m in ms])
+        if len(ms) > 1:
+            std, over = e.std(ddof=1), "seeds"
+        else:
+            std, over = results["models"][ms[0]]["eer_std"], "trial draws"
+        rows.append({"condition": c, "models": len(ms), "eer_percent": 100 * e.mean(), "std_percent": 100 * std,
+                     "std_over": over, "min_dcf": dcf.mean()})
+    return pd.DataFrame(rows)
