@@ -104,7 +104,7 @@ class InstrumentEncoder(nn.Module):
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
     def embed(self, waveforms: Sequence[np.ndarray] | np.ndarray, batch_size: int = 16, window_s: float = 4.0,
-              device: str | torch.device | None = None, bf16: bool | None = None, progress=None) -> np.ndarray:
+              device: str | torch.device | None = None, bf16: bool = False, progress=None) -> np.ndarray:
         """Embeddings of clips of any length: (n, embed_dim) float32, in input order.
 
         Args:
@@ -112,13 +112,14 @@ class InstrumentEncoder(nn.Module):
                 or a 2-D array of equal-length clips.
             batch_size: clips (or windows) per forward pass.
             window_s: long-clip policy (module docstring).
-            bf16: bf16 autocast on CPU (default: when the CPU supports it natively).
+            bf16: bf16 autocast (default False: fp32, so embeddings are the same on every
+                CPU; the trainer's validation turns it on where the CPU has bf16).
             progress: ``progress(done, total)``.
         """
         was_training = self.training
         self.eval()
         device = torch.device(device) if device is not None else next(self.parameters()).device
-        use_bf16 = _cpu_has_bf16() if bf16 is None and device.type == "cpu" else bool(bf16) or device.type == "cuda"
+        use_bf16 = bool(bf16)
         sr = self.args.sample_rate
         win = int(round(window_s * sr))
         min_len = int(round(MIN_SECONDS * sr))
@@ -239,7 +240,7 @@ def library_versions() -> dict:
 _BF16: bool | None = None
 
 
-def _cpu_has_bf16() -> bool:
+def cpu_has_bf16() -> bool:
     """True when this CPU runs bf16 matrix maths natively (AVX-512 BF16 or AMX)."""
     global _BF16
     if _BF16 is None:

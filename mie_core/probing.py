@@ -20,11 +20,13 @@ dropped, and the result says which.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -163,7 +165,9 @@ def probe(embeddings: np.ndarray, y, label: str, classifier: str, rng: np.random
     seed = int(rng.integers(2**31 - 1))
     best, best_f1 = None, -1.0
     for params in _grid(classifier):
-        model = _make(classifier, params, seed, hidden).fit(X[tr], yk[tr])
+        with warnings.catch_warnings():  # scikit-learn's default MLP budget, as the paper used
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = _make(classifier, params, seed, hidden).fit(X[tr], yk[tr])
         f1 = f1_score(yk[va], model.predict(X[va]), average="macro", zero_division=0)
         if f1 > best_f1:
             best, best_f1 = (params, model), f1

@@ -13,7 +13,8 @@ a, b the learnable parameters (paper: min_low_hz = min_band_hz = 5 Hz).
 
 Initialisations (Table III):
   * ``"cqt"``: one filter per MIDI note; filter k (1-based) spans MIDI k-1 .. k+1,
-    f1 = 440 * 2**((k-1-69)/12), f2 = 440 * 2**((k+1-69)/12). 122 filters.
+    f1 = 440 * 2**((k-1-69)/12), f2 = 440 * 2**((k+1-69)/12). 122 filters (other
+    counts: the same range, equally spaced in log frequency, :func:`cqt_bands`).
   * ``"mel"``: n filters equally spaced on the mel scale (2595 log10(1 + f/700))
     between ``mel_min_hz`` and Nyquist, adjacent bands (as SincNet).
 
@@ -54,9 +55,15 @@ def hz_to_midi(f):
 
 
 def cqt_bands(n_filters: int = 122) -> np.ndarray:
-    """(n, 2) initial (f1, f2) in Hz of the musical-scale bank: filter k spans MIDI k-1..k+1."""
+    """(n, 2) initial (f1, f2) in Hz of the musical-scale bank.
+
+    With the paper's 122 filters, filter k (1-based) spans MIDI k-1 .. k+1: one filter
+    per MIDI note. Other counts keep the same range (MIDI 0 .. 123) with the filters
+    equally spaced in log frequency, s = 122 / n semitones apart and 2 s wide.
+    """
     k = np.arange(1, n_filters + 1, dtype=np.float64)
-    return np.stack([midi_to_hz(k - 1), midi_to_hz(k + 1)], axis=1)
+    s = 122.0 / n_filters
+    return np.stack([midi_to_hz((k - 1) * s), midi_to_hz((k + 1) * s)], axis=1)
 
 
 def mel_bands(n_filters: int, sample_rate: int = 16000, mel_min_hz: float = 30.0, margin_hz: float = 10.0) -> np.ndarray:

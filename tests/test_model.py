@@ -42,6 +42,14 @@ def test_cqt_init_is_one_filter_per_midi_note():
     assert (bands[:, 1] <= 8000).all()
 
 
+def test_cqt_init_with_fewer_filters_keeps_the_musical_range():
+    b = cqt_bands(61)  # two semitones apart
+    np.testing.assert_allclose(b[0], [440 * 2 ** (-69 / 12), 440 * 2 ** ((4 - 69) / 12)])
+    np.testing.assert_allclose(b[-1, 0], cqt_bands(122)[-2, 0])
+    ratios = b[1:, 0] / b[:-1, 0]
+    np.testing.assert_allclose(ratios, ratios[0])
+
+
 def test_mel_init_is_equally_spaced_on_the_mel_scale():
     b = mel_bands(80, 16000)
     m = hz_to_mel(np.concatenate([b[:, 0], b[-1:, 1]]))

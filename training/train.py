@@ -37,7 +37,7 @@ from torch import nn
 
 from mie_core import metrics, trials
 from mie_core.heads import DualHead
-from mie_core.model import InstrumentEncoder, _cpu_has_bf16, library_versions, save_checkpoint
+from mie_core.model import InstrumentEncoder, cpu_has_bf16, library_versions, save_checkpoint
 from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config
 from training.data import ClipSampler, load_corpus_sets, load_nsynth_sets
 
@@ -100,9 +100,9 @@ def machine() -> dict:
     return out
 
 
-def evaluate_eer(encoder: InstrumentEncoder, valid, seed: int, device) -> dict:
+def evaluate_eer(encoder: InstrumentEncoder, valid, seed: int, device, bf16: bool = False) -> dict:
     """Validation EER with the paper's protocol on whole notes (trials fixed by ``seed``)."""
-    emb = encoder.embed(valid.audio, batch_size=32, device=device)
+    emb = encoder.embed(valid.audio, batch_size=32, device=device, bf16=bf16)
     encoder.train()
     tr = trials.make_trials(valid.instrument, np.random.default_rng(seed))
     s = trials.score_trials(emb, tr)
@@ -182,7 +182,7 @@ def run(args) -> int:
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     if cfg.run.precision == "auto":
-        bf16 = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or (device.type == "cpu" and _cpu_has_bf16())
+        bf16 = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or (device.type == "cpu" and cpu_has_bf16())
     else:
         bf16 = cfg.run.precision == "bf16"
 
@@ -291,7 +291,7 @@ def run(args) -> int:
         if not is_main:
             return
         t = time.monotonic()
-        res = evaluate_eer(model.encoder, valid_set, cfg.run.eval_seed, device)
+        res = evaluate_eer(model.encoder, valid_set, cfg.run.eval_seed, device, bf16)
         log.event(event="valid", step=step, seconds=round(time.monotonic() - t, 1), **res)
         log.say(f"step {step}: valid EER {100 * res['eer']:.2f} % (interp {100 * res['eer_interp']:.2f} %)")
         if best is None or res["eer"] < best["eer"]:

@@ -1,0 +1,182 @@
+"""What the Streamlit workbench needs, without Streamlit: the shipped cache, model
+discovery, enrolment and scoring, nearest instruments, note playback, spectrograms.
+
+The cache folder (``$MIE_CACHE`` or ``<repo>/cache``, written by
+``python -m training.build_cache``) holds per model the embeddings of the test and
+valid evaluation notes, their metadata, 2-D maps and benchmark results. Models a
+user trained (``runs/<name>/best``) are listed too; their embeddings are computed on
+demand (:func:`embed_part`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import render, soundfonts
+from .model import InstrumentEncoder
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MIE_CACHE", REPO / "cache"))
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("MIE_RUNS", REPO / "runs"))
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    path: Path  # checkpoint folder
+    shipped: bool
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({'shipped' if self.shipped else 'trained here'})"
+
+    @property
+    def init(self) -> str:
+        return self.meta.get("model_args", {}).get("init", "?")
+
+
+def find_models(cache: Path | None = None, runs: Path | None = None) -> list[ModelEntry]:
+    """Shipped models (cache/models/*) first, then trained runs (runs/*/best)."""
+    cache = cache or cache_dir()
+    runs = runs or runs_dir()
+    out = []
+    for folder in sorted((cache / "models").glob("*")):
+        if (folder / "model.json").exists() and (folder / "model.safetensors").exists():
+            out.append(ModelEntry(folder.name, folder, True, json.loads((folder / "model.json").read_text())))
+    shipped = {m.name for m in out}
+    for folder in sorted(runs.glob("*/best")):
+        if (folder / "model.json").exists() and (folder / "model.safetensors").exists():
+            name = folder.parent.name if folder.parent.name not in shipped else f"{folder.parent.name} (run)"
+            out.append(ModelEntry(name, folder, False, json.loads((folder / "model.json").read_text())))
+    return out
+
+
+class Cache:
+    """Read access to a built cache folder; everything is loaded lazily."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root or cache_dir())
+        self._notes: dict[str, pd.DataFrame] = {}
+
+    @property
+    def exists(self) -> bool:
+        return (self.root / "manifest.json").exists()
+
+    def manifest(self) -> dict:
+        return json.loads((self.root / "manifest.json").read_text())
+
+    def benchmark(self) -> dict:
+        p = self.root / "results" / "benchmark.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def notes(self, part: str = "test") -> pd.DataFrame:
+        if part not in self._notes:
+            self._notes[part] = pd.read_parquet(self.root / "embeddings" / f"notes_{part}.parquet")
+        return self._notes[part]
+
+    def has_embeddings(self, model: str, part: str = "test") -> bool:
+        return (self.root / "embeddings" / f"{model}_{part}.npy").exists()
+
+    def embeddings(self, model: str, part: str = "test") -> np.ndarray:
+        """(n, d) float32 (stored as float16)."""
+        return np.load(self.root / "embeddings" / f"{model}_{part}.npy").astype(np.float32)
+
+    def map_coords(self, model: str, method: str, part: str = "test") -> np.ndarray | None:
+        p = self.root / "maps" / f"{model}_{part}_{method}.npy"
+        return np.load(p) if p.exists() else None
+
+
+def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None) -> np.ndarray:
+    """Embed the cached notes with a model that has no cached embeddings (renders them)."""
+    enc = InstrumentEncoder.from_checkpoint(entry.path)
+    audio = render.render_many(note_specs(notes), progress=progress)
+    return enc.embed(audio, batch_size=16)
+
+
+def soundfont_paths() -> dict[str, str]:
+    """key -> path of the soundfonts present on this machine (nothing is fetched here)."""
+    out = {}
+    for src in soundfonts.SOURCES:
+        for cand in (soundfonts.data_dir() / "soundfonts" / src.filename, soundfonts.SYSTEM_SF3 / src.filename):
+            if cand.is_file():
+                out[src.key] = str(cand)
+                break
+    return out
+
+
+class MissingSoundfont(RuntimeError):
+    pass
+
+
+def note_specs(notes: pd.DataFrame) -> list[render.NoteSpec]:
+    paths = soundfont_paths()
+    missing = sorted(set(notes["soundfont"]) - set(paths))
+    if missing:
+        raise MissingSoundfont(
+            f"the soundfont(s) {', '.join(missing)} are not on this machine, so these notes cannot be played; "
+            "`make data` fetches them")
+    return [render.NoteSpec(paths[r.soundfont], int(r.bank), int(r.program), int(r.pitch), int(r.velocity),
+                            float(r.gain_db)) for r in notes.itertuples(index=False)]
+
+
+def play_note(row) -> np.ndarray:
+    """One corpus note (a metadata row) rendered on demand: float32 (64000,)."""
+    spec = note_specs(pd.DataFrame([row]))[0]
+    return render.render_note(spec).astype(np.float32) / 32768.0
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def enrol(embeddings: np.ndarray) -> np.ndarray:
+    """The enrolment vector: the mean of the unit embeddings (paper Sec. V-B-3), unit length."""
+    return unit(unit(np.atleast_2d(embeddings)).mean(0))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return unit(np.atleast_2d(b)) @ unit(a).ravel()
+
+
+def instrument_centroids(embeddings: np.ndarray, notes: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """One enrolment vector per instrument of ``notes`` (all its notes), with its labels."""
+    groups = notes.groupby("instrument_str", sort=True).indices
+    names = list(groups)
+    cents = np.stack([enrol(embeddings[groups[n]]) for n in names])
+    info = notes.groupby("instrument_str", sort=True)[["instrument_family_str", "instrument_source_str",
+                                                       "playing_style", "soundfont", "preset_name"]].first()
+    return cents, info.loc[names].reset_index()
+
+
+def nearest_instruments(query: np.ndarray, centroids: np.ndarray, info: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+    s = centroids @ unit(query).ravel()
+    top = np.argsort(-s)[:k]
+    out = info.iloc[top].copy()
+    out.insert(1, "score", s[top])
+    return out.reset_index(drop=True)
+
+
+def spectrogram(x: np.ndarray, sr: int = 16000, n_fft: int = 1024, hop: int = 160) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times s, freqs Hz, dB (freqs, frames)) of a log-magnitude STFT, Hann window."""
+    from scipy.signal import stft
+
+    f, t, z = stft(np.asarray(x, dtype=np.float64), fs=sr, nperseg=n_fft, noverlap=n_fft - hop, boundary=None)
+    db = 20 * np.log10(np.abs(z) + 1e-8)
+    return t, f, np.maximum(db, db.max() - 90)
+
+
+def verdict(score: float, threshold: float) -> str:
+    return "accept" if score >= threshold else "reject"

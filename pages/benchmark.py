@@ -1,0 +1,119 @@
+"""Benchmark: the paper's verification protocol on cached embeddings, for several models at once."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from scipy.stats import norm
+
+from mie_core import evaluation, trials, workbench
+from mie_core.plots import DET_TICKS
+from pages import ui
+
+
+@st.cache_data(show_spinner="Scoring the trials ...")
+def run(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int, n_nontarget: int,
+        draws: int, seed: int) -> dict:
+    emb = {}
+    for n, p, s in zip(names, paths, shipped):
+        emb[n] = ui.embeddings(workbench.ModelEntry(n, Path(p), s), part)
+    meta = ui.notes(part)
+    res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
+                                    seed=seed, n_draws=draws, n_enroll=n_enroll, n_target=n_target,
+                                    n_nontarget=n_nontarget, n_boot=300)
+    tr = res.pop("_trials")
+    trial_text, enroll_text = trials.trials_to_text(tr, meta["note_str"].to_numpy())
+    res["_scores"] = {k: v.tolist() for k, v in res["_scores"].items()}
+    res["_target"] = tr.target.tolist()
+    res["_trial_text"], res["_enroll_text"] = trial_text, enroll_text
+    return res
+
+
+def det_figure(res: dict) -> go.Figure:
+    fig = go.Figure()
+    for name, m in res["models"].items():
+        fig.add_trace(go.Scatter(x=m["det"]["probit_fa"], y=m["det"]["probit_miss"], mode="lines",
+                                 name=f"{name} ({100 * m['eer']:.2f} %)"))
+    ticks = norm.ppf(DET_TICKS)
+    labels = [f"{100 * t:g}" for t in DET_TICKS]
+    fig.update_xaxes(tickvals=ticks, ticktext=labels, range=[ticks[0], ticks[-1]], title="false acceptance rate (%)")
+    fig.update_yaxes(tickvals=ticks, ticktext=labels, range=[ticks[0], ticks[-1]], title="false rejection rate (%)")
+    fig.add_trace(go.Scatter(x=[ticks[0], ticks[-1]], y=[ticks[0], ticks[-1]], mode="lines", showlegend=False,
+                             line=dict(color="lightgrey", dash="dot")))
+    fig.update_layout(height=480, title="DET curves (first draw)", margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def histogram_figure(res: dict, name: str) -> go.Figure:
+    s = np.asarray(res["_scores"][name])
+    t = np.asarray(res["_target"])
+    fig = go.Figure()
+    fig.add_trace(go.Histogram(x=s[t], name="target", opacity=0.6, nbinsx=50))
+    fig.add_trace(go.Histogram(x=s[~t], name="non-target", opacity=0.6, nbinsx=50))
+    fig.add_vline(x=res["models"][name]["threshold"], line_dash="dash", annotation_text="EER threshold")
+    fig.update_layout(barmode="overlay", height=300, title=name, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title="cosine score")
+    return fig
+
+
+def significance_figure(res: dict) -> go.Figure:
+    sig = res["significance"]
+    z = np.asarray(sig["z"])
+    s = np.asarray(sig["significant"])
+    text = [[("" if i == j else f"z={z[i, j]:.1f}<br>{'significant' if s[i, j] else 'n.s.'}") for j in range(len(z))]
+            for i in range(len(z))]
+    fig = go.Figure(go.Heatmap(z=s.astype(float), x=sig["names"], y=sig["names"], text=text, texttemplate="%{text}",
+                               colorscale=[[0, "#f7f7f7"], [1, "#636363"]], showscale=False))
+    fig.update_layout(height=120 + 60 * len(z), title="Pairwise significance (Eq. 1, Holm, alpha 0.05)",
+                      margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
+    return fig
+
+
+with ui.guard():
+    ui.page_setup("Benchmark")
+    if not ui.cache().exists:
+        ui.no_cache_message()
+        st.stop()
+    models = ui.models()
+    names = [m.label for m in models]
+    default = [m.label for m in models if m.shipped] or names[:1]
+    chosen = st.multiselect("Models", names, default=default, key="bench_models")
+    c = st.columns(6)
+    part = c[0].selectbox("Notes", ["test", "valid"], key="bench_part")
+    n_enroll = c[1].number_input("enrolment clips", 1, 20, 5, key="bench_enroll")
+    n_target = c[2].number_input("target trials", 1, 60, 20, key="bench_target")
+    n_non = c[3].number_input("non-target trials", 1, 200, 20, key="bench_non")
+    draws = c[4].number_input("draws", 1, 20, 5, key="bench_draws")
+    seed = c[5].number_input("seed", 0, 10**6, 0, key="bench_seed")
+    entries = [models[names.index(x)] for x in chosen]
+    if not entries:
+        st.info("Choose at least one model.")
+        st.stop()
+    res = run(tuple(e.name for e in entries), tuple(str(e.path) for e in entries), tuple(e.shipped for e in entries),
+              part, int(n_enroll), int(n_target), int(n_non), int(draws), int(seed))
+    rows = [{"model": n, "EER ROCCH (%)": 100 * m["eer"], "+- (draws)": 100 * m["eer_std"],
+             "95 % interval, instruments (%)": f"{100 * m['eer_ci'][0]:.2f}-{100 * m['eer_ci'][1]:.2f}",
+             "EER interp. (%)": 100 * m["eer_interp"], "minDCF (0.01)": m["min_dcf"], "EER threshold": m["threshold"]}
+            for n, m in res["models"].items()]
+    table = pd.DataFrame(rows)
+    st.dataframe(table.round(3), hide_index=True)
+    st.caption(f"{res['n_instruments']} unseen instruments; {res['n_target']} target and {res['n_nontarget']} "
+               f"non-target trials per draw, drawn without replacement; enrolment clips are never trials. "
+               "ROCCH is the BOSARIS convex-hull EER the paper used; 'interp.' is the NIST/WeSpeaker one.")
+    d1, d2, d3 = st.columns(3)
+    with d1:
+        ui.download_csv(table, "benchmark.csv", "Download table (CSV)", key="dl_bench")
+    d2.download_button("Download trial list (Kaldi)", res["_trial_text"].encode(), "trials.txt", key="dl_trials")
+    scores = "\n".join(f"{line} " + " ".join(f"{res['_scores'][n][i]:.6f}" for n in res["models"])
+                       for i, line in enumerate(res["_trial_text"].splitlines()))
+    d3.download_button("Download scores", ("# enrol test label " + " ".join(res["models"]) + "\n" + scores + "\n").encode(),
+                       "scores.txt", key="dl_scores")
+    fig = det_figure(res)
+    st.plotly_chart(fig, key="det")
+    ui.download_figure(fig, "det.html", key="dl_det")
+    cols = st.columns(min(3, len(res["models"])))
+    for i, n in enumerate(res["models"]):
+        cols[i % len(cols)].plotly_chart(histogram_figure(res, n), key=f"hist_{n}")
+    if "significance" in res:
+        st.plotly_chart(significance_figure(res), key="sig")

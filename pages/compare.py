@@ -1,0 +1,111 @@
+"""Mel vs CQT: the paper's comparison of two front-ends, on one page, for any two models."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from mie_core import evaluation, metrics, workbench
+from pages import ui
+
+
+@st.cache_data(show_spinner="Scoring both models on identical trials ...")
+def verification(a: tuple, b: tuple, seed: int = 0) -> dict:
+    emb = {x[0]: ui.embeddings(workbench.ModelEntry(x[0], Path(x[1]), x[2]), "test") for x in (a, b)}
+    meta = ui.notes("test")
+    res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
+                                    seed=seed, n_draws=5, n_boot=300)
+    res.pop("_trials")
+    res.pop("_scores")
+    return res
+
+
+with ui.guard():
+    ui.page_setup("Mel vs CQT")
+    if not ui.cache().exists:
+        ui.no_cache_message()
+        st.stop()
+    models = ui.models()
+    if len(models) < 2:
+        st.warning("This page compares two models; only one is present.")
+        st.stop()
+    names = [m.label for m in models]
+    c1, c2 = st.columns(2)
+    ia = next((i for i, m in enumerate(models) if m.name == "mel122"), 0)
+    ib = next((i for i, m in enumerate(models) if m.name == "cqt122"), 1)
+    a = models[names.index(c1.selectbox("Model A", names, index=ia, key="cmp_a"))]
+    b = models[names.index(c2.selectbox("Model B", names, index=ib, key="cmp_b"))]
+    if a.name == b.name:
+        st.info("Choose two different models.")
+        st.stop()
+
+    st.subheader("Filter bands")
+    st.plotly_chart(ui.bands_figure([a, b]), key="cmp_bands")
+
+    st.subheader("Verification on identical trials")
+    res = verification((a.name, str(a.path), a.shipped), (b.name, str(b.path), b.shipped))
+    ma, mb = res["models"][a.name], res["models"][b.name]
+    z, p = metrics.z_test(ma["eer_first_draw"], mb["eer_first_draw"], res["n_target"], res["n_nontarget"])
+    k = st.columns(5)
+    k[0].metric(f"{a.name} EER", f"{100 * ma['eer']:.2f} %", help="ROCCH, mean of 5 trial draws")
+    k[1].metric(f"{b.name} EER", f"{100 * mb['eer']:.2f} %", delta=f"{100 * (mb['eer'] - ma['eer']):+.2f} pts",
+                delta_color="inverse")
+    k[2].metric(f"{a.name} minDCF", f"{ma['min_dcf']:.3f}")
+    k[3].metric(f"{b.name} minDCF", f"{mb['min_dcf']:.3f}")
+    k[4].metric("z (Eq. 1)", f"{z:.2f}", help=f"two-sided p = {p:.2g}")
+    better = a.name if ma["eer_first_draw"] < mb["eer_first_draw"] else b.name
+    if p < 0.05:
+        st.success(f"The difference is significant (z = {z:.2f} >= 1.96, p = {p:.2g}): {better} verifies unseen "
+                   f"instruments better on these {res['n_target'] + res['n_nontarget']} trials.")
+    else:
+        st.info(f"The difference is not significant (z = {z:.2f}, p = {p:.2g}).")
+
+    st.subheader("Maps with linked selection")
+    st.caption("Select notes on either map: the same notes are ringed on the other.")
+    method = st.radio("Map", ["umap", "tsne"], format_func=str.upper, horizontal=True, key="cmp_method")
+    colour = st.selectbox("Colour by", list(ui.COLOUR_BY), key="cmp_colour")
+    meta = ui.notes("test")
+    idx = np.arange(len(meta))
+    linked = st.session_state.get("cmp_linked", [])
+    cols = st.columns(2)
+    new_sel = None
+    for col, e in zip(cols, (a, b)):
+        with col:
+            coords = ui.map_coords(e.name, str(e.path), e.shipped, method)
+            fig = ui.scatter_map(coords, meta, colour, idx, title=e.name, highlight=np.asarray(linked, dtype=int))
+            ev = st.plotly_chart(fig, key=f"cmp_map_{e.name}_{method}", on_select="rerun")
+            rows = ui.selected_rows(ev)
+            if rows and rows != linked:
+                new_sel = rows
+    if new_sel is not None:
+        st.session_state["cmp_linked"] = new_sel
+        st.rerun()
+    if linked:
+        st.dataframe(meta.iloc[linked][["note_str", "instrument_family_str", "playing_style", "pitch", "velocity"]],
+                     hide_index=True, height=200)
+        if st.button("Clear selection", key="cmp_clear"):
+            st.session_state["cmp_linked"] = []
+            st.rerun()
+
+    st.subheader("Probing F1 per label")
+    shipped = pd.DataFrame(ui.benchmark().get("probing", []))
+    if not shipped.empty and {a.name, b.name} <= set(shipped["model"]):
+        clf = st.selectbox("Classifier", sorted(shipped["classifier"].unique()), key="cmp_clf")
+        sub = shipped[(shipped["classifier"] == clf) & shipped["model"].isin([a.name, b.name])]
+        fig = go.Figure([go.Bar(x=g["label"], y=g["macro_f1"], name=m) for m, g in sub.groupby("model")])
+        fig.update_layout(barmode="group", height=360, yaxis=dict(range=[0, 1], title="macro F1"),
+                          margin=dict(l=10, r=10, t=30, b=10))
+        st.plotly_chart(fig, key="cmp_probe")
+    else:
+        st.info("Probing results for this pair are not in the cache; run them on the Probing page.")
+
+    st.subheader("Per-family EER, sorted by where they differ most")
+    fa, fb = ma.get("family_eer", {}), mb.get("family_eer", {})
+    fam = pd.DataFrame({"family": list(fa), a.name: [100 * fa[f] for f in fa], b.name: [100 * fb.get(f, np.nan) for f in fa]})
+    fam["difference"] = fam[b.name] - fam[a.name]
+    fam = fam.reindex(fam["difference"].abs().sort_values(ascending=False).index)
+    fig = go.Figure([go.Bar(x=fam["family"], y=fam[m], name=m) for m in (a.name, b.name)])
+    fig.update_layout(barmode="group", height=360, yaxis_title="EER (%)", margin=dict(l=10, r=10, t=30, b=10))
+    st.plotly_chart(fig, key="cmp_family")
+    ui.download_csv(fam.round(3), "family_eer.csv", "Download per-family EER (CSV)", key="dl_cmp_fam")

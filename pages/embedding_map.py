@@ -1,0 +1,76 @@
+"""Embedding map: t-SNE or UMAP of the unseen test instruments, coloured, filtered, selectable."""
+import numpy as np
+import streamlit as st
+
+from mie_core import maps
+from pages import ui
+
+with ui.guard():
+    ui.page_setup("Embedding map")
+    if not ui.cache().exists:
+        ui.no_cache_message()
+        st.stop()
+    meta = ui.notes("test")
+    side = st.sidebar
+    method = side.radio("Map", ["umap", "tsne"], format_func=str.upper, horizontal=True, key="map_method")
+    params = {}
+    with side.expander("Map parameters"):
+        if method == "tsne":
+            params["perplexity"] = float(st.slider("perplexity", 5, 100, 30, key="perp"))
+        else:
+            params["n_neighbors"] = int(st.slider("neighbours", 5, 100, 15, key="nn"))
+            params["min_dist"] = float(st.slider("min. distance", 0.0, 0.99, 0.1, 0.01, key="md"))
+    colour = side.selectbox("Colour by", list(ui.COLOUR_BY), key="map_colour")
+    view = side.radio("Show", ["all notes", "one pitch (Fig. 4)", "some families"], key="map_view")
+    idx = np.arange(len(meta))
+    if view == "one pitch (Fig. 4)":
+        pitches = sorted(meta["pitch"].unique())
+        pitch = side.select_slider("MIDI pitch", pitches, value=60 if 60 in pitches else pitches[len(pitches) // 2],
+                                   key="map_pitch")
+        idx = maps.one_pitch(meta, int(pitch))
+    elif view == "some families":
+        fams = sorted(meta["instrument_family_str"].unique())
+        chosen = side.multiselect("Families", fams, default=fams[:3], key="map_fams")
+        idx = np.flatnonzero(meta["instrument_family_str"].isin(chosen).to_numpy())
+    two = side.checkbox("Second model side by side", key="map_two")
+    first = ui.pick_model("Model", key="map_model_a")
+    second = ui.pick_model("Second model", key="map_model_b", default="cqt122") if two else None
+    if first is None:
+        st.stop()
+    st.caption(f"{len(idx)} notes of {meta.iloc[idx]['instrument_str'].nunique()} unseen instruments. "
+               "Select points (click, box or lasso) to list and play them.")
+    uploaded = st.session_state.get("uploaded_points", {})
+    entries = [first] + ([second] if second else [])
+    cols = st.columns(len(entries))
+    selections = []
+    for col, entry in zip(cols, entries):
+        with col:
+            coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, method, **params)
+            extra = []
+            for name, (model_name, e) in uploaded.items():
+                if model_name == entry.name:
+                    extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None])))
+            prev = st.session_state.get(f"map_sel_{entry.name}", [])
+            fig = ui.scatter_map(coords, meta, colour, idx, title=f"{entry.name}: {method.upper()}",
+                                 highlight=np.asarray(prev, dtype=int), extra=extra)
+            event = st.plotly_chart(fig, key=f"map_{entry.name}_{method}", on_select="rerun",
+                                    selection_mode=("points", "box", "lasso"))
+            rows = ui.selected_rows(event)
+            st.session_state[f"map_sel_{entry.name}"] = rows
+            selections.append((entry, rows, coords))
+            c1, c2 = st.columns(2)
+            with c1:
+                table = meta.iloc[idx].assign(x=coords[idx, 0], y=coords[idx, 1])
+                ui.download_csv(table, f"map_{entry.name}_{method}.csv", "Download map (CSV)", key=f"dl_csv_{entry.name}")
+            with c2:
+                ui.download_figure(fig, f"map_{entry.name}_{method}.html", key=f"dl_html_{entry.name}")
+    for entry, rows, _ in selections:
+        if rows:
+            st.subheader(f"Selected on {entry.name}: {len(rows)} notes")
+            sel = meta.iloc[rows][["note_str", "instrument_family_str", "playing_style", "pitch", "velocity",
+                                   "preset_name", "soundfont"]]
+            st.dataframe(sel, hide_index=True, height=min(300, 40 + 35 * len(rows)))
+            for k, r in enumerate(rows[:4]):
+                ui.play_button(meta.iloc[r], key=f"play_sel_{entry.name}_{r}", label=meta.iloc[r]["note_str"])
+            if len(rows) > 4:
+                st.caption(f"(the first 4 of {len(rows)} have play buttons)")

@@ -1,0 +1,92 @@
+"""Probing: what the embeddings of unseen instruments know (Table IV, Fig. 5)."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from mie_core import probing, workbench
+from pages import ui
+
+
+@st.cache_data(show_spinner=False)
+def probe_one(name: str, path: str, shipped: bool, label: str, classifier: str, hidden: int, seed: int) -> dict:
+    entry = workbench.ModelEntry(name, Path(path), shipped)
+    labels = probing.probe_labels(ui.notes("test"))
+    r = probing.probe(ui.embeddings(entry, "test"), labels[label], label, classifier,
+                      np.random.default_rng(seed), hidden=hidden)
+    return {"model": name, **r.as_dict()}
+
+
+def bars(table: pd.DataFrame, metric: str) -> go.Figure:
+    fig = go.Figure()
+    for (model, clf), grp in table.groupby(["model", "classifier"], sort=False):
+        fig.add_trace(go.Bar(x=grp["label"], y=grp[metric], name=f"{model} / {clf}"))
+    maj = table.groupby("label", sort=False)[f"majority_{metric}"].mean()
+    fig.add_trace(go.Scatter(x=maj.index, y=maj.values, mode="markers", name="majority vote",
+                             marker=dict(symbol="line-ew-open", size=28, color="black", line=dict(width=2))))
+    fig.update_layout(barmode="group", height=420, yaxis=dict(range=[0, 1], title=metric.replace("_", " ")),
+                      margin=dict(l=10, r=10, t=30, b=10), title="Probing unseen-instrument embeddings (Fig. 5)")
+    return fig
+
+
+with ui.guard():
+    ui.page_setup("Probing classifiers")
+    st.markdown("Shallow classifiers trained on the embeddings of *unseen* instruments (probe-train / probe-valid / "
+                "probe-test = 8:1:1) show what the embedding space carries that it was never trained on. "
+                "I = (F1 - F1 of majority vote) / F1 of majority vote, as in Table IV.")
+    if not ui.cache().exists:
+        ui.no_cache_message()
+        st.stop()
+    models = ui.models()
+    names = [m.label for m in models]
+    all_labels = list(probing.probe_labels(ui.notes("test")))
+    c1, c2, c3 = st.columns(3)
+    chosen = c1.multiselect("Models", names, default=[m.label for m in models if m.shipped][:2] or names[:1],
+                            key="probe_models")
+    labels = c2.multiselect("Labels", all_labels, default=[l for l in ("family", "source", "pitch_octave", "velocity")
+                                                           if l in all_labels], key="probe_labels")
+    clfs = c3.multiselect("Classifiers", list(probing.CLASSIFIERS), default=["svm"], key="probe_clfs")
+    hidden = st.radio("MLP hidden size", [300, 100], horizontal=True, key="probe_hidden",
+                      help="300 as the paper on NSynth, 100 as on RWC")
+    entries = [models[names.index(x)] for x in chosen]
+    jobs = [(e, l, c) for e in entries for l in labels for c in clfs]
+    shipped = {(r["model"], r["label"], r["classifier"]): r for r in ui.benchmark().get("probing", [])}
+    results = st.session_state.setdefault("probe_results", {})
+    if st.button(f"Run {len(jobs)} probing job(s)", type="primary", disabled=not jobs, key="probe_run"):
+        bar = st.progress(0.0, text="probing ...")
+        for k, (e, l, c) in enumerate(jobs):
+            bar.progress(k / len(jobs), text=f"{e.name}: {l} / {c}")
+            key = (e.name, l, c, int(hidden))
+            try:
+                results[key] = probe_one(e.name, str(e.path), e.shipped, l, c, int(hidden), 0)
+            except ValueError as err:
+                st.warning(str(err))
+        bar.progress(1.0, text="done")
+    rows = []
+    for e, l, c in jobs:
+        r = results.get((e.name, l, c, int(hidden)))
+        if r is None and e.shipped and int(hidden) == 300:
+            r = shipped.get((e.name, l, c))
+        if r is not None:
+            rows.append(r)
+    if not rows:
+        st.info("No results for this choice yet: press Run (results are kept while you browse other pages).")
+        st.stop()
+    table = pd.DataFrame(rows)
+    missing = len(jobs) - len(rows)
+    if missing:
+        st.caption(f"{missing} of the chosen jobs have no result yet; press Run.")
+    show = table[["model", "label", "classifier", "n_classes", "micro_f1", "macro_f1", "majority_micro_f1",
+                  "improvement_micro", "improvement_macro"]]
+    st.dataframe(show.round(3), hide_index=True)
+    ui.download_csv(table, "probing.csv", "Download results (CSV)", key="dl_probe")
+    metric = st.radio("Bars", ["macro_f1", "micro_f1"], horizontal=True, key="probe_metric")
+    fig = bars(table, metric)
+    st.plotly_chart(fig, key="probe_bars")
+    ui.download_figure(fig, "probing.html", key="dl_probe_fig")
+    dropped = {r["label"]: r["dropped_classes"] for r in rows if r.get("dropped_classes")}
+    if dropped:
+        st.caption("Classes with fewer than 10 examples were left out: "
+                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in dropped.items()))

@@ -1,0 +1,297 @@
+"""Streamlit glue shared by the pages: cached loaders, the model picker, figures.
+
+Not a page: the app lists its pages explicitly (``st.navigation`` in app.py), so this
+module is only imported. Everything heavy is cached: models with
+``st.cache_resource``, arrays with ``st.cache_data``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from mie_core import audio as mie_audio
+from mie_core import maps, workbench
+from mie_core.gm import FAMILIES
+from mie_core.model import InstrumentEncoder
+from mie_core.sincconv import band_response, note_name
+
+COLOUR_BY = {"family": "instrument_family_str", "source": "instrument_source_str", "playing style": "playing_style",
+             "soundfont": "soundfont", "pitch": "pitch", "velocity": "velocity"}
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+           "#756bb1", "#636363"]
+
+
+def page_setup(title: str) -> None:
+    st.title(title)
+
+
+# ---------------------------------------------------------------- cached loaders
+@st.cache_resource(show_spinner="Loading the model ...")
+def encoder(path: str) -> InstrumentEncoder:
+    return InstrumentEncoder.from_checkpoint(path)
+
+
+@st.cache_resource
+def cache() -> workbench.Cache:
+    return workbench.Cache()
+
+
+def models() -> list[workbench.ModelEntry]:
+    return _models(str(workbench.cache_dir()), str(workbench.runs_dir()))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _models(cache_path: str, runs_path: str) -> list[workbench.ModelEntry]:
+    return workbench.find_models(Path(cache_path), Path(runs_path))
+
+
+@st.cache_data(show_spinner=False)
+def notes(part: str = "test") -> pd.DataFrame:
+    return cache().notes(part)
+
+
+@st.cache_data(show_spinner=False)
+def benchmark() -> dict:
+    return cache().benchmark()
+
+
+def embeddings(entry: workbench.ModelEntry, part: str = "test") -> np.ndarray:
+    """Cached embeddings of the evaluation notes; computed (with progress) for trained runs."""
+    if entry.shipped and cache().has_embeddings(entry.name, part):
+        return _shipped_embeddings(entry.name, part)
+    return _computed_embeddings(str(entry.path), entry.name, part)
+
+
+@st.cache_data(show_spinner=False)
+def _shipped_embeddings(name: str, part: str) -> np.ndarray:
+    return cache().embeddings(name, part)
+
+
+@st.cache_data(show_spinner=False)
+def _computed_embeddings(path: str, name: str, part: str) -> np.ndarray:
+    bar = st.progress(0.0, text=f"Embedding the {part} notes with {name} (once; cached afterwards) ...")
+    entry = workbench.ModelEntry(name, Path(path), False)
+    emb = workbench.embed_part(entry, notes(part), progress=lambda d, t: bar.progress(d / t, text=f"rendering {d}/{t}"))
+    bar.empty()
+    return emb
+
+
+@st.cache_data(show_spinner=False)
+def centroids(name: str, path: str, shipped: bool):
+    entry = workbench.ModelEntry(name, Path(path), shipped)
+    emb = np.concatenate([embeddings(entry, "test"), embeddings(entry, "valid")])
+    meta = pd.concat([notes("test"), notes("valid")], ignore_index=True)
+    return workbench.instrument_centroids(emb, meta)
+
+
+@st.cache_data(show_spinner=False)
+def map_coords(name: str, path: str, shipped: bool, method: str, perplexity: float = 30.0,
+               n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """2-D map of a model's test embeddings; the shipped default maps come from the cache."""
+    default = (perplexity == 30.0) if method == "tsne" else (n_neighbors == 15 and min_dist == 0.1)
+    if shipped and default:
+        c = cache().map_coords(name, method)
+        if c is not None:
+            return c
+    entry = workbench.ModelEntry(name, Path(path), shipped)
+    with st.spinner(f"Computing the {method.upper()} map (cached afterwards) ..."):
+        return maps.fit_map(embeddings(entry, "test"), method, seed=0, perplexity=perplexity,
+                            n_neighbors=n_neighbors, min_dist=min_dist).coords
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def play(row_dict: dict) -> bytes:
+    """WAV bytes of a corpus note rendered on demand."""
+    return mie_audio.to_wav_bytes(workbench.play_note(row_dict))
+
+
+# ---------------------------------------------------------------- widgets
+def no_cache_message() -> None:
+    st.warning("No shipped cache was found (cache/manifest.json). Build it with "
+               "`python -m training.build_cache` after training, or point MIE_CACHE at one.")
+
+
+def pick_model(label: str = "Model", key: str = "model", default: str | None = None,
+               container=None) -> workbench.ModelEntry | None:
+    ms = models()
+    if not ms:
+        (container or st).error("No model found: neither cache/models nor runs/*/best holds a checkpoint.")
+        return None
+    names = [m.label for m in ms]
+    index = 0
+    if default:
+        index = next((i for i, m in enumerate(ms) if m.name == default), 0)
+    choice = (container or st.sidebar).selectbox(label, names, index=index, key=key)
+    return ms[names.index(choice)]
+
+
+def play_button(row: pd.Series | dict, key: str, label: str = "play") -> None:
+    """An audio player for a corpus note, rendered when asked for."""
+    row = dict(row)
+    if st.button(f"▶ {label}", key=key):
+        try:
+            st.audio(play(row), format="audio/wav")
+        except workbench.MissingSoundfont as err:
+            st.info(str(err))
+
+
+def download_csv(df: pd.DataFrame, name: str, label: str = "Download CSV", key: str | None = None) -> None:
+    st.download_button(label, df.to_csv(index=False).encode(), file_name=name, mime="text/csv", key=key)
+
+
+def download_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
+    html = fig.to_html(include_plotlyjs="cdn", full_html=True)
+    st.download_button("Download figure (HTML)", html.encode(), file_name=name, mime="text/html", key=key)
+
+
+def colour_map(values: pd.Series) -> dict:
+    cats = sorted(values.astype(str).unique(), key=lambda v: (FAMILIES.index(v) if v in FAMILIES else 99, v))
+    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(cats)}
+
+
+def scatter_map(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray, title: str = "",
+                highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None) -> go.Figure:
+    """WebGL scatter of the notes ``idx`` coloured by ``colour``; ``customdata`` holds row indices."""
+    col = COLOUR_BY[colour]
+    sub = meta.iloc[idx]
+    hover = ("%{customdata[1]}<br>family %{customdata[2]} · %{customdata[3]}<br>style %{customdata[4]}"
+             "<br>pitch %{customdata[5]} · velocity %{customdata[6]}<br>%{customdata[7]}<extra></extra>")
+    cd_cols = ["note_str", "instrument_family_str", "instrument_source_str", "playing_style", "pitch", "velocity",
+               "preset_name"]
+    fig = go.Figure()
+    if col in ("pitch", "velocity"):
+        cd = np.column_stack([idx, sub[cd_cols].to_numpy()])
+        fig.add_trace(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", customdata=cd,
+                                   hovertemplate=hover, name=colour,
+                                   marker=dict(size=6, color=sub[col], colorscale="Viridis", showscale=True,
+                                               colorbar=dict(title=colour))))
+    else:
+        cmap = colour_map(meta[col])
+        for cat, grp in sub.groupby(sub[col].astype(str), sort=True):
+            rows = idx[np.isin(idx, grp.index.to_numpy())]
+            cd = np.column_stack([rows, meta.iloc[rows][cd_cols].to_numpy()])
+            fig.add_trace(go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(cat),
+                                       customdata=cd, hovertemplate=hover,
+                                       marker=dict(size=6, color=cmap.get(str(cat)))))
+    if highlight is not None and len(highlight):
+        fig.add_trace(go.Scattergl(x=coords[highlight, 0], y=coords[highlight, 1], mode="markers", name="selected",
+                                   hoverinfo="skip", marker=dict(size=13, color="rgba(0,0,0,0)",
+                                                                 line=dict(color="black", width=2))))
+    for name, pts in extra or []:
+        fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers+text", name=name, text=[name] * len(pts),
+                                   textposition="top center", hoverinfo="name",
+                                   marker=dict(size=16, symbol="star", color="gold", line=dict(color="black", width=1))))
+    fig.update_layout(title=title, height=560, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
+                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False), dragmode="lasso")
+    return fig
+
+
+def selected_rows(event) -> list[int]:
+    """Row indices (our customdata[0]) of the points a plotly selection event holds."""
+    try:
+        points = event.selection.points  # type: ignore[union-attr]
+    except AttributeError:
+        try:
+            points = event["selection"]["points"]
+        except (KeyError, TypeError):
+            return []
+    out = []
+    for p in points:
+        cd = p.get("customdata") if isinstance(p, dict) else None
+        if cd is not None and len(cd):
+            try:
+                out.append(int(cd[0]))
+            except (TypeError, ValueError):
+                continue
+    return sorted(set(out))
+
+
+def waveform_figure(x: np.ndarray, sr: int = 16000) -> go.Figure:
+    step = max(1, len(x) // 4000)
+    t = np.arange(0, len(x), step) / sr
+    fig = go.Figure(go.Scatter(x=t, y=x[::step], mode="lines", line=dict(width=1)))
+    fig.update_layout(height=160, margin=dict(l=10, r=10, t=10, b=30), xaxis_title="s", showlegend=False)
+    return fig
+
+
+def spectrogram_figure(x: np.ndarray, sr: int = 16000) -> go.Figure:
+    t, f, db = workbench.spectrogram(x, sr)
+    fig = go.Figure(go.Heatmap(x=t, y=f, z=db, colorscale="Magma", showscale=False))
+    fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=30), xaxis_title="s", yaxis_title="Hz")
+    return fig
+
+
+def read_upload(f) -> tuple[np.ndarray | None, str | None]:
+    """(audio, None) or (None, the library's message naming the file) for an uploaded file."""
+    try:
+        return mie_audio.load_audio(f), None
+    except mie_audio.AudioError as err:
+        return None, str(err)
+
+
+class guard:
+    """Run a page body; an unexpected error becomes a short message, never a traceback.
+
+    The traceback goes to the server's log (stderr) for the developers.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        from streamlit.runtime.scriptrunner import RerunException, StopException
+
+        if isinstance(exc, (RerunException, StopException)):
+            return False
+        import sys
+        import traceback
+
+        traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
+        st.error(f"Something went wrong on this page ({exc_type.__name__}: {exc}). "
+                 "The details are in the server log; the other pages keep working.")
+        return True
+
+
+# ---------------------------------------------------------------- filter bands
+NOTE_TICKS = [24, 36, 48, 60, 72, 84, 96, 108, 120]
+
+
+def bands_figure(entries) -> go.Figure:
+    fig = go.Figure()
+    for entry, colour in zip(entries, ["#1f77b4", "#d62728"]):
+        sinc = encoder(str(entry.path)).frontend
+        learned = sinc.bands()
+        init = sinc.init_bands.cpu().numpy()
+        for bands, name, dash in ((init, "init", "dot"), (learned, "learned", "solid")):
+            centre = np.sqrt(bands[:, 0] * bands[:, 1])
+            width = bands[:, 1] - bands[:, 0]
+            fig.add_trace(go.Scatter(
+                x=centre, y=width, mode="markers+lines" if name == "learned" else "lines",
+                name=f"{entry.name} {name}", line=dict(color=colour, dash=dash, width=1),
+                marker=dict(size=5), customdata=np.column_stack([np.arange(len(bands)), bands]),
+                hovertemplate="filter %{customdata[0]}<br>%{customdata[1]:.1f}-%{customdata[2]:.1f} Hz<extra></extra>"))
+    tick_hz = [440 * 2 ** ((m - 69) / 12) for m in NOTE_TICKS]
+    fig.update_xaxes(type="log", title="centre frequency (geometric mean of the cut-offs)",
+                     tickvals=tick_hz, ticktext=[f"{note_name(m)}<br>{h:.0f} Hz" for m, h in zip(NOTE_TICKS, tick_hz)])
+    fig.update_yaxes(type="log", title="bandwidth (Hz)")
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def response_figure(entry, index) -> go.Figure:
+    sinc = encoder(str(entry.path)).frontend
+    freqs, db = band_response(sinc, index)
+    fig = go.Figure()
+    for k, row in zip(index, db):
+        fig.add_trace(go.Scatter(x=freqs[1:], y=row[1:] - row.max(), name=f"filter {k}", mode="lines"))
+    fig.update_xaxes(type="log", title="Hz")
+    fig.update_yaxes(title="dB (re. peak)", range=[-80, 3])
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), title=f"{entry.name}: frequency responses")
+    return fig

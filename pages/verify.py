@@ -1,0 +1,132 @@
+"""Verify: enrol an instrument (uploads or corpus notes), then accept or reject a test clip."""
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mie_core import maps, workbench
+from pages import ui
+
+FORMATS = ["wav", "flac", "ogg", "mp3"]
+
+
+def show_clip(name: str, x: np.ndarray, key: str) -> None:
+    with st.expander(f"{name}: {len(x) / 16000:.2f} s", expanded=False):
+        st.audio(ui.mie_audio.to_wav_bytes(x), format="audio/wav")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(ui.waveform_figure(x), key=f"wave_{key}")
+        c2.plotly_chart(ui.spectrogram_figure(x), key=f"spec_{key}")
+
+
+def read_files(files) -> list[tuple[str, np.ndarray]]:
+    """Good clips; each bad file gets the library's message next to its name."""
+    good = []
+    for f in files or []:
+        x, err = ui.read_upload(f)
+        if err:
+            st.error(err, icon="⚠️")
+        else:
+            good.append((f.name, x))
+    return good
+
+
+with ui.guard():
+    ui.page_setup("Verify an instrument")
+    entry = ui.pick_model()
+    if entry is None or not ui.cache().exists:
+        if entry is not None:
+            ui.no_cache_message()
+        st.stop()
+    enc = ui.encoder(str(entry.path))
+    bench = ui.benchmark().get("parts", {}).get("test", {}).get("models", {}).get(entry.name, {})
+    default_thr = float(bench.get("threshold", 0.5))
+    state = st.session_state.setdefault("verify", {})
+
+    st.markdown("**1. Enrol** an instrument from a few of its notes (the paper uses five), "
+                "**2. test** a clip against it: the cosine score between the clip's embedding and the enrolment "
+                "vector is accepted at or above the model's EER threshold.")
+    st.subheader("1. Enrol")
+    src = st.radio("Enrol from", ["a corpus instrument", "my own notes"], horizontal=True, key="enrol_src")
+    test_notes = ui.notes("test")
+    if src == "my own notes":
+        files = st.file_uploader("Notes of one instrument (wav, flac, ogg, mp3)", type=FORMATS,
+                                 accept_multiple_files=True, key="enrol_files")
+        clips = read_files(files)
+        for i, (n, x) in enumerate(clips):
+            show_clip(n, x, f"enrol{i}")
+        enrol_name = "my instrument"
+    else:
+        insts = sorted(test_notes["instrument_str"].unique())
+        info = test_notes.groupby("instrument_str")[["preset_name", "instrument_family_str"]].first()
+        inst = st.selectbox("Unseen test instrument", insts,
+                            format_func=lambda s: f"{s}: {info.loc[s, 'preset_name']} ({info.loc[s, 'instrument_family_str']})",
+                            key="enrol_inst")
+        n_clips = st.slider("Enrolment clips", 1, 20, 5, key="enrol_n")
+        rows = test_notes[test_notes["instrument_str"] == inst]
+        pick = rows.sample(n=min(n_clips, len(rows)), random_state=0)
+        st.dataframe(pick[["note_str", "pitch", "velocity"]], hide_index=True, height=150)
+        clips = None
+        enrol_name = inst
+    if st.button("Enrol", type="primary", key="enrol_btn"):
+        if src == "my own notes":
+            if not clips:
+                st.warning("Upload at least one readable note first.")
+            else:
+                state["enrol"] = workbench.enrol(enc.embed([x for _, x in clips]))
+                state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
+        else:
+            emb = ui.embeddings(entry, "test")
+            state["enrol"] = workbench.enrol(emb[pick.index.to_numpy()])
+            state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
+            state["enrol_rows"] = pick.index.to_numpy()
+    if state.get("enrol") is not None and state.get("enrol_model") != entry.name:
+        st.info("The enrolment was made with another model; enrol again with this one.")
+        state["enrol"] = None
+    if state.get("enrol") is not None:
+        st.success(f"Enrolled: **{state['enrol_name']}** with {entry.name}.")
+
+    st.subheader("2. Test a clip")
+    c1, c2 = st.columns(2)
+    test_file = c1.file_uploader("A clip to test (wav, flac, ogg, mp3)", type=FORMATS, key="test_file")
+    recorded = c2.audio_input("... or record one", key="test_rec")
+    thr = st.slider("Decision threshold (cosine)", -1.0, 1.0, round(default_thr, 3), 0.005, key="thr",
+                    help=f"Default: this model's threshold at the EER point on the test trials ({default_thr:.3f}).")
+    source = test_file or recorded
+    if source is not None:
+        clip = read_files([source])
+        if clip:
+            name, x = clip[0]
+            show_clip(name, x, "test")
+            t0 = time.perf_counter()
+            e = enc.embed([x])[0]
+            st.session_state["uploaded_points"] = {name: (entry.name, e)}
+            elapsed = time.perf_counter() - t0
+            if state.get("enrol") is not None:
+                score = float(workbench.cosine(state["enrol"], e)[0])
+                v = workbench.verdict(score, thr)
+                (st.success if v == "accept" else st.error)(
+                    f"**{v.upper()}**: score {score:.3f} against {state['enrol_name']} (threshold {thr:.3f})")
+            else:
+                st.info("Enrol an instrument above to get a verdict.")
+            st.caption(f"embedded in {1000 * elapsed:.0f} ms")
+            st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
+            cents, info = ui.centroids(entry.name, str(entry.path), entry.shipped)
+            near = workbench.nearest_instruments(e, cents, info, k=5)
+            all_notes = pd.concat([ui.notes("test"), ui.notes("valid")], ignore_index=True)
+            for i, r in near.iterrows():
+                a, b, c = st.columns([5, 1, 2])
+                a.write(f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
+                        f"{r['playing_style']}")
+                b.write(f"{r['score']:.3f}")
+                with c:
+                    rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
+                    row = rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]]
+                    ui.play_button(row, key=f"near{i}", label=f"MIDI {int(row['pitch'])}")
+            coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, "umap")
+            emb_test = ui.embeddings(entry, "test")
+            pos = maps.knn_place(emb_test, coords, e[None])
+            fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
+                                 title="Where the clip falls (UMAP of the unseen test instruments)",
+                                 extra=[(name, pos)])
+            st.plotly_chart(fig, key="verify_map")

@@ -1,0 +1,155 @@
+"""Build the shipped ``cache/`` from trained checkpoints and the corpus, deterministically.
+
+    python -m training.build_cache [--model mel122=runs/mel122/best --model cqt122=runs/cqt122/best]
+                                   [--corpus data/corpus] [--out cache] [--no-probing]
+
+Writes (all of it made by our own code, at most 60 MB):
+
+* ``models/<name>/model.safetensors`` + ``model.json``: the encoder (training heads
+  dropped), model arguments, label maps, corpus recipe, provenance.
+* ``embeddings/<name>_<part>.npy`` (float16, one row per note) and
+  ``embeddings/notes_<part>.parquet`` (the notes' metadata, the rows' order), for the
+  test and valid parts of the program-disjoint split: the evaluation notes of
+  :func:`mie_core.report.evaluation_notes`, embedded in fp32.
+* ``maps/<name>_test_<tsne|umap>.npy``: 2-D coordinates of the test embeddings.
+* ``results/benchmark.json``: verification on identical trials for every model and
+  the MFCC baseline (EER, bootstrap interval, minDCF, threshold at the EER point, DET
+  points, per-family EER, significance), and probing results for every label.
+* ``manifest.json``: every file with its size, sha256 and the command that made it.
+
+The app reads only this folder (and renders notes on demand from the soundfonts).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mie_core import baseline, evaluation, maps, probing
+from mie_core.corpus import Corpus, default_corpus_dir
+from mie_core.model import InstrumentEncoder, save_checkpoint
+from mie_core.report import evaluation_notes
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = ("mel122=runs/mel122/best", "cqt122=runs/cqt122/best")
+PARTS = ("test", "valid")
+META_COLUMNS = ["note_str", "instrument_str", "instrument_family_str", "instrument_source_str", "playing_style",
+                "pitch", "velocity", "soundfont", "bank", "program", "preset_name", "gain_db"]
+SPLIT = "program_disjoint"
+SEED = 0
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(out: Path, command: str) -> dict:
+    files = {}
+    for p in sorted(out.rglob("*")):
+        if p.is_file() and p.name != "manifest.json":
+            files[str(p.relative_to(out))] = {"bytes": p.stat().st_size, "sha256": sha256(p)}
+    manifest = {"command": command, "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "total_bytes": sum(f["bytes"] for f in files.values()), "files": files}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.build_cache", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", help="NAME=CHECKPOINT (repeatable)")
+    p.add_argument("--corpus", default=None)
+    p.add_argument("--out", default=str(REPO / "cache"))
+    p.add_argument("--no-probing", action="store_true")
+    p.add_argument("--draws", type=int, default=5)
+    args = p.parse_args(argv)
+    models = [m.split("=", 1) for m in (args.model or DEFAULT_MODELS)]
+    out = Path(args.out)
+    say = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", file=sys.stderr, flush=True)  # noqa: E731
+    corpus = Corpus.load(args.corpus or default_corpus_dir())
+    tmp = out.with_name(out.name + ".building")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for sub in ("models", "embeddings", "maps", "results"):
+        (tmp / sub).mkdir(parents=True)
+
+    rows = {part: evaluation_notes(corpus, SPLIT, part) for part in PARTS}
+    for part, r in rows.items():
+        r[META_COLUMNS].to_parquet(tmp / "embeddings" / f"notes_{part}.parquet", index=False)
+    audio = {}
+    for part in PARTS:
+        say(f"rendering {len(rows[part])} {part} notes")
+        audio[part] = corpus.render(rows[part])
+
+    emb: dict[str, dict[str, np.ndarray]] = {}
+    for name, path in models:
+        enc = InstrumentEncoder.from_checkpoint(path)
+        save_checkpoint(tmp / "models" / name, enc, None, enc.label_maps, enc.metadata.get("provenance"),
+                        enc.metadata.get("metrics"))
+        emb[name] = {}
+        for part in PARTS:
+            t0 = time.monotonic()
+            e = enc.embed(audio[part], batch_size=16, bf16=False)
+            emb[name][part] = e
+            np.save(tmp / "embeddings" / f"{name}_{part}.npy", e.astype(np.float16))
+            say(f"{name}: embedded {len(e)} {part} notes in {time.monotonic() - t0:.0f} s")
+        for method in ("tsne", "umap"):
+            t0 = time.monotonic()
+            m = maps.fit_map(emb[name]["test"], method, seed=SEED)
+            np.save(tmp / "maps" / f"{name}_test_{method}.npy", m.coords.astype(np.float32))
+            say(f"{name}: {method} map in {time.monotonic() - t0:.0f} s")
+
+    results = {"split": SPLIT, "seed": SEED, "parts": {}}
+    test_rows = rows["test"]
+    for part in PARTS:
+        r = rows[part]
+        e = {name: emb[name][part] for name, _ in models}
+        e["mfcc_baseline"] = baseline.mfcc_stats(audio[part])
+        res = evaluation.compare_models(e, r["instrument_str"].to_numpy(), r["instrument_family_str"].to_numpy(),
+                                        seed=SEED, n_draws=args.draws)
+        res.pop("_trials")
+        res.pop("_scores")
+        results["parts"][part] = res
+        say(f"{part}: " + ", ".join(f"{n} EER {100 * m['eer']:.2f} %" for n, m in res["models"].items()))
+    if not args.no_probing:
+        labels = probing.probe_labels(test_rows)
+        results["probing"], results["probing_skipped"] = [], {}
+        for name, _ in models:
+            t0 = time.monotonic()
+            rs, skipped = probing.run_probes(emb[name]["test"], labels, np.random.default_rng(SEED))
+            results["probing"] += [{"model": name, **x.as_dict()} for x in rs]
+            results["probing_skipped"].update(skipped)
+            say(f"{name}: probing in {time.monotonic() - t0:.0f} s")
+    results["models"] = {name: InstrumentEncoder.from_checkpoint(tmp / "models" / name).metadata for name, _ in models}
+    (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=_default))
+    cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models)
+    manifest = write_manifest(tmp, cmd)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    say(f"wrote {out}: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB")
+    return 0
+
+
+def _default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    raise TypeError(type(o))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
