@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import baseline, evaluation, maps, probing, trials
 from .corpus import Corpus, default_corpus_dir, select_notes
-from .model import InstrumentEncoder
+from .model import InstrumentEncoder, cpu_has_bf16
 from .soundfonts import data_dir
 
 BASELINE = "mfcc_baseline"
@@ -81,15 +81,15 @@ def condition_of(path: Path) -> str:
 
 
 def embed_notes(model_path: str | Path, corpus: Corpus, rows: pd.DataFrame, audio_fn: Callable[[], np.ndarray],
-                cache_dir: Path | None = None, progress=None) -> np.ndarray:
-    """Embeddings of ``rows`` by a model, cached by (model hash, corpus fingerprint, rows)."""
+                cache_dir: Path | None = None, progress=None, bf16: bool = False) -> np.ndarray:
+    """Embeddings of ``rows`` by a model, cached by (model hash, corpus fingerprint, rows, precision)."""
     cache_dir = Path(cache_dir) if cache_dir else data_dir() / "embeddings"
-    key = f"{model_hash(model_path)}_{corpus.fingerprint}_{rows_hash(rows)}.npy"
+    key = f"{model_hash(model_path)}_{corpus.fingerprint}_{rows_hash(rows)}_{'bf16' if bf16 else 'fp32'}.npy"
     path = cache_dir / key
     if path.exists():
         return np.load(path)
     enc = InstrumentEncoder.from_checkpoint(model_path)
-    emb = enc.embed(audio_fn(), batch_size=16, progress=progress)
+    emb = enc.embed(audio_fn(), batch_size=16, progress=progress, bf16=bf16)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, emb)
@@ -118,6 +118,7 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
             audio_cache["a"] = corpus.render(rows, progress=(lambda d, t: progress("render", d, t)) if progress else None)
         return audio_cache["a"]
 
+    bf16 = cpu_has_bf16()  # as the cache builder: bf16 autocast where the CPU has it
     named = [parse_model_arg(m) for m in models]
     if len({n for n, _ in named}) != len(named):
         raise ValueError("two models have the same name; name them with NAME=PATH")
@@ -125,7 +126,7 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     for name, path in named:
         log(f"embedding with {name} ({path})")
         embeddings[name] = embed_notes(path, corpus, rows, audio, cache_dir,
-                                       (lambda d, t, n=name: progress(f"embed {n}", d, t)) if progress else None)
+                                       (lambda d, t, n=name: progress(f"embed {n}", d, t)) if progress else None, bf16)
     embeddings[BASELINE] = baseline.mfcc_stats(audio())
     conditions = {name: condition_of(path) for name, path in named}
     conditions[BASELINE] = BASELINE
@@ -153,6 +154,7 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     for name, emb in embeddings.items():
         if len(idx) >= 5:
             tsne[name] = maps.fit_map(emb[idx], "tsne", seed=seed).coords
+    res["embed_bf16"] = bf16
     _write(out, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part)
     return res
 

@@ -98,11 +98,11 @@ class Cache:
         return np.load(p) if p.exists() else None
 
 
-def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None) -> np.ndarray:
+def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, bf16: bool = False) -> np.ndarray:
     """Embed the cached notes with a model that has no cached embeddings (renders them)."""
     enc = InstrumentEncoder.from_checkpoint(entry.path)
     audio = render.render_many(note_specs(notes), progress=progress)
-    return enc.embed(audio, batch_size=16)
+    return enc.embed(audio, batch_size=16, bf16=bf16)
 
 
 def soundfont_paths() -> dict[str, str]:

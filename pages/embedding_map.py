@@ -33,17 +33,24 @@ with ui.guard():
         chosen = side.multiselect("Families", fams, default=fams[:3], key="map_fams")
         idx = np.flatnonzero(meta["instrument_family_str"].isin(chosen).to_numpy())
     two = side.checkbox("Second model side by side", key="map_two")
-    first = ui.pick_model("Model", key="map_model_a")
-    second = ui.pick_model("Second model", key="map_model_b", default="cqt122") if two else None
+    first = ui.pick_model("Model", key="map_model_a", default="mel122")
     if first is None:
         st.stop()
+    others = [m.name for m in ui.models() if m.name != first.name]
+    second = None
+    if two and others:
+        second = ui.pick_model("Second model", key="map_model_b",
+                               default="cqt122" if "cqt122" in others else others[0])
+        if second.name == first.name:
+            st.sidebar.info("Choose a different second model.")
+            second = None
     st.caption(f"{len(idx)} notes of {meta.iloc[idx]['instrument_str'].nunique()} unseen instruments. "
                "Select points (click, box or lasso) to list and play them.")
     uploaded = st.session_state.get("uploaded_points", {})
     entries = [first] + ([second] if second else [])
     cols = st.columns(len(entries))
     selections = []
-    for col, entry in zip(cols, entries):
+    for k, (col, entry) in enumerate(zip(cols, entries)):
         with col:
             coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, method, **params)
             extra = []
@@ -53,7 +60,7 @@ with ui.guard():
             prev = st.session_state.get(f"map_sel_{entry.name}", [])
             fig = ui.scatter_map(coords, meta, colour, idx, title=f"{entry.name}: {method.upper()}",
                                  highlight=np.asarray(prev, dtype=int), extra=extra)
-            event = st.plotly_chart(fig, key=f"map_{entry.name}_{method}", on_select="rerun",
+            event = st.plotly_chart(fig, key=f"map_{k}_{entry.name}_{method}", on_select="rerun",
                                     selection_mode=("points", "box", "lasso"))
             rows = ui.selected_rows(event)
             st.session_state[f"map_sel_{entry.name}"] = rows

@@ -73,7 +73,7 @@ with ui.guard():
             if not clips:
                 st.warning("Upload at least one readable note first.")
             else:
-                state["enrol"] = workbench.enrol(enc.embed([x for _, x in clips]))
+                state["enrol"] = workbench.enrol(enc.embed([x for _, x in clips], bf16=ui.embed_bf16()))
                 state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
         else:
             emb = ui.embeddings(entry, "test")
@@ -99,7 +99,7 @@ with ui.guard():
             name, x = clip[0]
             show_clip(name, x, "test")
             t0 = time.perf_counter()
-            e = enc.embed([x])[0]
+            e = enc.embed([x], bf16=ui.embed_bf16())[0]
             st.session_state["uploaded_points"] = {name: (entry.name, e)}
             elapsed = time.perf_counter() - t0
             if state.get("enrol") is not None:

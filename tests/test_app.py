@@ -1,0 +1,103 @@
+"""The Streamlit pages' logic with streamlit.testing (AppTest) on a tiny cache."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = ["home", "verify", "filter_bands", "embedding_map", "benchmark", "probing", "compare", "training_runs"]
+
+
+@pytest.fixture
+def app(tiny_cache, monkeypatch):
+    monkeypatch.setenv("MIE_CACHE", str(tiny_cache["cache"]))
+    monkeypatch.setenv("MIE_RUNS", str(tiny_cache["runs"]))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    return at
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error], [e.value for e in at.error]
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_error(app, page):
+    at = goto(app, page)
+    assert at.title and at.title[0].value
+
+
+def test_home_lists_the_models_with_their_eer(app, tiny_cache):
+    at = goto(app, "home")
+    df = at.dataframe[0].value
+    bench = json.loads((tiny_cache["cache"] / "results" / "benchmark.json").read_text())
+    eer = bench["parts"]["test"]["models"]["cqt_tiny"]["eer"]
+    row = df[df["model"] == "cqt_tiny"].iloc[0]
+    assert row["test EER (%)"] == pytest.approx(100 * eer, abs=0.01)
+    assert "mfcc" in " ".join(c.value for c in at.caption).lower()
+
+
+def test_verify_enrols_a_corpus_instrument(app):
+    at = goto(app, "verify")
+    at.slider(key="enrol_n").set_value(3).run()
+    at.button(key="enrol_btn").click().run()
+    assert any("Enrolled" in s.value for s in at.success)
+    state = at.session_state["verify"]
+    assert state["enrol"].shape[0] > 0 and abs(np.linalg.norm(state["enrol"]) - 1) < 1e-5
+
+
+def test_map_colourings_and_views(app):
+    at = goto(app, "embedding_map")
+    for colour in ("source", "playing style", "pitch", "soundfont"):
+        at.selectbox(key="map_colour").set_value(colour).run()
+        assert not at.exception
+    at.radio(key="map_view").set_value("one pitch (Fig. 4)").run()
+    assert not at.exception and "notes of" in at.caption[0].value
+    at.radio(key="map_method").set_value("tsne").run()
+    at.checkbox(key="map_two").check().run()
+    assert not at.exception and not at.error
+
+
+def test_benchmark_matches_the_cache_on_the_same_trials(app, tiny_cache):
+    at = goto(app, "benchmark")
+    at.number_input(key="bench_draws").set_value(2).run()
+    df = at.dataframe[0].value.set_index("model")
+    bench = json.loads((tiny_cache["cache"] / "results" / "benchmark.json").read_text())
+    for name in ("cqt_tiny", "mel_tiny"):
+        # same protocol, seed and draws as the cache builder: the same EER
+        assert df.loc[name, "EER ROCCH (%)"] == pytest.approx(100 * bench["parts"]["test"]["models"][name]["eer"], abs=1e-3)  # shown to 3 decimals
+
+
+def test_probing_runs_and_shows_results(app):
+    at = goto(app, "probing")
+    at.multiselect(key="probe_clfs").set_value(["tree"]).run()
+    at.multiselect(key="probe_labels").set_value(["family"]).run()
+    at.button(key="probe_run").click().run()
+    assert not at.exception
+    df = at.dataframe[0].value
+    assert set(df["classifier"]) == {"tree"} and (df["micro_f1"] > 0).all()
+
+
+def test_training_runs_page_reads_the_logs(app):
+    at = goto(app, "training_runs")
+    assert any("mel_tiny" in m.value and "step 200" in m.value for m in at.markdown)
+
+
+def test_pages_say_what_is_missing_without_a_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIE_CACHE", str(tmp_path / "nothing"))
+    monkeypatch.setenv("MIE_RUNS", str(tmp_path / "noruns"))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, page
+        assert not [e.value for e in at.error if "Something went wrong" in e.value], page
