@@ -1,19 +1,70 @@
 """The instrument-embedding workbench: `streamlit run app.py` (or `make run`).
 
-The pages live in pages/ and are listed here in the order people meet them.
+This is the Home page: what the workbench is, the models present with their EER, the
+corpus behind them. The other pages are the files of pages/ (Streamlit's pages
+directory, in the order of their number); their shared code is pages/common/ui.py.
 """
+import pandas as pd
 import streamlit as st
 
-st.set_page_config(page_title="Instrument embedding workbench", page_icon=":material/music_note:", layout="wide")
+from mie_core import workbench
+from pages.common import ui
 
-PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/verify.py", title="Verify", icon=":material/mic:"),
-    st.Page("pages/filter_bands.py", title="Filter bands", icon=":material/graphic_eq:"),
-    st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
-    st.Page("pages/benchmark.py", title="Benchmark", icon=":material/monitoring:"),
-    st.Page("pages/probing.py", title="Probing", icon=":material/biotech:"),
-    st.Page("pages/compare.py", title="Mel vs CQT", icon=":material/compare:"),
-    st.Page("pages/training_runs.py", title="Training runs", icon=":material/show_chart:"),
-]
-st.navigation(PAGES).run()
+with ui.guard():
+    ui.page_setup("Instrument embedding workbench", "Home")
+    st.markdown(
+        "An embedding space for musical instrument sounds learned with speaker-verification methods "
+        "(Shi, Cooper & Yamagishi, *IEEE/ACM TASLP* 2022): a **SincNet** front-end initialised on the Mel or the "
+        "musical (CQT) scale, a **ResNet34** encoder, **learnable dictionary encoding** pooling and "
+        "**angular-softmax** heads for instrument and family. It is evaluated as the paper does, by verifying "
+        "*unseen* instruments: enrol an instrument from five notes, then accept or reject new notes by cosine "
+        "score; the equal error rate (EER) summarises how well unseen instruments are told apart.")
+    models = ui.models()
+    bench = ui.benchmark()
+    rows = []
+    for m in models:
+        prov = m.meta.get("provenance", {})
+        res = bench.get("parts", {}).get("test", {}).get("models", {}).get(m.name, {}) if m.shipped else {}
+        a = m.meta.get("model_args", {})
+        rows.append({
+            "model": m.name, "front-end": f"{a.get('init', '?').upper()}-{a.get('n_filters', '?')}"
+                                          f"{' updated' if a.get('learnable') else ' fixed'}",
+            "test EER (%)": round(100 * res["eer"], 2) if res else None,
+            "minDCF": round(res["min_dcf"], 3) if res else None,
+            "trained steps": prov.get("step"), "training clips": prov.get("clips_seen"),
+            "source": "shipped" if m.shipped else "trained here",
+        })
+    st.subheader("Models")
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    else:
+        st.warning("No model yet: train one (`python -m training.train --config training/configs/cqt122.yaml`) "
+                   "or build the cache.")
+    base = bench.get("parts", {}).get("test", {}).get("models", {}).get("mfcc_baseline")
+    if base:
+        st.caption(f"For scale: an MFCC-statistics baseline scores {100 * base['eer']:.2f} % EER on the same trials. "
+                   "The paper reports 3.74 % (NSynth) and 1.03 % (RWC) for its Base system on *its* data; ours is a "
+                   "different corpus, so the numbers are not comparable one to one.")
+    corpus = next((m.meta.get("provenance", {}).get("corpus") for m in models if m.meta.get("provenance")), None)
+    if corpus:
+        st.subheader("Corpus")
+        n_test = len(ui.notes("test")) if ui.cache().exists else 0
+        st.markdown(
+            f"Real sampled instruments rendered from SoundFonts ({', '.join(corpus.get('soundfonts', {}))}); "
+            f"split **{corpus.get('split')}**: no General MIDI program of a test instrument is seen in training. "
+            f"{corpus.get('n_train_notes', '?')} training notes; the maps and benchmarks use {n_test} notes of "
+            f"{ui.notes('test')['instrument_str'].nunique() if n_test else 0} unseen test instruments.")
+    missing = [s for s in ("timgm6mb", "merlin", "fluidr3mono", "msgeneral")
+               if s not in workbench.soundfont_paths()]
+    if missing:
+        st.info("Soundfonts not on this machine (their notes cannot be played, everything else works): "
+                + ", ".join(missing) + ". `make data` fetches them.")
+    st.subheader("Pages")
+    c1, c2 = st.columns(2)
+    c1.page_link("pages/1_Verify.py", label="Verify: enrol an instrument and test notes", icon=":material/mic:")
+    c1.page_link("pages/2_Filter_bands.py", label="Filter bands: what the sinc filters learned", icon=":material/graphic_eq:")
+    c1.page_link("pages/3_Embedding_map.py", label="Embedding map: t-SNE / UMAP of unseen instruments", icon=":material/scatter_plot:")
+    c1.page_link("pages/4_Benchmark.py", label="Benchmark: EER, DET, significance", icon=":material/monitoring:")
+    c2.page_link("pages/5_Probing.py", label="Probing: what the embeddings know", icon=":material/biotech:")
+    c2.page_link("pages/6_Mel_vs_CQT.py", label="Mel vs CQT side by side", icon=":material/compare:")
+    c2.page_link("pages/7_Training_runs.py", label="Training runs: loss and validation EER", icon=":material/show_chart:")

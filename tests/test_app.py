@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = ["home", "verify", "filter_bands", "embedding_map", "benchmark", "probing", "compare", "training_runs"]
+PAGES = ["1_Verify", "2_Filter_bands", "3_Embedding_map", "4_Benchmark", "5_Probing", "6_Mel_vs_CQT", "7_Training_runs"]
 
 
 @pytest.fixture
@@ -24,13 +24,13 @@ def app(tiny_cache, monkeypatch):
 
 
 def goto(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page("app.py" if page == "home" else f"pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not [e.value for e in at.error], [e.value for e in at.error]
     return at
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", ["home"] + PAGES)
 def test_every_page_renders_without_error(app, page):
     at = goto(app, page)
     assert at.title and at.title[0].value
@@ -47,7 +47,7 @@ def test_home_lists_the_models_with_their_eer(app, tiny_cache):
 
 
 def test_verify_enrols_a_corpus_instrument(app):
-    at = goto(app, "verify")
+    at = goto(app, "1_Verify")
     at.slider(key="enrol_n").set_value(3).run()
     at.button(key="enrol_btn").click().run()
     assert any("Enrolled" in s.value for s in at.success)
@@ -56,7 +56,7 @@ def test_verify_enrols_a_corpus_instrument(app):
 
 
 def test_map_colourings_and_views(app):
-    at = goto(app, "embedding_map")
+    at = goto(app, "3_Embedding_map")
     for colour in ("source", "playing style", "pitch", "soundfont"):
         at.selectbox(key="map_colour").set_value(colour).run()
         assert not at.exception
@@ -68,7 +68,7 @@ def test_map_colourings_and_views(app):
 
 
 def test_benchmark_matches_the_cache_on_the_same_trials(app, tiny_cache):
-    at = goto(app, "benchmark")
+    at = goto(app, "4_Benchmark")
     at.number_input(key="bench_draws").set_value(2).run()
     df = at.dataframe[0].value.set_index("model")
     bench = json.loads((tiny_cache["cache"] / "results" / "benchmark.json").read_text())
@@ -78,7 +78,7 @@ def test_benchmark_matches_the_cache_on_the_same_trials(app, tiny_cache):
 
 
 def test_probing_runs_and_shows_results(app):
-    at = goto(app, "probing")
+    at = goto(app, "5_Probing")
     at.multiselect(key="probe_clfs").set_value(["tree"]).run()
     at.multiselect(key="probe_labels").set_value(["family"]).run()
     at.button(key="probe_run").click().run()
@@ -88,7 +88,7 @@ def test_probing_runs_and_shows_results(app):
 
 
 def test_training_runs_page_reads_the_logs(app):
-    at = goto(app, "training_runs")
+    at = goto(app, "7_Training_runs")
     assert any("mel_tiny" in m.value and "step 200" in m.value for m in at.markdown)
 
 

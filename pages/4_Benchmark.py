@@ -9,7 +9,7 @@ from scipy.stats import norm
 
 from mie_core import evaluation, trials, workbench
 from mie_core.plots import DET_TICKS
-from pages import ui
+from pages.common import ui
 
 
 @st.cache_data(show_spinner="Scoring the trials ...")

@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from mie_core import maps
-from pages import ui
+from pages.common import ui
 
 with ui.guard():
     ui.page_setup("Embedding map")

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mie_core import probing, workbench
-from pages import ui
+from pages.common import ui
 
 
 @st.cache_data(show_spinner=False)

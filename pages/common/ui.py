@@ -1,7 +1,7 @@
 """Streamlit glue shared by the pages: cached loaders, the model picker, figures.
 
-Not a page: the app lists its pages explicitly (``st.navigation`` in app.py), so this
-module is only imported. Everything heavy is cached: models with
+Not a page: Streamlit makes a page of every ``pages/*.py`` but ignores subfolders, so
+this module lives in ``pages/common/`` and is only imported. Everything heavy is cached: models with
 ``st.cache_resource``, arrays with ``st.cache_data``.
 """
 from __future__ import annotations
@@ -26,7 +26,10 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#756bb1", "#636363"]
 
 
-def page_setup(title: str) -> None:
+def page_setup(title: str, tab: str | None = None) -> None:
+    """Wide layout, the browser tab's title, and the page title."""
+    st.set_page_config(page_title=f"{tab or title} · instrument embeddings", page_icon=":material/music_note:",
+                       layout="wide")
     st.title(title)
 
 

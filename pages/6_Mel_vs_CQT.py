@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mie_core import evaluation, metrics, workbench
-from pages import ui
+from pages.common import ui
 
 
 @st.cache_data(show_spinner="Scoring both models on identical trials ...")

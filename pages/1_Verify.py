@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from mie_core import maps, workbench
-from pages import ui
+from pages.common import ui
 
 FORMATS = ["wav", "flac", "ogg", "mp3"]
 

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mie_core import workbench
-from pages import ui
+from pages.common import ui
 
 
 @st.cache_data(ttl=20, show_spinner=False)

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from mie_core.sincconv import hz_to_midi
-from pages import ui
+from pages.common import ui
 
 with ui.guard():
     ui.page_setup("Filter bands")
