@@ -37,7 +37,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 CLASSIFIERS = ("mlp", "svm", "tree")
 SVM_C_GRID = tuple(10.0 ** k for k in range(-3, 4))
-TREE_GRID = {"max_depth": (4, 8, 16, None), "min_samples_leaf": (1, 5, 20), "criterion": ("gini", "entropy")}
+TREE_GRID = {"max_depth": (8, 16, None), "min_samples_leaf": (1, 10), "criterion": ("gini", "entropy")}
 
 
 @dataclass

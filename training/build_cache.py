@@ -77,10 +77,13 @@ def main(argv=None) -> int:
     p.add_argument("--draws", type=int, default=5)
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="embedding precision (auto: bf16 autocast where the CPU has native bf16)")
+    p.add_argument("--probing-only", action="store_true",
+                   help="add the probing results to an existing cache from its embeddings (one process per model)")
     args = p.parse_args(argv)
     models = [m.split("=", 1) for m in (args.model or DEFAULT_MODELS)]
     out = Path(args.out)
-    say = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", file=sys.stderr, flush=True)  # noqa: E731
+    if args.probing_only:
+        return add_probing(out, [n for n, _ in models])
     corpus = Corpus.load(args.corpus or default_corpus_dir())
     tmp = out.with_name(out.name + ".building")
     if tmp.exists():
@@ -130,23 +133,56 @@ def main(argv=None) -> int:
         results["parts"][part] = res
         say(f"{part}: " + ", ".join(f"{n} EER {100 * m['eer']:.2f} %" for n, m in res["models"].items()))
     if not args.no_probing:
-        labels = probing.probe_labels(test_rows)
         results["probing"], results["probing_skipped"] = [], {}
         for name, _ in models:
-            t0 = time.monotonic()
-            rs, skipped = probing.run_probes(emb[name]["test"], labels, np.random.default_rng(SEED))
-            results["probing"] += [{"model": name, **x.as_dict()} for x in rs]
+            rs, skipped = probe_model(emb[name]["test"], test_rows, name)
+            results["probing"] += rs
             results["probing_skipped"].update(skipped)
-            say(f"{name}: probing in {time.monotonic() - t0:.0f} s")
     results["models"] = {name: InstrumentEncoder.from_checkpoint(tmp / "models" / name).metadata for name, _ in models}
     (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=_default))
     cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models) + \
-        f" --precision {'bf16' if bf16 else 'fp32'}"
+        f" --precision {'bf16' if bf16 else 'fp32'}" + (" --no-probing" if args.no_probing else "")
     manifest = write_manifest(tmp, cmd)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     say(f"wrote {out}: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB")
+    return 0
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def probe_model(emb: np.ndarray, rows: pd.DataFrame, name: str) -> tuple[list[dict], dict]:
+    """Every probing label and classifier on one model's test embeddings."""
+    t0 = time.monotonic()
+    rs, skipped = probing.run_probes(emb, probing.probe_labels(rows), np.random.default_rng(SEED))
+    say(f"{name}: probing in {time.monotonic() - t0:.0f} s")
+    return [{"model": name, **x.as_dict()} for x in rs], skipped
+
+
+def _probe_from_cache(args: tuple[str, str]) -> tuple[list[dict], dict]:
+    root, name = args
+    emb = np.load(Path(root) / "embeddings" / f"{name}_test.npy").astype(np.float32)
+    return probe_model(emb, pd.read_parquet(Path(root) / "embeddings" / "notes_test.parquet"), name)
+
+
+def add_probing(out: Path, names: list[str]) -> int:
+    """--probing-only: probe each model in its own process and update the results and manifest."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = out / "results" / "benchmark.json"
+    results = json.loads(path.read_text())
+    with ProcessPoolExecutor(max_workers=len(names), mp_context=mp.get_context("spawn")) as pool:
+        done = list(pool.map(_probe_from_cache, [(str(out), n) for n in names]))
+    results["probing"] = [r for rs, _ in done for r in rs]
+    results["probing_skipped"] = {k: v for _, sk in done for k, v in sk.items()}
+    path.write_text(json.dumps(results, indent=1, default=_default))
+    old = json.loads((out / "manifest.json").read_text())["command"]
+    write_manifest(out, old.replace(" --no-probing", "") + " (probing added by --probing-only)")
+    say(f"probing results of {', '.join(names)} added to {out}")
     return 0
 
 

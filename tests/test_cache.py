@@ -1,0 +1,84 @@
+"""The shipped cache: its manifest matches its files, and its embeddings are the
+checkpoints' output. Also the builder itself, on the tiny corpus."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mie_core import workbench
+from mie_core.model import InstrumentEncoder
+from mie_core.render import render_many
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "cache"
+needs_cache = pytest.mark.skipif(not (SHIPPED / "manifest.json").exists(), reason="no shipped cache in this checkout")
+
+
+def check_manifest(root: Path) -> dict:
+    manifest = json.loads((root / "manifest.json").read_text())
+    on_disk = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert on_disk == set(manifest["files"])
+    for name, info in manifest["files"].items():
+        data = (root / name).read_bytes()
+        assert len(data) == info["bytes"] and hashlib.sha256(data).hexdigest() == info["sha256"], name
+    assert manifest["command"].startswith("python -m training.build_cache")
+    return manifest
+
+
+def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
+    bench = json.loads((root / "results" / "benchmark.json").read_text())
+    notes = pd.read_parquet(root / "embeddings" / "notes_test.parquet")
+    rows = notes.iloc[np.linspace(0, len(notes) - 1, n).round().astype(int)]
+    audio = render_many(workbench.note_specs(rows), workers=1)
+    for folder in sorted((root / "models").iterdir()):
+        enc = InstrumentEncoder.from_checkpoint(folder)
+        want = np.load(root / "embeddings" / f"{folder.name}_test.npy")[rows.index.to_numpy()].astype(np.float32)
+        got = enc.embed(audio, bf16=bench["embed_bf16"])
+        cos = (want * got).sum(1) / (np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1))
+        # float16 storage (and bf16 kernels that differ between CPUs) leave cosine > 0.999
+        assert cos.min() > 0.999, (folder.name, cos)
+        np.testing.assert_allclose(got, want, rtol=0.05, atol=0.05 * np.abs(want).max())
+
+
+@needs_cache
+def test_shipped_manifest_matches_the_files():
+    manifest = check_manifest(SHIPPED)
+    assert manifest["total_bytes"] < 60e6
+
+
+@needs_cache
+def test_shipped_embeddings_are_the_checkpoints_output():
+    check_embeddings_match_the_checkpoint(SHIPPED)
+
+
+@needs_cache
+def test_shipped_cache_has_everything_the_app_reads():
+    bench = json.loads((SHIPPED / "results" / "benchmark.json").read_text())
+    models = sorted(p.name for p in (SHIPPED / "models").iterdir())
+    assert {"mel122", "cqt122"} <= set(models)
+    for m in models:
+        for part in ("test", "valid"):
+            e = np.load(SHIPPED / "embeddings" / f"{m}_{part}.npy")
+            assert e.dtype == np.float16 and len(e) == len(pd.read_parquet(SHIPPED / "embeddings" / f"notes_{part}.parquet"))
+        for method in ("tsne", "umap"):
+            assert (SHIPPED / "maps" / f"{m}_test_{method}.npy").exists()
+        r = bench["parts"]["test"]["models"][m]
+        assert {"eer", "eer_ci", "min_dcf", "threshold", "det", "family_eer"} <= set(r)
+        meta = json.loads((SHIPPED / "models" / m / "model.json").read_text())
+        assert meta["label_maps"]["instrument"] and meta["provenance"]["commit"] and meta["provenance"]["machine"]
+    assert "significance" in bench["parts"]["test"] and "mfcc_baseline" in bench["parts"]["test"]["models"]
+    assert {r["label"] for r in bench["probing"]} >= {"family", "source", "pitch_octave", "velocity"}
+
+
+def test_builder_on_the_tiny_corpus(tiny_cache):
+    root = tiny_cache["cache"]
+    check_manifest(root)
+    check_embeddings_match_the_checkpoint(root)
+    bench = json.loads((root / "results" / "benchmark.json").read_text())
+    assert set(bench["parts"]) == {"test", "valid"}
+    assert bench["probing"] and set(bench["models"]) == {"cqt_tiny", "mel_tiny"}
