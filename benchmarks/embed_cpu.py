@@ -13,7 +13,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
 

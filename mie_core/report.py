@@ -177,7 +177,7 @@ def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx
                             "family": rows["instrument_family_str"].to_numpy()[idx].tolist(),
                             "pitch": int(rows["pitch"].iloc[idx[0]]) if len(idx) else None} for n, c in tsne.items()},
     }
-    (out / "results.json").write_text(json.dumps(full, indent=1, default=_json_default))
+    (out / "results.json").write_text(json.dumps(full, indent=1, default=json_default))
     (out / "tables.md").write_text(markdown_tables(full))
     figs = {"det.png": plots.det_figure(res)}
     if "significance" in res:
@@ -193,7 +193,7 @@ def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx
         plots.plt.close(fig)
 
 
-def _json_default(o):
+def json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, (np.floating, np.integer, np.bool_)):

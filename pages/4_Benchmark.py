@@ -1,33 +1,12 @@
 """Benchmark: the paper's verification protocol on cached embeddings, for several models at once."""
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from scipy.stats import norm
 
-from mie_core import evaluation, trials, workbench
 from mie_core.plots import DET_TICKS
 from pages.common import ui
-
-
-@st.cache_data(show_spinner="Scoring the trials ...")
-def run(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int, n_nontarget: int,
-        draws: int, seed: int) -> dict:
-    emb = {}
-    for n, p, s in zip(names, paths, shipped):
-        emb[n] = ui.embeddings(workbench.ModelEntry(n, Path(p), s), part)
-    meta = ui.notes(part)
-    res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
-                                    seed=seed, n_draws=draws, n_enroll=n_enroll, n_target=n_target,
-                                    n_nontarget=n_nontarget, n_boot=300)
-    tr = res.pop("_trials")
-    trial_text, enroll_text = trials.trials_to_text(tr, meta["note_str"].to_numpy())
-    res["_scores"] = {k: v.tolist() for k, v in res["_scores"].items()}
-    res["_target"] = tr.target.tolist()
-    res["_trial_text"], res["_enroll_text"] = trial_text, enroll_text
-    return res
 
 
 def det_figure(res: dict) -> go.Figure:
@@ -90,8 +69,8 @@ with ui.guard():
     if not entries:
         st.info("Choose at least one model.")
         st.stop()
-    res = run(tuple(e.name for e in entries), tuple(str(e.path) for e in entries), tuple(e.shipped for e in entries),
-              part, int(n_enroll), int(n_target), int(n_non), int(draws), int(seed))
+    res = ui.verification(tuple(e.name for e in entries), tuple(str(e.path) for e in entries),
+                          tuple(e.shipped for e in entries), part, int(n_enroll), int(n_target), int(n_non), int(draws), int(seed))
     rows = [{"model": n, "EER ROCCH (%)": 100 * m["eer"], "+- (draws)": 100 * m["eer_std"],
              "95 % interval, instruments (%)": f"{100 * m['eer_ci'][0]:.2f}-{100 * m['eer_ci'][1]:.2f}",
              "EER interp. (%)": 100 * m["eer_interp"], "minDCF (0.01)": m["min_dcf"], "EER threshold": m["threshold"]}

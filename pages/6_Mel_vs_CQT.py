@@ -1,24 +1,11 @@
 """Mel vs CQT: the paper's comparison of two front-ends, on one page, for any two models."""
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mie_core import evaluation, metrics, workbench
+from mie_core import metrics
 from pages.common import ui
-
-
-@st.cache_data(show_spinner="Scoring both models on identical trials ...")
-def verification(a: tuple, b: tuple, seed: int = 0) -> dict:
-    emb = {x[0]: ui.embeddings(workbench.ModelEntry(x[0], Path(x[1]), x[2]), "test") for x in (a, b)}
-    meta = ui.notes("test")
-    res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
-                                    seed=seed, n_draws=5, n_boot=300)
-    res.pop("_trials")
-    res.pop("_scores")
-    return res
 
 
 with ui.guard():
@@ -44,7 +31,7 @@ with ui.guard():
     st.plotly_chart(ui.bands_figure([a, b]), key="cmp_bands")
 
     st.subheader("Verification on identical trials")
-    res = verification((a.name, str(a.path), a.shipped), (b.name, str(b.path), b.shipped))
+    res = ui.verification((a.name, b.name), (str(a.path), str(b.path)), (a.shipped, b.shipped), "test", 5, 20, 20, 5, 0)
     ma, mb = res["models"][a.name], res["models"][b.name]
     z, p = metrics.z_test(ma["eer_first_draw"], mb["eer_first_draw"], res["n_target"], res["n_nontarget"])
     k = st.columns(5)

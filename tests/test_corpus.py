@@ -7,7 +7,7 @@ import sys
 from collections import defaultdict
 
 import numpy as np
-import pytest
+import soundfile as sf
 
 from mie_core import gm, render
 from mie_core.corpus import NSYNTH_QUALITIES, Corpus, select_notes
@@ -133,8 +133,7 @@ def test_cli_builds_a_corpus_that_the_nsynth_loader_reads(wheel_soundfonts, tmp_
     assert len(split.notes) == 4
     # the written audio is the rendered audio, byte for byte
     c = Corpus.load(out)
-    wav = np.stack([(load := __import__("soundfile").read(out / "audio" / f"{s}.wav", dtype="int16")[0])
-                    for s in c.notes["note_str"]])
+    wav = np.stack([sf.read(out / "audio" / f"{s}.wav", dtype="int16")[0] for s in c.notes["note_str"]])
     assert wav.tobytes() == render.render_many(c.specs(c.notes), workers=1).tobytes()
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 from mie_core import baseline, evaluation, maps, probing
 from mie_core.corpus import Corpus, default_corpus_dir
 from mie_core.model import InstrumentEncoder, cpu_has_bf16, save_checkpoint
-from mie_core.report import evaluation_notes
+from mie_core.report import evaluation_notes, json_default
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("mel122=runs/mel122/best", "cqt122=runs/cqt122/best")
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
             results["probing"] += rs
             results["probing_skipped"].update(skipped)
     results["models"] = {name: InstrumentEncoder.from_checkpoint(tmp / "models" / name).metadata for name, _ in models}
-    (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=_default))
+    (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=json_default))
     cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models) + \
         f" --precision {'bf16' if bf16 else 'fp32'}" + (" --no-probing" if args.no_probing else "")
     manifest = write_manifest(tmp, cmd)
@@ -179,19 +179,11 @@ def add_probing(out: Path, names: list[str]) -> int:
         done = list(pool.map(_probe_from_cache, [(str(out), n) for n in names]))
     results["probing"] = [r for rs, _ in done for r in rs]
     results["probing_skipped"] = {k: v for _, sk in done for k, v in sk.items()}
-    path.write_text(json.dumps(results, indent=1, default=_default))
+    path.write_text(json.dumps(results, indent=1, default=json_default))
     old = json.loads((out / "manifest.json").read_text())["command"]
     write_manifest(out, old.replace(" --no-probing", "") + " (probing added by --probing-only)")
     say(f"probing results of {', '.join(names)} added to {out}")
     return 0
-
-
-def _default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    raise TypeError(type(o))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -264,7 +263,7 @@ def run(args) -> int:
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
-    def checkpoint(final: bool = False) -> None:
+    def checkpoint() -> None:
         samplers = [sampler.state()]
         if world > 1:
             import torch.distributed as dist
@@ -371,7 +370,7 @@ def run(args) -> int:
                     f"`python -m training.train --resume {run_dir / 'state.pt'}`")
         return 0
     validate()
-    checkpoint(final=True)
+    checkpoint()
     if is_main:
         export("last", {"valid": best})
         log.event(event="done", step=step, trained_minutes=round(trained_s / 60, 2),

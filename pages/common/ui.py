@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mie_core import audio as mie_audio
-from mie_core import maps, workbench
+from mie_core import evaluation, maps, trials, workbench
 from mie_core.gm import FAMILIES
 from mie_core.model import InstrumentEncoder
 from mie_core.sincconv import band_response, note_name
@@ -117,6 +117,26 @@ def embed_bf16() -> bool:
 def play(row_dict: dict) -> bytes:
     """WAV bytes of a corpus note rendered on demand."""
     return mie_audio.to_wav_bytes(workbench.play_note(row_dict))
+
+
+# ---------------------------------------------------------------- verification
+@st.cache_data(show_spinner="Scoring the trials ...")
+def verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int, n_nontarget: int,
+        draws: int, seed: int) -> dict:
+    emb = {}
+    for n, p, s in zip(names, paths, shipped):
+        emb[n] = embeddings(workbench.ModelEntry(n, Path(p), s), part)
+    """The paper's protocol for several models on identical trials (cached by its inputs)."""
+    meta = notes(part)
+    res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
+                                    seed=seed, n_draws=draws, n_enroll=n_enroll, n_target=n_target,
+                                    n_nontarget=n_nontarget, n_boot=300)
+    tr = res.pop("_trials")
+    trial_text, enroll_text = trials.trials_to_text(tr, meta["note_str"].to_numpy())
+    res["_scores"] = {k: v.tolist() for k, v in res["_scores"].items()}
+    res["_target"] = tr.target.tolist()
+    res["_trial_text"], res["_enroll_text"] = trial_text, enroll_text
+    return res
 
 
 # ---------------------------------------------------------------- widgets
