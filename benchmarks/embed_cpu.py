@@ -34,6 +34,8 @@ def main():
     torch.manual_seed(0)
     enc = InstrumentEncoder(ModelArgs()).eval()
     bare = ResNetEncoder(16).eval()
+    if args.bf16:  # as InstrumentEncoder.embed does with bf16
+        bare.to(memory_format=torch.channels_last)
     frames = enc.frontend.n_frames(64000)
     feats = torch.randn(args.batch, 122, frames)
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,8 +53,9 @@ def main():
                 for _ in range(len(files) // args.batch):
                     bare(feats)
 
-        r_bare = _common.best_rate(bare_fwd, (len(files) // args.batch) * args.batch, repeats=3, warmup=1)
-        r_e2e = _common.best_rate(e2e, len(files), repeats=3, warmup=1)
+        rates = _common.side_by_side({"bare": bare_fwd, "e2e": e2e},
+                                     {"bare": (len(files) // args.batch) * args.batch, "e2e": len(files)}, repeats=3)
+        r_bare, r_e2e = rates["bare"], rates["e2e"]
     print(f"{'bf16 autocast' if args.bf16 else 'fp32'}, threads {torch.get_num_threads()}, batch {args.batch}, 4-s clips")
     print(f"bare ResNet34 forward:            {r_bare:.1f} clips/s")
     print(f"end to end (read file + embed):   {r_e2e:.1f} clips/s")

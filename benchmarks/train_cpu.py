@@ -62,15 +62,17 @@ def main():
             y = bare(feats)
         y.float().mean().backward()
 
-    def run(fn):
-        def many():
+    def many(fn):
+        def go():
             for _ in range(args.steps):
                 fn()
             if dev.type == "cuda":
                 torch.cuda.synchronize()
-        return _common.best_rate(many, args.batch * args.steps, repeats=3, warmup=1)
+        return go
 
-    r_bare, r_e2e = run(step_bare), run(step_e2e)
+    n = args.batch * args.steps
+    rates = _common.side_by_side({"bare": many(step_bare), "e2e": many(step_e2e)}, {"bare": n, "e2e": n}, repeats=3)
+    r_bare, r_e2e = rates["bare"], rates["e2e"]
     print(f"{dev}: {'bf16 autocast + channels_last' if bf16 else 'fp32'}; threads {torch.get_num_threads()}; "
           f"batch {args.batch} x {args.crop_s} s")
     print(f"bare ResNet34 forward+backward: {r_bare:.1f} clips/s")
