@@ -65,12 +65,16 @@ with ui.guard():
             rows = ui.selected_rows(event)
             st.session_state[f"map_sel_{entry.name}"] = rows
             selections.append((entry, rows, coords))
-            c1, c2 = st.columns(2)
+            c1, c2, c3 = st.columns(3)
             with c1:
                 table = meta.iloc[idx].assign(x=coords[idx, 0], y=coords[idx, 1])
                 ui.download_csv(table, f"map_{entry.name}_{method}.csv", "Download map (CSV)", key=f"dl_csv_{entry.name}")
             with c2:
                 ui.download_figure(fig, f"map_{entry.name}_{method}.html", key=f"dl_html_{entry.name}")
+            with c3:
+                st.download_button("Download embeddings (Parquet)", data=lambda e=entry: ui.embeddings_parquet(e),
+                                   file_name=f"embeddings_{entry.name}_test.parquet", key=f"dl_emb_{entry.name}",
+                                   help="metadata and the 512-d embedding of every test note")
     for entry, rows, _ in selections:
         if rows:
             st.subheader(f"Selected on {entry.name}: {len(rows)} notes")

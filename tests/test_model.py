@@ -223,3 +223,32 @@ def test_model_args_are_validated():
         ModelArgs(pooling="max")
     with pytest.raises(ValueError, match="unknown model argument"):
         ModelArgs.from_dict({"n_filters": 8, "colour": "red"})
+
+
+def test_embed_command_writes_one_row_per_file_in_order(tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    torch.manual_seed(0)
+    enc = InstrumentEncoder(SMALL)
+    save_checkpoint(tmp_path / "m", enc)
+    rng = np.random.default_rng(0)
+    files = []
+    for i, n in enumerate((16000, 40000, 8000)):
+        f = tmp_path / f"c{i}.wav"
+        sf.write(f, (0.1 * rng.standard_normal(n)).astype(np.float32), 16000, subtype="FLOAT")
+        files.append(f)
+    out = tmp_path / "e.npy"
+    res = subprocess.run([sys.executable, "-m", "mie_core", "embed", "--model", str(tmp_path / "m"), "--out", str(out),
+                          *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    e = np.load(out)
+    want = InstrumentEncoder.from_checkpoint(tmp_path / "m").embed([sf.read(f, dtype="float32")[0] for f in files])
+    np.testing.assert_allclose(e, want, rtol=1e-5, atol=1e-6)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("no")
+    res = subprocess.run([sys.executable, "-m", "mie_core", "embed", "--model", str(tmp_path / "m"), "--out", str(out),
+                          str(bad)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "bad.wav: not a readable audio file" in res.stderr

@@ -181,3 +181,19 @@ def test_two_process_ddp_keeps_ranks_identical(tiny_corpus, tmp_path):
     log = [json.loads(l) for l in (tmp_path / "tiny" / "log.jsonl").read_text().splitlines()]
     check = [r for r in log if r["event"] == "ddp_check"]
     assert check and check[0]["identical"] and len(check[0]["digests"]) == 2
+
+
+def test_trains_on_an_nsynth_folder(wheel_soundfonts, tmp_path):
+    # an NSynth-layout folder written by our corpus builder (examples.json + audio/)
+    folder = tmp_path / "nsynth-like"
+    res = subprocess.run([sys.executable, "-m", "mie_core", "corpus", "--out", str(folder), "--soundfont",
+                          str(wheel_soundfonts[0]), "--programs", "0,24,40,56,73", "--pitches", "48-72:4",
+                          "--velocities", "100", "--write-audio", "--workers", "1"], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    run_train([sys.executable, "-m", "training.train", "--config", "training/configs/tiny.yaml",
+               "--set", "data.source=nsynth", "--set", f"data.nsynth_train={folder}",
+               "--set", f"data.nsynth_valid={folder}", "--set", f"run.out_dir={tmp_path}", "--set", "optim.steps=4",
+               "--set", "optim.warmup_steps=1", "--set", "run.precision=fp32", "--set", "run.threads=1"])
+    meta = json.loads((tmp_path / "tiny" / "last" / "model.json").read_text())
+    assert meta["provenance"]["corpus"]["kind"] == "nsynth" and len(meta["label_maps"]["instrument"]) == 5

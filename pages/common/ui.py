@@ -85,6 +85,18 @@ def _computed_embeddings(path: str, name: str, part: str) -> np.ndarray:
     return emb
 
 
+def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes:
+    """Metadata and embeddings of the notes as Parquet bytes (for a download button)."""
+    import io
+
+    emb = embeddings(entry, part)
+    table = notes(part).copy()
+    table["embedding"] = list(emb.astype(np.float32))
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
 @st.cache_data(show_spinner=False)
 def centroids(name: str, path: str, shipped: bool):
     entry = workbench.ModelEntry(name, Path(path), shipped)
