@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from . import render, soundfonts
-from .model import InstrumentEncoder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,6 +99,8 @@ class Cache:
 
 def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, bf16: bool = False) -> np.ndarray:
     """Embed the cached notes with a model that has no cached embeddings (renders them)."""
+    from .model import InstrumentEncoder  # torch loads only when a model is needed
+
     enc = InstrumentEncoder.from_checkpoint(entry.path)
     audio = render.render_many(note_specs(notes), progress=progress)
     return enc.embed(audio, batch_size=16, bf16=bf16)

@@ -16,8 +16,6 @@ import streamlit as st
 from mie_core import audio as mie_audio
 from mie_core import evaluation, maps, trials, workbench
 from mie_core.gm import FAMILIES
-from mie_core.model import InstrumentEncoder
-from mie_core.sincconv import band_response, note_name
 
 COLOUR_BY = {"family": "instrument_family_str", "source": "instrument_source_str", "playing style": "playing_style",
              "soundfont": "soundfont", "pitch": "pitch", "velocity": "velocity"}
@@ -35,7 +33,11 @@ def page_setup(title: str, tab: str | None = None) -> None:
 
 # ---------------------------------------------------------------- cached loaders
 @st.cache_resource(show_spinner="Loading the model ...")
-def encoder(path: str) -> InstrumentEncoder:
+def encoder(path: str):
+    """The InstrumentEncoder of a checkpoint, loaded once per server (torch is imported here,
+    not at start-up, so pages without a model open fast)."""
+    from mie_core.model import InstrumentEncoder
+
     return InstrumentEncoder.from_checkpoint(path)
 
 
@@ -305,6 +307,8 @@ NOTE_TICKS = [24, 36, 48, 60, 72, 84, 96, 108, 120]
 
 
 def bands_figure(entries) -> go.Figure:
+    from mie_core.sincconv import note_name
+
     fig = go.Figure()
     for entry, colour in zip(entries, ["#1f77b4", "#d62728"]):
         sinc = encoder(str(entry.path)).frontend
@@ -327,6 +331,8 @@ def bands_figure(entries) -> go.Figure:
 
 
 def response_figure(entry, index) -> go.Figure:
+    from mie_core.sincconv import band_response
+
     sinc = encoder(str(entry.path)).frontend
     freqs, db = band_response(sinc, index)
     fig = go.Figure()
