@@ -49,7 +49,7 @@ def train_cmd(corpus, out_dir, *extra, config="tiny"):
             "--set", "run.threads=1", *extra]
 
 
-def run_train(args, timeout=300):
+def run_train(args, timeout=900):
     res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-3000:]

@@ -197,3 +197,25 @@ def test_trains_on_an_nsynth_folder(wheel_soundfonts, tmp_path):
                "--set", "optim.warmup_steps=1", "--set", "run.precision=fp32", "--set", "run.threads=1"])
     meta = json.loads((tmp_path / "tiny" / "last" / "model.json").read_text())
     assert meta["provenance"]["corpus"]["kind"] == "nsynth" and len(meta["label_maps"]["instrument"]) == 5
+
+
+def test_rwc_fine_tuning_step(reference_run, tmp_path):
+    """The paper's RWC step: start from a trained model, new heads for RWC's labels."""
+    import soundfile as sf
+    from test_loaders import synth_performance
+
+    root = tmp_path / "rwc"
+    root.mkdir()
+    onsets = [0.2 + 0.7 * k for k in range(8)]
+    for nn, code in ((15, "VN"), (21, "TR")):
+        for v in (1, 2, 3):
+            x = synth_performance(16000, onsets, note_s=0.5, seed=nn * 10 + v) * (0.5 + 0.2 * v)
+            sf.write(root / f"{nn:02d}{v}{code}NOF.WAV", x, 16000, subtype="PCM_16")
+    run_train([sys.executable, "-m", "training.train", "--config", "training/configs/tiny.yaml",
+               "--init-from", str(reference_run / "last"), "--set", "data.source=rwc", "--set", f"data.rwc_root={root}",
+               "--set", f"run.out_dir={tmp_path}", "--set", "optim.steps=3", "--set", "optim.warmup_steps=1",
+               "--set", "run.precision=fp32", "--set", "run.threads=1"])
+    meta = json.loads((tmp_path / "tiny" / "last" / "model.json").read_text())
+    assert meta["provenance"]["corpus"]["kind"] == "rwc"
+    assert len(meta["label_maps"]["instrument"]) == 2  # one training variation per instrument number
+    assert meta["provenance"]["corpus"]["split"]["test"]

@@ -25,7 +25,8 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which notes train and validate, and how training clips are made.
 
-    source: "corpus" (our SoundFont corpus) or "nsynth" (NSynth split folders).
+    source: "corpus" (our SoundFont corpus), "nsynth" (NSynth split folders) or "rwc"
+        (a folder of RWC-MDB-I performances, cut into notes, the paper's variation split).
     corpus: corpus folder ("" = the default data/corpus).
     split: "program_disjoint" or "soundfont_disjoint".
     train_*: which notes of the training instruments are rendered into memory.
@@ -40,6 +41,7 @@ class DataConfig:
     split: str = "program_disjoint"
     nsynth_train: str = ""
     nsynth_valid: str = ""
+    rwc_root: str = ""
     train_pitch_step: int = 1
     train_pitch_offset: int = 0
     train_velocities: tuple = (25, 50, 75, 100, 127)
@@ -59,8 +61,10 @@ class DataConfig:
     def __post_init__(self):
         object.__setattr__(self, "train_velocities", tuple(int(v) for v in self.train_velocities))
         object.__setattr__(self, "valid_velocities", tuple(int(v) for v in self.valid_velocities))
-        if self.source not in ("corpus", "nsynth"):
-            raise ConfigError(f"data.source must be 'corpus' or 'nsynth', not {self.source!r}")
+        if self.source not in ("corpus", "nsynth", "rwc"):
+            raise ConfigError(f"data.source must be 'corpus', 'nsynth' or 'rwc', not {self.source!r}")
+        if self.source == "rwc" and not self.rwc_root:
+            raise ConfigError("data.source 'rwc' needs data.rwc_root")
         if self.source == "nsynth" and not (self.nsynth_train and self.nsynth_valid):
             raise ConfigError("data.source 'nsynth' needs data.nsynth_train and data.nsynth_valid folders")
         if self.split not in ("program_disjoint", "soundfont_disjoint"):

@@ -98,13 +98,39 @@ def load_nsynth_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, di
             _noteset(read_notes(va, va_rows), va_rows, None), recipe)
 
 
+def load_rwc_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, dict]:
+    """(train, valid, recipe) from RWC-MDB-I performances: notes cut at onsets, each
+    placed at the start of a 4-s clip (cut or zero-padded), the variation split."""
+    from mie_core.rwc import load_rwc_notes, variation_split
+
+    d = cfg.data
+    table, notes = load_rwc_notes(d.rwc_root, progress=progress)
+    if table.empty:
+        raise ValueError(f"no RWC file (NNVCCSSD.WAV) under {d.rwc_root}")
+    split = variation_split(table, seed=cfg.run.seed)
+    audio = np.zeros((len(notes), 64000), dtype=np.int16)
+    for i, x in enumerate(notes):
+        n = min(64000, len(x))
+        audio[i, :n] = np.rint(np.clip(x[:n], -1.0, 32767 / 32768) * 32768).astype(np.int16)
+    tr = table["instrument_str"].isin(split["train"]).to_numpy()
+    va = table["instrument_str"].isin(split["valid"]).to_numpy()
+    if log:
+        log(f"RWC: {tr.sum()} training and {va.sum()} validation notes")
+    instruments = sorted(table.loc[tr, "instrument_str"].unique())
+    recipe = {"kind": "rwc", "root": str(Path(d.rwc_root).resolve()), "split": split,
+              "n_train_notes": int(tr.sum()), "n_valid_notes": int(va.sum())}
+    return (_noteset(audio[tr], table[tr], instruments), _noteset(audio[va], table[va], None), recipe)
+
+
 def _noteset(audio: np.ndarray, rows: pd.DataFrame, instruments: list[str] | None) -> NoteSet:
     rows = rows.reset_index(drop=True)
     inst_list = instruments if instruments is not None else sorted(rows["instrument_str"].unique())
     pos = {s: i for i, s in enumerate(inst_list)}
-    fam = np.asarray([FAMILIES.index(f) for f in rows["instrument_family_str"]], dtype=np.int64)
+    # NSynth's 11 families, then any other family the data names (RWC's "unknown")
+    families = list(FAMILIES) + sorted(set(rows["instrument_family_str"]) - set(FAMILIES))
+    fam = np.asarray([families.index(f) for f in rows["instrument_family_str"]], dtype=np.int64)
     inst = np.asarray([pos[s] for s in rows["instrument_str"]], dtype=np.int64)
-    return NoteSet(audio, rows, inst, fam, list(inst_list), list(FAMILIES))
+    return NoteSet(audio, rows, inst, fam, list(inst_list), families)
 
 
 class ClipSampler:

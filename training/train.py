@@ -38,7 +38,7 @@ from mie_core import metrics, trials
 from mie_core.heads import DualHead
 from mie_core.model import InstrumentEncoder, cpu_has_bf16, library_versions, save_checkpoint
 from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config
-from training.data import ClipSampler, load_corpus_sets, load_nsynth_sets
+from training.data import ClipSampler, load_corpus_sets, load_nsynth_sets, load_rwc_sets
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -208,7 +208,7 @@ def run(args) -> int:
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         log.say(f"run {run_dir}: {'bf16 autocast' if bf16 else 'fp32'} on {device}, {torch.get_num_threads()} threads, world {world}")
 
-    loader = load_corpus_sets if cfg.data.source == "corpus" else load_nsynth_sets
+    loader = {"corpus": load_corpus_sets, "nsynth": load_nsynth_sets, "rwc": load_rwc_sets}[cfg.data.source]
     t0 = time.monotonic()
     train_set, valid_set, recipe = loader(cfg, log=log.say if is_main else None)
     render_s = time.monotonic() - t0
