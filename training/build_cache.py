@@ -154,12 +154,17 @@ def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def probe_model(emb: np.ndarray, rows: pd.DataFrame, name: str) -> tuple[list[dict], dict]:
-    """Every probing label and classifier on one model's test embeddings."""
+PROBE_NOTES = 2000  # a seeded subset of the test notes (probing.subsample); None = all
+
+
+def probe_model(emb: np.ndarray, rows: pd.DataFrame, name: str, max_notes: int | None = PROBE_NOTES) -> tuple[list[dict], dict]:
+    """Every probing label and classifier on one model's test embeddings (the same notes for every model)."""
     t0 = time.monotonic()
-    rs, skipped = probing.run_probes(emb, probing.probe_labels(rows), np.random.default_rng(SEED))
-    say(f"{name}: probing in {time.monotonic() - t0:.0f} s")
-    return [{"model": name, **x.as_dict()} for x in rs], skipped
+    idx = probing.subsample(len(rows), max_notes, np.random.default_rng(SEED))
+    labels = probing.probe_labels(rows.iloc[idx].reset_index(drop=True))
+    rs, skipped = probing.run_probes(emb[idx], labels, np.random.default_rng(SEED))
+    say(f"{name}: probing {len(idx)} notes in {time.monotonic() - t0:.0f} s")
+    return [{"model": name, "n_notes": int(len(idx)), **x.as_dict()} for x in rs], skipped
 
 
 def _probe_from_cache(args: tuple[str, str]) -> tuple[list[dict], dict]:
