@@ -95,7 +95,7 @@ def assert_no_exception(page, where: str) -> None:
 def test_every_page_in_a_real_browser(server, browser, tmp_path):
     url, cache = server
     SHOTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
     timings = {}
     for name in PAGES:
         t = time.perf_counter()
@@ -121,7 +121,7 @@ def test_every_page_in_a_real_browser(server, browser, tmp_path):
 
 def test_map_selection_and_colouring(server, browser):
     url, _ = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(f"{url}/Embedding_map")
     settle(page)
     # change the colouring
@@ -169,7 +169,7 @@ def test_verify_upload_verdict_and_bad_file(server, browser, tmp_path):
     # a file that claims to be audio but is not (Streamlit's uploader already refuses other extensions)
     bad = tmp_path / "not_really.wav"
     bad.write_text("definitely not audio\n" * 50)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(f"{url}/Verify")
     settle(page)
     page.get_by_role("button", name="Enrol").click()
