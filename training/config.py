@@ -208,30 +208,40 @@ def from_dict(raw: dict, where: str = "config") -> Config:
         sec = raw.get(name) or {}
         if not isinstance(sec, dict):
             raise ConfigError(f"{where}: section {name!r} must be a mapping")
-        known = {f.name: f for f in fields(cls)}
-        bad = set(sec) - set(known)
+        defaults = cls()
+        known = {f.name for f in fields(cls)}
+        bad = set(sec) - known
         if bad:
             raise ConfigError(f"{where}: unknown key(s) in {name}: {sorted(bad)}; known: {sorted(known)}")
+        values = {}
         for k, v in sec.items():
-            default = getattr(cls(), k) if name != "model" else getattr(ModelArgs(), k)
-            if isinstance(default, bool) and not isinstance(v, bool):
-                raise ConfigError(f"{where}: {name}.{k} must be true or false, not {v!r}")
-            if isinstance(default, (int, float)) and not isinstance(default, bool):
-                if isinstance(v, bool) or not isinstance(v, (int, float)):
-                    raise ConfigError(f"{where}: {name}.{k} must be a number, not {v!r}")
-                if isinstance(default, int) and not isinstance(default, bool) and isinstance(v, float) and not v.is_integer():
-                    raise ConfigError(f"{where}: {name}.{k} must be an integer, not {v!r}")
-            if isinstance(default, str) and not isinstance(v, str):
-                raise ConfigError(f"{where}: {name}.{k} must be a string, not {v!r}")
-            if isinstance(default, tuple) and not isinstance(v, (list, tuple)):
-                raise ConfigError(f"{where}: {name}.{k} must be a list, not {v!r}")
+            values[k] = _check_type(f"{where}: {name}.{k}", getattr(defaults, k), v)
         try:
-            coerced = {k: (int(v) if isinstance(getattr(cls(), k), int) and not isinstance(v, bool) and isinstance(v, float) else v)
-                       for k, v in sec.items()}
-            parts[name] = cls(**coerced)
+            parts[name] = cls(**values)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{where}: {err}") from None
     return Config(**parts)
+
+
+def _check_type(where: str, default, v):
+    """``v`` as the type of the field's default (an integral float becomes an int), or ConfigError."""
+    if isinstance(default, bool):
+        if not isinstance(v, bool):
+            raise ConfigError(f"{where} must be true or false, not {v!r}")
+        return v
+    if isinstance(default, (int, float)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{where} must be a number, not {v!r}")
+        if isinstance(default, int):
+            if isinstance(v, float) and not v.is_integer():
+                raise ConfigError(f"{where} must be an integer, not {v!r}")
+            return int(v)
+        return v
+    if isinstance(default, str) and not isinstance(v, str):
+        raise ConfigError(f"{where} must be a string, not {v!r}")
+    if isinstance(default, tuple) and not isinstance(v, (list, tuple)):
+        raise ConfigError(f"{where} must be a list, not {v!r}")
+    return v
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
