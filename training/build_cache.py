@@ -37,7 +37,7 @@ import pandas as pd
 from mie_core import baseline, evaluation, maps, probing
 from mie_core.corpus import Corpus, default_corpus_dir
 from mie_core.model import InstrumentEncoder, cpu_has_bf16, save_checkpoint
-from mie_core.report import evaluation_notes, json_default
+from mie_core.report import embed_notes, evaluation_notes, json_default
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("mel122=runs/mel122/best", "cqt122=runs/cqt122/best")
@@ -110,7 +110,9 @@ def main(argv=None) -> int:
         emb[name] = {}
         for part in PARTS:
             t0 = time.monotonic()
-            e = enc.embed(audio[part], batch_size=16, bf16=bf16)
+            # through the evaluate command's embedding cache (data/embeddings): a rebuild, or a
+            # model embedded earlier by `python -m mie_core evaluate`, is not embedded again
+            e = embed_notes(path, corpus, rows[part], lambda p=part: audio[p], bf16=bf16)
             emb[name][part] = e
             np.save(tmp / "embeddings" / f"{name}_{part}.npy", e.astype(np.float16))
             say(f"{name}: embedded {len(e)} {part} notes in {time.monotonic() - t0:.0f} s")
