@@ -117,7 +117,7 @@ def cmd_evaluate(args) -> int:
 
     run_evaluation(
         models=args.model, corpus_dir=args.corpus, split=args.split, part=args.part, out=args.out,
-        seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, progress=_bar("evaluate"),
+        seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, probe_notes=args.probe_notes or None, progress=_bar("evaluate"),
         log=lambda m: print(m, file=sys.stderr),
     )
     print(f"wrote {args.out}")
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--draws", type=int, default=5, help="trial draws to average EER over")
     v.add_argument("--no-probing", action="store_true")
+    v.add_argument("--probe-notes", type=int, default=2000,
+                   help="probe a seeded subset of this many notes (0: all, the paper's setting; slow on a CPU)")
     v.set_defaults(func=cmd_evaluate)
 
     args = p.parse_args(argv)

@@ -100,7 +100,7 @@ def embed_notes(model_path: str | Path, corpus: Corpus, rows: pd.DataFrame, audi
 def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str = "program_disjoint",
                    part: str = "test", out: str | Path = "reports/eval", seed: int = 0, n_draws: int = 5,
                    probing_on: bool = True, classifiers=probing.CLASSIFIERS, progress=None, log=None,
-                   cache_dir: Path | None = None) -> dict:
+                   cache_dir: Path | None = None, probe_notes: int | None = 2000) -> dict:
     """Run the whole evaluation and write the report (module docstring). Returns results."""
     log = log or (lambda m: None)
     out = Path(out)
@@ -139,10 +139,11 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
 
     probe_rows, skipped = [], {}
     if probing_on:
-        labels = probing.probe_labels(rows)
+        pidx = probing.subsample(len(rows), probe_notes, np.random.default_rng(seed))
+        labels = probing.probe_labels(rows.iloc[pidx].reset_index(drop=True))
         for name, emb in embeddings.items():
-            log(f"probing {name}")
-            rs, sk = probing.run_probes(emb, labels, np.random.default_rng(seed), classifiers,
+            log(f"probing {name} on {len(pidx)} notes")
+            rs, sk = probing.run_probes(emb[pidx], labels, np.random.default_rng(seed), classifiers,
                                         progress=(lambda d, t, msg, n=name: progress(f"probe {n}", d, t)) if progress else None)
             probe_rows += [{"model": name, **r.as_dict()} for r in rs]
             skipped.update(sk)
