@@ -12,7 +12,7 @@ with ui.guard():
         st.stop()
     meta = ui.notes("test")
     side = st.sidebar
-    method = side.radio("Map", ["umap", "tsne"], format_func=str.upper, horizontal=True, key="map_method")
+    method = side.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="map_method")
     params = {}
     with side.expander("Map parameters"):
         if method == "tsne":

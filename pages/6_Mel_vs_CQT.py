@@ -50,7 +50,7 @@ with ui.guard():
 
     st.subheader("Maps with linked selection")
     st.caption("Select notes on either map: the same notes are ringed on the other.")
-    method = st.radio("Map", ["umap", "tsne"], format_func=str.upper, horizontal=True, key="cmp_method")
+    method = st.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="cmp_method")
     colour = st.selectbox("Colour by", list(ui.COLOUR_BY), key="cmp_colour")
     meta = ui.notes("test")
     idx = np.arange(len(meta))
