@@ -12,7 +12,8 @@ import pytest
 from mie_core import maps, metrics, probing, trials
 from mie_core.evaluation import compare_models, condition_table
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "notes" / "eer_reference_vectors.json"
+# BOSARIS ROCCH-EER reference vectors, a copy of the team's ../shared/notes/eer_reference_vectors.json
+REFERENCE = Path(__file__).resolve().parent / "data" / "eer_reference_vectors.json"
 
 
 # ------------------------------------------------------------------ EER
