@@ -38,7 +38,11 @@ def encoder(path: str):
     not at start-up, so pages without a model open fast)."""
     from mie_core.model import InstrumentEncoder
 
-    return InstrumentEncoder.from_checkpoint(path)
+    enc = InstrumentEncoder.from_checkpoint(path)
+    # the first forward pass sets up the convolution kernels (about a second); do it now,
+    # not on the user's first upload
+    enc.embed([np.zeros(16000, dtype=np.float32)], bf16=embed_bf16())
+    return enc
 
 
 @st.cache_resource
@@ -263,7 +267,7 @@ def waveform_figure(x: np.ndarray, sr: int = 16000) -> go.Figure:
 
 
 def spectrogram_figure(x: np.ndarray, sr: int = 16000) -> go.Figure:
-    t, f, db = workbench.spectrogram(x, sr)
+    t, f, db = workbench.spectrogram(x, sr, n_fft=512, hop=320)  # 257 x 50/s cells: light to send
     fig = go.Figure(go.Heatmap(x=t, y=f, z=db, colorscale="Magma", showscale=False))
     fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=30), xaxis_title="s", yaxis_title="Hz")
     return fig
