@@ -2,7 +2,6 @@
 import time
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from mie_core import maps, workbench
@@ -39,6 +38,11 @@ with ui.guard():
             ui.no_cache_message()
         st.stop()
     enc = ui.encoder(str(entry.path))
+    # what a verdict needs besides the clip, prepared when the page opens (cached afterwards)
+    cents, cent_info = ui.centroids(entry.name, str(entry.path), entry.shipped)
+    coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, "tsne")
+    emb_test = ui.embeddings(entry, "test")
+    all_notes = ui.all_notes()
     bench = ui.benchmark().get("parts", {}).get("test", {}).get("models", {}).get(entry.name, {})
     default_thr = float(bench.get("threshold", 0.5))
     state = st.session_state.setdefault("verify", {})
@@ -111,9 +115,7 @@ with ui.guard():
                 st.info("Enrol an instrument above to get a verdict.")
             st.caption(f"embedded in {1000 * elapsed:.0f} ms")
             st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
-            cents, info = ui.centroids(entry.name, str(entry.path), entry.shipped)
-            near = workbench.nearest_instruments(e, cents, info, k=5)
-            all_notes = pd.concat([ui.notes("test"), ui.notes("valid")], ignore_index=True)
+            near = workbench.nearest_instruments(e, cents, cent_info, k=5)
             for i, r in near.iterrows():
                 a, b, c = st.columns([5, 1, 2])
                 a.write(f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
@@ -123,10 +125,8 @@ with ui.guard():
                     rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
                     row = rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]]
                     ui.play_button(row, key=f"near{i}", label=f"MIDI {int(row['pitch'])}")
-            coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, "umap")
-            emb_test = ui.embeddings(entry, "test")
             pos = maps.knn_place(emb_test, coords, e[None])
             fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
-                                 title="Where the clip falls (UMAP of the unseen test instruments)",
+                                 title="Where the clip falls (t-SNE of the unseen test instruments)",
                                  extra=[(name, pos)])
             st.plotly_chart(fig, key="verify_map")

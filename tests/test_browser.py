@@ -125,9 +125,14 @@ def test_map_selection_and_colouring(server, browser):
     page.goto(f"{url}/Embedding_map")
     settle(page)
     # change the colouring
-    t = time.perf_counter()
     page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Colour by").click()
-    page.get_by_role("option", name="playing style").click()
+    option = page.get_by_role("option", name="playing style")
+    option.wait_for()
+    t = time.perf_counter()  # from the choice to the redrawn map
+    option.click()
+    page.wait_for_selector("text=Colour by", timeout=10000)
+    page.wait_for_function("() => [...document.querySelectorAll('.legendtext')].some(e => e.textContent === 'pizzicato'"
+                           " || e.textContent === 'arco' || e.textContent === 'normal')", timeout=30000)
     settle(page)
     print(f"\nrecolour: {time.perf_counter() - t:.2f} s")
     assert_no_exception(page, "recolour")

@@ -69,6 +69,12 @@ def benchmark() -> dict:
     return cache().benchmark()
 
 
+@st.cache_data(show_spinner=False)
+def all_notes() -> pd.DataFrame:
+    """Test and valid notes in one table, in the order of :func:`centroids`' embeddings."""
+    return pd.concat([notes("test"), notes("valid")], ignore_index=True)
+
+
 def embeddings(entry: workbench.ModelEntry, part: str = "test") -> np.ndarray:
     """Cached embeddings of the evaluation notes; computed (with progress) for trained runs."""
     if entry.shipped and cache().has_embeddings(entry.name, part):
@@ -107,8 +113,7 @@ def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes
 def centroids(name: str, path: str, shipped: bool):
     entry = workbench.ModelEntry(name, Path(path), shipped)
     emb = np.concatenate([embeddings(entry, "test"), embeddings(entry, "valid")])
-    meta = pd.concat([notes("test"), notes("valid")], ignore_index=True)
-    return workbench.instrument_centroids(emb, meta)
+    return workbench.instrument_centroids(emb, all_notes())
 
 
 @st.cache_data(show_spinner=False)
