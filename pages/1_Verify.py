@@ -101,7 +101,6 @@ with ui.guard():
         clip = read_files([source])
         if clip:
             name, x = clip[0]
-            show_clip(name, x, "test")
             t0 = time.perf_counter()
             e = enc.embed([x], bf16=ui.embed_bf16())[0]
             st.session_state["uploaded_points"] = {name: (entry.name, e)}
@@ -114,6 +113,7 @@ with ui.guard():
             else:
                 st.info("Enrol an instrument above to get a verdict.")
             st.caption(f"embedded in {1000 * elapsed:.0f} ms")
+            show_clip(name, x, "test")  # after the verdict, which is what people wait for
             st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
             near = workbench.nearest_instruments(e, cents, cent_info, k=5)
             for i, r in near.iterrows():

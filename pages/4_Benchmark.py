@@ -83,11 +83,15 @@ with ui.guard():
     d1, d2, d3 = st.columns(3)
     with d1:
         ui.download_csv(table, "benchmark.csv", "Download table (CSV)", key="dl_bench")
-    d2.download_button("Download trial list (Kaldi)", res["_trial_text"].encode(), "trials.txt", key="dl_trials")
-    scores = "\n".join(f"{line} " + " ".join(f"{res['_scores'][n][i]:.6f}" for n in res["models"])
-                       for i, line in enumerate(res["_trial_text"].splitlines()))
-    d3.download_button("Download scores", ("# enrol test label " + " ".join(res["models"]) + "\n" + scores + "\n").encode(),
-                       "scores.txt", key="dl_scores")
+    # the files are made when the button is pressed, not on every run of the page
+    d2.download_button("Download trial list (Kaldi)", lambda: res["_trial_text"].encode(), "trials.txt", key="dl_trials")
+
+    def scores_text() -> bytes:
+        lines = (f"{line} " + " ".join(f"{res['_scores'][n][i]:.6f}" for n in res["models"])
+                 for i, line in enumerate(res["_trial_text"].splitlines()))
+        return ("# enrol test label " + " ".join(res["models"]) + "\n" + "\n".join(lines) + "\n").encode()
+
+    d3.download_button("Download scores", scores_text, "scores.txt", key="dl_scores")
     fig = det_figure(res)
     st.plotly_chart(fig, key="det")
     ui.download_figure(fig, "det.html", key="dl_det")

@@ -199,4 +199,4 @@ def test_verify_upload_verdict_and_bad_file(server, browser, tmp_path):
     alerts = page.locator("[data-testid=stAlertContentError]").all_inner_texts()
     assert any("not_really.wav" in a and "not a readable audio file" in a for a in alerts), alerts
     page.screenshot(path=str(SHOTS / "verify_bad_file.png"), full_page=True)
-    assert verdict_s < 3.0  # the promise is 1 s on an idle machine; CI may share the CPU
+    assert verdict_s < 1.0  # the promise: a 4-s clip from upload to verdict in under a second
