@@ -75,7 +75,9 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _local_path(src: SoundFontSource, root: Path) -> Path | None:
+def local_path(src: SoundFontSource, root: Path | None = None) -> Path | None:
+    """Where ``src`` already is on this machine (the data folder, then Debian's sf3 folder), or None."""
+    root = data_dir() if root is None else Path(root)
     p = root / "soundfonts" / src.filename
     if p.exists():
         return p
@@ -117,7 +119,7 @@ def find_soundfonts(fetch: bool = True, root: Path | None = None, log=None) -> t
     found: list[Path] = []
     missing: dict[str, str] = {}
     for src in SOURCES:
-        path = _local_path(src, root)
+        path = local_path(src, root)
         if path is None and fetch:
             dest = root / "soundfonts" / src.filename
             dest.parent.mkdir(parents=True, exist_ok=True)

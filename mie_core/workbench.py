@@ -108,13 +108,8 @@ def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, bf16: bool
 
 def soundfont_paths() -> dict[str, str]:
     """key -> path of the soundfonts present on this machine (nothing is fetched here)."""
-    out = {}
-    for src in soundfonts.SOURCES:
-        for cand in (soundfonts.data_dir() / "soundfonts" / src.filename, soundfonts.SYSTEM_SF3 / src.filename):
-            if cand.is_file():
-                out[src.key] = str(cand)
-                break
-    return out
+    found = {src.key: soundfonts.local_path(src) for src in soundfonts.SOURCES}
+    return {k: str(p) for k, p in found.items() if p is not None}
 
 
 class MissingSoundfont(RuntimeError):

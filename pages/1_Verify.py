@@ -33,10 +33,9 @@ def read_files(files) -> list[tuple[str, np.ndarray]]:
 with ui.guard():
     ui.page_setup("Verify an instrument")
     entry = ui.pick_model()
-    if entry is None or not ui.cache().exists:
-        if entry is not None:
-            ui.no_cache_message()
+    if entry is None:
         st.stop()
+    ui.require_cache()
     enc = ui.encoder(str(entry.path))
     # what a verdict needs besides the clip, prepared when the page opens (cached afterwards)
     cents, cent_info = ui.centroids(entry.name, str(entry.path), entry.shipped)

@@ -7,9 +7,7 @@ from pages.common import ui
 
 with ui.guard():
     ui.page_setup("Embedding map")
-    if not ui.cache().exists:
-        ui.no_cache_message()
-        st.stop()
+    ui.require_cache()
     meta = ui.notes("test")
     side = st.sidebar
     method = side.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="map_method")

@@ -51,9 +51,7 @@ def significance_figure(res: dict) -> go.Figure:
 
 with ui.guard():
     ui.page_setup("Benchmark")
-    if not ui.cache().exists:
-        ui.no_cache_message()
-        st.stop()
+    ui.require_cache()
     models = ui.models()
     names = [m.label for m in models]
     default = [m.label for m in models if m.shipped] or names[:1]

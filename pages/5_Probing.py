@@ -39,9 +39,7 @@ with ui.guard():
     st.markdown("Shallow classifiers trained on the embeddings of *unseen* instruments (probe-train / probe-valid / "
                 "probe-test = 8:1:1) show what the embedding space carries that it was never trained on. "
                 "I = (F1 - F1 of majority vote) / F1 of majority vote, as in Table IV.")
-    if not ui.cache().exists:
-        ui.no_cache_message()
-        st.stop()
+    ui.require_cache()
     models = ui.models()
     names = [m.label for m in models]
     all_labels = list(probing.probe_labels(ui.notes("test")))

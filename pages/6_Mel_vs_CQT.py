@@ -10,9 +10,7 @@ from pages.common import ui
 
 with ui.guard():
     ui.page_setup("Mel vs CQT")
-    if not ui.cache().exists:
-        ui.no_cache_message()
-        st.stop()
+    ui.require_cache()
     models = ui.models()
     if len(models) < 2:
         st.warning("This page compares two models; only one is present.")

@@ -163,9 +163,12 @@ def verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll
 
 
 # ---------------------------------------------------------------- widgets
-def no_cache_message() -> None:
-    st.warning("No shipped cache was found (cache/manifest.json). Build it with "
-               "`python -m training.build_cache` after training, or point MIE_CACHE at one.")
+def require_cache() -> None:
+    """Stop the page with a clear message when there is no cache to show."""
+    if not cache().exists:
+        st.warning("No shipped cache was found (cache/manifest.json). Build it with "
+                   "`python -m training.build_cache` after training, or point MIE_CACHE at one.")
+        st.stop()
 
 
 def pick_model(label: str = "Model", key: str = "model", default: str | None = None,
