@@ -72,7 +72,7 @@ with ui.guard():
             with c3:
                 st.download_button("Download embeddings (Parquet)", data=lambda e=entry: ui.embeddings_parquet(e),
                                    file_name=f"embeddings_{entry.name}_test.parquet", key=f"dl_emb_{entry.name}",
-                                   help="metadata and the 512-d embedding of every test note")
+                                   on_click="ignore", help="metadata and the 512-d embedding of every test note")
     for entry, rows, _ in selections:
         if rows:
             st.subheader(f"Selected on {entry.name}: {len(rows)} notes")

@@ -82,14 +82,15 @@ with ui.guard():
     with d1:
         ui.download_csv(table, "benchmark.csv", "Download table (CSV)", key="dl_bench")
     # the files are made when the button is pressed, not on every run of the page
-    d2.download_button("Download trial list (Kaldi)", lambda: res["_trial_text"].encode(), "trials.txt", key="dl_trials")
+    d2.download_button("Download trial list (Kaldi)", lambda: res["_trial_text"].encode(), "trials.txt", key="dl_trials",
+                       on_click="ignore")
 
     def scores_text() -> bytes:
         lines = (f"{line} " + " ".join(f"{res['_scores'][n][i]:.6f}" for n in res["models"])
                  for i, line in enumerate(res["_trial_text"].splitlines()))
         return ("# enrol test label " + " ".join(res["models"]) + "\n" + "\n".join(lines) + "\n").encode()
 
-    d3.download_button("Download scores", scores_text, "scores.txt", key="dl_scores")
+    d3.download_button("Download scores", scores_text, "scores.txt", key="dl_scores", on_click="ignore")
     fig = det_figure(res)
     st.plotly_chart(fig, key="det")
     ui.download_figure(fig, "det.html", key="dl_det")

@@ -25,9 +25,6 @@ with ui.guard():
         st.info("Choose two different models.")
         st.stop()
 
-    st.subheader("Filter bands")
-    st.plotly_chart(ui.bands_figure([a, b]), key="cmp_bands")
-
     st.subheader("Verification on identical trials")
     res = ui.verification((a.name, b.name), (str(a.path), str(b.path)), (a.shipped, b.shipped), "test", 5, 20, 20, 5, 0)
     ma, mb = res["models"][a.name], res["models"][b.name]
@@ -46,51 +43,64 @@ with ui.guard():
     else:
         st.info(f"The difference is not significant (z = {z:.2f}, p = {p:.2g}).")
 
-    st.subheader("Maps with linked selection")
-    st.caption("Select notes on either map: the same notes are ringed on the other.")
-    method = st.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="cmp_method")
-    colour = st.selectbox("Colour by", list(ui.COLOUR_BY), key="cmp_colour")
-    meta = ui.notes("test")
-    idx = np.arange(len(meta))
-    linked = st.session_state.get("cmp_linked", [])
-    cols = st.columns(2)
-    new_sel = None
-    for col, e in zip(cols, (a, b)):
-        with col:
-            coords = ui.map_coords(e.name, str(e.path), e.shipped, method)
-            fig = ui.scatter_map(coords, meta, colour, idx, title=e.name, highlight=np.asarray(linked, dtype=int))
-            ev = st.plotly_chart(fig, key=f"cmp_map_{e.name}_{method}", on_select="rerun")
+    # one section at a time, in the paper's order (Fig. 3 bands, Fig. 4 maps, Fig. 5 probing):
+    # lazy tabs run and draw only the open one, so the page opens in about half a second;
+    # the two maps alone (2 x 7,090 WebGL points) take as long as the rest of the page
+    t_bands, t_maps, t_probe, t_fam = st.tabs(["Filter bands", "Maps, linked selection", "Probing F1 per label",
+                                               "Per-family EER"], key="cmp_tab", on_change="rerun")
+    if t_bands.open:
+        with t_bands:
+            st.plotly_chart(ui.bands_figure([a, b]), key="cmp_bands")
+
+    if t_maps.open:
+        with t_maps:
+            st.caption("Select notes on either map: the same notes are ringed on the other.")
+            method = st.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="cmp_method")
+            colour = st.selectbox("Colour by", list(ui.COLOUR_BY), key="cmp_colour")
+            meta = ui.notes("test")
+            idx = np.arange(len(meta))
+            linked = st.session_state.get("cmp_linked", [])
+            coords = [ui.map_coords(e.name, str(e.path), e.shipped, method) for e in (a, b)]
+            fig = ui.paired_maps(coords, [a.name, b.name], meta, colour, idx, highlight=np.asarray(linked, dtype=int))
+            # the chart's key changes when the selection is cleared, so Plotly's own selection goes too
+            epoch = st.session_state.get("cmp_epoch", 0)
+            ev = st.plotly_chart(fig, key=f"cmp_maps_{a.name}_{b.name}_{method}_{epoch}", on_select="rerun",
+                                 selection_mode=("points", "box", "lasso"))
             rows = ui.selected_rows(ev)
             if rows and rows != linked:
-                new_sel = rows
-    if new_sel is not None:
-        st.session_state["cmp_linked"] = new_sel
-        st.rerun()
-    if linked:
-        st.dataframe(meta.iloc[linked][["note_str", "instrument_family_str", "playing_style", "pitch", "velocity"]],
-                     hide_index=True, height=200)
-        if st.button("Clear selection", key="cmp_clear"):
-            st.session_state["cmp_linked"] = []
-            st.rerun()
+                st.session_state["cmp_linked"] = rows
+                st.rerun()
+            if linked:
+                st.dataframe(meta.iloc[linked][["note_str", "instrument_family_str", "playing_style", "pitch",
+                                                "velocity"]], hide_index=True, height=200)
+                if st.button("Clear selection", key="cmp_clear"):
+                    st.session_state["cmp_linked"] = []
+                    st.session_state["cmp_epoch"] = epoch + 1
+                    st.rerun()
 
-    st.subheader("Probing F1 per label")
-    shipped = pd.DataFrame(ui.benchmark().get("probing", []))
-    if not shipped.empty and {a.name, b.name} <= set(shipped["model"]):
-        clf = st.selectbox("Classifier", sorted(shipped["classifier"].unique()), key="cmp_clf")
-        sub = shipped[(shipped["classifier"] == clf) & shipped["model"].isin([a.name, b.name])]
-        fig = go.Figure([go.Bar(x=g["label"], y=g["macro_f1"], name=m) for m, g in sub.groupby("model")])
-        fig.update_layout(barmode="group", height=360, yaxis=dict(range=[0, 1], title="macro F1"),
-                          margin=dict(l=10, r=10, t=30, b=10))
-        st.plotly_chart(fig, key="cmp_probe")
-    else:
-        st.info("Probing results for this pair are not in the cache; run them on the Probing page.")
+    if t_probe.open:
+        with t_probe:
+            shipped = pd.DataFrame(ui.benchmark().get("probing", []))
+            if not shipped.empty and {a.name, b.name} <= set(shipped["model"]):
+                clf = st.selectbox("Classifier", sorted(shipped["classifier"].unique()), key="cmp_clf")
+                sub = shipped[(shipped["classifier"] == clf) & shipped["model"].isin([a.name, b.name])]
+                fig = go.Figure([go.Bar(x=g["label"], y=g["macro_f1"], name=m) for m, g in sub.groupby("model")])
+                fig.update_layout(barmode="group", height=360, yaxis=dict(range=[0, 1], title="macro F1"),
+                                  margin=dict(l=10, r=10, t=30, b=10))
+                st.plotly_chart(fig, key="cmp_probe")
+            else:
+                st.info("Probing results for this pair are not in the cache; run them on the Probing page.")
 
-    st.subheader("Per-family EER, sorted by where they differ most")
-    fa, fb = ma.get("family_eer", {}), mb.get("family_eer", {})
-    fam = pd.DataFrame({"family": list(fa), a.name: [100 * fa[f] for f in fa], b.name: [100 * fb.get(f, np.nan) for f in fa]})
-    fam["difference"] = fam[b.name] - fam[a.name]
-    fam = fam.reindex(fam["difference"].abs().sort_values(ascending=False).index)
-    fig = go.Figure([go.Bar(x=fam["family"], y=fam[m], name=m) for m in (a.name, b.name)])
-    fig.update_layout(barmode="group", height=360, yaxis_title="EER (%)", margin=dict(l=10, r=10, t=30, b=10))
-    st.plotly_chart(fig, key="cmp_family")
-    ui.download_csv(fam.round(3), "family_eer.csv", "Download per-family EER (CSV)", key="dl_cmp_fam")
+    if t_fam.open:
+        with t_fam:
+            st.caption("Sorted by where the two models differ most.")
+            fa, fb = ma.get("family_eer", {}), mb.get("family_eer", {})
+            fam = pd.DataFrame({"family": list(fa), a.name: [100 * fa[f] for f in fa],
+                                b.name: [100 * fb.get(f, np.nan) for f in fa]})
+            fam["difference"] = fam[b.name] - fam[a.name]
+            fam = fam.reindex(fam["difference"].abs().sort_values(ascending=False).index)
+            fig = go.Figure([go.Bar(x=fam["family"], y=fam[m], name=m) for m in (a.name, b.name)])
+            fig.update_layout(barmode="group", height=360, yaxis_title="EER (%)",
+                              margin=dict(l=10, r=10, t=30, b=10))
+            st.plotly_chart(fig, key="cmp_family")
+            ui.download_csv(fam.round(3), "family_eer.csv", "Download per-family EER (CSV)", key="dl_cmp_fam")

@@ -86,6 +86,39 @@ def test_probing_runs_and_shows_results(app):
     assert set(df["classifier"]) == {"tree"} and (df["micro_f1"] > 0).all()
 
 
+def n_points(values) -> int:
+    """Length of a Plotly array as sent to the browser (a list, or Plotly's base64 typed array)."""
+    if isinstance(values, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).size
+    return len(values)
+
+
+def test_mel_vs_cqt_tabs_and_linked_selection(app):
+    at = goto(app, "6_Mel_vs_CQT")
+    assert [t.label for t in at.tabs] == ["Filter bands", "Maps, linked selection", "Probing F1 per label",
+                                          "Per-family EER"]
+    # lazy tabs: only the open one is drawn (the bands figure), the maps are not sent
+    assert len(at.get("plotly_chart")) == 1
+    for tab in ("Probing F1 per label", "Per-family EER", "Maps, linked selection"):
+        at.session_state["cmp_tab"] = tab
+        at.run()
+        assert not at.exception and not at.error, tab
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    n = len(at.session_state["cmp_linked"]) if "cmp_linked" in at.session_state else 0
+    assert n == 0 and {t.get("xaxis") for t in spec["data"]} == {"x", "x2"}  # two panels in one figure
+    # notes chosen on either panel are ringed on both and listed
+    at.session_state["cmp_linked"] = [0, 3, 7]
+    at.run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    ringed = [t for t in spec["data"] if t["name"] == "selected"]
+    assert len(ringed) == 2 and all(n_points(t["x"]) == 3 for t in ringed)
+    assert at.dataframe[0].value.shape[0] == 3
+    at.button(key="cmp_clear").click().run()
+    assert at.session_state["cmp_linked"] == [] and len(at.dataframe) == 0
+
+
 def test_training_runs_page_reads_the_logs(app):
     at = goto(app, "7_Training_runs")
     assert any("mel_tiny" in m.value and "step 200" in m.value for m in at.markdown)

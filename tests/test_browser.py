@@ -23,8 +23,13 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGES = ["", "Verify", "Filter_bands", "Embedding_map", "Benchmark", "Probing", "Mel_vs_CQT", "Training_runs"]
 SHOTS = REPO / "screenshots"
+# url path -> (sidebar label, page title)
+PAGES = {"": ("app", "Instrument embedding workbench"), "Verify": ("Verify", "Verify an instrument"),
+         "Filter_bands": ("Filter bands", "Filter bands"), "Embedding_map": ("Embedding map", "Embedding map"),
+         "Benchmark": ("Benchmark", "Benchmark"), "Probing": ("Probing", "Probing classifiers"),
+         "Mel_vs_CQT": ("Mel vs CQT", "Mel vs CQT"), "Training_runs": ("Training runs", "Training runs")}
+SWITCHES = ["Embedding_map", "Benchmark", "Filter_bands", "Mel_vs_CQT", "Probing", "Verify", "Embedding_map", ""]
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")]
 
@@ -78,12 +83,58 @@ def browser():
         b.close()
 
 
+# Streamlit's app root says whether a script run is in progress (its own end-to-end tests read it)
+IDLE = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
+QUIET_MS = 400
+# installed at document start in every page: stamps the time of the last change to the DOM
+OBSERVE = """
+window._mieT0 = 0; window._mieLast = performance.now();
+new MutationObserver(() => { window._mieLast = performance.now(); })
+  .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+def new_page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.add_init_script(OBSERVE)
+    return page
+
+
 def settle(page, timeout: float = 60.0) -> None:
-    """Wait until the script run is over (the status widget disappears) and a title is shown."""
-    page.wait_for_selector("[data-testid=stMain] h1", timeout=timeout * 1000)
-    page.wait_for_timeout(150)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=timeout * 1000)
+    """Wait until a title is shown, no script run is in progress and the page has been still for a moment."""
+    page.wait_for_function(f"() => !!document.querySelector('[data-testid=stMain] h1') && {IDLE}"
+                           f" && performance.now() - window._mieLast > 200", timeout=timeout * 1000, polling=50)
+
+
+def _finished(page, done: str, arg, timeout: float) -> float:
+    page.wait_for_function(f"(arg) => ({done})(arg) && {IDLE} && performance.now() - window._mieLast > {QUIET_MS}",
+                           arg=arg, timeout=timeout * 1000, polling=50)
+    return page.evaluate("(window._mieLast - window._mieT0) / 1000")
+
+
+def timed(page, action, done: str, arg=None, timeout: float = 30.0) -> float:
+    """Seconds from ``action`` to the last change it made to the page.
+
+    Every change to the DOM is stamped (Plotly draws its legend and axes after the WebGL
+    points, so a map counts as drawn only then). ``done`` (a JS predicate on ``arg``) must
+    hold, Streamlit must report no script run in progress, and the page must then stay
+    unchanged for ``QUIET_MS``; the time returned is that of the last change, in the page's
+    clock, so the quiet wait is not counted but anything still moving is.
+    """
+    page.evaluate("() => { window._mieT0 = performance.now(); window._mieLast = window._mieT0; }")
+    action()
+    return _finished(page, done, arg, timeout)
+
+
+def timed_load(page, url: str, done: str, arg=None, timeout: float = 60.0) -> float:
+    """Seconds from the start of navigating to ``url`` to the loaded page's last change (as :func:`timed`)."""
+    page.goto(url)
+    return _finished(page, done, arg, timeout)
+
+
+TITLE_IS = ("(t) => { const h = document.querySelector('[data-testid=stMain] h1');"
+            " return !!h && h.innerText.trim().startsWith(t); }")
+LEGEND_HAS = "(names) => [...document.querySelectorAll('.legendtext')].some(e => names.includes(e.textContent))"
 
 
 def assert_no_exception(page, where: str) -> None:
@@ -95,60 +146,104 @@ def assert_no_exception(page, where: str) -> None:
 def test_every_page_in_a_real_browser(server, browser, tmp_path):
     url, cache = server
     SHOTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page = new_page(browser)
     timings = {}
-    for name in PAGES:
-        t = time.perf_counter()
-        page.goto(f"{url}/{name}")
-        settle(page)
-        timings[name or "home"] = time.perf_counter() - t
+    for name, (_, title) in PAGES.items():
+        timings[name or "home"] = timed_load(page, f"{url}/{name}", TITLE_IS, title)
         assert_no_exception(page, name or "home")
         page.screenshot(path=str(SHOTS / f"{name or 'home'}.png"), full_page=True)
     print("\nfirst load (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     assert max(timings.values()) < 5.0, timings
 
-    # switching pages through the sidebar, once everything is warm
-    switch = {}
-    for name, label in (("Embedding_map", "Embedding map"), ("Benchmark", "Benchmark"), ("", "app")):
-        t = time.perf_counter()
-        page.get_by_role("link", name=label).first.click()
-        page.wait_for_url(f"**/{name}", timeout=10000)
-        settle(page)
-        switch[name or "home"] = time.perf_counter() - t
+    # switching pages through the sidebar once each page has been opened: to the page's last change
+    switch = []
+    for name in SWITCHES:
+        label, title = PAGES[name]
+        switch.append((name or "home", timed(page, lambda: page.get_by_role("link", name=label).first.click(),
+                                             TITLE_IS, title)))
+        assert page.url.rstrip("/").endswith(f"/{name}".rstrip("/")), page.url
         assert_no_exception(page, f"switch to {name}")
-    print("switching pages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in switch.items()))
+    print("switching pages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in switch))
+    times = [v for _, v in switch]
+    assert np.median(times) < 1.0 and max(times) < 2.0, switch
 
 
 def test_map_selection_and_colouring(server, browser):
-    url, _ = server
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    url, cache = server
+    page = new_page(browser)
     page.goto(f"{url}/Embedding_map")
     settle(page)
-    # change the colouring
-    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Colour by").click()
-    option = page.get_by_role("option", name="playing style")
-    option.wait_for()
-    t = time.perf_counter()  # from the choice to the redrawn map
-    option.click()
-    page.wait_for_selector("text=Colour by", timeout=10000)
-    page.wait_for_function("() => [...document.querySelectorAll('.legendtext')].some(e => e.textContent === 'pizzicato'"
-                           " || e.textContent === 'arco' || e.textContent === 'normal')", timeout=30000)
-    settle(page)
-    print(f"\nrecolour: {time.perf_counter() - t:.2f} s")
-    assert_no_exception(page, "recolour")
-    # a lasso around the middle of the plot area selects points
-    plot = page.locator(".js-plotly-plot .nsewdrag").first
-    box = plot.bounding_box()
-    cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
-    page.mouse.move(cx - 0.45 * w, cy - 0.45 * h)
-    page.mouse.down()
-    for fx, fy in ((0.45, -0.45), (0.45, 0.45), (-0.45, 0.45), (-0.45, -0.44)):
-        page.mouse.move(cx + fx * w, cy + fy * h, steps=8)
-    page.mouse.up()
+    page.wait_for_function(LEGEND_HAS, arg=["bass", "brass", "keyboard"], timeout=30000)  # the map is drawn
+    # change the colouring, three times: from the choice to the map redrawn with its new legend
+    recolour = []
+    for choice, legend in (("playing style", ["arco", "pizzicato", "normal", "clean"]),
+                           ("soundfont", ["fluidr3mono", "merlin", "msgeneral"]),
+                           ("family", ["bass", "brass", "keyboard"])):
+        page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Colour by").click()
+        option = page.get_by_role("option", name=choice, exact=True)
+        option.wait_for()
+        recolour.append(timed(page, option.click, LEGEND_HAS, legend))
+        assert_no_exception(page, f"recolour by {choice}")
+    print("\nrecolouring the map (s): " + ", ".join(f"{v:.2f}" for v in recolour))
+    assert np.median(recolour) < 1.0, recolour
+    # the map's table can be taken away: the CSV is made when the button is pressed
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download map (CSV)").first.click()
+    import pandas as pd
+
+    table = pd.read_csv(dl.value.path())
+    notes = pd.read_parquet(Path(cache) / "embeddings" / "notes_test.parquet")
+    assert len(table) == len(notes) and {"x", "y", "note_str"} <= set(table.columns)
+    assert np.isfinite(table[["x", "y"]].to_numpy()).all()
+    lasso(page, page.locator(".js-plotly-plot .nsewdrag").first)
     page.wait_for_selector("text=Selected on", timeout=20000)
     settle(page)
     assert_no_exception(page, "map selection")
     page.screenshot(path=str(SHOTS / "embedding_map_selected.png"), full_page=True)
+
+
+def lasso(page, area, half: float = 0.45) -> None:
+    """Draw a square lasso, ``2 * half`` of a plot area's size, around its centre (a Plotly ``.nsewdrag``)."""
+    box = area.bounding_box()
+    cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
+    page.mouse.move(cx - half * w, cy - half * h)
+    page.mouse.down()
+    for fx, fy in ((half, -half), (half, half), (-half, half), (-half, -half + 0.01)):
+        page.mouse.move(cx + fx * w, cy + fy * h, steps=8)
+    page.mouse.up()
+
+
+def test_mel_vs_cqt_tabs_and_linked_maps(server, browser):
+    url, _ = server
+    page = new_page(browser)
+    page.goto(f"{url}/Mel_vs_CQT")
+    settle(page)
+    page.wait_for_function("() => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.endsWith("
+                           "' learned'))", timeout=30000)  # the filter bands are drawn
+    # the maps tab: the first time in a browser tab sets up WebGL (like a first load), then as a view change
+    maps_tab = lambda: page.get_by_role("tab", name="Maps, linked selection").click()  # noqa: E731
+    first = timed(page, maps_tab, LEGEND_HAS, ["bass", "brass", "keyboard"])
+    timed(page, lambda: page.get_by_role("tab", name="Filter bands").click(), f"(a) => !({LEGEND_HAS})(a)",
+          ["bass", "brass", "keyboard"])
+    again = timed(page, maps_tab, LEGEND_HAS, ["bass", "brass", "keyboard"])
+    print(f"\nMel vs CQT, opening the maps tab (s): first {first:.2f}, again {again:.2f}")
+    assert_no_exception(page, "maps tab")
+    n_selected = "() => document.querySelector('.js-plotly-plot')._fullData.filter(t => t.name === 'selected')" \
+                 ".map(t => t._length)"  # points in each panel's 'selected' (ringed) trace
+    assert page.evaluate(n_selected) == []
+    # a lasso on the left panel: the notes are ringed on both panels and listed
+    lasso(page, page.locator(".js-plotly-plot .nsewdrag").first, 0.15)
+    page.wait_for_selector("text=Clear selection", timeout=20000)
+    settle(page)
+    assert_no_exception(page, "linked selection")
+    ringed = page.evaluate(n_selected)
+    assert len(ringed) == 2 and ringed[0] == ringed[1] > 0, ringed
+    page.screenshot(path=str(SHOTS / "mel_vs_cqt_linked.png"), full_page=True)
+    page.get_by_role("button", name="Clear selection").click()
+    page.wait_for_selector("text=Clear selection", state="detached", timeout=20000)
+    settle(page)
+    assert page.evaluate(n_selected) == []
+    assert first < 5.0 and again < 1.0, (first, again)
 
 
 def _note_wav(path: Path, cache: str) -> Path:
@@ -174,7 +269,7 @@ def test_verify_upload_verdict_and_bad_file(server, browser, tmp_path):
     # a file that claims to be audio but is not (Streamlit's uploader already refuses other extensions)
     bad = tmp_path / "not_really.wav"
     bad.write_text("definitely not audio\n" * 50)
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page = new_page(browser)
     page.goto(f"{url}/Verify")
     settle(page)
     page.get_by_role("button", name="Enrol").click()

@@ -196,12 +196,16 @@ def play_button(row: pd.Series | dict, key: str, label: str = "play") -> None:
 
 
 def download_csv(df: pd.DataFrame, name: str, label: str = "Download CSV", key: str | None = None) -> None:
-    st.download_button(label, df.to_csv(index=False).encode(), file_name=name, mime="text/csv", key=key)
+    """A download button whose CSV is written only when it is pressed (not on every rerun)."""
+    st.download_button(label, lambda: df.to_csv(index=False).encode(), file_name=name, mime="text/csv", key=key,
+                       on_click="ignore")
 
 
 def download_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
-    html = fig.to_html(include_plotlyjs="cdn", full_html=True)
-    st.download_button("Download figure (HTML)", html.encode(), file_name=name, mime="text/html", key=key)
+    """A download button for a figure as a standalone HTML page, written only when pressed
+    (a 7,090-point map is ~0.7 MB of HTML: making it on every rerun cost ~40 ms per map)."""
+    st.download_button("Download figure (HTML)", lambda: fig.to_html(include_plotlyjs="cdn", full_html=True).encode(),
+                       file_name=name, mime="text/html", key=key, on_click="ignore")
 
 
 def colour_map(values: pd.Series) -> dict:
@@ -209,41 +213,81 @@ def colour_map(values: pd.Series) -> dict:
     return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(cats)}
 
 
-def scatter_map(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray, title: str = "",
-                highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None) -> go.Figure:
-    """WebGL scatter of the notes ``idx`` coloured by ``colour``; ``customdata`` holds row indices."""
+HOVER = ("%{customdata[1]}<br>family %{customdata[2]} · %{customdata[3]}<br>style %{customdata[4]}"
+         "<br>pitch %{customdata[5]} · velocity %{customdata[6]}<br>%{customdata[7]}<extra></extra>")
+HOVER_COLS = ["note_str", "instrument_family_str", "instrument_source_str", "playing_style", "pitch", "velocity",
+              "preset_name"]
+
+
+def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray,
+               highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None,
+               first: bool = True) -> list:
+    """WebGL traces of the notes ``idx`` (rows of ``meta``, points ``coords[idx]``) coloured by ``colour``.
+
+    ``customdata[:, 0]`` holds the row index, so a selection event names notes. A trace per
+    category (legend groups named after it, so one legend entry toggles a category in every
+    panel); ``first=False`` hides the legend entries of a second panel.
+    """
     col = COLOUR_BY[colour]
     sub = meta.iloc[idx]
-    hover = ("%{customdata[1]}<br>family %{customdata[2]} · %{customdata[3]}<br>style %{customdata[4]}"
-             "<br>pitch %{customdata[5]} · velocity %{customdata[6]}<br>%{customdata[7]}<extra></extra>")
-    cd_cols = ["note_str", "instrument_family_str", "instrument_source_str", "playing_style", "pitch", "velocity",
-               "preset_name"]
-    fig = go.Figure()
+    traces = []
     if col in ("pitch", "velocity"):
-        cd = np.column_stack([idx, sub[cd_cols].to_numpy()])
-        fig.add_trace(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", customdata=cd,
-                                   hovertemplate=hover, name=colour,
-                                   marker=dict(size=6, color=sub[col], colorscale="Viridis", showscale=True,
+        cd = np.column_stack([idx, sub[HOVER_COLS].to_numpy()])
+        traces.append(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", customdata=cd,
+                                   hovertemplate=HOVER, name=colour, showlegend=False,
+                                   marker=dict(size=6, color=sub[col], colorscale="Viridis", showscale=first,
                                                colorbar=dict(title=colour))))
     else:
         cmap = colour_map(meta[col])
         for cat, grp in sub.groupby(sub[col].astype(str), sort=True):
             rows = idx[np.isin(idx, grp.index.to_numpy())]
-            cd = np.column_stack([rows, meta.iloc[rows][cd_cols].to_numpy()])
-            fig.add_trace(go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(cat),
-                                       customdata=cd, hovertemplate=hover,
+            cd = np.column_stack([rows, meta.iloc[rows][HOVER_COLS].to_numpy()])
+            traces.append(go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(cat),
+                                       legendgroup=str(cat), showlegend=first, customdata=cd, hovertemplate=HOVER,
                                        marker=dict(size=6, color=cmap.get(str(cat)))))
     if highlight is not None and len(highlight):
-        fig.add_trace(go.Scattergl(x=coords[highlight, 0], y=coords[highlight, 1], mode="markers", name="selected",
-                                   hoverinfo="skip", marker=dict(size=13, color="rgba(0,0,0,0)",
-                                                                 line=dict(color="black", width=2))))
+        traces.append(go.Scattergl(x=coords[highlight, 0], y=coords[highlight, 1], mode="markers", name="selected",
+                                   legendgroup="selected", showlegend=first, hoverinfo="skip",
+                                   marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
     for name, pts in extra or []:
-        fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers+text", name=name, text=[name] * len(pts),
-                                   textposition="top center", hoverinfo="name",
-                                   marker=dict(size=16, symbol="star", color="gold", line=dict(color="black", width=1))))
-    fig.update_layout(title=title, height=560, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
-                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False), dragmode="lasso")
+        traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers+text", name=name, text=[name] * len(pts),
+                                   textposition="top center", hoverinfo="name", showlegend=first,
+                                   marker=dict(size=16, symbol="star", color="gold",
+                                               line=dict(color="black", width=1))))
+    return traces
+
+
+def _map_layout(fig: go.Figure, height: int) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
+                      dragmode="lasso")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
     return fig
+
+
+def scatter_map(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray, title: str = "",
+                highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None) -> go.Figure:
+    """One map: WebGL scatter of the notes ``idx`` coloured by ``colour`` (see :func:`map_traces`)."""
+    fig = go.Figure(map_traces(coords, meta, colour, idx, highlight, extra))
+    fig.update_layout(title=title)
+    return _map_layout(fig, 560)
+
+
+def paired_maps(coords: list[np.ndarray], titles: list[str], meta: pd.DataFrame, colour: str, idx: np.ndarray,
+                highlight: np.ndarray | None = None) -> go.Figure:
+    """Two maps of the same notes side by side in one figure, one legend for both.
+
+    One figure, not two, because the browser sets up one WebGL context and one plot instead
+    of two (on a software-rendered browser that is ~40 % of a page switch); a selection in
+    either panel names notes by ``customdata[0]``, so it can be ringed in both.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(coords), subplot_titles=titles, horizontal_spacing=0.02)
+    for k, c in enumerate(coords):
+        for tr in map_traces(c, meta, colour, idx, highlight, first=k == 0):
+            fig.add_trace(tr, row=1, col=k + 1)
+    return _map_layout(fig, 560)
 
 
 def selected_rows(event) -> list[int]:
