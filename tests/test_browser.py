@@ -165,7 +165,7 @@ def test_every_page_in_a_real_browser(server, browser, tmp_path):
         assert_no_exception(page, f"switch to {name}")
     print("switching pages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in switch))
     times = [v for _, v in switch]
-    assert np.median(times) < 1.0 and max(times) < 2.0, switch
+    assert np.median(times) < 1.0 and max(times) < 1.5, switch  # some slack for a shared CI machine
 
 
 def test_map_selection_and_colouring(server, browser):
