@@ -55,18 +55,18 @@ with ui.guard():
             for name, (model_name, e) in uploaded.items():
                 if model_name == entry.name:
                     extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None])))
-            prev = st.session_state.get(f"map_sel_{entry.name}", [])
+            # the notes selected on this model's map, kept across colourings and views and ringed
+            chart_key = f"map_{k}_{entry.name}_{method}_{ui.chart_epoch('map')}"
+            rows = ui.kept_selection(f"map_sel_{entry.name}", chart_key)
             fig = ui.scatter_map(coords, meta, colour, idx, title=f"{entry.name}: {method.upper()}",
-                                 highlight=np.asarray(prev, dtype=int), extra=extra)
-            event = st.plotly_chart(fig, key=f"map_{k}_{entry.name}_{method}", on_select="rerun",
-                                    selection_mode=("points", "box", "lasso"))
-            rows = ui.selected_rows(event)
-            st.session_state[f"map_sel_{entry.name}"] = rows
+                                 highlight=np.intersect1d(np.asarray(rows, dtype=int), idx), extra=extra)
+            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
             selections.append((entry, rows, coords))
             c1, c2, c3 = st.columns(3)
             with c1:
                 table = meta.iloc[idx].assign(x=coords[idx, 0], y=coords[idx, 1])
-                ui.download_csv(table, f"map_{entry.name}_{method}.csv", "Download map (CSV)", key=f"dl_csv_{entry.name}")
+                ui.download_csv(table, f"map_{entry.name}_{method}.csv", "Download map (CSV)",
+                                key=f"dl_csv_{entry.name}")
             with c2:
                 ui.download_figure(fig, f"map_{entry.name}_{method}.html", key=f"dl_html_{entry.name}")
             with c3:
@@ -83,3 +83,4 @@ with ui.guard():
                 ui.play_button(meta.iloc[r], key=f"play_sel_{entry.name}_{r}", label=meta.iloc[r]["note_str"])
             if len(rows) > 4:
                 st.caption(f"(the first 4 of {len(rows)} have play buttons)")
+            ui.clear_selection_button(f"map_sel_{entry.name}", "map", key=f"clear_sel_{entry.name}")

@@ -54,29 +54,21 @@ with ui.guard():
 
     if t_maps.open:
         with t_maps:
-            st.caption("Select notes on either map: the same notes are ringed on the other.")
+            st.caption("Select notes on either map (click, box or lasso): they are picked out on both, "
+                       f"and ringed when there are at most {ui.RING_AT_MOST}.")
             method = st.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="cmp_method")
             colour = st.selectbox("Colour by", list(ui.COLOUR_BY), key="cmp_colour")
             meta = ui.notes("test")
             idx = np.arange(len(meta))
-            linked = st.session_state.get("cmp_linked", [])
+            chart_key = f"cmp_maps_{a.name}_{b.name}_{method}_{ui.chart_epoch('cmp')}"
+            linked = ui.kept_selection("cmp_linked", chart_key)
             coords = [ui.map_coords(e.name, str(e.path), e.shipped, method) for e in (a, b)]
             fig = ui.paired_maps(coords, [a.name, b.name], meta, colour, idx, highlight=np.asarray(linked, dtype=int))
-            # the chart's key changes when the selection is cleared, so Plotly's own selection goes too
-            epoch = st.session_state.get("cmp_epoch", 0)
-            ev = st.plotly_chart(fig, key=f"cmp_maps_{a.name}_{b.name}_{method}_{epoch}", on_select="rerun",
-                                 selection_mode=("points", "box", "lasso"))
-            rows = ui.selected_rows(ev)
-            if rows and rows != linked:
-                st.session_state["cmp_linked"] = rows
-                st.rerun()
+            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
             if linked:
                 st.dataframe(meta.iloc[linked][["note_str", "instrument_family_str", "playing_style", "pitch",
                                                 "velocity"]], hide_index=True, height=200)
-                if st.button("Clear selection", key="cmp_clear"):
-                    st.session_state["cmp_linked"] = []
-                    st.session_state["cmp_epoch"] = epoch + 1
-                    st.rerun()
+                ui.clear_selection_button("cmp_linked", "cmp", key="cmp_clear")
 
     if t_probe.open:
         with t_probe:

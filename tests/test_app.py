@@ -29,6 +29,24 @@ def goto(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def n_points(values) -> int:
+    """Length of a Plotly array as sent to the browser (a list, or Plotly's base64 typed array)."""
+    if isinstance(values, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).size
+    return len(values)
+
+
+def selected_per_panel(spec: dict) -> dict:
+    """Points shown as selected (Plotly's ``selectedpoints``), summed over the traces of each panel."""
+    out = {}
+    for t in spec["data"]:
+        if t["name"] != "selected" and "selectedpoints" in t:
+            out[t.get("xaxis", "x")] = out.get(t.get("xaxis", "x"), 0) + n_points(t["selectedpoints"])
+    return out
+
+
 @pytest.mark.parametrize("page", ["home"] + PAGES)
 def test_every_page_renders_without_error(app, page):
     at = goto(app, page)
@@ -66,6 +84,26 @@ def test_map_colourings_and_views(app):
     assert not at.exception and not at.error
 
 
+def test_map_selection_is_kept_across_colourings_until_cleared(app):
+    at = goto(app, "3_Embedding_map")
+    name = at.selectbox(key="map_model_a").value.split(" ")[0]
+    # what a lasso around notes 3 and 8 sends back (Streamlit's plotly selection state)
+    at.session_state[f"map_0_{name}_tsne_0"] = {"selection": {"points": [{"customdata": [3]}, {"customdata": [8]}],
+                                                              "point_indices": [], "box": [], "lasso": []}}
+    for colour in ("family", "pitch"):
+        # a new colouring is a new figure, whose selection Streamlit resets: the page keeps its own
+        at.selectbox(key="map_colour").set_value(colour).run()
+        assert [s.value for s in at.subheader] == [f"Selected on {name}: 2 notes"], colour
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        ringed = [t for t in spec["data"] if t["name"] == "selected"]
+        assert len(ringed) == 1 and n_points(ringed[0]["x"]) == 2, colour
+        assert selected_per_panel(spec) == {"x": 2}, colour
+    at.button(key=f"clear_sel_{name}").click().run()
+    assert not at.subheader and at.session_state[f"map_sel_{name}"] == []
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert not [t for t in spec["data"] if t["name"] == "selected"] and selected_per_panel(spec) == {}
+
+
 def test_benchmark_matches_the_cache_on_the_same_trials(app, tiny_cache):
     at = goto(app, "4_Benchmark")
     at.number_input(key="bench_draws").set_value(2).run()
@@ -84,15 +122,6 @@ def test_probing_runs_and_shows_results(app):
     assert not at.exception
     df = at.dataframe[0].value
     assert set(df["classifier"]) == {"tree"} and (df["micro_f1"] > 0).all()
-
-
-def n_points(values) -> int:
-    """Length of a Plotly array as sent to the browser (a list, or Plotly's base64 typed array)."""
-    if isinstance(values, dict):
-        import base64
-
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).size
-    return len(values)
 
 
 def test_mel_vs_cqt_tabs_and_linked_selection(app):
@@ -114,6 +143,7 @@ def test_mel_vs_cqt_tabs_and_linked_selection(app):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     ringed = [t for t in spec["data"] if t["name"] == "selected"]
     assert len(ringed) == 2 and all(n_points(t["x"]) == 3 for t in ringed)
+    assert selected_per_panel(spec) == {"x": 3, "x2": 3}
     assert at.dataframe[0].value.shape[0] == 3
     at.button(key="cmp_clear").click().run()
     assert at.session_state["cmp_linked"] == [] and len(at.dataframe) == 0

@@ -219,6 +219,9 @@ HOVER_COLS = ["note_str", "instrument_family_str", "instrument_source_str", "pla
               "preset_name"]
 
 
+RING_AT_MOST = 200  # ring the selected notes too when there are this few (to find a note on the other map)
+
+
 def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray,
                highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None,
                first: bool = True) -> list:
@@ -226,17 +229,27 @@ def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndar
 
     ``customdata[:, 0]`` holds the row index, so a selection event names notes. A trace per
     category (legend groups named after it, so one legend entry toggles a category in every
-    panel); ``first=False`` hides the legend entries of a second panel.
+    panel); ``first=False`` hides the legend entries of a second panel. Rows in ``highlight``
+    are shown as Plotly shows a selection (the other points faded), and ringed when there are
+    at most ``RING_AT_MOST`` of them.
     """
     col = COLOUR_BY[colour]
     sub = meta.iloc[idx]
+    chosen = None if highlight is None or not len(highlight) else np.asarray(highlight, dtype=int)
+
+    def selection(rows: np.ndarray) -> dict:
+        if chosen is None:
+            return {}
+        return dict(selectedpoints=np.flatnonzero(np.isin(rows, chosen)).tolist(),
+                    unselected=dict(marker=dict(opacity=0.15)))
+
     traces = []
     if col in ("pitch", "velocity"):
         cd = np.column_stack([idx, sub[HOVER_COLS].to_numpy()])
         traces.append(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", customdata=cd,
                                    hovertemplate=HOVER, name=colour, showlegend=False,
                                    marker=dict(size=6, color=sub[col], colorscale="Viridis", showscale=first,
-                                               colorbar=dict(title=colour))))
+                                               colorbar=dict(title=colour)), **selection(idx)))
     else:
         cmap = colour_map(meta[col])
         for cat, grp in sub.groupby(sub[col].astype(str), sort=True):
@@ -244,11 +257,11 @@ def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndar
             cd = np.column_stack([rows, meta.iloc[rows][HOVER_COLS].to_numpy()])
             traces.append(go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(cat),
                                        legendgroup=str(cat), showlegend=first, customdata=cd, hovertemplate=HOVER,
-                                       marker=dict(size=6, color=cmap.get(str(cat)))))
-    if highlight is not None and len(highlight):
-        traces.append(go.Scattergl(x=coords[highlight, 0], y=coords[highlight, 1], mode="markers", name="selected",
+                                       marker=dict(size=6, color=cmap.get(str(cat))), **selection(rows)))
+    if chosen is not None and len(chosen) <= RING_AT_MOST:
+        traces.append(go.Scattergl(x=coords[chosen, 0], y=coords[chosen, 1], mode="markers", name="selected",
                                    legendgroup="selected", showlegend=first, hoverinfo="skip",
-                                   marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
+                                   marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5))))
     for name, pts in extra or []:
         traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers+text", name=name, text=[name] * len(pts),
                                    textposition="top center", hoverinfo="name", showlegend=first,
@@ -308,6 +321,33 @@ def selected_rows(event) -> list[int]:
             except (TypeError, ValueError):
                 continue
     return sorted(set(out))
+
+
+def kept_selection(store_key: str, chart_key: str) -> list[int]:
+    """Rows (``customdata[0]``) selected on a Plotly chart, kept until :func:`clear_selection_button`.
+
+    Streamlit gives a chart a new identity, with an empty selection, whenever its figure
+    changes (another colouring, or the rings that mark the selection itself), so the page
+    keeps its own copy in ``st.session_state[store_key]``, replaced only by a new non-empty
+    selection. Call it before drawing the chart, to ring the rows it returns.
+    """
+    rows = selected_rows(st.session_state.get(chart_key))
+    if rows and rows != st.session_state.get(store_key):
+        st.session_state[store_key] = rows
+    return st.session_state.get(store_key, [])
+
+
+def chart_epoch(name: str) -> int:
+    """A number to put in a selectable chart's key; :func:`clear_selection_button` changes it."""
+    return st.session_state.get(f"{name}_epoch", 0)
+
+
+def clear_selection_button(store_key: str, name: str, key: str) -> None:
+    """Forget a kept selection; the chart gets a new key, so Plotly's own selection goes too."""
+    if st.button("Clear selection", key=key):
+        st.session_state[store_key] = []
+        st.session_state[f"{name}_epoch"] = chart_epoch(name) + 1
+        st.rerun()
 
 
 def waveform_figure(x: np.ndarray, sr: int = 16000) -> go.Figure:
