@@ -60,11 +60,6 @@ with ui.guard():
         st.info("Soundfonts not on this machine (their notes cannot be played, everything else works): "
                 + ", ".join(missing) + ". `make data` fetches them.")
     st.subheader("Pages")
-    c1, c2 = st.columns(2)
-    c1.page_link("pages/1_Verify.py", label="Verify: enrol an instrument and test notes", icon=":material/mic:")
-    c1.page_link("pages/2_Filter_bands.py", label="Filter bands: what the sinc filters learned", icon=":material/graphic_eq:")
-    c1.page_link("pages/3_Embedding_map.py", label="Embedding map: t-SNE / UMAP of unseen instruments", icon=":material/scatter_plot:")
-    c1.page_link("pages/4_Benchmark.py", label="Benchmark: EER, DET, significance", icon=":material/monitoring:")
-    c2.page_link("pages/5_Probing.py", label="Probing: what the embeddings know", icon=":material/biotech:")
-    c2.page_link("pages/6_Mel_vs_CQT.py", label="Mel vs CQT side by side", icon=":material/compare:")
-    c2.page_link("pages/7_Training_runs.py", label="Training runs: loss and validation EER", icon=":material/show_chart:")
+    cols = st.columns(2)
+    for k, (script, label, icon, what) in enumerate(ui.PAGES[1:]):
+        cols[k * 2 // len(ui.PAGES[1:])].page_link(script, label=f"{label}: {what}", icon=icon)

@@ -24,10 +24,27 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#756bb1", "#636363"]
 
 
+# (script, sidebar label, icon, what it is for): the sidebar's navigation and the Home page's list.
+# Streamlit's own navigation is switched off (.streamlit/config.toml) because it names Home "app".
+PAGES = [
+    ("app.py", "Home", ":material/home:", "what the workbench is, the models and the corpus"),
+    ("pages/1_Verify.py", "Verify", ":material/mic:", "enrol an instrument and test notes"),
+    ("pages/2_Filter_bands.py", "Filter bands", ":material/graphic_eq:", "what the sinc filters learned"),
+    ("pages/3_Embedding_map.py", "Embedding map", ":material/scatter_plot:", "t-SNE / UMAP of unseen instruments"),
+    ("pages/4_Benchmark.py", "Benchmark", ":material/monitoring:", "EER, DET, significance"),
+    ("pages/5_Probing.py", "Probing", ":material/biotech:", "what the embeddings know"),
+    ("pages/6_Mel_vs_CQT.py", "Mel vs CQT", ":material/compare:", "the two front-ends side by side"),
+    ("pages/7_Training_runs.py", "Training runs", ":material/show_chart:", "loss and validation EER"),
+]
+
+
 def page_setup(title: str, tab: str | None = None) -> None:
-    """Wide layout, the browser tab's title, and the page title."""
+    """Wide layout, the browser tab's title, the sidebar's navigation and the page title."""
     st.set_page_config(page_title=f"{tab or title} · instrument embeddings", page_icon=":material/music_note:",
                        layout="wide")
+    for script, label, icon, _ in PAGES:
+        st.sidebar.page_link(script, label=label, icon=icon)
+    st.sidebar.divider()
     st.title(title)
 
 
