@@ -50,7 +50,7 @@ with ui.guard():
                 "**2. test** a clip against it: the cosine score between the clip's embedding and the enrolment "
                 "vector is accepted at or above the model's EER threshold.")
     st.subheader("1. Enrol")
-    src = st.radio("Enrol from", ["a corpus instrument", "my own notes"], horizontal=True, key="enrol_src")
+    src = st.radio("Enrol from", ["a corpus instrument", "my own notes"], horizontal=True, key=ui.kept("enrol_src"))
     test_notes = ui.notes("test")
     if src == "my own notes":
         files = st.file_uploader("Notes of one instrument (wav, flac, ogg, mp3)", type=FORMATS,
@@ -65,7 +65,7 @@ with ui.guard():
         inst = st.selectbox("Unseen test instrument", insts,
                             format_func=lambda s: f"{s}: {info.loc[s, 'preset_name']} ({info.loc[s, 'instrument_family_str']})",
                             key="enrol_inst")
-        n_clips = st.slider("Enrolment clips", 1, 20, 5, key="enrol_n")
+        n_clips = st.slider("Enrolment clips", 1, 20, 5, key=ui.kept("enrol_n"))
         rows = test_notes[test_notes["instrument_str"] == inst]
         pick = rows.sample(n=min(n_clips, len(rows)), random_state=0)
         st.dataframe(pick[["note_str", "pitch", "velocity"]], hide_index=True, height=150)

@@ -17,7 +17,7 @@ with ui.guard():
     names = [m.label for m in models]
     defaults = [m.label for m in models if m.name in ("mel122", "cqt122")] or names[:2]
     chosen = st.multiselect("Models (two to compare, e.g. Mel vs CQT)", names, default=defaults[:2], max_selections=2,
-                            key="bands_models")
+                            key=ui.kept("bands_models"))
     entries = [models[names.index(c)] for c in chosen]
     if not entries:
         st.info("Choose a model.")

@@ -10,27 +10,27 @@ with ui.guard():
     ui.require_cache()
     meta = ui.notes("test")
     side = st.sidebar
-    method = side.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="map_method")
+    method = side.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key=ui.kept("map_method"))
     params = {}
     with side.expander("Map parameters"):
         if method == "tsne":
-            params["perplexity"] = float(st.slider("perplexity", 5, 100, 30, key="perp"))
+            params["perplexity"] = float(st.slider("perplexity", 5, 100, 30, key=ui.kept("perp")))
         else:
-            params["n_neighbors"] = int(st.slider("neighbours", 5, 100, 15, key="nn"))
-            params["min_dist"] = float(st.slider("min. distance", 0.0, 0.99, 0.1, 0.01, key="md"))
-    colour = side.selectbox("Colour by", list(ui.COLOUR_BY), key="map_colour")
-    view = side.radio("Show", ["all notes", "one pitch (Fig. 4)", "some families"], key="map_view")
+            params["n_neighbors"] = int(st.slider("neighbours", 5, 100, 15, key=ui.kept("nn")))
+            params["min_dist"] = float(st.slider("min. distance", 0.0, 0.99, 0.1, 0.01, key=ui.kept("md")))
+    colour = side.selectbox("Colour by", list(ui.COLOUR_BY), key=ui.kept("map_colour"))
+    view = side.radio("Show", ["all notes", "one pitch (Fig. 4)", "some families"], key=ui.kept("map_view"))
     idx = np.arange(len(meta))
     if view == "one pitch (Fig. 4)":
         pitches = sorted(meta["pitch"].unique())
         pitch = side.select_slider("MIDI pitch", pitches, value=60 if 60 in pitches else pitches[len(pitches) // 2],
-                                   key="map_pitch")
+                                   key=ui.kept("map_pitch"))
         idx = maps.one_pitch(meta, int(pitch))
     elif view == "some families":
         fams = sorted(meta["instrument_family_str"].unique())
-        chosen = side.multiselect("Families", fams, default=fams[:3], key="map_fams")
+        chosen = side.multiselect("Families", fams, default=fams[:3], key=ui.kept("map_fams"))
         idx = np.flatnonzero(meta["instrument_family_str"].isin(chosen).to_numpy())
-    two = side.checkbox("Second model side by side", key="map_two")
+    two = side.checkbox("Second model side by side", key=ui.kept("map_two"))
     first = ui.pick_model("Model", key="map_model_a", default="mel122")
     if first is None:
         st.stop()

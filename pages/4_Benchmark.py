@@ -55,14 +55,14 @@ with ui.guard():
     models = ui.models()
     names = [m.label for m in models]
     default = [m.label for m in models if m.shipped] or names[:1]
-    chosen = st.multiselect("Models", names, default=default, key="bench_models")
+    chosen = st.multiselect("Models", names, default=default, key=ui.kept("bench_models"))
     c = st.columns(6)
-    part = c[0].selectbox("Notes", ["test", "valid"], key="bench_part")
-    n_enroll = c[1].number_input("enrolment clips", 1, 20, 5, key="bench_enroll")
-    n_target = c[2].number_input("target trials", 1, 60, 20, key="bench_target")
-    n_non = c[3].number_input("non-target trials", 1, 200, 20, key="bench_non")
-    draws = c[4].number_input("draws", 1, 20, 5, key="bench_draws")
-    seed = c[5].number_input("seed", 0, 10**6, 0, key="bench_seed")
+    part = c[0].selectbox("Notes", ["test", "valid"], key=ui.kept("bench_part"))
+    n_enroll = c[1].number_input("enrolment clips", 1, 20, 5, key=ui.kept("bench_enroll"))
+    n_target = c[2].number_input("target trials", 1, 60, 20, key=ui.kept("bench_target"))
+    n_non = c[3].number_input("non-target trials", 1, 200, 20, key=ui.kept("bench_non"))
+    draws = c[4].number_input("draws", 1, 20, 5, key=ui.kept("bench_draws"))
+    seed = c[5].number_input("seed", 0, 10**6, 0, key=ui.kept("bench_seed"))
     entries = [models[names.index(x)] for x in chosen]
     if not entries:
         st.info("Choose at least one model.")

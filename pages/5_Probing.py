@@ -45,16 +45,16 @@ with ui.guard():
     all_labels = list(probing.probe_labels(ui.notes("test")))
     c1, c2, c3 = st.columns(3)
     chosen = c1.multiselect("Models", names, default=[m.label for m in models if m.shipped][:2] or names[:1],
-                            key="probe_models")
+                            key=ui.kept("probe_models"))
     labels = c2.multiselect("Labels", all_labels, default=[l for l in ("family", "source", "pitch_octave", "velocity")
-                                                           if l in all_labels], key="probe_labels")
-    clfs = c3.multiselect("Classifiers", list(probing.CLASSIFIERS), default=["svm"], key="probe_clfs")
+                                                           if l in all_labels], key=ui.kept("probe_labels"))
+    clfs = c3.multiselect("Classifiers", list(probing.CLASSIFIERS), default=["svm"], key=ui.kept("probe_clfs"))
     c4, c5 = st.columns(2)
-    hidden = c4.radio("MLP hidden size", [300, 100], horizontal=True, key="probe_hidden",
+    hidden = c4.radio("MLP hidden size", [300, 100], horizontal=True, key=ui.kept("probe_hidden"),
                       help="300 as the paper on NSynth, 100 as on RWC")
     n_all = len(ui.notes("test"))
     if n_all > 400:
-        max_notes = c5.slider("Test notes used", 200, n_all, min(2000, n_all), step=100, key="probe_notes",
+        max_notes = c5.slider("Test notes used", 200, n_all, min(2000, n_all), step=100, key=ui.kept("probe_notes"),
                               help="a seeded subset (split 8:1:1); the whole set is the paper's setting but an RBF "
                                    "SVM on thousands of 512-d embeddings takes minutes on a CPU")
     else:
@@ -64,15 +64,25 @@ with ui.guard():
     shipped = {(r["model"], r["label"], r["classifier"]): r for r in ui.benchmark().get("probing", [])}
     results = st.session_state.setdefault("probe_results", {})
     if st.button(f"Run {len(jobs)} probing job(s)", type="primary", disabled=not jobs, key="probe_run"):
+        st.session_state["probe_pending"] = True
+    if st.session_state.get("probe_pending") and jobs:
+        for e in entries:
+            ui.embeddings(e, "test")  # a run trained here is embedded first (in the background, with progress)
+        # finished jobs are cached: a run cut short by leaving the page resumes where it was on return
         bar = st.progress(0.0, text="probing ...")
-        for k, (e, l, c) in enumerate(jobs):
-            bar.progress(k / len(jobs), text=f"{e.name}: {l} / {c}")
-            key = (e.name, l, c, int(hidden), int(max_notes))
-            try:
-                results[key] = probe_one(e.name, str(e.path), e.shipped, l, c, int(hidden), 0, int(max_notes))
-            except ValueError as err:
-                st.warning(str(err))
+        try:
+            for k, (e, l, c) in enumerate(jobs):
+                bar.progress(k / len(jobs), text=f"{e.name}: {l} / {c} (job {k + 1} of {len(jobs)})")
+                key = (e.name, l, c, int(hidden), int(max_notes))
+                try:
+                    results[key] = probe_one(e.name, str(e.path), e.shipped, l, c, int(hidden), 0, int(max_notes))
+                except ValueError as err:
+                    st.warning(str(err))
+        except Exception:
+            st.session_state["probe_pending"] = False  # an error is reported once, not on every visit
+            raise
         bar.progress(1.0, text="done")
+        st.session_state["probe_pending"] = False
     rows = []
     for e, l, c in jobs:
         r = results.get((e.name, l, c, int(hidden), int(max_notes)))
@@ -93,7 +103,7 @@ with ui.guard():
                   "improvement_micro", "improvement_macro"]]
     st.dataframe(show.round(3), hide_index=True)
     ui.download_csv(table, "probing.csv", "Download results (CSV)", key="dl_probe")
-    metric = st.radio("Bars", ["macro_f1", "micro_f1"], horizontal=True, key="probe_metric")
+    metric = st.radio("Bars", ["macro_f1", "micro_f1"], horizontal=True, key=ui.kept("probe_metric"))
     fig = bars(table, metric)
     st.plotly_chart(fig, key="probe_bars")
     ui.download_figure(fig, "probing.html", key="dl_probe_fig")

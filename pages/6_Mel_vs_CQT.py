@@ -19,8 +19,8 @@ with ui.guard():
     c1, c2 = st.columns(2)
     ia = next((i for i, m in enumerate(models) if m.name == "mel122"), 0)
     ib = next((i for i, m in enumerate(models) if m.name == "cqt122"), 1)
-    a = models[names.index(c1.selectbox("Model A", names, index=ia, key="cmp_a"))]
-    b = models[names.index(c2.selectbox("Model B", names, index=ib, key="cmp_b"))]
+    a = models[names.index(c1.selectbox("Model A", names, index=ia, key=ui.kept("cmp_a")))]
+    b = models[names.index(c2.selectbox("Model B", names, index=ib, key=ui.kept("cmp_b")))]
     if a.name == b.name:
         st.info("Choose two different models.")
         st.stop()
@@ -56,8 +56,8 @@ with ui.guard():
         with t_maps:
             st.caption("Select notes on either map (click, box or lasso): they are picked out on both, "
                        f"and ringed when there are at most {ui.RING_AT_MOST}.")
-            method = st.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key="cmp_method")
-            colour = st.selectbox("Colour by", list(ui.COLOUR_BY), key="cmp_colour")
+            method = st.radio("Map", ["tsne", "umap"], format_func=str.upper, horizontal=True, key=ui.kept("cmp_method"))
+            colour = st.selectbox("Colour by", list(ui.COLOUR_BY), key=ui.kept("cmp_colour"))
             meta = ui.notes("test")
             idx = np.arange(len(meta))
             chart_key = f"cmp_maps_{a.name}_{b.name}_{method}_{ui.chart_epoch('cmp')}"
@@ -74,7 +74,7 @@ with ui.guard():
         with t_probe:
             shipped = pd.DataFrame(ui.benchmark().get("probing", []))
             if not shipped.empty and {a.name, b.name} <= set(shipped["model"]):
-                clf = st.selectbox("Classifier", sorted(shipped["classifier"].unique()), key="cmp_clf")
+                clf = st.selectbox("Classifier", sorted(shipped["classifier"].unique()), key=ui.kept("cmp_clf"))
                 sub = shipped[(shipped["classifier"] == clf) & shipped["model"].isin([a.name, b.name])]
                 fig = go.Figure([go.Bar(x=g["label"], y=g["macro_f1"], name=m) for m, g in sub.groupby("model")])
                 fig.update_layout(barmode="group", height=360, yaxis=dict(range=[0, 1], title="macro F1"),

@@ -42,7 +42,7 @@ with ui.guard():
                 "`python -m training.train --config training/configs/cqt122.yaml`.")
         st.stop()
     names = [p.parent.name for p in logs]
-    chosen = st.multiselect("Runs", names, default=names[:4], key="runs_chosen")
+    chosen = st.multiselect("Runs", names, default=names[:4], key=ui.kept("runs_chosen"))
     frames = {n: read_log(str(p), p.stat().st_mtime) for n, p in zip(names, logs) if n in chosen}
     for n, df in frames.items():
         if df.empty:

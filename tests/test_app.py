@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,46 @@ def test_map_selection_is_kept_across_colourings_until_cleared(app):
     assert not at.subheader and at.session_state[f"map_sel_{name}"] == []
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert not [t for t in spec["data"] if t["name"] == "selected"] and selected_per_panel(spec) == {}
+
+
+def test_a_run_trained_here_is_embedded_and_mapped_in_the_background(app, tiny_cache):
+    from mie_core import report, soundfonts
+    from pages.common import ui
+
+    # from scratch: no job in this process, nothing saved on disk for this run
+    ui.jobs.clear()
+    for f in (soundfonts.data_dir() / "embeddings").glob(
+            f"app_{report.model_hash(tiny_cache['runs'] / 'mel_tiny' / 'best')}_*.npy"):
+        f.unlink()
+    at = goto(app, "3_Embedding_map")
+    at.selectbox(key="map_model_a").set_value("mel_tiny (run) (trained here)").run()
+    assert not at.exception
+    progress = [p.proto.text for p in at.get("progress")]
+    assert progress and "Embedding the test notes with mel_tiny (run)" in progress[0]  # shown, not blocking
+    texts = []
+    deadline = time.monotonic() + 300
+    while not at.get("plotly_chart") and time.monotonic() < deadline:  # the page's own poll, done by hand
+        texts += [p.proto.text for p in at.get("progress")]
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception and not at.error
+    assert at.get("plotly_chart"), texts[-3:]  # then its t-SNE map (a run has no shipped map), also in a job
+    from mie_core import workbench
+
+    assert at.caption[0].value.startswith(f"{len(workbench.Cache().notes('test'))} notes")
+
+
+def test_choices_survive_a_visit_to_another_page(app):
+    at = goto(app, "3_Embedding_map")
+    at.selectbox(key="map_colour").set_value("pitch").run()
+    at.radio(key="map_view").set_value("one pitch (Fig. 4)").run()
+    goto(at, "4_Benchmark")
+    at.number_input(key="bench_draws").set_value(2).run()
+    goto(at, "3_Embedding_map")
+    assert at.selectbox(key="map_colour").value == "pitch"
+    assert at.radio(key="map_view").value == "one pitch (Fig. 4)"
+    goto(at, "4_Benchmark")
+    assert at.number_input(key="bench_draws").value == 2
 
 
 def test_benchmark_matches_the_cache_on_the_same_trials(app, tiny_cache):

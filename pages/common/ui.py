@@ -15,6 +15,7 @@ import streamlit as st
 
 from mie_core import audio as mie_audio
 from mie_core import evaluation, maps, trials, workbench
+from mie_core.jobs import Job, JobRunner
 from mie_core.gm import FAMILIES
 
 COLOUR_BY = {"family": "instrument_family_str", "source": "instrument_source_str", "playing style": "playing_style",
@@ -38,10 +39,33 @@ PAGES = [
 ]
 
 
+def kept(key: str) -> str:
+    """``key`` for a widget whose value should survive a visit to another page.
+
+    Streamlit forgets the value of a widget that a run does not draw (leaving a page, or a
+    fragment's run, resets the page's choices). :func:`page_setup` copies the values of the
+    kept keys aside at the start of every page run and puts them back when Streamlit has
+    dropped them. Only for value widgets (not buttons, uploaders or charts).
+    """
+    st.session_state.setdefault("_kept_keys", set()).add(key)
+    return key
+
+
+def _restore_kept() -> None:
+    saved = st.session_state.setdefault("_kept_values", {})
+    for key in st.session_state.get("_kept_keys", ()):
+        if key in st.session_state:
+            saved[key] = st.session_state[key]
+        if key in saved:
+            # set in this run (also when unchanged), so the browser is sent the value with the widget
+            st.session_state[key] = saved[key]
+
+
 def page_setup(title: str, tab: str | None = None) -> None:
     """Wide layout, the browser tab's title, the sidebar's navigation and the page title."""
     st.set_page_config(page_title=f"{tab or title} · instrument embeddings", page_icon=":material/music_note:",
                        layout="wide")
+    _restore_kept()
     for script, label, icon, _ in PAGES:
         st.sidebar.page_link(script, label=label, icon=icon)
     st.sidebar.divider()
@@ -92,26 +116,55 @@ def all_notes() -> pd.DataFrame:
     return pd.concat([notes("test"), notes("valid")], ignore_index=True)
 
 
+@st.cache_resource
+def jobs() -> JobRunner:
+    """The server's background jobs (one runner for every session, so a job started in one
+    browser tab is joined, not repeated, by another)."""
+    return JobRunner()
+
+
+def await_job(job: Job):
+    """The job's result when it is done; else a progress bar that follows it, and the page
+    stops here until it ends (the job goes on if the user leaves the page)."""
+    if job.state == "done":
+        return job.result
+    if job.state == "failed":
+        raise RuntimeError(f"{job.label} failed: {job.error}") from job.error
+    _follow(job)
+    st.stop()
+
+
+@st.fragment(run_every=1.0)
+def _follow(job: Job) -> None:
+    if job.state != "running":
+        st.rerun()  # the whole page, now with the result
+    frac = job.fraction
+    st.progress(0.0 if frac is None else frac,
+                text=f"{job.label}: {job.message or 'working'} ({job.elapsed_s:.0f} s). It runs in the background: "
+                     "use the other pages meanwhile; this one picks the result up when it is done.")
+
+
 def embeddings(entry: workbench.ModelEntry, part: str = "test") -> np.ndarray:
-    """Cached embeddings of the evaluation notes; computed (with progress) for trained runs."""
+    """(n, d) embeddings of the evaluation notes: the cache's, or for a model without any
+    (a run trained here), rendered and embedded in a background job (minutes; then saved)."""
     if entry.shipped and cache().has_embeddings(entry.name, part):
         return _shipped_embeddings(entry.name, part)
-    return _computed_embeddings(str(entry.path), entry.name, part)
+    bf16 = embed_bf16()
+    key = ("embed", str(entry.path), _stamp(entry.path), part, bf16)
+    job = jobs().submit(key, workbench.embed_part, entry, notes(part), bf16=bf16,
+                        label=f"Embedding the {part} notes with {entry.name} (once)")
+    return await_job(job)
+
+
+def _stamp(path: Path) -> int:
+    """When a checkpoint's weights were written (a run's ``best`` is rewritten while it trains)."""
+    weights = path / "model.safetensors" if path.is_dir() else path
+    return weights.stat().st_mtime_ns if weights.exists() else 0
 
 
 @st.cache_data(show_spinner=False)
 def _shipped_embeddings(name: str, part: str) -> np.ndarray:
     return cache().embeddings(name, part)
-
-
-@st.cache_data(show_spinner=False)
-def _computed_embeddings(path: str, name: str, part: str) -> np.ndarray:
-    bar = st.progress(0.0, text=f"Embedding the {part} notes with {name} (once; cached afterwards) ...")
-    entry = workbench.ModelEntry(name, Path(path), False)
-    emb = workbench.embed_part(entry, notes(part), progress=lambda d, t: bar.progress(d / t, text=f"rendering {d}/{t}"),
-                               bf16=embed_bf16())
-    bar.empty()
-    return emb
 
 
 def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes:
@@ -126,26 +179,44 @@ def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes
     return buf.getvalue()
 
 
-@st.cache_data(show_spinner=False)
 def centroids(name: str, path: str, shipped: bool):
+    """Per-instrument mean embeddings of the test and valid notes (see ``workbench.instrument_centroids``)."""
+    entry = workbench.ModelEntry(name, Path(path), shipped)
+    embeddings(entry, "test"), embeddings(entry, "valid")  # computed (with progress) first if need be
+    return _centroids(name, path, shipped)
+
+
+@st.cache_data(show_spinner=False)
+def _centroids(name: str, path: str, shipped: bool):
     entry = workbench.ModelEntry(name, Path(path), shipped)
     emb = np.concatenate([embeddings(entry, "test"), embeddings(entry, "valid")])
     return workbench.instrument_centroids(emb, all_notes())
 
 
-@st.cache_data(show_spinner=False)
 def map_coords(name: str, path: str, shipped: bool, method: str, perplexity: float = 30.0,
                n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
-    """2-D map of a model's test embeddings; the shipped default maps come from the cache."""
+    """(n, 2) map of a model's test embeddings: the cache's for the shipped models' default
+    parameters, else fitted in a background job (t-SNE of 7,090 notes: about a minute)."""
     default = (perplexity == 30.0) if method == "tsne" else (n_neighbors == 15 and min_dist == 0.1)
     if shipped and default:
-        c = cache().map_coords(name, method)
+        c = _shipped_map(name, method)
         if c is not None:
             return c
-    entry = workbench.ModelEntry(name, Path(path), shipped)
-    with st.spinner(f"Computing the {method.upper()} map (cached afterwards) ..."):
-        return maps.fit_map(embeddings(entry, "test"), method, seed=0, perplexity=perplexity,
-                            n_neighbors=n_neighbors, min_dist=min_dist).coords
+    emb = embeddings(workbench.ModelEntry(name, Path(path), shipped), "test")
+    params = dict(perplexity=perplexity, n_neighbors=n_neighbors, min_dist=min_dist)
+    key = ("map", path, _stamp(Path(path)), method, tuple(sorted(params.items())))
+    job = jobs().submit(key, _fit_coords, emb, method, params, label=f"Computing the {method.upper()} map of {name}")
+    return await_job(job)
+
+
+def _fit_coords(emb: np.ndarray, method: str, params: dict, progress) -> np.ndarray:
+    progress(0, 0, f"{method.upper()} of {len(emb)} notes")
+    return maps.fit_map(emb, method, seed=0, **params).coords
+
+
+@st.cache_data(show_spinner=False)
+def _shipped_map(name: str, method: str) -> np.ndarray | None:
+    return cache().map_coords(name, method)
 
 
 def embed_bf16() -> bool:
@@ -160,13 +231,18 @@ def play(row_dict: dict) -> bytes:
 
 
 # ---------------------------------------------------------------- verification
-@st.cache_data(show_spinner="Scoring the trials ...")
-def verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int, n_nontarget: int,
-        draws: int, seed: int) -> dict:
-    emb = {}
-    for n, p, s in zip(names, paths, shipped):
-        emb[n] = embeddings(workbench.ModelEntry(n, Path(p), s), part)
+def verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int,
+                 n_nontarget: int, draws: int, seed: int) -> dict:
     """The paper's protocol for several models on identical trials (cached by its inputs)."""
+    for n, p, s in zip(names, paths, shipped):
+        embeddings(workbench.ModelEntry(n, Path(p), s), part)  # computed (with progress) first if need be
+    return _verification(names, paths, shipped, part, n_enroll, n_target, n_nontarget, draws, seed)
+
+
+@st.cache_data(show_spinner="Scoring the trials ...")
+def _verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int,
+                  n_nontarget: int, draws: int, seed: int) -> dict:
+    emb = {n: embeddings(workbench.ModelEntry(n, Path(p), s), part) for n, p, s in zip(names, paths, shipped)}
     meta = notes(part)
     res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
                                     seed=seed, n_draws=draws, n_enroll=n_enroll, n_target=n_target,
@@ -198,7 +274,10 @@ def pick_model(label: str = "Model", key: str = "model", default: str | None = N
     index = 0
     if default:
         index = next((i for i, m in enumerate(ms) if m.name == default), 0)
-    choice = (container or st.sidebar).selectbox(label, names, index=index, key=key)
+    if st.session_state.get(key) not in (None, *names):  # a kept choice whose model has gone
+        del st.session_state[key]
+        st.session_state.get("_kept_values", {}).pop(key, None)
+    choice = (container or st.sidebar).selectbox(label, names, index=index, key=kept(key))
     return ms[names.index(choice)]
 
 
