@@ -117,19 +117,35 @@ def test_a_run_trained_here_is_embedded_and_mapped_in_the_background(app, tiny_c
     at = goto(app, "3_Embedding_map")
     at.selectbox(key="map_model_a").set_value("mel_tiny (run) (trained here)").run()
     assert not at.exception
-    progress = [p.proto.text for p in at.get("progress")]
-    assert progress and "Embedding the test notes with mel_tiny (run)" in progress[0]  # shown, not blocking
-    texts = []
+
+    def shown():  # what the page says of the job: a progress bar, or a note while it has no total yet
+        return [p.proto.text for p in at.get("progress")] + [i.value for i in at.info]
+
+    first = shown()
+    assert first and first[0].startswith("Embedding the test notes with mel_tiny (run)")  # shown, not blocking
     deadline = time.monotonic() + 300
     while not at.get("plotly_chart") and time.monotonic() < deadline:  # the page's own poll, done by hand
-        texts += [p.proto.text for p in at.get("progress")]
         time.sleep(0.5)
         at.run()
         assert not at.exception and not at.error
-    assert at.get("plotly_chart"), texts[-3:]  # then its t-SNE map (a run has no shipped map), also in a job
+    assert at.get("plotly_chart"), shown()  # then its t-SNE map (a run has no shipped map), also in a job
     from mie_core import workbench
 
     assert at.caption[0].value.startswith(f"{len(workbench.Cache().notes('test'))} notes")
+
+
+def test_verify_with_a_run_trained_here_uses_its_own_eer_threshold(app, tiny_cache):
+    at = goto(app, "1_Verify")
+    at.selectbox(key="model").set_value("mel_tiny (run) (trained here)").run()
+    deadline = time.monotonic() + 300
+    while (at.get("progress") or at.info) and time.monotonic() < deadline:  # embeddings and map, in the background
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception and not at.error
+    # the run is the checkpoint shipped as mel_tiny: the same threshold as the cache's (same trials, seed, draws)
+    bench = json.loads((tiny_cache["cache"] / "results" / "benchmark.json").read_text())
+    shipped = bench["parts"]["test"]["models"]["mel_tiny"]["threshold"]
+    assert at.slider(key="thr").value == pytest.approx(shipped, abs=5e-3)  # the cache keeps float16
 
 
 def test_choices_survive_a_visit_to_another_page(app):

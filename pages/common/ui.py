@@ -138,10 +138,12 @@ def await_job(job: Job):
 def _follow(job: Job) -> None:
     if job.state != "running":
         st.rerun()  # the whole page, now with the result
-    frac = job.fraction
-    st.progress(0.0 if frac is None else frac,
-                text=f"{job.label}: {job.message or 'working'} ({job.elapsed_s:.0f} s). It runs in the background: "
-                     "use the other pages meanwhile; this one picks the result up when it is done.")
+    text = (f"{job.label}: {job.message or 'working'} ({job.elapsed_s:.0f} s). It runs in the background: "
+            "use the other pages meanwhile; this one picks the result up when it is done.")
+    if job.fraction is None:  # a job that cannot say how far it is (a t-SNE fit): the time it has taken
+        st.info(text, icon=":material/hourglass_top:")
+    else:
+        st.progress(job.fraction, text=text)
 
 
 def embeddings(entry: workbench.ModelEntry, part: str = "test") -> np.ndarray:
