@@ -67,7 +67,7 @@ with ui.guard():
         info = test_notes.groupby("instrument_str")[["preset_name", "instrument_family_str"]].first()
         inst = st.selectbox("Unseen test instrument", insts,
                             format_func=lambda s: f"{s}: {info.loc[s, 'preset_name']} ({info.loc[s, 'instrument_family_str']})",
-                            key="enrol_inst")
+                            key=ui.kept("enrol_inst"))
         n_clips = st.slider("Enrolment clips", 1, 20, 5, key=ui.kept("enrol_n"))
         rows = test_notes[test_notes["instrument_str"] == inst]
         pick = rows.sample(n=min(n_clips, len(rows)), random_state=0)
