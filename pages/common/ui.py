@@ -184,12 +184,13 @@ def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes
 def centroids(name: str, path: str, shipped: bool):
     """Per-instrument mean embeddings of the test and valid notes (see ``workbench.instrument_centroids``)."""
     entry = workbench.ModelEntry(name, Path(path), shipped)
-    embeddings(entry, "test"), embeddings(entry, "valid")  # computed (with progress) first if need be
-    return _centroids(name, path, shipped)
+    for part in ("test", "valid"):
+        embeddings(entry, part)  # computed (with progress) first if need be
+    return _centroids(name, path, shipped, _stamp(Path(path)))
 
 
 @st.cache_data(show_spinner=False)
-def _centroids(name: str, path: str, shipped: bool):
+def _centroids(name: str, path: str, shipped: bool, stamp: int):
     entry = workbench.ModelEntry(name, Path(path), shipped)
     emb = np.concatenate([embeddings(entry, "test"), embeddings(entry, "valid")])
     return workbench.instrument_centroids(emb, all_notes())
@@ -238,12 +239,14 @@ def verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll
     """The paper's protocol for several models on identical trials (cached by its inputs)."""
     for n, p, s in zip(names, paths, shipped):
         embeddings(workbench.ModelEntry(n, Path(p), s), part)  # computed (with progress) first if need be
-    return _verification(names, paths, shipped, part, n_enroll, n_target, n_nontarget, draws, seed)
+    stamps = tuple(_stamp(Path(p)) for p in paths)
+    return _verification(names, paths, shipped, stamps, part, n_enroll, n_target, n_nontarget, draws, seed)
 
 
 @st.cache_data(show_spinner="Scoring the trials ...")
-def _verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int,
-                  n_nontarget: int, draws: int, seed: int) -> dict:
+def _verification(names: tuple, paths: tuple, shipped: tuple, stamps: tuple, part: str, n_enroll: int,
+                  n_target: int, n_nontarget: int, draws: int, seed: int) -> dict:
+    """(``stamps``: when each checkpoint was written, so a retrained run is scored again.)"""
     emb = {n: embeddings(workbench.ModelEntry(n, Path(p), s), part) for n, p, s in zip(names, paths, shipped)}
     meta = notes(part)
     res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
