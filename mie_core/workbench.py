@@ -122,7 +122,7 @@ def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, bf16: bool
     total = n * (1 + EMBED_WEIGHT)
     tell(0, total, f"rendering {n} notes")
     # one process: worker processes would be spawned from a thread of the Streamlit server, and
-    # spawn re-imports the page script that is running; rendering is ~2 % of the time anyway
+    # spawn re-imports the page script that is running; rendering is about a tenth of the time
     audio = render.render_many(note_specs(notes), workers=1,
                                progress=lambda d, t: tell(d, total, f"rendering {d}/{n} notes"))
     from .model import InstrumentEncoder  # torch loads only when a model is needed
