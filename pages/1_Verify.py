@@ -44,8 +44,7 @@ with ui.guard():
     all_notes = ui.all_notes()
     bench = ui.benchmark().get("parts", {}).get("test", {}).get("models", {}).get(entry.name)
     if bench is None:  # a run trained here: its EER threshold on the paper's protocol, as for the shipped ones
-        bench = ui.verification((entry.name,), (str(entry.path),), (entry.shipped,), "test", 5, 20, 20, 5, 0)[
-            "models"][entry.name]
+        bench = ui.verification((entry.name,), (str(entry.path),), (entry.shipped,))["models"][entry.name]
     default_thr = float(bench["threshold"])
     state = st.session_state.setdefault("verify", {})
 

@@ -68,7 +68,8 @@ with ui.guard():
         st.info("Choose at least one model.")
         st.stop()
     res = ui.verification(tuple(e.name for e in entries), tuple(str(e.path) for e in entries),
-                          tuple(e.shipped for e in entries), part, int(n_enroll), int(n_target), int(n_non), int(draws), int(seed))
+                          tuple(e.shipped for e in entries), part, n_enroll=int(n_enroll), n_target=int(n_target),
+                          n_nontarget=int(n_non), n_draws=int(draws), seed=int(seed))
     rows = [{"model": n, "EER ROCCH (%)": 100 * m["eer"], "+- (draws)": 100 * m["eer_std"],
              "95 % interval, instruments (%)": f"{100 * m['eer_ci'][0]:.2f}-{100 * m['eer_ci'][1]:.2f}",
              "EER interp. (%)": 100 * m["eer_interp"], "minDCF (0.01)": m["min_dcf"], "EER threshold": m["threshold"]}

@@ -26,7 +26,7 @@ with ui.guard():
         st.stop()
 
     st.subheader("Verification on identical trials")
-    res = ui.verification((a.name, b.name), (str(a.path), str(b.path)), (a.shipped, b.shipped), "test", 5, 20, 20, 5, 0)
+    res = ui.verification((a.name, b.name), (str(a.path), str(b.path)), (a.shipped, b.shipped))
     ma, mb = res["models"][a.name], res["models"][b.name]
     z, p = metrics.z_test(ma["eer_first_draw"], mb["eer_first_draw"], res["n_target"], res["n_nontarget"])
     k = st.columns(5)

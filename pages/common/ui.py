@@ -51,6 +51,12 @@ def kept(key: str) -> str:
     return key
 
 
+def forget(key: str) -> None:
+    """Drop a kept widget's value (the widget starts from its default again)."""
+    st.session_state.pop(key, None)
+    st.session_state.get("_kept_values", {}).pop(key, None)
+
+
 def _restore_kept() -> None:
     saved = st.session_state.setdefault("_kept_values", {})
     for key in st.session_state.get("_kept_keys", ()):
@@ -234,24 +240,25 @@ def play(row_dict: dict) -> bytes:
 
 
 # ---------------------------------------------------------------- verification
-def verification(names: tuple, paths: tuple, shipped: tuple, part: str, n_enroll: int, n_target: int,
-                 n_nontarget: int, draws: int, seed: int) -> dict:
-    """The paper's protocol for several models on identical trials (cached by its inputs)."""
+def verification(names: tuple, paths: tuple, shipped: tuple, part: str = "test", **protocol) -> dict:
+    """The paper's protocol for several models on identical trials (cached by its inputs).
+
+    ``protocol``: ``evaluation.compare_models``' ``n_enroll``, ``n_target``, ``n_nontarget``,
+    ``n_draws`` and ``seed``; those not given are the paper's (its defaults), as in the cache.
+    """
     for n, p, s in zip(names, paths, shipped):
         embeddings(workbench.ModelEntry(n, Path(p), s), part)  # computed (with progress) first if need be
     stamps = tuple(_stamp(Path(p)) for p in paths)
-    return _verification(names, paths, shipped, stamps, part, n_enroll, n_target, n_nontarget, draws, seed)
+    return _verification(names, paths, shipped, stamps, part, tuple(sorted(protocol.items())))
 
 
 @st.cache_data(show_spinner="Scoring the trials ...")
-def _verification(names: tuple, paths: tuple, shipped: tuple, stamps: tuple, part: str, n_enroll: int,
-                  n_target: int, n_nontarget: int, draws: int, seed: int) -> dict:
+def _verification(names: tuple, paths: tuple, shipped: tuple, stamps: tuple, part: str, protocol: tuple) -> dict:
     """(``stamps``: when each checkpoint was written, so a retrained run is scored again.)"""
     emb = {n: embeddings(workbench.ModelEntry(n, Path(p), s), part) for n, p, s in zip(names, paths, shipped)}
     meta = notes(part)
     res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
-                                    seed=seed, n_draws=draws, n_enroll=n_enroll, n_target=n_target,
-                                    n_nontarget=n_nontarget, n_boot=300)
+                                    n_boot=300, **dict(protocol))
     tr = res.pop("_trials")
     trial_text, enroll_text = trials.trials_to_text(tr, meta["note_str"].to_numpy())
     res["_scores"] = {k: v.tolist() for k, v in res["_scores"].items()}
@@ -280,8 +287,7 @@ def pick_model(label: str = "Model", key: str = "model", default: str | None = N
     if default:
         index = next((i for i, m in enumerate(ms) if m.name == default), 0)
     if st.session_state.get(key) not in (None, *names):  # a kept choice whose model has gone
-        del st.session_state[key]
-        st.session_state.get("_kept_values", {}).pop(key, None)
+        forget(key)
     choice = (container or st.sidebar).selectbox(label, names, index=index, key=kept(key))
     return ms[names.index(choice)]
 
