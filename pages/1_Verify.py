@@ -130,4 +130,4 @@ with ui.guard():
             fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
                                  title="Where the clip falls (t-SNE of the unseen test instruments)",
                                  extra=[(name, pos)])
-            st.plotly_chart(fig, key="verify_map")
+            st.plotly_chart(fig, key="verify_map", config=ui.MAP_CONFIG)

@@ -60,7 +60,8 @@ with ui.guard():
             rows = ui.kept_selection(f"map_sel_{entry.name}", chart_key)
             fig = ui.scatter_map(coords, meta, colour, idx, title=f"{entry.name}: {method.upper()}",
                                  highlight=np.intersect1d(np.asarray(rows, dtype=int), idx), extra=extra)
-            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            config=ui.MAP_CONFIG)
             selections.append((entry, rows, coords))
             c1, c2, c3 = st.columns(3)
             with c1:

@@ -64,7 +64,8 @@ with ui.guard():
             linked = ui.kept_selection("cmp_linked", chart_key)
             coords = [ui.map_coords(e.name, str(e.path), e.shipped, method) for e in (a, b)]
             fig = ui.paired_maps(coords, [a.name, b.name], meta, colour, idx, highlight=np.asarray(linked, dtype=int))
-            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            config=ui.MAP_CONFIG)
             if linked:
                 st.dataframe(meta.iloc[linked][["note_str", "instrument_family_str", "playing_style", "pitch",
                                                 "velocity"]], hide_index=True, height=200)

@@ -30,13 +30,18 @@ def goto(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def n_points(values) -> int:
-    """Length of a Plotly array as sent to the browser (a list, or Plotly's base64 typed array)."""
+def decode(values) -> np.ndarray:
+    """A Plotly array as sent to the browser (a list, or Plotly's base64 typed array with its shape)."""
     if isinstance(values, dict):
         import base64
 
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).size
-    return len(values)
+        out = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return out.reshape([int(n) for n in str(values["shape"]).split(",")]) if "shape" in values else out
+    return np.asarray(values)
+
+
+def n_points(values) -> int:
+    return len(decode(values))
 
 
 def selected_per_panel(spec: dict) -> dict:
@@ -88,8 +93,10 @@ def test_map_colourings_and_views(app):
 def test_map_selection_is_kept_across_colourings_until_cleared(app):
     at = goto(app, "3_Embedding_map")
     name = at.selectbox(key="map_model_a").value.split(" ")[0]
-    # what a lasso around notes 3 and 8 sends back (Streamlit's plotly selection state)
-    at.session_state[f"map_0_{name}_tsne_0"] = {"selection": {"points": [{"customdata": [3]}, {"customdata": [8]}],
+    # what a lasso around notes 3 and 8 sends back (Streamlit's plotly selection state; a real
+    # browser serialises the binary customdata of a point as an object keyed "0", "1", "2")
+    at.session_state[f"map_0_{name}_tsne_0"] = {"selection": {"points": [{"customdata": {"0": 3, "1": 60, "2": 25}},
+                                                                         {"customdata": [8, 60, 50]}],
                                                               "point_indices": [], "box": [], "lasso": []}}
     for colour in ("family", "pitch"):
         # a new colouring is a new figure, whose selection Streamlit resets: the page keeps its own
@@ -179,6 +186,36 @@ def test_probing_runs_and_shows_results(app):
     assert not at.exception
     df = at.dataframe[0].value
     assert set(df["classifier"]) == {"tree"} and (df["micro_f1"] > 0).all()
+
+
+@pytest.mark.parametrize("colour", ["family", "playing style", "pitch"])
+def test_every_map_point_names_its_note(tiny_cache, colour):
+    """What the browser gets for each point: the note's coordinates, its row, pitch and velocity
+    (binary customdata) and its instrument (hover strings); every note of ``idx`` exactly once."""
+    import pandas as pd
+
+    from pages.common import ui
+
+    meta = pd.read_parquet(tiny_cache["cache"] / "embeddings" / "notes_test.parquet")
+    coords = np.random.default_rng(0).normal(size=(len(meta), 2)).astype(np.float32)
+    idx = np.arange(1, len(meta), 2)
+    spec = json.loads(ui.scatter_map(coords, meta, colour, idx).to_json())
+    seen = []
+    for t in spec["data"]:
+        cd = decode(t["customdata"])
+        rows = cd[:, 0]
+        seen += rows.tolist()
+        np.testing.assert_array_equal(decode(t["x"]), coords[rows, 0])
+        np.testing.assert_array_equal(decode(t["y"]), coords[rows, 1])
+        np.testing.assert_array_equal(cd[:, 1:], meta[["pitch", "velocity"]].to_numpy()[rows])
+        assert list(t["text"]) == [f"{p} ({s})" for p, s in meta[["preset_name", "soundfont"]].to_numpy()[rows]]
+        fam = meta["instrument_family_str"].to_numpy()[rows]
+        assert [h.split(", ")[0] for h in t["hovertext"]] == fam.tolist()
+    assert sorted(seen) == idx.tolist()
+    # and a selection event of those points names the same rows
+    event = {"selection": {"points": [{"customdata": {str(k): int(v) for k, v in enumerate(decode(t["customdata"])[j])}}
+                                      for t in spec["data"] for j in range(0, n_points(t["x"]), 3)]}}
+    assert ui.selected_rows(event) == sorted(set(r for t in spec["data"] for r in decode(t["customdata"])[::3, 0]))
 
 
 def test_mel_vs_cqt_tabs_and_linked_selection(app):

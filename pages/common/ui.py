@@ -320,10 +320,26 @@ def colour_map(values: pd.Series) -> dict:
     return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(cats)}
 
 
-HOVER = ("%{customdata[1]}<br>family %{customdata[2]} · %{customdata[3]}<br>style %{customdata[4]}"
-         "<br>pitch %{customdata[5]} · velocity %{customdata[6]}<br>%{customdata[7]}<extra></extra>")
-HOVER_COLS = ["note_str", "instrument_family_str", "instrument_source_str", "playing_style", "pitch", "velocity",
-              "preset_name"]
+# What a map's point carries, kept small: a 7,090-note map is sent to the browser on every
+# recolouring, and Plotly and Streamlit copy it several times on the way. Numbers go as one binary
+# block (customdata: row, pitch, velocity); the hover's two strings per note are fixed-width numpy
+# string arrays in plain ASCII (plotly escapes "<" and non-ASCII characters to six bytes each).
+# Against one object array of every column this halved the server's part of a recolouring.
+HOVER = "<b>%{text}</b><br>%{hovertext}<br>pitch %{customdata[1]}, velocity %{customdata[2]}<extra></extra>"
+# The WebGL canvases at the screen's resolution (Plotly's default draws them at twice it, four
+# times the pixels to fill and composite; with a software-rendered browser that was a fifth of
+# a recolouring)
+MAP_CONFIG = {"plotGlPixelRatio": 1}
+
+
+def point_data(meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per note of ``meta``: int32 (row, pitch, velocity), "preset (soundfont)" and
+    "family, source, playing style" (see :data:`HOVER`)."""
+    numbers = np.column_stack([np.arange(len(meta)), meta["pitch"], meta["velocity"]]).astype(np.int32)
+    what = meta["preset_name"].astype(str) + " (" + meta["soundfont"].astype(str) + ")"
+    kind = (meta["instrument_family_str"].astype(str) + ", " + meta["instrument_source_str"].astype(str) + ", "
+            + meta["playing_style"].astype(str))
+    return numbers, what.to_numpy(dtype=str), kind.to_numpy(dtype=str)
 
 
 RING_AT_MOST = 200  # ring the selected notes too when there are this few (to find a note on the other map)
@@ -334,37 +350,33 @@ def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndar
                first: bool = True) -> list:
     """WebGL traces of the notes ``idx`` (rows of ``meta``, points ``coords[idx]``) coloured by ``colour``.
 
-    ``customdata[:, 0]`` holds the row index, so a selection event names notes. A trace per
-    category (legend groups named after it, so one legend entry toggles a category in every
-    panel); ``first=False`` hides the legend entries of a second panel. Rows in ``highlight``
-    are shown as Plotly shows a selection (the other points faded), and ringed when there are
-    at most ``RING_AT_MOST`` of them.
+    ``customdata[:, 0]`` holds the row index, so a selection event names notes (see
+    :func:`selected_rows`). A trace per category (legend groups named after it, so one legend
+    entry toggles a category in every panel); ``first=False`` hides the legend entries of a
+    second panel. Rows in ``highlight`` are shown as Plotly shows a selection (the other points
+    faded), and ringed when there are at most ``RING_AT_MOST`` of them.
     """
     col = COLOUR_BY[colour]
-    sub = meta.iloc[idx]
+    numbers, what, kind = point_data(meta)
     chosen = None if highlight is None or not len(highlight) else np.asarray(highlight, dtype=int)
 
-    def selection(rows: np.ndarray) -> dict:
-        if chosen is None:
-            return {}
-        return dict(selectedpoints=np.flatnonzero(np.isin(rows, chosen)).tolist(),
-                    unselected=dict(marker=dict(opacity=0.15)))
+    def points(rows: np.ndarray, **kw) -> go.Scattergl:
+        sel = {} if chosen is None else dict(selectedpoints=np.flatnonzero(np.isin(rows, chosen)).tolist(),
+                                             unselected=dict(marker=dict(opacity=0.15)))
+        return go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", customdata=numbers[rows],
+                            text=what[rows], hovertext=kind[rows], hovertemplate=HOVER, **sel, **kw)
 
     traces = []
     if col in ("pitch", "velocity"):
-        cd = np.column_stack([idx, sub[HOVER_COLS].to_numpy()])
-        traces.append(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", customdata=cd,
-                                   hovertemplate=HOVER, name=colour, showlegend=False,
-                                   marker=dict(size=6, color=sub[col], colorscale="Viridis", showscale=first,
-                                               colorbar=dict(title=colour)), **selection(idx)))
+        traces.append(points(idx, name=colour, showlegend=False,
+                             marker=dict(size=6, color=meta[col].to_numpy()[idx], colorscale="Viridis",
+                                         showscale=first, colorbar=dict(title=colour))))
     else:
         cmap = colour_map(meta[col])
-        for cat, grp in sub.groupby(sub[col].astype(str), sort=True):
-            rows = idx[np.isin(idx, grp.index.to_numpy())]
-            cd = np.column_stack([rows, meta.iloc[rows][HOVER_COLS].to_numpy()])
-            traces.append(go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(cat),
-                                       legendgroup=str(cat), showlegend=first, customdata=cd, hovertemplate=HOVER,
-                                       marker=dict(size=6, color=cmap.get(str(cat))), **selection(rows)))
+        cats = meta[col].astype(str).to_numpy()[idx]
+        for cat in sorted(set(cats)):
+            traces.append(points(idx[cats == cat], name=cat, legendgroup=cat, showlegend=first,
+                                 marker=dict(size=6, color=cmap[cat])))
     if chosen is not None and len(chosen) <= RING_AT_MOST:
         traces.append(go.Scattergl(x=coords[chosen, 0], y=coords[chosen, 1], mode="markers", name="selected",
                                    legendgroup="selected", showlegend=first, hoverinfo="skip",
@@ -411,7 +423,11 @@ def paired_maps(coords: list[np.ndarray], titles: list[str], meta: pd.DataFrame,
 
 
 def selected_rows(event) -> list[int]:
-    """Row indices (our customdata[0]) of the points a plotly selection event holds."""
+    """Row indices (our ``customdata[0]``) of the points a plotly selection event holds.
+
+    The maps send customdata as a binary int32 block, which Plotly decodes into typed arrays;
+    the browser then serialises a point's row as ``{"0": row, "1": pitch, ...}``, not a list.
+    """
     try:
         points = event.selection.points  # type: ignore[union-attr]
     except AttributeError:
@@ -422,11 +438,11 @@ def selected_rows(event) -> list[int]:
     out = []
     for p in points:
         cd = p.get("customdata") if isinstance(p, dict) else None
-        if cd is not None and len(cd):
-            try:
-                out.append(int(cd[0]))
-            except (TypeError, ValueError):
-                continue
+        first = cd.get("0") if isinstance(cd, dict) else cd[0] if isinstance(cd, (list, tuple)) and cd else None
+        try:
+            out.append(int(first))
+        except (TypeError, ValueError):
+            continue
     return sorted(set(out))
 
 
