@@ -326,9 +326,9 @@ def colour_map(values: pd.Series) -> dict:
 # string arrays in plain ASCII (plotly escapes "<" and non-ASCII characters to six bytes each).
 # Against one object array of every column this halved the server's part of a recolouring.
 HOVER = "<b>%{text}</b><br>%{hovertext}<br>pitch %{customdata[1]}, velocity %{customdata[2]}<extra></extra>"
-# The WebGL canvases at the screen's resolution (Plotly's default draws them at twice it, four
-# times the pixels to fill and composite; with a software-rendered browser that was a fifth of
-# a recolouring)
+# The WebGL canvases at the screen's resolution: Plotly's default draws them at twice it, four
+# times the pixels to fill and composite; a new map draws 2x faster in software-rendered
+# Chromium (benchmarks/map_browser.py). On a HiDPI screen the points are a little softer.
 MAP_CONFIG = {"plotGlPixelRatio": 1}
 
 
