@@ -21,12 +21,10 @@ import numpy as np
 import _common  # noqa: F401  (puts the repository on sys.path)
 
 
-
 def main():
     import plotly.graph_objects as go
     import plotly.io
     import plotly.tools
-
     import streamlit  # noqa: F401
 
     # st.cache_data outside a server warns "no runtime" at every call
