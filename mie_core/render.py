@@ -30,8 +30,32 @@ RELEASE_S = 1.0
 
 
 @dataclass(frozen=True)
+class Performance:
+    """How a musician plays one note, instead of a held note at constant pitch and level.
+
+    held_s: time from note-on to note-off (the release follows naturally).
+    vibrato_hz / vibrato_cents: periodic pitch modulation (peak deviation), fading in over
+        vibrato_onset_s as players do.
+    drift_cents: slow pitch drift, a random walk smoothed over about 0.3 s, peak deviation.
+    expression: CC11 (expression) at the onset, at its peak time (fraction of held_s) and
+        at note-off, each 0..1: (1, 0.5, 1) is flat, (0.3, 0.6, 1) a swell, (1, 0.1, 0.3) a
+        decaying note. Swells also soften the onset.
+    seed: the drift's random walk.
+    """
+
+    held_s: float = HELD_S
+    vibrato_hz: float = 0.0
+    vibrato_cents: float = 0.0
+    vibrato_onset_s: float = 0.3
+    drift_cents: float = 0.0
+    expression: tuple = (1.0, 0.5, 1.0)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class NoteSpec:
-    """One note to render. ``gain_db`` is the instrument's level correction."""
+    """One note to render. ``gain_db`` is the instrument's level correction; ``performance``
+    (None: held ``HELD_S`` at constant pitch and level, as NSynth) how it is played."""
 
     soundfont: str  # path to an .sf2/.sf3 file
     bank: int
@@ -39,6 +63,7 @@ class NoteSpec:
     pitch: int
     velocity: int
     gain_db: float = 0.0
+    performance: Performance | None = None
 
 
 _LOADED: dict[str, object] = {}
@@ -95,6 +120,86 @@ def render_raw(
     return np.frombuffer(buf, dtype=np.float32).copy()
 
 
+BLOCK = 160  # 10 ms: pitch wheel and expression are updated once per block
+PITCH_RANGE_SEMITONES = 2
+
+
+def render_performed(path: str, bank: int, program: int, pitch: int, velocity: int, perf: Performance,
+                     total_s: float = HELD_S + RELEASE_S) -> np.ndarray:
+    """One note played as ``perf`` says, float32 (total_s * 16000,) at 16 kHz, no gain applied.
+
+    Pitch (wheel, +-2 semitones) and expression (CC11) change every 10 ms; note-off at
+    ``perf.held_s`` (at most ``total_s`` - 0.05 s), then the preset's own release.
+    """
+    sf = _soundfont(str(path))
+    n = int(round(total_s * SAMPLE_RATE))
+    n_blocks = -(-n // BLOCK)
+    buf = bytearray(4 * n_blocks * BLOCK)
+    view = memoryview(buf)
+    if sf.get_preset_index(bank, program) < 0:
+        raise KeyError(f"{os.path.basename(path)} has no preset bank {bank} program {program}")
+    held = min(max(perf.held_s, 0.05), total_s - 0.05)
+    t = np.arange(n_blocks) * BLOCK / SAMPLE_RATE
+    rng = np.random.default_rng(perf.seed)
+    cents = np.zeros(n_blocks)
+    if perf.vibrato_cents > 0 and perf.vibrato_hz > 0:
+        fade = np.clip(t / max(perf.vibrato_onset_s, 1e-3), 0, 1)
+        cents += perf.vibrato_cents * fade * np.sin(2 * np.pi * perf.vibrato_hz * t + rng.uniform(0, 2 * np.pi))
+    if perf.drift_cents > 0:
+        walk = np.cumsum(rng.standard_normal(n_blocks))
+        k = 30  # smoothed over 0.3 s
+        walk = np.convolve(walk, np.ones(k) / k, mode="same")
+        walk -= walk[0]
+        cents += perf.drift_cents * walk / (np.abs(walk).max() + 1e-9)
+    wheel = np.clip(np.rint(8192 + 8192 * cents / (100 * PITCH_RANGE_SEMITONES)), 0, 16383).astype(int)
+    e0, peak, e1 = perf.expression
+    tp = max(peak * held, 1e-3)
+    expr = np.where(t < tp, e0 + (1 - e0) * t / tp, 1 + (e1 - 1) * np.clip((t - tp) / max(held - tp, 1e-3), 0, 1))
+    cc11 = np.clip(np.rint(127 * expr), 0, 127).astype(int)
+    sf.reset()
+    sf.render(memoryview(bytearray(4 * _FLUSH_SAMPLES)))
+    sf.channel_set_bank(0, bank)
+    sf.channel_set_preset_number(0, program, False)
+    sf.channel_set_pitch_range(0, float(PITCH_RANGE_SEMITONES))
+    sf.channel_set_pitch_wheel(0, int(wheel[0]))
+    sf.channel_midi_control(0, 11, int(cc11[0]))
+    sf.channel_note_on(0, int(pitch), float(velocity) / 127.0)
+    off_block = int(round(held * SAMPLE_RATE / BLOCK))
+    last_w, last_e = wheel[0], cc11[0]
+    for b in range(n_blocks):
+        if b == off_block:
+            sf.channel_note_off(0, int(pitch))
+        if wheel[b] != last_w:
+            sf.channel_set_pitch_wheel(0, int(wheel[b]))
+            last_w = wheel[b]
+        if b < off_block and cc11[b] != last_e:
+            sf.channel_midi_control(0, 11, int(cc11[b]))
+            last_e = cc11[b]
+        sf.render(view[4 * b * BLOCK : 4 * (b + 1) * BLOCK])
+    sf.reset()
+    sf.channel_set_pitch_wheel(0, 8192)
+    sf.channel_midi_control(0, 11, 127)
+    return np.frombuffer(buf, dtype=np.float32)[:n].copy()
+
+
+def draw_performance(rng: np.random.Generator, held_s: tuple = (0.2, 3.0), p_vibrato: float = 0.5,
+                     vibrato_hz: tuple = (4.0, 7.0), vibrato_cents: tuple = (5.0, 40.0), p_drift: float = 0.5,
+                     drift_cents: tuple = (2.0, 15.0), p_swell: float = 0.25, p_decay: float = 0.25) -> Performance:
+    """A random way of playing a note; every draw from ``rng``. Note lengths are log-uniform
+    in ``held_s`` (many short notes, as in real playing)."""
+    h = float(np.exp(rng.uniform(np.log(held_s[0]), np.log(held_s[1]))))
+    u = rng.random(4)
+    vib = (float(rng.uniform(*vibrato_hz)), float(rng.uniform(*vibrato_cents))) if u[0] < p_vibrato else (0.0, 0.0)
+    drift = float(rng.uniform(*drift_cents)) if u[1] < p_drift else 0.0
+    if u[2] < p_swell:
+        expr = (float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.7, 1.0)))
+    elif u[2] < p_swell + p_decay:
+        expr = (1.0, float(rng.uniform(0.02, 0.2)), float(rng.uniform(0.2, 0.6)))
+    else:
+        expr = (1.0, 0.5, 1.0)
+    return Performance(h, vib[0], vib[1], float(rng.uniform(0.1, 0.5)), drift, expr, int(rng.integers(2**31)))
+
+
 def to_int16(x: np.ndarray, gain_db: float = 0.0) -> np.ndarray:
     """Apply ``gain_db``, clip to full scale and quantise to int16 (round half to even)."""
     y = np.asarray(x, dtype=np.float64) * (10.0 ** (gain_db / 20.0))
@@ -103,7 +208,11 @@ def to_int16(x: np.ndarray, gain_db: float = 0.0) -> np.ndarray:
 
 def render_note(spec: NoteSpec, held_s: float = HELD_S, release_s: float = RELEASE_S) -> np.ndarray:
     """One note as int16 (held_s + release_s) * 16000 samples, with the instrument gain."""
-    raw = render_raw(spec.soundfont, spec.bank, spec.program, spec.pitch, spec.velocity, held_s, release_s)
+    if spec.performance is not None:
+        raw = render_performed(spec.soundfont, spec.bank, spec.program, spec.pitch, spec.velocity, spec.performance,
+                               held_s + release_s)
+    else:
+        raw = render_raw(spec.soundfont, spec.bank, spec.program, spec.pitch, spec.velocity, held_s, release_s)
     return to_int16(raw, spec.gain_db)
 
 

@@ -1,7 +1,7 @@
 """Training configuration: frozen dataclasses loaded from YAML and validated at load.
 
-A YAML file has up to five sections, ``model``, ``data``, ``optim``, ``head`` and
-``run``, whose keys are the fields below; ``base: other.yaml`` (relative to the
+A YAML file has up to six sections, ``model``, ``data``, ``optim``, ``head``, ``run``
+and ``chain``, whose keys are the fields below; ``base: other.yaml`` (relative to the
 file) starts from another config. Unknown keys and bad values fail at load with a
 message naming them. ``--set section.key=value`` overrides any field (YAML syntax
 for the value). The resolved config is written next to every run (``config.yaml``).
@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from mie_core.chain import ChainParams
 from mie_core.model import ModelArgs
 
 
@@ -57,6 +58,8 @@ class DataConfig:
     concat_max_s: float = 5.0
     trim_top_db: float = 40.0
     render_workers: int = 0
+    performed_share: float = 0.0
+    performed_held_s: tuple = (0.2, 3.0)
 
     def __post_init__(self):
         object.__setattr__(self, "train_velocities", tuple(int(v) for v in self.train_velocities))
@@ -77,6 +80,11 @@ class DataConfig:
             raise ConfigError("need 0 < data.concat_min_s <= data.concat_max_s")
         if self.train_pitch_step < 1 or self.valid_pitch_step < 1:
             raise ConfigError("pitch steps must be >= 1")
+        if not 0 <= self.performed_share <= 1:
+            raise ConfigError("data.performed_share must be in [0, 1]")
+        object.__setattr__(self, "performed_held_s", tuple(float(v) for v in self.performed_held_s))
+        if len(self.performed_held_s) != 2 or not 0.05 <= self.performed_held_s[0] <= self.performed_held_s[1] <= 3.9:
+            raise ConfigError("data.performed_held_s must be [low, high] with 0.05 <= low <= high <= 3.9 s")
 
 
 @dataclass(frozen=True)
@@ -156,12 +164,35 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class ChainConfig(ChainParams):
+    """The recording-chain augmentation (:mod:`mie_core.chain`): off unless ``enabled``.
+
+    Every other key is a stage's probability (``p_*``) or range (:class:`ChainParams`);
+    ``room_seed`` picks the room bank (built once, cached under ``data/rooms``; the trainer
+    draws only its training rooms).
+    """
+
+    enabled: bool = False
+    room_seed: int = 0
+
+    def __post_init__(self):
+        try:
+            super().__post_init__()
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    def params(self) -> ChainParams:
+        return ChainParams(**{k: getattr(self, k) for k in ChainParams.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelArgs = field(default_factory=ModelArgs)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    chain: ChainConfig = field(default_factory=ChainConfig)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -172,7 +203,8 @@ class Config:
         return d
 
 
-SECTIONS = {"model": ModelArgs, "data": DataConfig, "optim": OptimConfig, "head": HeadConfig, "run": RunConfig}
+SECTIONS = {"model": ModelArgs, "data": DataConfig, "optim": OptimConfig, "head": HeadConfig, "run": RunConfig,
+            "chain": ChainConfig}
 
 
 def _merge(a: dict, b: dict) -> dict:

@@ -7,7 +7,13 @@ start of a run; each training clip is then made from memory by :class:`ClipSampl
   placed uniformly inside the note's non-silent region;
 * otherwise the paper's augmentation: trimmed notes of the same instrument are
   concatenated up to a segment of ``concat_min_s``..``concat_max_s`` s
-  (:func:`mie_core.augment.concat_notes`) and a ``crop_s`` crop is taken from it.
+  (:func:`mie_core.augment.concat_notes`) and a ``crop_s`` crop is taken from it;
+* then, where the config enables it, the recording chain (:mod:`mie_core.chain`: room,
+  microphone, noise, level, codec, timing) over the whole batch.
+
+With ``data.performed_share`` > 0 that share of the training notes is rendered as a
+musician plays (:func:`performed_specs`): note lengths 0.2-3 s with natural releases,
+vibrato, pitch drift, swells and decays.
 
 With ``crop_s = 0`` clips are whole segments (plain notes are 4 s; concatenations are
 cut to 4 s so a batch is one tensor). Every choice comes from the sampler's
@@ -15,13 +21,13 @@ cut to 4 s so a batch is one tensor). Every choice comes from the sampler's
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mie_core import augment
+from mie_core import augment, render
 from mie_core.audio import trim_bounds
 from mie_core.corpus import Corpus, default_corpus_dir, select_notes
 from mie_core.gm import FAMILIES
@@ -61,7 +67,11 @@ def load_corpus_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, di
     if log:
         log(f"rendering {len(train_rows)} training and {len(valid_rows)} validation notes into memory")
     workers = d.render_workers or None
-    train_audio = corpus.render(train_rows, workers=workers, progress=progress)
+    if d.performed_share > 0:
+        train_audio = render.render_many(performed_specs(corpus.specs(train_rows), d, cfg.run.seed),
+                                         workers=workers, progress=progress)
+    else:
+        train_audio = corpus.render(train_rows, workers=workers, progress=progress)
     valid_audio = corpus.render(valid_rows, workers=workers)
     instruments = sorted(train_rows["instrument_str"].unique())
     recipe = {
@@ -72,8 +82,19 @@ def load_corpus_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, di
         "soundfonts": {k: v["sha256"] for k, v in corpus.recipe["soundfonts"].items()},
         "n_train_notes": int(len(train_rows)),
         "n_valid_notes": int(len(valid_rows)),
+        "performed_share": d.performed_share,
     }
     return (_noteset(train_audio, train_rows, instruments), _noteset(valid_audio, valid_rows, None), recipe)
+
+
+def performed_specs(specs: list, d, seed: int) -> list:
+    """``specs`` with a share ``d.performed_share`` of them played as a musician would
+    (:func:`mie_core.render.draw_performance`: short notes, vibrato, drift, swells), the
+    choice and every performance drawn from ``seed``."""
+    rng = np.random.default_rng([seed, 7919])
+    pick = rng.random(len(specs)) < d.performed_share
+    return [replace(s, performance=render.draw_performance(rng, held_s=d.performed_held_s)) if p else s
+            for s, p in zip(specs, pick)]
 
 
 def load_nsynth_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, dict]:
@@ -137,8 +158,10 @@ class ClipSampler:
     """Makes training batches from notes in memory (see the module docstring)."""
 
     def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
-                 concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0):
+                 concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
+                 chain=None):
         self.notes = notes
+        self.chain = chain  # a mie_core.chain.RecordingChain, or None
         self.crop = int(round(crop_s * SR)) if crop_s > 0 else notes.audio.shape[1]
         self.augment = augment_on
         self.concat_prob = concat_prob if augment_on else 0.0
@@ -181,6 +204,10 @@ class ClipSampler:
         for k in range(size):
             x, yi[k], yf[k] = self.clip()
             xs[k] = x.astype(np.float32) / 32768.0
+        if self.chain is not None:
+            # bleed: another clip of the batch (almost always another instrument), mixed in low
+            other = xs[self.rng.permutation(size)]
+            xs = self.chain(xs, self.rng, bleed=other)
         return xs, yi, yf
 
     def state(self) -> dict:
@@ -188,3 +215,54 @@ class ClipSampler:
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
+
+
+class Prefetcher:
+    """Makes the next batches in a background thread while the model trains on this one.
+
+    The chain's FFTs (scipy) and codecs (libsndfile through cffi) release the GIL, so the
+    thread works beside torch. One thread draws from the sampler's generator in order, so
+    the batches are the same whatever the timing; each comes with the generator's state
+    after it was drawn, and :attr:`state` is that of the last batch handed out: what a
+    checkpoint must save to resume exactly there.
+    """
+
+    def __init__(self, sampler: ClipSampler, size: int, depth: int = 2):
+        import queue
+        import threading
+
+        self.sampler = sampler
+        self.size = size
+        self.state = sampler.state()
+        self._q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="batches", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                item = (self.sampler.batch(self.size), self.sampler.state())
+            except BaseException as err:  # handed to the consumer, which raises it
+                item = (err, None)
+            while not self._stop.is_set():
+                try:
+                    self._q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if item[1] is None:
+                return
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        batch, state = self._q.get()
+        if state is None:
+            raise batch
+        self.state = state
+        return batch
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -38,7 +38,7 @@ from mie_core import metrics, trials
 from mie_core.heads import DualHead
 from mie_core.model import InstrumentEncoder, cpu_has_bf16, library_versions, save_checkpoint
 from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config
-from training.data import ClipSampler, load_corpus_sets, load_nsynth_sets, load_rwc_sets
+from training.data import ClipSampler, Prefetcher, load_corpus_sets, load_nsynth_sets, load_rwc_sets
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -237,7 +237,8 @@ def run(args) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     per_rank = max(1, o.batch_size // world)
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
-                          cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank)
+                          cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
+                          chain=make_chain(cfg, log.say if is_main else None))
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
     if state is not None:
         if state["label_maps"] != label_maps:
@@ -252,6 +253,7 @@ def run(args) -> int:
             log.say(f"resumed at step {step} of {o.steps}")
             log.event(event="resume", step=step)
 
+    batches = Prefetcher(sampler, per_rank)
     train_model: nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -264,12 +266,12 @@ def run(args) -> int:
     }
 
     def checkpoint() -> None:
-        samplers = [sampler.state()]
+        samplers = [batches.state]
         if world > 1:
             import torch.distributed as dist
 
             samplers = [None] * world
-            dist.all_gather_object(samplers, sampler.state())
+            dist.all_gather_object(samplers, batches.state)
         if not is_main:
             return
         _atomic_save({
@@ -321,7 +323,7 @@ def run(args) -> int:
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, yi, yf = sampler.batch(per_rank)
+        x, yi, yf = batches.next()
         x = torch.from_numpy(x).to(device, non_blocking=True)
         yi = torch.from_numpy(yi).to(device)
         yf = torch.from_numpy(yf).to(device)
@@ -340,6 +342,7 @@ def run(args) -> int:
         if not math.isfinite(loss.item()):
             log.say(f"step {step}: loss is {loss.item()}; stopping (last checkpoint kept)")
             log.event(event="error", step=step, message="non-finite loss")
+            batches.close()
             return 1
         if bar is not None:
             bar.update(1)
@@ -360,6 +363,7 @@ def run(args) -> int:
             window_t, window_clips = time.monotonic(), 0
         if cfg.run.ckpt_every and step % cfg.run.ckpt_every == 0:
             checkpoint()
+    batches.close()
     if bar is not None:
         bar.close()
     if stop_reason == "time":
@@ -390,6 +394,19 @@ def run(args) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def make_chain(cfg: Config, say=None):
+    """The recording chain of ``cfg.chain`` over the training rooms, or None when off."""
+    if not cfg.chain.enabled:
+        return None
+    from mie_core import chain
+
+    bank = chain.room_bank(seed=cfg.chain.room_seed,
+                           progress=(lambda d, t: say(f"room bank: {d}/{t} rooms") if d % 50 == 0 else None) if say else None)
+    if say:
+        say(f"recording chain on: {int((bank.part == 'train').sum())} training rooms (seed {bank.seed})")
+    return chain.RecordingChain(cfg.chain.params(), bank, part="train")
 
 
 def _count_instruments(cfg: Config) -> int:
