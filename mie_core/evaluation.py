@@ -26,13 +26,17 @@ def draw_rngs(seed: int, n_draws: int) -> list[np.random.Generator]:
 
 def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, seed: int = 0, n_draws: int = 5,
                    n_enroll: int = 5, n_target: int = 20, n_nontarget: int = 20, n_boot: int = 500,
-                   alpha: float = 0.05) -> dict:
+                   alpha: float = 0.05, backends: dict | None = None) -> dict:
     """Score every model on the same trials; see the module docstring for what comes back.
 
     Args:
         embeddings: name -> (n, d) embeddings of the same n clips (rows aligned).
         labels: (n,) instrument of each clip.
         families: (n,) family of each clip, for per-family EER (optional).
+        backends: name -> :class:`mie_core.scoring.Backend` for the models that have one:
+            their record gets ``centred`` and ``asnorm`` (EER, minDCF, threshold) on the
+            identical trials, and ``calibrated`` (Cllr, actual DCF at prior 0.5, the
+            verdict's miss and false-alarm rates) when the back-end is calibrated.
     """
     labels = np.asarray(labels)
     names = list(embeddings)
@@ -71,6 +75,8 @@ def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, see
         }
         if fam_of_model is not None:
             rec["family_eer"] = family_eer(s, first, fam_of_model)
+        if backends and name in backends:
+            rec.update(backend_results(backends[name], emb, draws))
         out["models"][name] = rec
     if len(names) > 1:
         sig = metrics.significance_matrix([out["models"][m]["eer_first_draw"] for m in names], first.n_target,
@@ -78,6 +84,33 @@ def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, see
         out["significance"] = {"names": names, **{k: v.tolist() for k, v in sig.items()}}
     out["_trials"] = first
     out["_scores"] = scores_first
+    return out
+
+
+def backend_results(backend, emb: np.ndarray, draws: list) -> dict:
+    """Centred, AS-norm and calibrated results of one model over trial draws (means over draws)."""
+    from . import scoring
+
+    acc: dict[str, list] = {}
+    for d in draws:
+        sc = scoring.trial_scores(backend, emb, d)
+        for kind in ("centred", "asnorm"):
+            t, n = sc[kind][d.target], sc[kind][~d.target]
+            acc.setdefault(kind, []).append((metrics.eer(t, n, "rocch"), metrics.eer(t, n, "interp"),
+                                             metrics.min_dcf(t, n), metrics.eer_threshold(t, n)))
+        if "llr" in sc:
+            t, n = sc["llr"][d.target], sc["llr"][~d.target]
+            acc.setdefault("calibrated", []).append((scoring.cllr(t, n), scoring.act_dcf(t, n, 0.5),
+                                                     float(np.mean(t < 0)), float(np.mean(n >= 0))))
+    out = {}
+    for kind in ("centred", "asnorm"):
+        a = np.asarray(acc[kind])
+        out[kind] = {"eer": float(a[:, 0].mean()), "eer_std": float(a[:, 0].std()), "eer_interp": float(a[:, 1].mean()),
+                     "min_dcf": float(a[:, 2].mean()), "threshold": float(a[0, 3]), "eer_draws": a[:, 0].tolist()}
+    if "calibrated" in acc:
+        a = np.asarray(acc["calibrated"])
+        out["calibrated"] = {"cllr": float(a[:, 0].mean()), "act_dcf": float(a[:, 1].mean()),
+                             "p_miss": float(a[:, 2].mean()), "p_fa": float(a[:, 3].mean()), "prior": 0.5}
     return out
 
 

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .embeddings import unit as _unit
+
 METHODS = ("pca", "tsne", "umap")
 
 
 def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return _unit(x, np.float64)
 
 
 @dataclass

@@ -21,7 +21,6 @@ This module does the file I/O; the computations are the pure functions of
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Callable
@@ -30,31 +29,75 @@ import numpy as np
 import pandas as pd
 
 from . import baseline, evaluation, maps, probing, trials
-from .corpus import Corpus, default_corpus_dir, select_notes
-from .model import InstrumentEncoder, cpu_has_bf16
-from .soundfonts import data_dir
+from .corpus import Corpus, default_corpus_dir
+from .embeddings import EmbeddingStore, resolve_precision
+from .parts import Part, evaluation_notes, load_parts  # noqa: F401  (evaluation_notes: the builder's)
 
 BASELINE = "mfcc_baseline"
 
 
-def evaluation_notes(corpus: Corpus, split: str = "program_disjoint", part: str = "test") -> pd.DataFrame:
-    """The notes every evaluation uses: all instruments of the part, pitches C and F# of
-    every octave, all velocities (about 70 notes per instrument)."""
-    return select_notes(corpus.split_notes(split, part), pitch_step=evaluation.EVAL_PITCH_STEP, pitch_offset=0)
+def embed_models(models: dict[str, Path], part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
+                 progress=None, log=None) -> dict[str, np.ndarray]:
+    """name -> (n, d) embeddings of a part's notes by each model, through the one store."""
+    store = store or EmbeddingStore()
+    out = {}
+    for name, path in models.items():
+        if log and not store.has(path, part.key, precision):
+            log(f"embedding the {part.name} part ({len(part.rows)} notes) with {name}")
+        out[name] = store.get(path, part.key, part.audio, precision,
+                              (lambda d, t, n=name: progress(f"embed {n} ({part.name})", d, t)) if progress else None)
+    return out
 
 
-def model_hash(path: str | Path) -> str:
-    path = Path(path)
-    weights = path / "model.safetensors" if path.is_dir() else path
-    h = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+def score_part(embeddings: dict[str, np.ndarray], part: Part, seed: int = 0, n_draws: int = 5,
+               with_baseline: bool = True, backends: dict | None = None) -> dict:
+    """Every model (and the MFCC baseline) on identical trials of one part
+    (:func:`mie_core.evaluation.compare_models`; its ``_trials``/``_scores`` kept); models
+    with a back-end are also scored centred, AS-normed and calibrated on the same trials."""
+    emb = dict(embeddings)
+    if with_baseline:
+        emb[BASELINE] = baseline.mfcc_stats(part.audio())
+    return evaluation.compare_models(emb, part.rows["instrument_str"].to_numpy(),
+                                     part.rows["instrument_family_str"].to_numpy(), seed=seed, n_draws=n_draws,
+                                     backends=backends)
 
 
-def rows_hash(rows: pd.DataFrame) -> str:
-    return hashlib.sha256("\n".join(rows["note_str"]).encode()).hexdigest()[:12]
+BACKEND_PARTS = ("bank", "valid", "calib")
+
+
+def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: EmbeddingStore | None = None,
+                 precision: str = "auto", seed: int = 0, log=None) -> tuple[dict, dict]:
+    """A calibrated scoring back-end per model (:mod:`mie_core.scoring`) and the embeddings
+    of the ``bank`` part (for the identification centroids).
+
+    Mean and cohort come from the ``bank`` notes of training instruments; the calibration
+    is fitted on trials of the ``valid`` (clean) and ``calib`` (valid notes through the
+    training rooms' chain) parts; ``typical_min`` is the 1st percentile of those held-out
+    notes' best cohort score. Nothing of the test instruments or test rooms is used.
+    """
+    from . import scoring
+
+    bank, held = parts["bank"], [parts["valid"], parts["calib"]]
+    train = (bank.rows["part"] == "train").to_numpy()
+    backends, bank_emb = {}, {}
+    for name, path in models.items():
+        eb = embed_models({name: path}, bank, store, precision, log=log)[name]
+        be = scoring.fit_backend(eb[train], bank.rows["instrument_str"].to_numpy()[train])
+        tar, non, typ = [], [], []
+        for k, part in enumerate(held):
+            e = embed_models({name: path}, part, store, precision, log=log)[name]
+            tr = trials.make_trials(part.rows["instrument_str"].to_numpy(), np.random.default_rng([seed, k]))
+            sc = scoring.trial_scores(be, e, tr)["asnorm"]
+            tar.append(sc[tr.target])
+            non.append(sc[~tr.target])
+            typ.append(be.typicality(e))
+        be.calibration = scoring.fit_calibration(np.concatenate(tar), np.concatenate(non))
+        be.typical_min = float(np.percentile(np.concatenate(typ), 1))
+        be.info.update({"calibrated_on": [p.name for p in held], "n_calibration_trials":
+                        int(sum(map(len, tar)) + sum(map(len, non))), "prior": 0.5})
+        backends[name] = be
+        bank_emb[name] = eb
+    return backends, bank_emb
 
 
 def parse_model_arg(arg: str) -> tuple[str, Path]:
@@ -80,61 +123,52 @@ def condition_of(path: Path) -> str:
         return folder.name
 
 
-def embed_notes(model_path: str | Path, corpus: Corpus, rows: pd.DataFrame, audio_fn: Callable[[], np.ndarray],
-                cache_dir: Path | None = None, progress=None, bf16: bool = False) -> np.ndarray:
-    """Embeddings of ``rows`` by a model, cached by (model hash, corpus fingerprint, rows, precision)."""
-    cache_dir = Path(cache_dir) if cache_dir else data_dir() / "embeddings"
-    key = f"{model_hash(model_path)}_{corpus.fingerprint}_{rows_hash(rows)}_{'bf16' if bf16 else 'fp32'}.npy"
-    path = cache_dir / key
-    if path.exists():
-        return np.load(path)
-    enc = InstrumentEncoder.from_checkpoint(model_path)
-    emb = enc.embed(audio_fn(), batch_size=16, progress=progress, bf16=bf16)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, emb)
-    tmp.replace(path)
-    return emb
-
-
 def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str = "program_disjoint",
-                   part: str = "test", out: str | Path = "reports/eval", seed: int = 0, n_draws: int = 5,
-                   probing_on: bool = True, classifiers=probing.CLASSIFIERS, progress=None, log=None,
-                   cache_dir: Path | None = None, probe_notes: int | None = 2000) -> dict:
-    """Run the whole evaluation and write the report (module docstring). Returns results."""
+                   parts: tuple[str, ...] = ("test", "wet", "real"), out: str | Path = "reports/eval", seed: int = 0,
+                   n_draws: int = 5, probing_on: bool = True, classifiers=probing.CLASSIFIERS, progress=None, log=None,
+                   store: EmbeddingStore | None = None, probe_notes: int | None = 2000,
+                   precision: str = "auto", backends: bool = True) -> dict:
+    """Run the whole evaluation and write the report (module docstring). Returns results.
+
+    The first of ``parts`` gets the whole report (probing, t-SNE, trial lists); every part
+    gets verification on identical trials for every model and the MFCC baseline.
+    """
     log = log or (lambda m: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = Corpus.load(corpus_dir or default_corpus_dir())
-    rows = evaluation_notes(corpus, split, part)
-    if rows.empty:
-        raise ValueError(f"the {split} split has no {part} notes")
-    log(f"{len(rows)} evaluation notes of {rows['instrument_str'].nunique()} {part} instruments")
-    audio_cache: dict[str, np.ndarray] = {}
-
-    def audio() -> np.ndarray:
-        if "a" not in audio_cache:
-            log("rendering the evaluation notes")
-            audio_cache["a"] = corpus.render(rows, progress=(lambda d, t: progress("render", d, t)) if progress else None)
-        return audio_cache["a"]
-
-    bf16 = cpu_has_bf16()  # as the cache builder: bf16 autocast where the CPU has it
+    render_progress = (lambda d, t: progress("render", d, t)) if progress else None
+    loaded = load_parts(corpus, tuple(parts), split, progress=render_progress)
+    aux = load_parts(corpus, BACKEND_PARTS, split, progress=render_progress) if backends else {}
+    if not loaded:
+        raise ValueError(f"none of the parts {', '.join(parts)} has notes here")
+    precision = resolve_precision(precision)  # as the cache builder: bf16 where the CPU has it
     named = [parse_model_arg(m) for m in models]
     if len({n for n, _ in named}) != len(named):
         raise ValueError("two models have the same name; name them with NAME=PATH")
-    embeddings: dict[str, np.ndarray] = {}
-    for name, path in named:
-        log(f"embedding with {name} ({path})")
-        embeddings[name] = embed_notes(path, corpus, rows, audio, cache_dir,
-                                       (lambda d, t, n=name: progress(f"embed {n}", d, t)) if progress else None, bf16)
-    embeddings[BASELINE] = baseline.mfcc_stats(audio())
     conditions = {name: condition_of(path) for name, path in named}
     conditions[BASELINE] = BASELINE
-    log("scoring trials")
-    res = evaluation.compare_models(embeddings, rows["instrument_str"].to_numpy(),
-                                    rows["instrument_family_str"].to_numpy(), seed=seed, n_draws=n_draws)
-    first: trials.Trials = res.pop("_trials")
-    scores = res.pop("_scores")
+    fitted = {}
+    if backends:
+        log("fitting the scoring back-ends (bank, valid and calib parts)")
+        fitted, _ = fit_backends(dict(named), aux, store, precision, seed, log)
+    by_part: dict[str, dict] = {}
+    primary = None
+    for pname, part in loaded.items():
+        if part.rows.empty:
+            raise ValueError(f"the {split} split has no {pname} notes")
+        log(f"{pname}: {len(part.rows)} notes of {part.rows['instrument_str'].nunique()} instruments")
+        emb = embed_models(dict(named), part, store, precision, progress, log)
+        log(f"{pname}: scoring trials")
+        res = score_part(emb, part, seed, n_draws, backends=fitted)
+        first: trials.Trials = res.pop("_trials")
+        scores = res.pop("_scores")
+        by_part[pname] = res
+        if primary is None:
+            primary = (part, emb, res, first, scores)
+    part, embeddings, res, first, scores = primary
+    rows = part.rows
+    embeddings = {**embeddings, BASELINE: baseline.mfcc_stats(part.audio())}
     table = evaluation.condition_table(res, conditions)
 
     probe_rows, skipped = [], {}
@@ -155,12 +189,14 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     for name, emb in embeddings.items():
         if len(idx) >= 5:
             tsne[name] = maps.fit_map(emb[idx], "tsne", seed=seed).coords
-    res["embed_bf16"] = bf16
-    _write(out, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part)
-    return res
+    res["precision"] = precision
+    res["embed_bf16"] = precision == "bf16"
+    _write(out, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part.name, by_part)
+    return {**res, "parts": by_part}
 
 
-def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part):
+def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part,
+           by_part=None):
     from . import plots
 
     ids = rows["note_str"].to_numpy()
@@ -173,7 +209,7 @@ def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx
     full = {
         "split": split, "part": part, "n_notes": int(len(rows)), "verification": res, "conditions": conditions,
         "table": table.to_dict(orient="records"), "probing": probe_table.to_dict(orient="records"),
-        "probing_skipped": skipped,
+        "probing_skipped": skipped, "parts": by_part or {},
         "tsne_family": {n: {"coords": c.tolist(), "note_str": ids[idx].tolist(),
                             "family": rows["instrument_family_str"].to_numpy()[idx].tolist(),
                             "pitch": int(rows["pitch"].iloc[idx[0]]) if len(idx) else None} for n, c in tsne.items()},
@@ -223,6 +259,27 @@ def markdown_tables(full: dict) -> str:
         lines.append(f"| {name} | {100 * m['eer']:.2f} +- {100 * m['eer_std']:.2f} | "
                      f"{100 * m['eer_ci'][0]:.2f}-{100 * m['eer_ci'][1]:.2f} | {100 * m['eer_interp']:.2f} | "
                      f"{m['min_dcf']:.3f} | {m['threshold']:.3f} |")
+    if len(full.get("parts") or {}) > 1:
+        lines += ["", "## EER by part (ROCCH %, mean +- std over draws; identical trials within a part)", "",
+                  "| model | " + " | ".join(full["parts"]) + " |", "|---|" + "---:|" * len(full["parts"])]
+        names = list(next(iter(full["parts"].values()))["models"])
+        for name in names:
+            for kind in ("raw cosine", "asnorm"):
+                cells = []
+                for p in full["parts"].values():
+                    m = p["models"].get(name, {})
+                    m = m if kind == "raw cosine" else m.get("asnorm")
+                    cells.append(f"{100 * m['eer']:.2f} +- {100 * m['eer_std']:.2f}" if m else "")
+                if any(cells):
+                    lines.append(f"| {name} ({kind}) | " + " | ".join(cells) + " |")
+        lines += ["", "Calibrated verdicts (LLR >= 0 at prior 0.5): Cllr (bits), actual DCF, miss / false-alarm rates", "",
+                  "| model | part | Cllr | actDCF | P_miss | P_fa |", "|---|---|---:|---:|---:|---:|"]
+        for name in names:
+            for pname, p in full["parts"].items():
+                c = p["models"].get(name, {}).get("calibrated")
+                if c:
+                    lines.append(f"| {name} | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
+                                 f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
     if "significance" in v:
         s = v["significance"]
         lines += ["", "## Significance (Eq. 1, Holm-Bonferroni over all pairs, alpha 0.05, first draw)", "",

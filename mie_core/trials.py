@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .embeddings import unit
+
 
 @dataclass(frozen=True)
 class Trials:
@@ -83,15 +85,10 @@ def make_trials(labels, rng: np.random.Generator, n_enroll: int = 5, n_target: i
     return Trials(np.stack(enroll), np.asarray(kept), np.concatenate(models), np.concatenate(tests), np.concatenate(targets))
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def score_trials(embeddings, trials: Trials) -> np.ndarray:
     """Cosine score of every trial, (n_trials,) float64."""
-    e = _unit(embeddings)
-    centres = _unit(e[trials.enroll].mean(axis=1))
+    e = unit(embeddings)
+    centres = unit(e[trials.enroll].mean(axis=1))
     return np.einsum("ij,ij->i", centres[trials.model], e[trials.test]).astype(np.float64)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import render, soundfonts
+from .embeddings import unit
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,19 +47,38 @@ class ModelEntry:
         return self.meta.get("model_args", {}).get("init", "?")
 
 
-def find_models(cache: Path | None = None, runs: Path | None = None) -> list[ModelEntry]:
-    """Shipped models (cache/models/*) first, then trained runs (runs/*/best)."""
+def find_models(cache: Path | None = None, runs: Path | None = None, broken: list | None = None) -> list[ModelEntry]:
+    """Shipped models (cache/models/*) first, then trained runs (runs/*/best).
+
+    A folder whose ``model.json`` cannot be read is left out and, when ``broken`` is a list,
+    appended to it as ``(path, one-line reason)``: one broken run never hides the others.
+    """
+    from .model import CheckpointError, load_metadata
+
     cache = cache or cache_dir()
     runs = runs or runs_dir()
     out = []
+
+    def meta_of(folder: Path) -> dict | None:
+        if not ((folder / "model.json").exists() and (folder / "model.safetensors").exists()):
+            return None
+        try:
+            return load_metadata(folder)
+        except CheckpointError as err:
+            if broken is not None:
+                broken.append((str(folder), str(err)))
+            return None
+
     for folder in sorted((cache / "models").glob("*")):
-        if (folder / "model.json").exists() and (folder / "model.safetensors").exists():
-            out.append(ModelEntry(folder.name, folder, True, json.loads((folder / "model.json").read_text())))
+        meta = meta_of(folder)
+        if meta is not None:
+            out.append(ModelEntry(folder.name, folder, True, meta))
     shipped = {m.name for m in out}
     for folder in sorted(runs.glob("*/best")):
-        if (folder / "model.json").exists() and (folder / "model.safetensors").exists():
+        meta = meta_of(folder)
+        if meta is not None:
             name = folder.parent.name if folder.parent.name not in shipped else f"{folder.parent.name} (run)"
-            out.append(ModelEntry(name, folder, False, json.loads((folder / "model.json").read_text())))
+            out.append(ModelEntry(name, folder, False, meta))
     return out
 
 
@@ -102,39 +122,39 @@ class Cache:
 EMBED_WEIGHT = 8
 
 
-def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, bf16: bool = False,
-               cache_dir: Path | None = None) -> np.ndarray:
-    """(n, d) float32 embeddings of ``notes`` by a model that has none in the cache.
+def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, precision: str = "auto",
+               store=None, part: str = "test") -> np.ndarray:
+    """(n, d) float32 embeddings of a cache part's ``notes`` by a model that has none in the cache.
 
-    Every note is rendered from its soundfont, then embedded; ``progress(done, total,
-    message)`` is told both (one unit per note rendered, ``EMBED_WEIGHT`` per note embedded,
-    so the fraction tracks time). The result is saved under ``<data>/embeddings`` by model
-    hash, notes and precision, so each machine does it once per model.
+    Through the one embedding store (:mod:`mie_core.embeddings`) under the same key as the
+    cache builder and ``python -m mie_core evaluate``: what either embedded is read, not
+    computed again, and the arrays are identical. Otherwise every note is rendered from its
+    soundfont (``wet`` notes then go through their recording chain), then embedded;
+    ``progress(done, total, message)`` is told both (one unit per note rendered,
+    ``EMBED_WEIGHT`` per note embedded, so the fraction tracks time).
     """
-    from .report import model_hash, rows_hash
+    from . import parts as parts_mod
+    from .embeddings import EmbeddingStore
 
-    folder = Path(cache_dir) if cache_dir else soundfonts.data_dir() / "embeddings"
-    path = folder / f"app_{model_hash(entry.path)}_{rows_hash(notes)}_{'bf16' if bf16 else 'fp32'}.npy"
-    if path.exists():
-        return np.load(path)
+    store = store or EmbeddingStore()
     tell = progress or (lambda done, total, message=None: None)
     n = len(notes)
     total = n * (1 + EMBED_WEIGHT)
-    tell(0, total, f"rendering {n} notes")
     # one process: worker processes would be spawned from a thread of the Streamlit server, and
     # spawn re-imports the page script that is running; rendering is about a tenth of the time
-    audio = render.render_many(note_specs(notes), workers=1,
-                               progress=lambda d, t: tell(d, total, f"rendering {d}/{n} notes"))
-    from .model import InstrumentEncoder  # torch loads only when a model is needed
-
-    enc = InstrumentEncoder.from_checkpoint(entry.path)
-    emb = enc.embed(audio, batch_size=16, bf16=bf16,
-                    progress=lambda d, t: tell(n + d * EMBED_WEIGHT, total, f"embedding {d}/{n} notes"))
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, emb)
-    tmp.replace(path)
-    return emb
+    render_progress = (lambda d, t: tell(d, total, f"rendering {d}/{n} notes"))
+    if part == "real":
+        p = parts_mod.real_part()
+        if p is None or p.rows["note_str"].tolist() != notes["note_str"].tolist():
+            raise ValueError("the real recordings on this machine are not the ones the cache was built from; "
+                             "`python -m mie_core fetch` gets them")
+    else:
+        p = parts_mod.clean_part("test" if part == "wet" else part, notes, render_progress, workers=1)
+        if part == "wet":
+            p = parts_mod.wet_part(p)
+    tell(0, total, f"rendering {n} notes")
+    return store.get(entry.path, p.key, p.audio, precision,
+                     lambda d, t: tell(n + d * EMBED_WEIGHT, total, f"embedding {d}/{n} notes"))
 
 
 def soundfont_paths() -> dict[str, str]:
@@ -162,11 +182,6 @@ def play_note(row) -> np.ndarray:
     """One corpus note (a metadata row) rendered on demand: float32 (64000,)."""
     spec = note_specs(pd.DataFrame([row]))[0]
     return render.render_note(spec).astype(np.float32) / 32768.0
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def enrol(embeddings: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from mie_core import maps, workbench
+from mie_core import maps, verify, workbench
 from pages.common import ui
 
 FORMATS = ["wav", "flac", "ogg", "mp3"]
@@ -32,11 +32,12 @@ def read_files(files) -> list[tuple[str, np.ndarray]]:
 
 with ui.guard():
     ui.page_setup("Verify an instrument")
-    entry = ui.pick_model()
+    entry = ui.pick_model(default="cqt122")
     if entry is None:
         st.stop()
     ui.require_cache()
-    enc = ui.encoder(str(entry.path))
+    ver = ui.verifier(str(entry.path))
+    enc = ver.encoder
     # what a verdict needs besides the clip, prepared when the page opens (cached afterwards)
     cents, cent_info = ui.centroids(entry.name, str(entry.path), entry.shipped)
     coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, "tsne")
@@ -48,9 +49,16 @@ with ui.guard():
     default_thr = float(bench["threshold"])
     state = st.session_state.setdefault("verify", {})
 
-    st.markdown("**1. Enrol** an instrument from a few of its notes (the paper uses five), "
-                "**2. test** a clip against it: the cosine score between the clip's embedding and the enrolment "
-                "vector is accepted at or above the model's EER threshold.")
+    if ver.can_calibrate:
+        st.markdown("**1. Enrol** an instrument from a few of its notes (the paper uses five), "
+                    "**2. test** a clip against it: the page gives the probability that the clip comes from the "
+                    "enrolled instrument, from the model's calibrated scoring back-end (centred embeddings, "
+                    "AS-norm against training instruments, scores calibrated on held-out instruments, clean and "
+                    "through simulated rooms, microphones and noise).")
+    else:
+        st.markdown("**1. Enrol** an instrument from a few of its notes, **2. test** a clip against it: this model "
+                    "has no calibrated back-end (a run trained here), so the verdict is the raw cosine score "
+                    "against its EER threshold on clean renders of unseen instruments.")
     st.subheader("1. Enrol")
     src = st.radio("Enrol from", ["a corpus instrument", "my own notes"], horizontal=True, key=ui.kept("enrol_src"))
     test_notes = ui.notes("test")
@@ -78,11 +86,11 @@ with ui.guard():
             if not clips:
                 st.warning("Upload at least one readable note first.")
             else:
-                state["enrol"] = workbench.enrol(enc.embed([x for _, x in clips], bf16=ui.embed_bf16()))
+                state["enrol"] = ver.embed([x for _, x in clips])
                 state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
         else:
             emb = ui.embeddings(entry, "test")
-            state["enrol"] = workbench.enrol(emb[pick.index.to_numpy()])
+            state["enrol"] = emb[pick.index.to_numpy()]
             state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
             state["enrol_rows"] = pick.index.to_numpy()
     if state.get("enrol") is not None and state.get("enrol_model") != entry.name:
@@ -95,37 +103,75 @@ with ui.guard():
     c1, c2 = st.columns(2)
     test_file = c1.file_uploader("A clip to test (wav, flac, ogg, mp3)", type=FORMATS, key="test_file")
     recorded = c2.audio_input("... or record one", key="test_rec")
-    thr = st.slider("Decision threshold (cosine)", -1.0, 1.0, round(default_thr, 3), 0.005, key="thr",
-                    help=f"Default: this model's threshold at the EER point on the test trials ({default_thr:.3f}).")
+    if ver.can_calibrate:
+        prior = st.select_slider(
+            "Prior: how likely a test clip is to be the enrolled instrument, before listening", ui.PRIORS, 0.5,
+            key=f"prior_{entry.name}", format_func=lambda p: f"{100 * p:g} %",
+            help="The verdict accepts when the calibrated probability is at least 50 %. A lower prior asks for "
+                 "stronger evidence (fewer false accepts, more misses).")
+    else:
+        lo, hi = max(-1.0, round(default_thr - 0.3, 2)), min(1.0, round(default_thr + 0.1, 2))
+        thr = st.slider("Decision threshold (cosine)", lo, hi, round(default_thr, 3), 0.001, key=f"thr_{entry.name}",
+                        help=f"Default: this model's threshold at the EER point on the test trials ({default_thr:.3f}).")
     source = test_file or recorded
     if source is not None:
         clip = read_files([source])
         if clip:
             name, x = clip[0]
             t0 = time.perf_counter()
-            e = enc.embed([x], bf16=ui.embed_bf16())[0]
-            st.session_state["uploaded_points"] = {name: (entry.name, e)}
+            e = ver.embed([x])[0]
+            st.session_state["uploaded_points"] = {name: (entry.name, e, x)}
             elapsed = time.perf_counter() - t0
             if state.get("enrol") is not None:
-                score = float(workbench.cosine(state["enrol"], e)[0])
-                v = workbench.verdict(score, thr)
-                (st.success if v == "accept" else st.error)(
-                    f"**{v.upper()}**: score {score:.3f} against {state['enrol_name']} (threshold {thr:.3f})")
+                r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5).iloc[0]
+                if ver.can_calibrate:
+                    shown = f"{100 * r['probability']:.1f}"
+                    accept = float(shown) >= 50.0  # decided on what is shown
+                    (st.success if accept else st.error)(
+                        f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that this is "
+                        f"{state['enrol_name']} (prior {100 * prior:g} %; AS-norm score {r['score']:.2f})")
+                else:
+                    shown, thr_shown = f"{r['score']:.3f}", f"{thr:.3f}"
+                    accept = float(shown) >= float(thr_shown)
+                    (st.success if accept else st.error)(
+                        f"**{'ACCEPT' if accept else 'REJECT'}**: score {shown} against {state['enrol_name']} "
+                        f"(threshold {thr_shown})")
+                if r["typical"] is False:
+                    st.warning("This clip is unlike anything the model was trained on: its best match among the "
+                               "training instruments is weaker than for 99 % of held-out notes. Treat the verdict "
+                               "with care (is it one note of one instrument, and not mostly noise or silence?).",
+                               icon=":material/warning:")
+                rates = ui.verdict_rates(entry.name)
+                if rates is not None:
+                    with st.expander("How often is this verdict right? (measured at prior 50 %)"):
+                        st.dataframe(rates, hide_index=True)
             else:
                 st.info("Enrol an instrument above to get a verdict.")
             st.caption(f"embedded in {1000 * elapsed:.0f} ms")
             show_clip(name, x, "test")  # after the verdict, which is what people wait for
-            st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
-            near = workbench.nearest_instruments(e, cents, cent_info, k=5)
-            for i, r in near.iterrows():
-                a, b, c = st.columns([5, 1, 2])
-                a.write(f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
-                        f"{r['playing_style']}")
-                b.write(f"{r['score']:.3f}")
-                with c:
-                    rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
-                    row = rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]]
-                    ui.play_button(row, key=f"near{i}", label=f"MIDI {int(row['pitch'])}")
+            if ver.centroids is not None:
+                st.markdown(f"**Nearest instruments** among all {len(ver.centroids)} of the corpus, the best of each "
+                            "instrument type (General MIDI program), score against each instrument's centroid")
+                near = verify.identify(ver, e[None], top=5)[0]
+                for i, r in near.iterrows():
+                    a, b, c = st.columns([5, 1, 2])
+                    a.write(f"**{r['type']}** · {r['instrument_family_str']} · {r['preset_name']} "
+                            f"({r['soundfont']}, {r['part']})")
+                    b.write(f"{r['score']:.3f}")
+                    with c:
+                        ui.play_button(ui.instrument_note(r), key=f"near{i}", label="MIDI 60")
+            else:
+                st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
+                near = workbench.nearest_instruments(e, cents, cent_info, k=5)
+                for i, r in near.iterrows():
+                    a, b, c = st.columns([5, 1, 2])
+                    a.write(f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
+                            f"{r['playing_style']}")
+                    b.write(f"{r['score']:.3f}")
+                    with c:
+                        rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
+                        row = rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]]
+                        ui.play_button(row, key=f"near{i}", label=f"MIDI {int(row['pitch'])}")
             pos = maps.knn_place(emb_test, coords, e[None])
             fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
                                  title="Where the clip falls (t-SNE of the unseen test instruments)",

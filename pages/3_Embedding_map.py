@@ -31,7 +31,9 @@ with ui.guard():
         chosen = side.multiselect("Families", fams, default=fams[:3], key=ui.kept("map_fams"))
         idx = np.flatnonzero(meta["instrument_family_str"].isin(chosen).to_numpy())
     two = side.checkbox("Second model side by side", key=ui.kept("map_two"))
-    first = ui.pick_model("Model", key="map_model_a", default="mel122")
+    uploaded = st.session_state.get("uploaded_points", {})
+    # open on the model the last uploaded clip was embedded with, so the clip is on the map
+    first = ui.pick_model("Model", key="map_model_a", default=next(iter(uploaded.values()))[0] if uploaded else "cqt122")
     if first is None:
         st.stop()
     others = [m.name for m in ui.models() if m.name != first.name]
@@ -44,7 +46,6 @@ with ui.guard():
             second = None
     st.caption(f"{len(idx)} notes of {meta.iloc[idx]['instrument_str'].nunique()} unseen instruments. "
                "Select points (click, box or lasso) to list and play them.")
-    uploaded = st.session_state.get("uploaded_points", {})
     entries = [first] + ([second] if second else [])
     cols = st.columns(len(entries))
     selections = []
@@ -52,9 +53,10 @@ with ui.guard():
         with col:
             coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, method, **params)
             extra = []
-            for name, (model_name, e) in uploaded.items():
-                if model_name == entry.name:
-                    extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None])))
+            for name, (model_name, e, x) in uploaded.items():
+                if model_name != entry.name:  # uploaded with another model: embedded again with this one
+                    e = ui.verifier(str(entry.path)).embed([x])[0]
+                extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None])))
             # the notes selected on this model's map, kept across colourings and views and ringed
             chart_key = f"map_{k}_{entry.name}_{method}_{ui.chart_epoch('map')}"
             rows = ui.kept_selection(f"map_sel_{entry.name}", chart_key)

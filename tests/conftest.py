@@ -75,5 +75,5 @@ def tiny_cache(tiny_corpus, reference_run, tmp_path_factory):
     run_train(train_cmd(tiny_corpus.root, runs, "--set", "model.init=mel", "--set", "run.name=mel_tiny"))
     run_train([sys.executable, "-m", "training.build_cache", "--model", f"cqt_tiny={reference_run / 'best'}",
                "--model", f"mel_tiny={runs / 'mel_tiny' / 'best'}", "--corpus", str(tiny_corpus.root),
-               "--out", str(out / "cache"), "--draws", "2"], timeout=900)
+               "--out", str(out / "cache"), "--draws", "2", "--parts", "test,valid,wet"], timeout=900)
     return {"cache": out / "cache", "runs": runs}

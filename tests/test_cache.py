@@ -84,5 +84,8 @@ def test_builder_on_the_tiny_corpus(tiny_cache):
     check_manifest(root)
     check_embeddings_match_the_checkpoint(root)
     bench = json.loads((root / "results" / "benchmark.json").read_text())
-    assert set(bench["parts"]) == {"test", "valid"}
+    assert set(bench["parts"]) == {"test", "valid", "wet"}
+    # the wet part is the test notes through the test rooms' chain: same notes, harder trials
+    test, wet = (pd.read_parquet(root / "embeddings" / f"notes_{p}.parquet") for p in ("test", "wet"))
+    assert test["note_str"].tolist() == wet["note_str"].tolist()
     assert bench["probing"] and set(bench["models"]) == {"cqt_tiny", "mel_tiny"}

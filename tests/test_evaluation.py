@@ -277,7 +277,7 @@ def test_evaluate_command_writes_every_file(reference_run, tiny_corpus, tmp_path
     out = tmp_path / "report"
     cmd = [sys.executable, "-m", "mie_core", "evaluate", "--model", f"tinyA={reference_run / 'last'}",
            "--model", f"tinyB={reference_run / 'best'}", "--corpus", str(tiny_corpus.root), "--split",
-           "program_disjoint", "--part", "valid", "--out", str(out), "--draws", "2"]
+           "program_disjoint", "--parts", "valid,wet", "--out", str(out), "--draws", "2"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
                          env={**__import__("os").environ, "MIE_DATA": str(tmp_path / "data")})
     assert res.returncode == 0, res.stderr[-3000:]
@@ -292,5 +292,13 @@ def test_evaluate_command_writes_every_file(reference_run, tiny_corpus, tmp_path
     assert {r["label"] for r in full["probing"]} >= {"family", "velocity"}
     md = (out / "tables.md").read_text()
     assert "Tables II-III" in md and "Table IV" in md
+    # every part on identical trials, raw and with the calibrated back-end
+    assert set(full["parts"]) == {"valid", "wet"}
+    for part in full["parts"].values():
+        m = part["models"]["tinyA"]
+        assert {"asnorm", "centred", "calibrated"} <= set(m) and 0 <= m["asnorm"]["eer"] <= 0.5
+        assert m["calibrated"]["cllr"] > 0 and "asnorm" not in part["models"]["mfcc_baseline"]
+    assert full["parts"]["valid"]["models"]["tinyA"]["eer"] == v["tinyA"]["eer"]
+    assert "EER by part" in md and "Calibrated verdicts" in md
     # the embeddings were cached: a second run reuses them
     assert list((tmp_path / "data" / "embeddings").glob("*.npy"))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mie_core import workbench
+from mie_core.embeddings import EmbeddingStore
 from mie_core.jobs import JobRunner
 
 
@@ -77,8 +78,8 @@ def test_embed_part_reports_progress_and_saves_its_work(tiny_cache, tmp_path, mo
     notes = cache.notes("test").iloc[:40]
     entry = next(m for m in workbench.find_models(tiny_cache["cache"], tiny_cache["runs"]) if not m.shipped)
     seen = []
-    emb = workbench.embed_part(entry, notes, progress=lambda d, t, m=None: seen.append((d, t, m)),
-                               cache_dir=tmp_path)
+    store = EmbeddingStore(tmp_path)
+    emb = workbench.embed_part(entry, notes, progress=lambda d, t, m=None: seen.append((d, t, m)), store=store)
     assert emb.shape[0] == 40 and np.isfinite(emb).all()
     done, total = seen[-1][0], seen[-1][1]
     assert done == total == 40 * (1 + workbench.EMBED_WEIGHT)
@@ -86,7 +87,7 @@ def test_embed_part_reports_progress_and_saves_its_work(tiny_cache, tmp_path, mo
     assert [d for d, *_ in seen] == sorted(d for d, *_ in seen)  # never goes back
     # the same model and notes again: from disk, nothing rendered
     monkeypatch.setattr(workbench.render, "render_many", lambda *a, **k: pytest.fail("rendered again"))
-    again = workbench.embed_part(entry, notes, cache_dir=tmp_path)
+    again = workbench.embed_part(entry, notes, store=store)
     assert np.array_equal(again, emb)
     # the run is the checkpoint the tiny cache shipped as mel_tiny: the same embeddings (the cache keeps float16)
     shipped = cache.embeddings("mel_tiny", "test")[:40].astype(np.float32)
@@ -96,3 +97,28 @@ def test_embed_part_reports_progress_and_saves_its_work(tiny_cache, tmp_path, mo
 
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_the_app_and_the_cache_builder_give_identical_embeddings(tiny_cache):
+    """Same checkpoint through both entry points (the app's background job for a run, and
+    ``python -m training.build_cache``): one store, one key, identical arrays."""
+    import json
+
+    from mie_core import parts
+
+    cache = workbench.Cache(tiny_cache["cache"])
+    precision = json.loads((tiny_cache["cache"] / "results" / "benchmark.json").read_text())["precision"]
+    entry = next(m for m in workbench.find_models(tiny_cache["cache"], tiny_cache["runs"]) if not m.shipped)
+    for part in ("test", "valid"):
+        app = workbench.embed_part(entry, cache.notes(part), part=part, precision=precision)
+        builder = cache.embeddings("mel_tiny", part)
+        assert app.dtype == builder.dtype == np.float32
+        assert np.array_equal(app, builder), part
+    # the wet part's embeddings are not shipped, but the builder left them in the store: the
+    # app finds them under the same key instead of computing its own
+    wet_key = parts.wet_part(parts.clean_part("test", cache.notes("wet"))).key
+    store = EmbeddingStore()
+    assert store.has(entry.path, wet_key, precision)
+    wet = workbench.embed_part(entry, cache.notes("wet"), part="wet", precision=precision)
+    assert np.array_equal(wet, np.load(store.path(entry.path, wet_key, precision)).astype(np.float32))
+    assert not np.allclose(wet, cache.embeddings("mel_tiny", "test"), atol=1e-2)  # the chain did something

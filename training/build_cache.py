@@ -9,9 +9,11 @@ Writes (all of it made by our own code, at most 60 MB):
   dropped), model arguments, label maps, corpus recipe, provenance.
 * ``embeddings/<name>_<part>.npy`` (float16, one row per note) and
   ``embeddings/notes_<part>.parquet`` (the notes' metadata, the rows' order), for the
-  test and valid parts of the program-disjoint split: the evaluation notes of
-  :func:`mie_core.report.evaluation_notes`, embedded with bf16 autocast where the CPU
-  has it (``--precision``; recorded as ``embed_bf16`` in the results).
+  parts of :mod:`mie_core.parts`: test and valid (clean renders of the program-disjoint
+  split's evaluation notes), wet (the test notes through the test rooms' recording chain)
+  and real (the fetched real recordings), embedded through the one embedding store
+  (:mod:`mie_core.embeddings`) with bf16 autocast where the CPU has it (``--precision``;
+  recorded as ``precision`` in the results).
 * ``maps/<name>_test_<tsne|umap>.npy``: 2-D coordinates of the test embeddings.
 * ``results/benchmark.json``: verification on identical trials for every model and
   the MFCC baseline (EER, bootstrap interval, minDCF, threshold at the EER point, DET
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import shutil
 import sys
@@ -34,33 +35,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mie_core import baseline, evaluation, maps, probing
+from mie_core import maps, probing
 from mie_core.corpus import Corpus, default_corpus_dir
-from mie_core.model import InstrumentEncoder, cpu_has_bf16, save_checkpoint
-from mie_core.report import embed_notes, evaluation_notes, json_default
+from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision, unit
+from mie_core.model import InstrumentEncoder, save_checkpoint
+from mie_core.parts import load_parts
+from mie_core.report import BACKEND_PARTS, embed_models, fit_backends, json_default, score_part
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("mel122=runs/mel122/best", "cqt122=runs/cqt122/best")
-PARTS = ("test", "valid")
 META_COLUMNS = ["note_str", "instrument_str", "instrument_family_str", "instrument_source_str", "playing_style",
                 "pitch", "velocity", "soundfont", "bank", "program", "preset_name", "gain_db"]
 SPLIT = "program_disjoint"
+# parts whose embeddings the app reads (the wet part's results are shipped, its 7 MB per model of embeddings not)
+SHIPPED_EMBEDDINGS = ("test", "valid", "real")
 SEED = 0
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_manifest(out: Path, command: str) -> dict:
     files = {}
     for p in sorted(out.rglob("*")):
         if p.is_file() and p.name != "manifest.json":
-            files[str(p.relative_to(out))] = {"bytes": p.stat().st_size, "sha256": sha256(p)}
+            files[str(p.relative_to(out))] = {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
     manifest = {"command": command, "built": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "total_bytes": sum(f["bytes"] for f in files.values()), "files": files}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -75,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "cache"))
     p.add_argument("--no-probing", action="store_true")
     p.add_argument("--draws", type=int, default=5)
+    p.add_argument("--parts", default="test,valid,wet,real",
+                   help="evaluation parts to embed and score (test and valid are needed by the app)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="embedding precision (auto: bf16 autocast where the CPU has native bf16)")
     p.add_argument("--probing-only", action="store_true",
@@ -93,47 +91,63 @@ def main(argv=None) -> int:
 
     # bf16 autocast where the CPU has it natively (3x faster on 4-s notes); recorded in the
     # results so the app embeds uploads the same way
-    bf16 = cpu_has_bf16() if args.precision == "auto" else args.precision == "bf16"
-    rows = {part: evaluation_notes(corpus, SPLIT, part) for part in PARTS}
-    for part, r in rows.items():
-        r[META_COLUMNS].to_parquet(tmp / "embeddings" / f"notes_{part}.parquet", index=False)
-    audio = {}
-    for part in PARTS:
-        say(f"rendering {len(rows[part])} {part} notes")
-        audio[part] = corpus.render(rows[part])
-
-    emb: dict[str, dict[str, np.ndarray]] = {}
-    for name, path in models:
+    precision = resolve_precision(args.precision)
+    parts = load_parts(corpus, tuple(p for p in args.parts.split(",") if p), SPLIT)
+    for name, part in parts.items():
+        part.rows[[c for c in META_COLUMNS if c in part.rows]].to_parquet(
+            tmp / "embeddings" / f"notes_{name}.parquet", index=False)
+    store = EmbeddingStore()
+    named = dict(models)
+    for name, path in named.items():
         enc = InstrumentEncoder.from_checkpoint(path)
         save_checkpoint(tmp / "models" / name, enc, None, enc.label_maps, enc.metadata.get("provenance"),
                         enc.metadata.get("metrics"))
-        emb[name] = {}
-        for part in PARTS:
-            t0 = time.monotonic()
-            # through the evaluate command's embedding cache (data/embeddings): a rebuild, or a
-            # model embedded earlier by `python -m mie_core evaluate`, is not embedded again
-            e = embed_notes(path, corpus, rows[part], lambda p=part: audio[p], bf16=bf16)
-            emb[name][part] = e
-            np.save(tmp / "embeddings" / f"{name}_{part}.npy", e.astype(np.float16))
-            say(f"{name}: embedded {len(e)} {part} notes in {time.monotonic() - t0:.0f} s")
+    emb: dict[str, dict[str, np.ndarray]] = {name: {} for name in named}
+    for pname, part in parts.items():
+        t0 = time.monotonic()
+        # through the one embedding store (data/embeddings): a rebuild, the evaluate command
+        # and the app all read what was embedded once
+        e = embed_models(named, part, store, precision, log=say)
+        for name in named:
+            emb[name][pname] = e[name]
+            if pname in SHIPPED_EMBEDDINGS:
+                np.save(tmp / "embeddings" / f"{name}_{pname}.npy", e[name].astype(np.float16))
+        say(f"{pname}: {len(part.rows)} notes embedded by {len(named)} models in {time.monotonic() - t0:.0f} s")
+    # the scoring back-end of each model (mean, cohort, calibration: mie_core.scoring) and the
+    # centroids of every corpus instrument (for identification), from the bank, valid and
+    # calib parts; nothing of the test instruments or rooms
+    aux = load_parts(corpus, BACKEND_PARTS, SPLIT)
+    backends, bank_emb = fit_backends(named, aux, store, precision, SEED, log=say)
+    bank_rows = aux["bank"].rows
+    inst = bank_rows.groupby("instrument_str", sort=True)
+    info = inst[["instrument_family_str", "instrument_source_str", "playing_style", "soundfont", "bank", "program",
+                 "preset_name", "gain_db", "part"]].first().reset_index()
+    for name, be in backends.items():
+        be.info["precision"] = precision
+        be.save(tmp / "models" / name)
+        v = be.vectors(bank_emb[name])
+        idx = inst.indices
+        cents = unit(np.stack([v[idx[i]].mean(0) for i in info["instrument_str"]]))
+        np.save(tmp / "models" / name / "centroids.npy", cents.astype(np.float16))
+        (tmp / "models" / name / "instruments.json").write_text(
+            json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+        say(f"{name}: back-end calibrated on {be.info['n_calibration_trials']} held-out trials, "
+            f"{len(info)} instrument centroids")
+    for name in named:
         for method in ("tsne", "umap"):
             t0 = time.monotonic()
             m = maps.fit_map(emb[name]["test"], method, seed=SEED)
             np.save(tmp / "maps" / f"{name}_test_{method}.npy", m.coords.astype(np.float32))
             say(f"{name}: {method} map in {time.monotonic() - t0:.0f} s")
 
-    results = {"split": SPLIT, "seed": SEED, "embed_bf16": bf16, "parts": {}}
-    test_rows = rows["test"]
-    for part in PARTS:
-        r = rows[part]
-        e = {name: emb[name][part] for name, _ in models}
-        e["mfcc_baseline"] = baseline.mfcc_stats(audio[part])
-        res = evaluation.compare_models(e, r["instrument_str"].to_numpy(), r["instrument_family_str"].to_numpy(),
-                                        seed=SEED, n_draws=args.draws)
+    results = {"split": SPLIT, "seed": SEED, "embed_bf16": precision == "bf16", "precision": precision, "parts": {}}
+    test_rows = parts["test"].rows
+    for pname, part in parts.items():
+        res = score_part({name: emb[name][pname] for name in named}, part, SEED, args.draws, backends=backends)
         res.pop("_trials")
         res.pop("_scores")
-        results["parts"][part] = res
-        say(f"{part}: " + ", ".join(f"{n} EER {100 * m['eer']:.2f} %" for n, m in res["models"].items()))
+        results["parts"][pname] = res
+        say(f"{pname}: " + ", ".join(f"{n} EER {100 * m['eer']:.2f} %" for n, m in res["models"].items()))
     if not args.no_probing:
         results["probing"], results["probing_skipped"] = [], {}
         for name, _ in models:
@@ -143,7 +157,7 @@ def main(argv=None) -> int:
     results["models"] = {name: InstrumentEncoder.from_checkpoint(tmp / "models" / name).metadata for name, _ in models}
     (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=json_default))
     cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models) + \
-        f" --precision {'bf16' if bf16 else 'fp32'}" + (" --no-probing" if args.no_probing else "")
+        f" --precision {precision} --parts {','.join(parts)}" + (" --no-probing" if args.no_probing else "")
     manifest = write_manifest(tmp, cmd)
     if out.exists():
         shutil.rmtree(out)

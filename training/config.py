@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import math
+
 import yaml
 
 from mie_core.chain import ChainParams
@@ -80,6 +82,17 @@ class DataConfig:
             raise ConfigError("need 0 < data.concat_min_s <= data.concat_max_s")
         if self.train_pitch_step < 1 or self.valid_pitch_step < 1:
             raise ConfigError("pitch steps must be >= 1")
+        for name in ("train_velocities", "valid_velocities"):
+            bad = [v for v in getattr(self, name) if not 1 <= v <= 127]
+            if bad or not getattr(self, name):
+                raise ConfigError(f"data.{name} must be MIDI velocities from 1 to 127, not {list(getattr(self, name))}")
+        for name in ("train_pitch_offset", "valid_pitch_offset", "train_max_notes_per_instrument",
+                     "valid_max_notes_per_instrument", "render_workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"data.{name} must be >= 0, not {getattr(self, name)}")
+        for name in ("crop_s", "concat_min_s", "concat_max_s", "trim_top_db", "concat_prob"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"data.{name} must be a finite number")
         if not 0 <= self.performed_share <= 1:
             raise ConfigError("data.performed_share must be in [0, 1]")
         object.__setattr__(self, "performed_held_s", tuple(float(v) for v in self.performed_held_s))
@@ -108,22 +121,39 @@ class OptimConfig:
     grad_clip: float = 5.0
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise ConfigError("optim.steps and optim.batch_size must be positive")
+        for name in ("lr", "lr_final_ratio", "weight_decay", "beta1", "beta2", "grad_clip"):
+            v = getattr(self, name)
+            if not math.isfinite(v):
+                raise ConfigError(f"optim.{name} must be a finite number, not {v!r}")
+        if self.steps < 1:
+            raise ConfigError(f"optim.steps must be >= 1, not {self.steps}")
+        if self.batch_size < 2:
+            raise ConfigError(f"optim.batch_size must be >= 2 (batch norm needs two clips), not {self.batch_size}")
         if self.lr <= 0 or not 0 < self.lr_final_ratio <= 1:
-            raise ConfigError("optim.lr must be positive and optim.lr_final_ratio in (0, 1]")
+            raise ConfigError(f"optim.lr must be positive ({self.lr!r}) and optim.lr_final_ratio in (0, 1] "
+                              f"({self.lr_final_ratio!r})")
         if not 0 <= self.warmup_steps < self.steps:
-            raise ConfigError("optim.warmup_steps must be in [0, steps)")
+            raise ConfigError(f"optim.warmup_steps must be in [0, steps={self.steps}), not {self.warmup_steps}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"optim.weight_decay must be >= 0, not {self.weight_decay!r}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"optim.{name} must be in [0, 1), not {getattr(self, name)!r}")
+        if self.grad_clip < 0:
+            raise ConfigError(f"optim.grad_clip must be >= 0 (0: off), not {self.grad_clip!r}")
 
 
 @dataclass(frozen=True)
 class HeadConfig:
     """kind: "asoftmax" (paper), "softmax" (w/o A-softmax) or "aam" (ArcFace).
-    family_weight 0 is "w/o instrument family". lambda_* anneal A-softmax:
-    lambda = max(lambda_min, lambda_base / (1 + lambda_gamma * step))."""
+    margin: in the head's own unit, 0 for its default: A-softmax's integer multiplier of
+    the angle (1-4; default 2, the paper's), AAM's additive angle in radians (0-1.0;
+    default 0.2); plain softmax has none. family_weight 0 is "w/o instrument family".
+    lambda_* anneal A-softmax: lambda = max(lambda_min, lambda_base / (1 + lambda_gamma * step)).
+    scale: AAM's logit scale."""
 
     kind: str = "asoftmax"
-    margin: float = 2
+    margin: float = 0.0
     family_weight: float = 1.0
     lambda_base: float = 1500.0
     lambda_gamma: float = 0.01
@@ -133,10 +163,47 @@ class HeadConfig:
     def __post_init__(self):
         if self.kind not in ("asoftmax", "softmax", "aam"):
             raise ConfigError(f"head.kind must be 'asoftmax', 'softmax' or 'aam', not {self.kind!r}")
-        if self.kind == "asoftmax" and (int(self.margin) != self.margin or self.margin < 1):
-            raise ConfigError("head.margin must be a positive integer for A-softmax")
-        if self.family_weight < 0:
-            raise ConfigError("head.family_weight must be >= 0")
+        m = self.margin
+        if not math.isfinite(m) or m < 0:
+            raise ConfigError(f"head.margin must be a finite number >= 0 (0: the head's default), not {m!r}")
+        if self.kind == "asoftmax" and m and (int(m) != m or not 1 <= m <= 4):
+            raise ConfigError(f"head.margin {m!r}: A-softmax's margin multiplies the angle and must be an integer "
+                              "from 1 to 4 (the paper's is 2)")
+        if self.kind == "aam" and m and not 0 < m <= 1.0:
+            raise ConfigError(f"head.margin {m!r}: AAM's margin is an angle in radians, in (0, 1.0] (usual 0.2); "
+                              "set head.margin=0.2")
+        if self.kind == "softmax" and m:
+            raise ConfigError(f"head.margin {m!r}: a plain softmax head has no margin; leave it 0")
+        for name in ("family_weight", "lambda_base", "lambda_gamma", "lambda_min", "scale"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise ConfigError(f"head.{name} must be a finite number >= 0, not {v!r}")
+        if self.scale <= 0:
+            raise ConfigError(f"head.scale must be positive, not {self.scale!r}")
+
+    @property
+    def effective_margin(self) -> float:
+        """The margin the head uses: the configured one, or the kind's default."""
+        if self.margin:
+            return self.margin
+        return {"asoftmax": 2, "aam": 0.2, "softmax": 0.0}[self.kind]
+
+
+def check_device(device: str) -> None:
+    """'auto', 'cpu', 'cuda' or 'cuda:N' that this machine has; else ConfigError naming it."""
+    import re
+
+    if device in ("auto", "cpu"):
+        return
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        raise ConfigError(f"run.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"run.device is {device!r} but this machine has no CUDA GPU; use 'auto' or 'cpu'")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"run.device is {device!r} but this machine has {torch.cuda.device_count()} GPU(s)")
 
 
 @dataclass(frozen=True)
@@ -158,9 +225,14 @@ class RunConfig:
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError("run.precision must be 'auto', 'bf16' or 'fp32'")
+            raise ConfigError(f"run.precision must be 'auto', 'bf16' or 'fp32', not {self.precision!r}")
         if self.eval_every < 0 or self.ckpt_every < 0 or self.log_every < 1:
             raise ConfigError("run.eval_every and run.ckpt_every must be >= 0, run.log_every >= 1")
+        if self.threads < 0:
+            raise ConfigError(f"run.threads must be >= 0 (0: all cores), not {self.threads}")
+        if not self.name or "/" in self.name or self.name in (".", ".."):
+            raise ConfigError(f"run.name must be a plain folder name, not {self.name!r}")
+        check_device(self.device)
 
 
 @dataclass(frozen=True)
@@ -193,6 +265,11 @@ class Config:
     head: HeadConfig = field(default_factory=HeadConfig)
     run: RunConfig = field(default_factory=RunConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
+
+    def __post_init__(self):
+        if self.model.sample_rate != 16000:
+            raise ConfigError(f"model.sample_rate is {self.model.sample_rate}, but every data source here gives "
+                              "16 kHz audio; only 16000 is supported")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -68,7 +68,7 @@ def build(cfg: Config, n_instruments: int, n_families: int) -> TrainModel:
     enc = InstrumentEncoder(cfg.model)
     h = cfg.head
     heads = DualHead(cfg.model.embed_dim, n_instruments, n_families, kind=h.kind, family_weight=h.family_weight,
-                     margin=h.margin, lambda_base=h.lambda_base, lambda_gamma=h.lambda_gamma,
+                     margin=h.effective_margin, lambda_base=h.lambda_base, lambda_gamma=h.lambda_gamma,
                      lambda_min=h.lambda_min, scale=h.scale)
     return TrainModel(enc, heads)
 
@@ -111,9 +111,63 @@ def evaluate_eer(encoder: InstrumentEncoder, valid, seed: int, device, bf16: boo
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def load_state(path: str | Path) -> dict:
+    """A run's ``state.pt``, loaded without executing anything (``weights_only=True``).
+
+    Only tensors and plain Python types are accepted; ``torch.__version__`` objects that
+    runs before 2026-11-26 stored are allowed as the plain strings they are. A missing,
+    truncated or crafted file is a ConfigError naming it.
+    """
+    import pickle
+
+    from torch.torch_version import TorchVersion
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--resume {path}: no such file (give the run's state.pt)")
+    try:
+        with torch.serialization.safe_globals([TorchVersion]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ConfigError(f"--resume {path}: refused, it holds something other than tensors and plain data "
+                          f"({str(err).splitlines()[0][:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ConfigError(f"--resume {path}: not a readable checkpoint ({str(err).splitlines()[0][:160]})") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "step", "config"} <= set(state):
+        raise ConfigError(f"--resume {path}: not a training state (no model, optimizer, step and config)")
+    return state
+
+
+class RunLock:
+    """An OS lock on a run folder (``.lock``), held while a trainer writes there and released
+    by the kernel if the process dies, so two trainers never share a run folder."""
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / ".lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(self.fd)
+            raise ConfigError(f"{run_dir} is in use by another trainer (pid {holder}); wait for it or choose "
+                              "another run.name / run.out_dir") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        import fcntl
+
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
 
 
 class Logger:
@@ -142,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config field")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly at a checkpoint after N minutes")
     p.add_argument("--dry-run", action="store_true", help="build the model, print parameter counts, train nothing")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in a folder that holds one (its state, log and exports are replaced)")
     args = p.parse_args(argv)
     try:
         return run(args)
@@ -154,7 +210,7 @@ def run(args) -> int:
     t_start = time.monotonic()
     state = None
     if args.resume:
-        state = torch.load(args.resume, map_location="cpu", weights_only=False)
+        state = load_state(args.resume)
         raw = state["config"]
         for item in args.set:
             if not item.startswith("run."):
@@ -203,8 +259,20 @@ def run(args) -> int:
         print(f"precision: {'bf16 autocast' if bf16 else 'fp32'} on {device}")
         return 0
 
+    lock = None
     if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir)
+        if state is None and (run_dir / "state.pt").exists():
+            if not args.overwrite:
+                lock.release()
+                raise ConfigError(f"{run_dir} already holds a run; carry it on with `--resume {run_dir / 'state.pt'}`, "
+                                  "or pass --overwrite to start a new one there")
+            import shutil
+
+            for old in ("state.pt", "log.jsonl"):
+                (run_dir / old).unlink(missing_ok=True)
+            for old in ("best", "last"):
+                shutil.rmtree(run_dir / old, ignore_errors=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         log.say(f"run {run_dir}: {'bf16 autocast' if bf16 else 'fp32'} on {device}, {torch.get_num_threads()} threads, world {world}")
 

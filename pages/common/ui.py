@@ -80,16 +80,46 @@ def page_setup(title: str, tab: str | None = None) -> None:
 
 # ---------------------------------------------------------------- cached loaders
 @st.cache_resource(show_spinner="Loading the model ...")
-def encoder(path: str):
-    """The InstrumentEncoder of a checkpoint, loaded once per server (torch is imported here,
-    not at start-up, so pages without a model open fast)."""
-    from mie_core.model import InstrumentEncoder
+def verifier(path: str):
+    """The model of a checkpoint with its scoring back-end and instrument centroids
+    (:func:`mie_core.verify.load_verifier`), loaded once per server (torch is imported
+    here, not at start-up, so pages without a model open fast)."""
+    from mie_core.verify import load_verifier
 
-    enc = InstrumentEncoder.from_checkpoint(path)
+    v = load_verifier(path, precision=embed_precision())
     # the first forward pass sets up the convolution kernels (about a second); do it now,
     # not on the user's first upload
-    enc.embed([np.zeros(16000, dtype=np.float32)], bf16=embed_bf16())
-    return enc
+    v.embed([np.zeros(16000, dtype=np.float32)])
+    return v
+
+
+def encoder(path: str):
+    """The InstrumentEncoder of a checkpoint (the one :func:`verifier` holds)."""
+    return verifier(path).encoder
+
+
+PRIORS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+PART_NAMES = {"test": "clean renders of unseen instruments", "wet": "the same through unseen rooms, microphones, "
+              "noise and codecs", "real": "real recordings (tonejs-instruments)"}
+
+
+def verdict_rates(model: str) -> pd.DataFrame | None:
+    """How often the calibrated verdict (prior 50 %) was right, per evaluation part, from the cache."""
+    rows = []
+    for part, res in benchmark().get("parts", {}).items():
+        c = res.get("models", {}).get(model, {}).get("calibrated")
+        if c and part in PART_NAMES:
+            rows.append({"measured on": PART_NAMES[part], "genuine accepted": f"{100 * (1 - c['p_miss']):.1f} %",
+                         "impostors rejected": f"{100 * (1 - c['p_fa']):.1f} %",
+                         "instruments": res.get("n_instruments"), "trials": res["n_target"] + res["n_nontarget"]})
+    return pd.DataFrame(rows) if rows else None
+
+
+def instrument_note(info_row) -> dict:
+    """A playable note (MIDI 60, velocity 100) of a corpus instrument from its centroid's labels."""
+    r = dict(info_row)
+    return {"soundfont": r["soundfont"], "bank": int(r.get("bank", 0)), "program": int(r["program"]), "pitch": 60,
+            "velocity": 100, "gain_db": float(r.get("gain_db", 0.0)), "instrument_str": r.get("instrument_str")}
 
 
 @st.cache_resource
@@ -101,9 +131,20 @@ def models() -> list[workbench.ModelEntry]:
     return _models(str(workbench.cache_dir()), str(workbench.runs_dir()))
 
 
+def broken_models() -> list[tuple[str, str]]:
+    """(folder, reason) of checkpoints whose model.json cannot be read (listed, never fatal)."""
+    return _scan(str(workbench.cache_dir()), str(workbench.runs_dir()))[1]
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def _models(cache_path: str, runs_path: str) -> list[workbench.ModelEntry]:
-    return workbench.find_models(Path(cache_path), Path(runs_path))
+    return _scan(cache_path, runs_path)[0]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _scan(cache_path: str, runs_path: str) -> tuple[list, list]:
+    broken: list = []
+    return workbench.find_models(Path(cache_path), Path(runs_path), broken), broken
 
 
 @st.cache_data(show_spinner=False)
@@ -157,9 +198,9 @@ def embeddings(entry: workbench.ModelEntry, part: str = "test") -> np.ndarray:
     (a run trained here), rendered and embedded in a background job (minutes; then saved)."""
     if entry.shipped and cache().has_embeddings(entry.name, part):
         return _shipped_embeddings(entry.name, part)
-    bf16 = embed_bf16()
-    key = ("embed", str(entry.path), _stamp(entry.path), part, bf16)
-    job = jobs().submit(key, workbench.embed_part, entry, notes(part), bf16=bf16,
+    precision = embed_precision()
+    key = ("embed", str(entry.path), _stamp(entry.path), part, precision)
+    job = jobs().submit(key, workbench.embed_part, entry, notes(part), precision=precision, part=part,
                         label=f"Embedding the {part} notes with {entry.name} (once)")
     return await_job(job)
 
@@ -228,9 +269,15 @@ def _shipped_map(name: str, method: str) -> np.ndarray | None:
     return cache().map_coords(name, method)
 
 
+def embed_precision() -> str:
+    """Embed uploads and runs as the cache was embedded ("bf16" autocast or "fp32"), so scores
+    compare; on a CPU without native bf16 the same autocast runs, only slower."""
+    b = benchmark()
+    return b.get("precision") or ("bf16" if b.get("embed_bf16") else "fp32")
+
+
 def embed_bf16() -> bool:
-    """Embed uploads as the cache was embedded (bf16 autocast or fp32), so scores compare."""
-    return bool(benchmark().get("embed_bf16", False))
+    return embed_precision() == "bf16"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -279,6 +326,8 @@ def require_cache() -> None:
 def pick_model(label: str = "Model", key: str = "model", default: str | None = None,
                container=None) -> workbench.ModelEntry | None:
     ms = models()
+    for folder, why in broken_models():
+        (container or st.sidebar).warning(f"Broken checkpoint left out: {why}", icon=":material/broken_image:")
     if not ms:
         (container or st).error("No model found: neither cache/models nor runs/*/best holds a checkpoint.")
         return None
@@ -310,8 +359,9 @@ def download_csv(df: pd.DataFrame, name: str, label: str = "Download CSV", key: 
 
 def download_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
     """A download button for a figure as a standalone HTML page, written only when pressed
-    (a 7,090-point map is ~0.7 MB of HTML: making it on every rerun cost ~40 ms per map)."""
-    st.download_button("Download figure (HTML)", lambda: fig.to_html(include_plotlyjs="cdn", full_html=True).encode(),
+    (a 7,090-point map is ~0.7 MB of HTML: making it on every rerun cost ~40 ms per map).
+    plotly.js is inside the page (4.6 MB), so it opens offline."""
+    st.download_button("Download figure (HTML)", lambda: fig.to_html(include_plotlyjs=True, full_html=True).encode(),
                        file_name=name, mime="text/html", key=key, on_click="ignore")
 
 

@@ -1,0 +1,167 @@
+"""Evaluation parts: which notes a model is scored on, and how their audio is made.
+
+* ``test`` / ``valid``: the evaluation notes of the unseen test (valid) instruments of a
+  split, clean renders (:func:`evaluation_notes`: C and F# of every octave, all velocities);
+* ``wet``: the ``test`` notes, each through its own recording chain drawn from the *test*
+  rooms and ranges (:func:`mie_core.chain.wet_part`), seeded per note, so every model is
+  scored on identical wet audio;
+* ``real``: real recordings of single notes by musicians (:mod:`mie_core.realrec`, the
+  tonejs-instruments samples), where they have been fetched;
+* ``bank``: 8 notes of every corpus instrument (train, valid and test), clean: the
+  training instruments give the scoring back-end its mean and cohort
+  (:mod:`mie_core.scoring`), all of them the centroids the app identifies clips against;
+* ``calib``: 25 notes of each *valid* instrument through the recording chain of the
+  *training* rooms: with ``valid`` the held-out trials the calibration is fitted on
+  (test instruments and test rooms never are).
+
+A :class:`Part` carries its note table, a key naming notes and audio recipe (the
+embedding store's key, :func:`mie_core.embeddings.notes_key`), and a lazy ``audio()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .embeddings import notes_key
+
+from .evaluation import EVAL_PITCH_STEP
+WET_SEED = 20261126
+CALIB_SEED = 20261127
+BANK_NOTES_PER_INSTRUMENT = 8
+CALIB_NOTES_PER_INSTRUMENT = 25
+ALL_PARTS = ("test", "valid", "wet", "real", "bank", "calib")
+
+
+@dataclass
+class Part:
+    """name; rows: one row per note (NSynth schema + ours); key: store key; audio(): the notes."""
+
+    name: str
+    rows: pd.DataFrame
+    recipe: str
+    make_audio: Callable[[], object] = field(repr=False)
+    _audio: object = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return notes_key(self.rows["note_str"].tolist(), self.recipe)
+
+    def audio(self):
+        if self._audio is None:
+            self._audio = self.make_audio()
+        return self._audio
+
+
+def evaluation_notes(corpus, split: str = "program_disjoint", part: str = "test") -> pd.DataFrame:
+    """The notes every evaluation uses: all instruments of the part, pitches C and F# of
+    every octave, all velocities (about 70 notes per instrument)."""
+    from .corpus import select_notes
+
+    return select_notes(corpus.split_notes(split, part), pitch_step=EVAL_PITCH_STEP, pitch_offset=0)
+
+
+CLEAN_RECIPE = "clean-render"
+
+
+def render_rows(rows: pd.DataFrame, progress=None, workers: int | None = None, corpus=None) -> np.ndarray:
+    """int16 (n, 64000) renders of corpus note rows (their metadata names soundfont, preset
+    and gain), with the corpus's own soundfont files where it is given, else those in
+    ``data/soundfonts``."""
+    from . import render, workbench
+
+    if corpus is not None:
+        return corpus.render(rows, workers=workers, progress=progress)
+    return render.render_many(workbench.note_specs(rows), workers=workers, progress=progress)
+
+
+def clean_part(name: str, rows: pd.DataFrame, progress=None, workers: int | None = None, corpus=None) -> Part:
+    """A part of clean corpus renders of ``rows`` (``test`` or ``valid``)."""
+    return Part(name, rows.reset_index(drop=True), CLEAN_RECIPE,
+                lambda: render_rows(rows, progress, workers, corpus))
+
+
+def wet_recipe(seed: int = WET_SEED) -> str:
+    from . import chain
+
+    return f"wet:{chain.TEST_PARAMS.digest()}:rooms-v{chain.ROOM_BANK_VERSION}-seed0:seed{seed}"
+
+
+def wet_part(test: Part, seed: int = WET_SEED, progress=None) -> Part:
+    """The ``test`` notes through the test rooms' recording chain (shares the clean audio)."""
+    from . import chain
+
+    def make():
+        bank = chain.room_bank(seed=0)
+        return chain.wet_part(test.audio(), bank, chain.TEST_PARAMS, seed, test.rows["note_str"].tolist(), progress)
+
+    return Part("wet", test.rows, wet_recipe(seed), make)
+
+
+def real_part(root=None) -> Part | None:
+    """The real recordings present under ``data/real`` (None when none were fetched)."""
+    from . import realrec
+
+    rows = realrec.tonejs_table(root)
+    if rows.empty:
+        return None
+    return Part("real", rows.drop(columns=["path"]), f"real:tonejs:max{realrec.MAX_SECONDS}s",
+                lambda: realrec.load_tonejs_audio(rows))
+
+
+def bank_part(corpus, split: str = "program_disjoint", progress=None, workers: int | None = None) -> Part:
+    """``BANK_NOTES_PER_INSTRUMENT`` seeded notes of every instrument; column ``part`` says
+    which part of ``split`` the instrument is in."""
+    from .corpus import select_notes
+
+    rows = select_notes(corpus.notes, max_per_instrument=BANK_NOTES_PER_INSTRUMENT, seed=0).reset_index(drop=True)
+    where = {i: name for name in ("train", "valid", "test") for i in corpus.splits[split].get(name, [])}
+    rows["part"] = rows["instrument_str"].map(where).fillna("none")
+    return Part("bank", rows, f"bank:{split}", lambda: render_rows(rows, progress, workers, corpus))
+
+
+def calib_part(corpus, split: str = "program_disjoint", seed: int = CALIB_SEED, progress=None,
+               workers: int | None = None) -> Part:
+    """Valid notes through the training rooms' chain, seeded per note (held-out calibration trials)."""
+    from . import chain
+    from .corpus import select_notes
+
+    rows = select_notes(evaluation_notes(corpus, split, "valid"), max_per_instrument=CALIB_NOTES_PER_INSTRUMENT,
+                        seed=0).reset_index(drop=True)
+
+    def make():
+        bank = chain.room_bank(seed=0)
+        clean = render_rows(rows, progress, workers, corpus)
+        return chain.wet_part(clean, bank, chain.TRAIN_PARAMS, seed, rows["note_str"].tolist(), room_part="train")
+
+    return Part("calib", rows, f"calib:{chain.TRAIN_PARAMS.digest()}:rooms-v{chain.ROOM_BANK_VERSION}-seed0:seed{seed}",
+                make)
+
+
+def load_parts(corpus, names=("test",), split: str = "program_disjoint", progress=None,
+               workers: int | None = None) -> dict[str, Part]:
+    """The named parts (``real`` is left out, silently, where nothing was fetched)."""
+    out: dict[str, Part] = {}
+    need_test = "test" in names or "wet" in names
+    if need_test:
+        test = clean_part("test", evaluation_notes(corpus, split, "test"), progress, workers, corpus)
+        if "test" in names:
+            out["test"] = test
+    for name in names:
+        if name == "valid":
+            out["valid"] = clean_part("valid", evaluation_notes(corpus, split, "valid"), progress, workers, corpus)
+        elif name == "wet":
+            out["wet"] = wet_part(test)
+        elif name == "real":
+            r = real_part()
+            if r is not None:
+                out["real"] = r
+        elif name == "bank":
+            out["bank"] = bank_part(corpus, split, progress, workers)
+        elif name == "calib":
+            out["calib"] = calib_part(corpus, split, progress=progress, workers=workers)
+        elif name not in ("test",):
+            raise ValueError(f"unknown evaluation part {name!r}; known: {', '.join(ALL_PARTS)}")
+    return {n: out[n] for n in names if n in out}
