@@ -2,9 +2,9 @@
 
 * ``test`` / ``valid``: the evaluation notes of the unseen test (valid) instruments of a
   split, clean renders (:func:`evaluation_notes`: C and F# of every octave, all velocities);
-* ``wet``: the ``test`` notes, each through its own recording chain drawn from the *test*
-  rooms and ranges (:func:`mie_core.chain.wet_part`), seeded per note, so every model is
-  scored on identical wet audio;
+* ``wet``: 30 seeded notes of each ``test`` instrument, each through its own recording
+  chain drawn from the *test* rooms and ranges (:func:`mie_core.chain.wet_part`), seeded
+  per note, so every model is scored on identical wet audio;
 * ``real``: real recordings of single notes by musicians (:mod:`mie_core.realrec`, the
   tonejs-instruments samples), where they have been fetched;
 * ``bank``: 8 notes of every corpus instrument (train, valid and test), clean: the
@@ -30,8 +30,9 @@ from .embeddings import notes_key
 from .evaluation import EVAL_PITCH_STEP
 WET_SEED = 20261126
 CALIB_SEED = 20261127
-BANK_NOTES_PER_INSTRUMENT = 8
+BANK_NOTES_PER_INSTRUMENT = 6
 CALIB_NOTES_PER_INSTRUMENT = 25
+WET_NOTES_PER_INSTRUMENT = 30
 ALL_PARTS = ("test", "valid", "wet", "real", "bank", "calib")
 
 
@@ -89,15 +90,25 @@ def wet_recipe(seed: int = WET_SEED) -> str:
     return f"wet:{chain.TEST_PARAMS.digest()}:rooms-v{chain.ROOM_BANK_VERSION}-seed0:seed{seed}"
 
 
-def wet_part(test: Part, seed: int = WET_SEED, progress=None) -> Part:
-    """The ``test`` notes through the test rooms' recording chain (shares the clean audio)."""
+def wet_part(test: Part, seed: int = WET_SEED, progress=None, per_instrument: int | None = WET_NOTES_PER_INSTRUMENT
+             ) -> Part:
+    """A seeded ``per_instrument`` notes of each ``test`` instrument (all with None) through
+    the test rooms' recording chain; shares the clean part's audio."""
     from . import chain
+    from .corpus import select_notes
+
+    rows = test.rows
+    if per_instrument:
+        rows = select_notes(rows, max_per_instrument=per_instrument, seed=seed)
+    pos = pd.Series(np.arange(len(test.rows)), index=test.rows["note_str"]).loc[rows["note_str"]].to_numpy()
+    rows = rows.reset_index(drop=True)
 
     def make():
         bank = chain.room_bank(seed=0)
-        return chain.wet_part(test.audio(), bank, chain.TEST_PARAMS, seed, test.rows["note_str"].tolist(), progress)
+        clean = np.asarray(test.audio())[pos]
+        return chain.wet_part(clean, bank, chain.TEST_PARAMS, seed, rows["note_str"].tolist(), progress)
 
-    return Part("wet", test.rows, wet_recipe(seed), make)
+    return Part("wet", rows, wet_recipe(seed), make)
 
 
 def real_part(root=None) -> Part | None:

@@ -105,6 +105,9 @@ class Cache:
             self._notes[part] = pd.read_parquet(self.root / "embeddings" / f"notes_{part}.parquet")
         return self._notes[part]
 
+    def has_notes(self, part: str) -> bool:
+        return (self.root / "embeddings" / f"notes_{part}.parquet").exists()
+
     def has_embeddings(self, model: str, part: str = "test") -> bool:
         return (self.root / "embeddings" / f"{model}_{part}.npy").exists()
 
@@ -151,7 +154,7 @@ def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, precision:
     else:
         p = parts_mod.clean_part("test" if part == "wet" else part, notes, render_progress, workers=1)
         if part == "wet":
-            p = parts_mod.wet_part(p)
+            p = parts_mod.wet_part(p, per_instrument=None)  # the cache's wet notes are already the subset
     tell(0, total, f"rendering {n} notes")
     return store.get(entry.path, p.key, p.audio, precision,
                      lambda d, t: tell(n + d * EMBED_WEIGHT, total, f"embedding {d}/{n} notes"))

@@ -63,7 +63,8 @@ with ui.guard():
     src = st.radio("Enrol from", ["a corpus instrument", "my own notes"], horizontal=True, key=ui.kept("enrol_src"))
     test_notes = ui.notes("test")
     if src == "my own notes":
-        files = st.file_uploader("Notes of one instrument (wav, flac, ogg, mp3)", type=FORMATS,
+        files = st.file_uploader(f"Notes of one instrument (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)",
+                                 type=FORMATS,
                                  accept_multiple_files=True, key="enrol_files")
         clips = read_files(files)
         for i, (n, x) in enumerate(clips):
@@ -101,7 +102,8 @@ with ui.guard():
 
     st.subheader("2. Test a clip")
     c1, c2 = st.columns(2)
-    test_file = c1.file_uploader("A clip to test (wav, flac, ogg, mp3)", type=FORMATS, key="test_file")
+    test_file = c1.file_uploader(f"A clip to test (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s)", type=FORMATS,
+                                 key="test_file")
     recorded = c2.audio_input("... or record one", key="test_rec")
     if ver.can_calibrate:
         prior = st.select_slider(

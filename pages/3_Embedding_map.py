@@ -55,6 +55,8 @@ with ui.guard():
             extra = []
             for name, (model_name, e, x) in uploaded.items():
                 if model_name != entry.name:  # uploaded with another model: embedded again with this one
+                    if x is None:  # an enrolment (no single clip to embed again)
+                        continue
                     e = ui.verifier(str(entry.path)).embed([x])[0]
                 extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None])))
             # the notes selected on this model's map, kept across colourings and views and ringed

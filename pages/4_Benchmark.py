@@ -42,8 +42,9 @@ def significance_figure(res: dict) -> go.Figure:
     s = np.asarray(sig["significant"])
     text = [[("" if i == j else f"z={z[i, j]:.1f}<br>{'significant' if s[i, j] else 'n.s.'}") for j in range(len(z))]
             for i in range(len(z))]
+    # zmin/zmax fixed: with nothing significant the cells stay light (plotly would stretch one value to dark)
     fig = go.Figure(go.Heatmap(z=s.astype(float), x=sig["names"], y=sig["names"], text=text, texttemplate="%{text}",
-                               colorscale=[[0, "#f7f7f7"], [1, "#636363"]], showscale=False))
+                               colorscale=[[0, "#f7f7f7"], [1, "#636363"]], zmin=0, zmax=1, showscale=False))
     fig.update_layout(height=120 + 60 * len(z), title="Pairwise significance (Eq. 1, Holm, alpha 0.05)",
                       margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
     return fig
@@ -52,15 +53,25 @@ def significance_figure(res: dict) -> go.Figure:
 with ui.guard():
     ui.page_setup("Benchmark")
     ui.require_cache()
+    summary = ui.parts_summary()
+    if summary is not None:
+        st.markdown("**As the cache builder measured it**, on identical trials per part: raw cosine (the paper's "
+                    "scoring), AS-norm (centred embeddings, adaptive score normalisation against training "
+                    "instruments) and the calibrated verdict (prior 50 %).")
+        st.dataframe(summary, hide_index=True)
+        st.divider()
     models = ui.models()
     names = [m.label for m in models]
     default = [m.label for m in models if m.shipped] or names[:1]
     chosen = st.multiselect("Models", names, default=default, key=ui.kept("bench_models"))
     c = st.columns(6)
-    part = c[0].selectbox("Notes", ["test", "valid"], key=ui.kept("bench_part"))
-    n_enroll = c[1].number_input("enrolment clips", 1, 20, 5, key=ui.kept("bench_enroll"))
-    n_target = c[2].number_input("target trials", 1, 60, 20, key=ui.kept("bench_target"))
-    n_non = c[3].number_input("non-target trials", 1, 200, 20, key=ui.kept("bench_non"))
+    parts = [p for p in ("test", "valid", "real") if ui.cache().has_notes(p)]
+    part = c[0].selectbox("Notes", parts, key=ui.kept("bench_part"),
+                          format_func=lambda p: {"test": "test (clean renders)", "valid": "valid (clean renders)",
+                                                 "real": "real recordings"}[p])
+    n_enroll = c[1].number_input("enrolment clips per instrument", 1, 20, 5, key=ui.kept("bench_enroll"))
+    n_target = c[2].number_input("target trials per instrument", 1, 60, 20, key=ui.kept("bench_target"))
+    n_non = c[3].number_input("non-target trials per instrument", 1, 200, 20, key=ui.kept("bench_non"))
     draws = c[4].number_input("draws", 1, 20, 5, key=ui.kept("bench_draws"))
     seed = c[5].number_input("seed", 0, 10**6, 0, key=ui.kept("bench_seed"))
     entries = [models[names.index(x)] for x in chosen]
@@ -72,7 +83,10 @@ with ui.guard():
                           n_nontarget=int(n_non), n_draws=int(draws), seed=int(seed))
     rows = [{"model": n, "EER ROCCH (%)": 100 * m["eer"], "+- (draws)": 100 * m["eer_std"],
              "95 % interval, instruments (%)": f"{100 * m['eer_ci'][0]:.2f}-{100 * m['eer_ci'][1]:.2f}",
-             "EER interp. (%)": 100 * m["eer_interp"], "minDCF (0.01)": m["min_dcf"], "EER threshold": m["threshold"]}
+             "EER interp. (%)": 100 * m["eer_interp"], "minDCF (0.01)": m["min_dcf"], "EER threshold": m["threshold"],
+             "EER AS-norm (%)": 100 * m["asnorm"]["eer"] if "asnorm" in m else None,
+             "Cllr (calibrated)": m["calibrated"]["cllr"] if "calibrated" in m else None,
+             "actDCF (prior 0.5)": m["calibrated"]["act_dcf"] if "calibrated" in m else None}
             for n, m in res["models"].items()]
     table = pd.DataFrame(rows)
     st.dataframe(table.round(3), hide_index=True)

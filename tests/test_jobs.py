@@ -116,7 +116,7 @@ def test_the_app_and_the_cache_builder_give_identical_embeddings(tiny_cache):
         assert np.array_equal(app, builder), part
     # the wet part's embeddings are not shipped, but the builder left them in the store: the
     # app finds them under the same key instead of computing its own
-    wet_key = parts.wet_part(parts.clean_part("test", cache.notes("wet"))).key
+    wet_key = parts.wet_part(parts.clean_part("test", cache.notes("wet")), per_instrument=None).key
     store = EmbeddingStore()
     assert store.has(entry.path, wet_key, precision)
     wet = workbench.embed_part(entry, cache.notes("wet"), part="wet", precision=precision)

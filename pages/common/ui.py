@@ -30,6 +30,8 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 PAGES = [
     ("app.py", "Home", ":material/home:", "what the workbench is, the models and the corpus"),
     ("pages/1_Verify.py", "Verify", ":material/mic:", "enrol an instrument and test notes"),
+    ("pages/8_My_instruments.py", "My instruments", ":material/library_music:",
+     "your enrolled instruments, kept; score many clips"),
     ("pages/2_Filter_bands.py", "Filter bands", ":material/graphic_eq:", "what the sinc filters learned"),
     ("pages/3_Embedding_map.py", "Embedding map", ":material/scatter_plot:", "t-SNE / UMAP of unseen instruments"),
     ("pages/4_Benchmark.py", "Benchmark", ":material/monitoring:", "EER, DET, significance"),
@@ -98,6 +100,16 @@ def encoder(path: str):
     return verifier(path).encoder
 
 
+MAX_UPLOAD_S = 60.0  # mie_core.audio's default limit, said before an upload
+
+
+def with_calibration(backend, calibration):
+    """A copy of a back-end with another calibration (the user's own)."""
+    from dataclasses import replace
+
+    return replace(backend, calibration=tuple(calibration))
+
+
 PRIORS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 PART_NAMES = {"test": "clean renders of unseen instruments", "wet": "the same through unseen rooms, microphones, "
               "noise and codecs", "real": "real recordings (tonejs-instruments)"}
@@ -112,6 +124,26 @@ def verdict_rates(model: str) -> pd.DataFrame | None:
             rows.append({"measured on": PART_NAMES[part], "genuine accepted": f"{100 * (1 - c['p_miss']):.1f} %",
                          "impostors rejected": f"{100 * (1 - c['p_fa']):.1f} %",
                          "instruments": res.get("n_instruments"), "trials": res["n_target"] + res["n_nontarget"]})
+    return pd.DataFrame(rows) if rows else None
+
+
+def parts_summary() -> pd.DataFrame | None:
+    """EER per model and part (clean / wet / real), raw and AS-norm, and the calibrated verdict's
+    error rates, from the cache's benchmark results."""
+    parts = benchmark().get("parts", {})
+    rows = []
+    for part in ("test", "wet", "real"):
+        res = parts.get(part)
+        if not res:
+            continue
+        for name, m in res["models"].items():
+            c = m.get("calibrated", {})
+            rows.append({"part": PART_NAMES[part], "model": name, "EER raw (%)": round(100 * m["eer"], 2),
+                         "EER AS-norm (%)": round(100 * m["asnorm"]["eer"], 2) if "asnorm" in m else None,
+                         "Cllr": round(c["cllr"], 3) if c else None,
+                         "genuine accepted (%)": round(100 * (1 - c["p_miss"]), 1) if c else None,
+                         "impostors rejected (%)": round(100 * (1 - c["p_fa"]), 1) if c else None,
+                         "instruments": res["n_instruments"]})
     return pd.DataFrame(rows) if rows else None
 
 
@@ -302,10 +334,13 @@ def verification(names: tuple, paths: tuple, shipped: tuple, part: str = "test",
 @st.cache_data(show_spinner="Scoring the trials ...")
 def _verification(names: tuple, paths: tuple, shipped: tuple, stamps: tuple, part: str, protocol: tuple) -> dict:
     """(``stamps``: when each checkpoint was written, so a retrained run is scored again.)"""
+    from mie_core.scoring import Backend
+
     emb = {n: embeddings(workbench.ModelEntry(n, Path(p), s), part) for n, p, s in zip(names, paths, shipped)}
+    backends = {n: Backend.load(Path(p)) for n, p in zip(names, paths) if Backend.exists(Path(p))}
     meta = notes(part)
     res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
-                                    n_boot=300, **dict(protocol))
+                                    n_boot=300, backends=backends, **dict(protocol))
     tr = res.pop("_trials")
     trial_text, enroll_text = trials.trials_to_text(tr, meta["note_str"].to_numpy())
     res["_scores"] = {k: v.tolist() for k, v in res["_scores"].items()}

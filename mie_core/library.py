@@ -1,0 +1,133 @@
+"""The user's own instrument library: named instruments enrolled from their recordings.
+
+Kept across app restarts in a folder (``data/my_instruments`` or ``$MIE_LIBRARY``), one
+subfolder per model (its weights' hash), plain files only, nothing pickled::
+
+    <model hash>/library.json        {"instruments": {name: {"files": [...], "added": ..., "n": k}},
+                                      "calibration": [a, b] or null, "calibration_info": {...}}
+    <model hash>/<slug>.npy          float16 (k, d) raw embeddings of the enrolment clips
+
+An instrument's enrolment is made by the model's back-end from those embeddings
+(:meth:`mie_core.scoring.Backend.enrol`), so re-enrolling is never needed when the
+back-end's calibration changes. Scoring many clips against every enrolled instrument is
+:func:`mie_core.verify.identify_enrolled`; :meth:`InstrumentLibrary.calibrate` fits the
+calibration on the user's own labelled recordings.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .embeddings import atomic_save_npy
+
+
+def library_dir() -> Path:
+    from .soundfonts import data_dir
+
+    return Path(os.environ.get("MIE_LIBRARY") or data_dir() / "my_instruments")
+
+
+def slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._")
+    if not s:
+        raise ValueError("an instrument needs a name with at least one letter or digit")
+    return s[:80]
+
+
+class InstrumentLibrary:
+    """The enrolled instruments of one model (``model_hash``) in ``root``."""
+
+    def __init__(self, model_hash: str, root: Path | None = None):
+        self.folder = Path(root or library_dir()) / model_hash
+        self.index_path = self.folder / "library.json"
+
+    def _index(self) -> dict:
+        if not self.index_path.exists():
+            return {"instruments": {}, "calibration": None, "calibration_info": {}}
+        try:
+            idx = json.loads(self.index_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{self.index_path}: the instrument library cannot be read ({err})") from None
+        if not isinstance(idx, dict) or not isinstance(idx.get("instruments"), dict):
+            raise ValueError(f"{self.index_path}: not an instrument library")
+        return idx
+
+    def _write(self, idx: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.index_path.with_name(f".library.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(idx, indent=1))
+        os.replace(tmp, self.index_path)
+
+    def names(self) -> list[str]:
+        return sorted(self._index()["instruments"])
+
+    def add(self, name: str, embeddings: np.ndarray, files: list[str]) -> None:
+        """Enrol (or replace) ``name`` from raw embeddings (k, d) of its clips."""
+        emb = np.atleast_2d(np.asarray(embeddings, np.float32))
+        if emb.shape[0] == 0 or not np.isfinite(emb).all():
+            raise ValueError("an enrolment needs at least one clip with finite embeddings")
+        idx = self._index()
+        atomic_save_npy(self.folder / f"{slug(name)}.npy", emb.astype(np.float16))
+        idx["instruments"][name] = {"file": f"{slug(name)}.npy", "files": list(map(str, files)), "n": int(len(emb)),
+                                    "added": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        self._write(idx)
+
+    def remove(self, name: str) -> None:
+        idx = self._index()
+        rec = idx["instruments"].pop(name, None)
+        if rec:
+            (self.folder / rec["file"]).unlink(missing_ok=True)
+            self._write(idx)
+
+    def embeddings(self) -> dict[str, np.ndarray]:
+        idx = self._index()
+        return {n: np.load(self.folder / r["file"], allow_pickle=False).astype(np.float32)
+                for n, r in sorted(idx["instruments"].items())}
+
+    def info(self) -> dict:
+        return self._index()["instruments"]
+
+    @property
+    def calibration(self) -> tuple[float, float] | None:
+        c = self._index().get("calibration")
+        return tuple(c) if c else None
+
+    def calibrate(self, backend, clips_emb: np.ndarray, labels: list[str]) -> dict:
+        """Fit the calibration on the user's labelled clips (each labelled with an enrolled
+        instrument): every clip against every enrolled instrument is a trial. Needs at least
+        two instruments and both kinds of trial; stores (a, b) and says what it was fitted on."""
+        from . import scoring
+
+        enrolled = self.embeddings()
+        labels = list(labels)
+        unknown = sorted(set(labels) - set(enrolled))
+        if unknown:
+            raise ValueError(f"labels that are not enrolled instruments: {', '.join(unknown)}")
+        if len(enrolled) < 2:
+            raise ValueError("calibration needs at least two enrolled instruments")
+        tar, non = [], []
+        for name, emb in enrolled.items():
+            s = backend.score(backend.enrol(emb), clips_emb)
+            is_t = np.asarray([lab == name for lab in labels])
+            tar.append(s[is_t])
+            non.append(s[~is_t])
+        t, n = np.concatenate(tar), np.concatenate(non)
+        if t.size < 2 or n.size < 2:
+            raise ValueError("calibration needs at least two clips of enrolled instruments and two of others")
+        a, b = scoring.fit_calibration(t, n)
+        idx = self._index()
+        idx["calibration"] = [a, b]
+        idx["calibration_info"] = {"n_target": int(t.size), "n_nontarget": int(n.size),
+                                   "fitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        self._write(idx)
+        return idx["calibration_info"]
+
+    def clear_calibration(self) -> None:
+        idx = self._index()
+        idx["calibration"], idx["calibration_info"] = None, {}
+        self._write(idx)

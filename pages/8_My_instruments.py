@@ -1,0 +1,136 @@
+"""My instruments: your own enrolled instruments, kept across restarts; score many clips against them."""
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mie_core import verify
+from mie_core.embeddings import model_hash, unit
+from mie_core.library import InstrumentLibrary
+from pages.common import ui
+
+FORMATS = ["wav", "flac", "ogg", "mp3"]
+
+
+def read_many(files) -> list[tuple[str, np.ndarray]]:
+    good = []
+    for f in files or []:
+        x, err = ui.read_upload(f)
+        if err:
+            st.error(err, icon="⚠️")
+        else:
+            good.append((f.name, x))
+    return good
+
+
+with ui.guard():
+    ui.page_setup("My instruments")
+    entry = ui.pick_model(default="cqt122")
+    if entry is None:
+        st.stop()
+    ver = ui.verifier(str(entry.path))
+    if not ver.can_calibrate:
+        st.warning(f"{entry.name} has no calibrated scoring back-end (a run trained here); choose a shipped model.")
+        st.stop()
+    mhash = model_hash(entry.path)
+    lib = InstrumentLibrary(mhash)
+    st.markdown(f"Instruments you enrol here are kept on this machine (`{lib.folder}`) for **{entry.name}** "
+                f"(model {mhash}) and survive a restart of the app. Clips up to {ui.MAX_UPLOAD_S:g} s each.")
+
+    st.subheader("Enrolled instruments")
+    info = lib.info()
+    if info:
+        table = pd.DataFrame([{"instrument": n, "clips": r["n"], "added": r["added"], "files": ", ".join(r["files"])}
+                              for n, r in sorted(info.items())])
+        st.dataframe(table, hide_index=True)
+        gone = st.selectbox("Remove an instrument", ["(none)"] + sorted(info), key="lib_remove")
+        if gone != "(none)" and st.button(f"Remove {gone}", key="lib_remove_btn"):
+            lib.remove(gone)
+            st.rerun()
+    else:
+        st.info("None yet: enrol one below from a few of its notes (five is the paper's number).")
+
+    with st.form("enrol_form", clear_on_submit=True):
+        st.markdown("**Enrol an instrument**")
+        name = st.text_input("Name (e.g. 'my violin')", key="lib_name")
+        files = st.file_uploader(f"Its notes (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)", type=FORMATS,
+                                 accept_multiple_files=True, key="lib_files")
+        if st.form_submit_button("Enrol", type="primary"):
+            clips = read_many(files)
+            if not name.strip():
+                st.warning("Give the instrument a name.")
+            elif not clips:
+                st.warning("Upload at least one readable note.")
+            else:
+                lib.add(name.strip(), ver.embed([x for _, x in clips]), [n for n, _ in clips])
+                st.success(f"Enrolled {name.strip()} from {len(clips)} clip(s).")
+                st.rerun()
+
+    enrolled = lib.embeddings()
+    st.subheader("Score clips against every enrolled instrument")
+    cal = lib.calibration
+    if cal:
+        st.caption(f"Using the calibration fitted on your own recordings ({lib._index()['calibration_info']}).")
+    prior = st.select_slider("Prior that a clip is a given enrolled instrument", ui.PRIORS, 0.5,
+                             key=f"lib_prior_{entry.name}", format_func=lambda p: f"{100 * p:g} %")
+    batch = st.file_uploader("Clips to score", type=FORMATS, accept_multiple_files=True, key="lib_batch")
+    clips = read_many(batch)
+    if clips and not enrolled:
+        st.info("Enrol at least one instrument first.")
+    elif clips:
+        emb = ver.embed([x for _, x in clips])
+        v = ver if not cal else verify.Verifier(ver.path, ver.encoder, ui.with_calibration(ver.backend, cal),
+                                                ver.centroids, ver.instruments, ver.precision)
+        res = verify.identify_enrolled(v, emb, enrolled, prior)
+        res.insert(0, "file", [clips[i][0] for i in res["clip"]])
+        best = res.groupby("clip").head(1)
+        st.markdown("**Best match per clip**")
+        st.dataframe(best.drop(columns=["clip"]).round(4), hide_index=True)
+        with st.expander("Every clip against every instrument"):
+            st.dataframe(res.drop(columns=["clip"]).round(4), hide_index=True)
+        ui.download_csv(res.drop(columns=["clip"]), "my_instruments_scores.csv", "Download scores (CSV)",
+                        key="dl_lib_scores")
+        # the clips and the enrolments on the Embedding map (stars, labelled)
+        points = {n: (entry.name, e, x) for (n, x), e in zip(clips, emb)}
+        points.update({f"★ {n}": (entry.name, e.mean(0), None) for n, e in enrolled.items()})
+        st.session_state["uploaded_points"] = points
+        st.page_link("pages/3_Embedding_map.py", label="See them on the Embedding map", icon=":material/scatter_plot:")
+
+        with st.expander("Calibrate on these clips (label each with the instrument it is)"):
+            st.caption("Each labelled clip is scored against every enrolled instrument: its own is a genuine trial, "
+                       "the others impostor trials. A calibration fitted on your recordings suits your room and "
+                       "microphone better than the model's own (fitted on held-out corpus instruments).")
+            labels = []
+            options = ["(not enrolled)"] + sorted(enrolled)
+            for i, (n, _) in enumerate(clips):
+                guess = next((o for o in sorted(enrolled) if o.lower() in n.lower()), "(not enrolled)")
+                labels.append(st.selectbox(n, options, index=options.index(guess), key=f"lib_label_{i}"))
+            if st.button("Fit the calibration on my clips", key="lib_cal_btn"):
+                keep = [i for i, lab in enumerate(labels) if lab != "(not enrolled)"]
+                try:
+                    done = lib.calibrate(ver.backend, emb[keep], [labels[i] for i in keep])
+                    st.success(f"Calibrated on {done['n_target']} genuine and {done['n_nontarget']} impostor trials.")
+                except ValueError as err:
+                    st.warning(str(err))
+            if cal and st.button("Go back to the model's own calibration", key="lib_cal_clear"):
+                lib.clear_calibration()
+                st.rerun()
+
+    if enrolled:
+        st.subheader("Export")
+        names = sorted(enrolled)
+        vecs = unit(np.stack([ver.backend.enrol(enrolled[n]) for n in names]))
+
+        def npz() -> bytes:
+            buf = io.BytesIO()
+            np.savez(buf, names=np.array(names), enrolment=vecs, model_hash=np.array(mhash),
+                     note=np.array("unit-length enrolment vectors in the model's centred space (scoring.Backend)"))
+            return buf.getvalue()
+
+        st.download_button("Download enrolment vectors (NPZ, unit length)", npz, "my_instruments.npz",
+                           key="dl_lib_npz", on_click="ignore")
+        st.download_button("Download the library's description (JSON)", lambda: json.dumps(
+            {"model": entry.name, "model_hash": mhash, "instruments": lib.info()}, indent=1).encode(),
+            "my_instruments.json", key="dl_lib_json", on_click="ignore")

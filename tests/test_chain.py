@@ -1,0 +1,122 @@
+"""The recording chain (mie_core.chain): each stage against a reference or a property."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mie_core import chain
+
+SR = 16000
+OFF = chain.ChainParams(p_room=0, p_eq=0, p_highpass=0, p_bandlimit=0, p_noise=0, p_bleed=0, gain_db=(0.0, 0.0),
+                        p_clip=0, p_codec=0, p_delay=0, p_cut=0)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return chain.build_room_bank(n_train=6, n_test=3, seed=5)
+
+
+def tone(f=440.0, s=1.0, amp=0.3):
+    t = np.arange(int(s * SR)) / SR
+    return (amp * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+def test_everything_off_is_the_identity(bank):
+    x = np.stack([tone(), tone(220.0)])
+    assert np.array_equal(chain.RecordingChain(OFF, bank)(x, np.random.default_rng(0)), x)
+
+
+def test_same_generator_state_same_output_and_input_untouched(bank):
+    x = np.stack([tone(), tone(330.0, amp=0.6)] * 4)
+    keep = x.copy()
+    c = chain.RecordingChain(replace(chain.TRAIN_PARAMS, p_codec=0.5), bank)
+    a = c(x, np.random.default_rng(3), bleed=x[::-1])
+    b = c(x, np.random.default_rng(3), bleed=x[::-1])
+    assert np.array_equal(a, b) and np.array_equal(x, keep)
+    assert not np.array_equal(a, c(x, np.random.default_rng(4), bleed=x[::-1]))
+    assert np.isfinite(a).all() and np.abs(a).max() <= 1.0
+
+
+def test_room_bank_parts_are_disjoint_and_start_at_the_direct_path(bank):
+    train, test = bank.indices("train"), bank.indices("test")
+    assert len(train) == 6 and len(test) == 3 and not set(train) & set(test)
+    for i in train:
+        for j in test:
+            assert not np.allclose(bank.irs[i], bank.irs[j])
+    assert (0.1 <= bank.rt60_s).all() and (bank.rt60_s <= 1.2).all()
+    assert (np.argmax(np.abs(bank.irs), axis=1) < 16).all()
+    # a longer RT60 leaves more energy after 50 ms
+    late = (bank.irs[:, 800:] ** 2).sum(1) / (bank.irs ** 2).sum(1)
+    assert np.corrcoef(bank.rt60_s, late)[0, 1] > 0.5
+
+
+def test_room_stage_is_a_convolution_with_the_impulse_response(bank):
+    p = replace(OFF, p_room=1.0)
+    c = chain.RecordingChain(p, bank, part="test")
+    x = np.zeros((1, 8000), np.float32)
+    x[0, 100] = 0.5
+    x[0, 3000:3400] = tone(s=0.025)
+    rng = np.random.default_rng(0)
+    y = c(x, rng)[0]
+    # which room was drawn: the same draw order as the chain's
+    rng = np.random.default_rng(0)
+    rng.random((1, 10)), rng.uniform(0, 1, 1), rng.uniform(0, 1, 1), rng.uniform(0, 1, 1)
+    room = c.room_idx[rng.integers(0, c.room_idx.size, 1)[0]]
+    ref = np.convolve(x[0], bank.irs[room])[: x.shape[1]]
+    ref *= np.sqrt(np.mean(x[0].astype(np.float64) ** 2) / np.mean(ref.astype(np.float64) ** 2))
+    np.testing.assert_allclose(y, ref, atol=2e-4 * np.abs(ref).max())
+
+
+def test_biquads_meet_their_design():
+    w = 2 * np.pi * np.array([1000.0]) / SR
+    h = chain._biquad_response("peak", np.array([1000.0]), np.array([1.0]), np.array([6.0]), w)
+    assert 20 * np.log10(abs(h[0, 0])) == pytest.approx(6.0, abs=1e-9)
+    w = 2 * np.pi * np.array([300.0, 20.0, 7000.0]) / SR
+    hp = chain._biquad_response("highpass", np.array([300.0]), np.array([0.7071]), np.zeros(1), w)
+    db = 20 * np.log10(np.abs(hp[0]))
+    assert db[0] == pytest.approx(-3.01, abs=0.02) and db[1] < -40 and abs(db[2]) < 0.5
+
+
+def test_noise_is_added_at_the_drawn_snr(bank):
+    p = replace(OFF, p_noise=1.0, snr_db=(20.0, 20.0), noise_slope=(1.0, 1.0))
+    x = np.stack([tone(amp=0.5)] * 4)
+    y = chain.RecordingChain(p, bank)(x, np.random.default_rng(1))
+    snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2, 1) / np.mean((y - x).astype(np.float64) ** 2, 1))
+    np.testing.assert_allclose(snr, 20.0, atol=0.1)
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "mp3"])
+@pytest.mark.parametrize("quality", [0.0, 0.5, 0.9999, 1.0])
+def test_codec_round_trip_keeps_length_and_alignment(fmt, quality):
+    x = tone(523.25, s=0.8)
+    y = chain.codec_roundtrip(x, fmt, quality)
+    assert y.shape == x.shape
+    assert np.corrcoef(x[2000:-2000], y[2000:-2000])[0, 1] > 0.95
+
+
+def test_cut_notes_decay_and_delayed_onsets_start_silent(bank):
+    p = replace(OFF, p_delay=1.0, delay_s=(0.1, 0.1), p_cut=1.0, cut_after_s=(0.3, 0.3), cut_release_s=(0.05, 0.05))
+    x = np.stack([np.full(SR, 0.5, np.float32)])
+    y = chain.RecordingChain(p, bank)(x, np.random.default_rng(0))[0]
+    assert np.all(y[: int(0.1 * SR)] == 0) and y[int(0.2 * SR)] == pytest.approx(0.5)
+    assert abs(y[int(0.5 * SR)]) < 0.5 * 1e-3  # 0.1 s after the 50 ms release: below -60 dB
+
+
+def test_wet_part_depends_on_the_note_not_on_its_neighbours(bank):
+    audio = (np.stack([tone(220.0 * (k + 1), s=0.5) for k in range(4)]) * 32767).astype(np.int16)
+    keys = ["a", "b", "c", "d"]
+    whole = chain.wet_part(audio, bank, chain.TEST_PARAMS, 7, keys)
+    some = chain.wet_part(audio[[2, 0]], bank, chain.TEST_PARAMS, 7, ["c", "a"])
+    assert np.array_equal(some, whole[[2, 0]])
+    assert not np.array_equal(chain.wet_part(audio, bank, chain.TEST_PARAMS, 8, keys), whole)
+
+
+def test_params_are_validated():
+    with pytest.raises(ValueError, match="p_room"):
+        chain.ChainParams(p_room=1.5)
+    with pytest.raises(ValueError, match="snr_db"):
+        chain.ChainParams(snr_db=(30.0, 10.0))
+    with pytest.raises(ValueError, match="codec"):
+        chain.ChainParams(codec_formats=("aac",))
