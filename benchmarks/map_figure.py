@@ -2,19 +2,18 @@
 
     python benchmarks/map_figure.py            # the shipped test notes (7,090) and t-SNE maps
 
-What a recolouring or the Mel vs CQT maps tab costs the server: ``ui.paired_maps`` (two
+What a recolouring or the Mel vs CQT maps tab costs the server: ``figures.paired_maps`` (two
 panels of every test note) and then what ``st.plotly_chart`` does with it
 (``plotly.tools.return_figure_from_figure_or_data`` and ``plotly.io.to_json``). The
 baseline builds the same traces with the note's metadata in ``customdata`` as one object
 array per trace (row, note, family, source, style, pitch, velocity, preset), as the pages
 did before; ours sends row, pitch and velocity as one int32 block and two ASCII strings
-per note (``ui.point_data``). Both are timed in alternation in one process; the script
+per note (``figures.point_data``). Both are timed in alternation in one process; the script
 prints both times, the bytes sent to the browser and the ratio. The browser's part is
 measured by ``tests/test_browser.py``.
 """
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 
@@ -27,10 +26,8 @@ def main():
     import plotly.tools
     import streamlit  # noqa: F401
 
-    # st.cache_data outside a server warns "no runtime" at every call
-    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
     from mie_core import workbench
-    from pages.common import ui
+    from pages.common import figures
 
     cache = workbench.Cache()
     meta = cache.notes("test")
@@ -40,7 +37,7 @@ def main():
                "preset_name"]
 
     def object_traces(c, first):
-        cmap = ui.colour_map(meta["instrument_family_str"])
+        cmap = figures.colour_map(meta["instrument_family_str"])
         out = []
         for cat, grp in meta.groupby("instrument_family_str", sort=True):
             rows = grp.index.to_numpy()
@@ -60,18 +57,18 @@ def main():
         return streamlit_part(fig)
 
     def ours():
-        return streamlit_part(ui.paired_maps(coords, ["mel122", "cqt122"], meta, "family", idx))
+        return streamlit_part(figures.paired_maps(coords, ["mel122", "cqt122"], meta, "family", idx))
 
     def streamlit_part(fig):
         return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True),
                                  validate=False)
 
-    size = {"object arrays (before)": len(baseline()), "ui.paired_maps": len(ours())}
-    rate = _common.side_by_side({"object arrays (before)": baseline, "ui.paired_maps": ours},
-                                {"object arrays (before)": 1, "ui.paired_maps": 1}, repeats=7)
+    size = {"object arrays (before)": len(baseline()), "figures.paired_maps": len(ours())}
+    rate = _common.side_by_side({"object arrays (before)": baseline, "figures.paired_maps": ours},
+                                {"object arrays (before)": 1, "figures.paired_maps": 1}, repeats=7)
     for k in rate:
         print(f"{k}: {1000 / rate[k]:.0f} ms, {size[k] / 1e6:.2f} MB to the browser")
-    print(f"ratio: {rate['ui.paired_maps'] / rate['object arrays (before)']:.2f}x faster "
+    print(f"ratio: {rate['figures.paired_maps'] / rate['object arrays (before)']:.2f}x faster "
           f"({len(idx)} notes, two panels)")
 
 

@@ -99,26 +99,49 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    import numpy as np
+    import os
 
-    from .audio import AudioError, load_audio
     from .model import InstrumentEncoder
 
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")  # what np.save writes; said as it is
+    if not out.parent.is_dir():
+        print(f"error: the output folder {out.parent} does not exist", file=sys.stderr)
+        return 2
     enc = InstrumentEncoder.from_checkpoint(args.model)
-    waves, bad = [], []
-    for f in args.files:
-        try:
-            waves.append(load_audio(f, max_seconds=args.max_seconds))
-        except AudioError as err:
-            bad.append(str(err))
-    if bad:
-        for b in bad:
-            print(f"error: {b}", file=sys.stderr)
+    names, waves, bad = _read_clips(args.files, args.max_seconds)
+    for b in bad:
+        print(f"error: {b}", file=sys.stderr)
+    if (bad and not args.skip_bad) or not waves:
+        if out.exists():
+            out.unlink()  # never leave an older result that looks like this one
+        print("error: nothing written" + ("; --skip-bad embeds the readable files" if bad and waves else ""),
+              file=sys.stderr)
         return 2
     emb = enc.embed(waves, batch_size=args.batch_size)
-    np.save(args.out, emb)
-    print(f"{args.out}: {emb.shape[0]} x {emb.shape[1]} embeddings")
+    if not np.isfinite(emb).all():
+        print(f"error: {args.model} gave non-finite embeddings; nothing written", file=sys.stderr)
+        return 2
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npy")
+    np.save(tmp, emb)
+    os.replace(tmp, out)
+    (out.with_suffix(".files.txt")).write_text("\n".join(names) + "\n")
+    print(f"{out}: {emb.shape[0]} x {emb.shape[1]} embeddings (rows in the order of {out.with_suffix('.files.txt')})"
+          + (f"; {len(bad)} unreadable file(s) skipped" if bad else ""))
     return 0
+
+
+def cmd_verify_cache(args) -> int:
+    from .workbench import cache_dir, verify_cache
+
+    root = Path(args.cache) if args.cache else cache_dir()
+    problems = verify_cache(root, hashes=not args.quick)
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    if not problems:
+        print(f"{root}: every file matches manifest.json" + (" (sizes only)" if args.quick else ""))
+    return 1 if problems else 0
 
 
 def _read_clips(files, max_seconds: float, skip_bad: bool = False) -> tuple[list, list, list[str]]:
@@ -241,8 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", required=True, help="output .npy, one row per file in order")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--max-seconds", type=float, default=600.0)
+    e.add_argument("--skip-bad", action="store_true", help="report unreadable files and embed the others")
     e.add_argument("files", nargs="+")
     e.set_defaults(func=cmd_embed)
+
+    vc = sub.add_parser("verify-cache", help="check the shipped cache against its manifest (sizes and sha256)")
+    vc.add_argument("--cache", default=None, help="cache folder (default: cache/)")
+    vc.add_argument("--quick", action="store_true", help="sizes only, no hashes")
+    vc.set_defaults(func=cmd_verify_cache)
 
     vf = sub.add_parser("verify", help="is each test clip the enrolled instrument? (calibrated probability)")
     vf.add_argument("--model", required=True, help="model folder (cache/models/NAME: with its scoring back-end)")
@@ -285,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

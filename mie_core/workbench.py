@@ -82,6 +82,34 @@ def find_models(cache: Path | None = None, runs: Path | None = None, broken: lis
     return out
 
 
+def verify_cache(root: Path, hashes: bool = True) -> list[str]:
+    """One line per file of a cache that does not match its ``manifest.json`` (missing,
+    another size, another sha256, or not listed); an empty list when all is well.
+    ``hashes=False`` checks sizes only (what the app does at start-up: milliseconds)."""
+    from .embeddings import file_sha256
+
+    root = Path(root)
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return [f"{root / 'manifest.json'}: not a readable manifest ({err})"]
+    problems = []
+    for name, info in files.items():
+        p = root / name
+        if not p.is_file():
+            problems.append(f"{p}: missing")
+        elif p.stat().st_size != info.get("bytes"):
+            problems.append(f"{p}: {p.stat().st_size} bytes, the manifest says {info.get('bytes')} (truncated or replaced)")
+        elif hashes and file_sha256(p) != info.get("sha256"):
+            problems.append(f"{p}: its sha256 differs from the manifest's (corrupt or replaced)")
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if p.is_file() and rel != "manifest.json" and rel not in files and not p.name.startswith("."):
+            problems.append(f"{p}: not in the manifest")
+    return problems
+
+
 class Cache:
     """Read access to a built cache folder; everything is loaded lazily."""
 
@@ -112,8 +140,17 @@ class Cache:
         return (self.root / "embeddings" / f"{model}_{part}.npy").exists()
 
     def embeddings(self, model: str, part: str = "test") -> np.ndarray:
-        """(n, d) float32 (stored as float16)."""
-        return np.load(self.root / "embeddings" / f"{model}_{part}.npy").astype(np.float32)
+        """(n, d) float32 (stored as float16); a file with NaN or Inf is refused by name."""
+        path = self.root / "embeddings" / f"{model}_{part}.npy"
+        e = np.load(path, allow_pickle=False).astype(np.float32)
+        if not np.isfinite(e).all():
+            raise ValueError(f"{path}: holds NaN or infinite values (corrupt); rebuild the cache or "
+                             "`git checkout cache/`")
+        return e
+
+    def problems(self) -> list[str]:
+        """What :func:`verify_cache` finds wrong with this cache, sizes only (fast)."""
+        return verify_cache(self.root, hashes=False) if self.exists else []
 
     def map_coords(self, model: str, method: str, part: str = "test") -> np.ndarray | None:
         p = self.root / "maps" / f"{model}_{part}_{method}.npy"

@@ -1,53 +1,8 @@
 """Benchmark: the paper's verification protocol on cached embeddings, for several models at once."""
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
-from scipy.stats import norm
 
-from mie_core.plots import DET_TICKS
 from pages.common import ui
-
-
-def det_figure(res: dict) -> go.Figure:
-    fig = go.Figure()
-    for name, m in res["models"].items():
-        fig.add_trace(go.Scatter(x=m["det"]["probit_fa"], y=m["det"]["probit_miss"], mode="lines",
-                                 name=f"{name} ({100 * m['eer']:.2f} %)"))
-    ticks = norm.ppf(DET_TICKS)
-    labels = [f"{100 * t:g}" for t in DET_TICKS]
-    fig.update_xaxes(tickvals=ticks, ticktext=labels, range=[ticks[0], ticks[-1]], title="false acceptance rate (%)")
-    fig.update_yaxes(tickvals=ticks, ticktext=labels, range=[ticks[0], ticks[-1]], title="false rejection rate (%)")
-    fig.add_trace(go.Scatter(x=[ticks[0], ticks[-1]], y=[ticks[0], ticks[-1]], mode="lines", showlegend=False,
-                             line=dict(color="lightgrey", dash="dot")))
-    fig.update_layout(height=480, title="DET curves (first draw)", margin=dict(l=10, r=10, t=40, b=10))
-    return fig
-
-
-def histogram_figure(res: dict, name: str) -> go.Figure:
-    s = np.asarray(res["_scores"][name])
-    t = np.asarray(res["_target"])
-    fig = go.Figure()
-    fig.add_trace(go.Histogram(x=s[t], name="target", opacity=0.6, nbinsx=50))
-    fig.add_trace(go.Histogram(x=s[~t], name="non-target", opacity=0.6, nbinsx=50))
-    fig.add_vline(x=res["models"][name]["threshold"], line_dash="dash", annotation_text="EER threshold")
-    fig.update_layout(barmode="overlay", height=300, title=name, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis_title="cosine score")
-    return fig
-
-
-def significance_figure(res: dict) -> go.Figure:
-    sig = res["significance"]
-    z = np.asarray(sig["z"])
-    s = np.asarray(sig["significant"])
-    text = [[("" if i == j else f"z={z[i, j]:.1f}<br>{'significant' if s[i, j] else 'n.s.'}") for j in range(len(z))]
-            for i in range(len(z))]
-    # zmin/zmax fixed: with nothing significant the cells stay light (plotly would stretch one value to dark)
-    fig = go.Figure(go.Heatmap(z=s.astype(float), x=sig["names"], y=sig["names"], text=text, texttemplate="%{text}",
-                               colorscale=[[0, "#f7f7f7"], [1, "#636363"]], zmin=0, zmax=1, showscale=False))
-    fig.update_layout(height=120 + 60 * len(z), title="Pairwise significance (Eq. 1, Holm, alpha 0.05)",
-                      margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
-    return fig
 
 
 with ui.guard():
@@ -106,11 +61,11 @@ with ui.guard():
         return ("# enrol test label " + " ".join(res["models"]) + "\n" + "\n".join(lines) + "\n").encode()
 
     d3.download_button("Download scores", scores_text, "scores.txt", key="dl_scores", on_click="ignore")
-    fig = det_figure(res)
+    fig = ui.figures.det_figure(res)
     st.plotly_chart(fig, key="det")
     ui.download_figure(fig, "det.html", key="dl_det")
     cols = st.columns(min(3, len(res["models"])))
     for i, n in enumerate(res["models"]):
-        cols[i % len(cols)].plotly_chart(histogram_figure(res, n), key=f"hist_{n}")
+        cols[i % len(cols)].plotly_chart(ui.figures.histogram_figure(res, n), key=f"hist_{n}")
     if "significance" in res:
-        st.plotly_chart(significance_figure(res), key="sig")
+        st.plotly_chart(ui.figures.significance_figure(res), key="sig")

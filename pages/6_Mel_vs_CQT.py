@@ -77,7 +77,7 @@ with ui.guard():
             if not shipped.empty and {a.name, b.name} <= set(shipped["model"]):
                 clf = st.selectbox("Classifier", sorted(shipped["classifier"].unique()), key=ui.kept("cmp_clf"))
                 sub = shipped[(shipped["classifier"] == clf) & shipped["model"].isin([a.name, b.name])]
-                fig = go.Figure([go.Bar(x=g["label"], y=g["macro_f1"], name=m) for m, g in sub.groupby("model")])
+                fig = go.Figure([go.Bar(x=g["label"], y=g["macro_f1"], name=m, marker_color=ui.model_colour(m)) for m, g in sub.groupby("model")])
                 fig.update_layout(barmode="group", height=360, yaxis=dict(range=[0, 1], title="macro F1"),
                                   margin=dict(l=10, r=10, t=30, b=10))
                 st.plotly_chart(fig, key="cmp_probe")
@@ -92,7 +92,7 @@ with ui.guard():
                                 b.name: [100 * fb.get(f, np.nan) for f in fa]})
             fam["difference"] = fam[b.name] - fam[a.name]
             fam = fam.reindex(fam["difference"].abs().sort_values(ascending=False).index)
-            fig = go.Figure([go.Bar(x=fam["family"], y=fam[m], name=m) for m in (a.name, b.name)])
+            fig = go.Figure([go.Bar(x=fam["family"], y=fam[m], name=m, marker_color=ui.model_colour(m)) for m in (a.name, b.name)])
             fig.update_layout(barmode="group", height=360, yaxis_title="EER (%)",
                               margin=dict(l=10, r=10, t=30, b=10))
             st.plotly_chart(fig, key="cmp_family")

@@ -200,12 +200,12 @@ def test_every_map_point_names_its_note(tiny_cache, colour):
     (binary customdata) and its instrument (hover strings); every note of ``idx`` exactly once."""
     import pandas as pd
 
-    from pages.common import ui
+    from pages.common import figures
 
     meta = pd.read_parquet(tiny_cache["cache"] / "embeddings" / "notes_test.parquet")
     coords = np.random.default_rng(0).normal(size=(len(meta), 2)).astype(np.float32)
     idx = np.arange(1, len(meta), 2)
-    spec = json.loads(ui.scatter_map(coords, meta, colour, idx).to_json())
+    spec = json.loads(figures.scatter_map(coords, meta, colour, idx).to_json())
     seen = []
     for t in spec["data"]:
         cd = decode(t["customdata"])
@@ -221,7 +221,7 @@ def test_every_map_point_names_its_note(tiny_cache, colour):
     # and a selection of every third point of each trace, as the browser sends it, names the same rows
     picked = [row for t in spec["data"] for row in decode(t["customdata"])[::3]]
     event = {"selection": {"points": [{"customdata": {str(k): int(v) for k, v in enumerate(row)}} for row in picked]}}
-    assert ui.selected_rows(event) == sorted(int(row[0]) for row in picked)
+    assert figures.selected_rows(event) == sorted(int(row[0]) for row in picked)
 
 
 def test_mel_vs_cqt_tabs_and_linked_selection(app):

@@ -1,4 +1,5 @@
-"""Streamlit glue shared by the pages: cached loaders, the model picker, figures.
+"""Streamlit glue shared by the pages: cached loaders and jobs, the model picker, widgets,
+page state. The figures themselves are pure Plotly, in :mod:`pages.common.figures`.
 
 Not a page: Streamlit makes a page of every ``pages/*.py`` but ignores subfolders, so
 this module lives in ``pages/common/`` and is only imported. Everything heavy is cached: models with
@@ -16,13 +17,11 @@ import streamlit as st
 from mie_core import audio as mie_audio
 from mie_core import evaluation, maps, trials, workbench
 from mie_core.jobs import Job, JobRunner
-from mie_core.gm import FAMILIES
-
-COLOUR_BY = {"family": "instrument_family_str", "source": "instrument_source_str", "playing style": "playing_style",
-             "soundfont": "soundfont", "pitch": "pitch", "velocity": "velocity"}
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-           "#756bb1", "#636363"]
+from pages.common import figures
+from pages.common.figures import (  # noqa: F401  (the pages' names for the pure figures)
+    COLOUR_BY, HOVER, MAP_CONFIG, PALETTE, colour_map, map_traces, model_colour, paired_maps, point_data,
+    scatter_map, selected_rows, spectrogram_figure, waveform_figure,
+)
 
 
 # (script, sidebar label, icon, what it is for): the sidebar's navigation and the Home page's list.
@@ -356,6 +355,17 @@ def require_cache() -> None:
         st.warning("No shipped cache was found (cache/manifest.json). Build it with "
                    "`python -m training.build_cache` after training, or point MIE_CACHE at one.")
         st.stop()
+    problems = cache_problems()
+    if problems:
+        st.error("The shipped cache does not match its manifest, so results may be wrong: "
+                 + "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
+                 + ". `python -m mie_core verify-cache` checks it; `git checkout cache/` restores it.")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def cache_problems() -> list[str]:
+    """The cache checked against its manifest, sizes only (milliseconds), once a minute."""
+    return cache().problems()
 
 
 def pick_model(label: str = "Model", key: str = "model", default: str | None = None,
@@ -400,137 +410,6 @@ def download_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
                        file_name=name, mime="text/html", key=key, on_click="ignore")
 
 
-def colour_map(values: pd.Series) -> dict:
-    cats = sorted(values.astype(str).unique(), key=lambda v: (FAMILIES.index(v) if v in FAMILIES else 99, v))
-    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(cats)}
-
-
-# What a map's point carries, kept small: a 7,090-note map is sent to the browser on every
-# recolouring, and Plotly and Streamlit copy it several times on the way. Numbers go as one binary
-# block (customdata: row, pitch, velocity); the hover's two strings per note are fixed-width numpy
-# string arrays in plain ASCII (plotly escapes "<" and non-ASCII characters to six bytes each).
-# Against one object array of every column this halved the server's part of a recolouring.
-HOVER = "<b>%{text}</b><br>%{hovertext}<br>pitch %{customdata[1]}, velocity %{customdata[2]}<extra></extra>"
-# The WebGL canvases at the screen's resolution: Plotly's default draws them at twice it, four
-# times the pixels to fill and composite; a new map draws 2x faster in software-rendered
-# Chromium (benchmarks/map_browser.py). On a HiDPI screen the points are a little softer.
-MAP_CONFIG = {"plotGlPixelRatio": 1}
-
-
-def point_data(meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per note of ``meta``: int32 (row, pitch, velocity), "preset (soundfont)" and
-    "family, source, playing style" (see :data:`HOVER`)."""
-    numbers = np.column_stack([np.arange(len(meta)), meta["pitch"], meta["velocity"]]).astype(np.int32)
-    what = meta["preset_name"].astype(str) + " (" + meta["soundfont"].astype(str) + ")"
-    kind = (meta["instrument_family_str"].astype(str) + ", " + meta["instrument_source_str"].astype(str) + ", "
-            + meta["playing_style"].astype(str))
-    return numbers, what.to_numpy(dtype=str), kind.to_numpy(dtype=str)
-
-
-RING_AT_MOST = 200  # ring the selected notes too when there are this few (to find a note on the other map)
-
-
-def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray,
-               highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None,
-               first: bool = True) -> list:
-    """WebGL traces of the notes ``idx`` (rows of ``meta``, points ``coords[idx]``) coloured by ``colour``.
-
-    ``customdata[:, 0]`` holds the row index, so a selection event names notes (see
-    :func:`selected_rows`). A trace per category (legend groups named after it, so one legend
-    entry toggles a category in every panel); ``first=False`` hides the legend entries of a
-    second panel. Rows in ``highlight`` are shown as Plotly shows a selection (the other points
-    faded), and ringed when there are at most ``RING_AT_MOST`` of them.
-    """
-    col = COLOUR_BY[colour]
-    numbers, what, kind = point_data(meta)
-    chosen = None if highlight is None or not len(highlight) else np.asarray(highlight, dtype=int)
-
-    def points(rows: np.ndarray, **kw) -> go.Scattergl:
-        sel = {} if chosen is None else dict(selectedpoints=np.flatnonzero(np.isin(rows, chosen)).tolist(),
-                                             unselected=dict(marker=dict(opacity=0.15)))
-        return go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", customdata=numbers[rows],
-                            text=what[rows], hovertext=kind[rows], hovertemplate=HOVER, **sel, **kw)
-
-    traces = []
-    if col in ("pitch", "velocity"):
-        traces.append(points(idx, name=colour, showlegend=False,
-                             marker=dict(size=6, color=meta[col].to_numpy()[idx], colorscale="Viridis",
-                                         showscale=first, colorbar=dict(title=colour))))
-    else:
-        cmap = colour_map(meta[col])
-        cats = meta[col].astype(str).to_numpy()[idx]
-        for cat in sorted(set(cats)):
-            traces.append(points(idx[cats == cat], name=cat, legendgroup=cat, showlegend=first,
-                                 marker=dict(size=6, color=cmap[cat])))
-    if chosen is not None and len(chosen) <= RING_AT_MOST:
-        traces.append(go.Scattergl(x=coords[chosen, 0], y=coords[chosen, 1], mode="markers", name="selected",
-                                   legendgroup="selected", showlegend=first, hoverinfo="skip",
-                                   marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5))))
-    for name, pts in extra or []:
-        traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers+text", name=name, text=[name] * len(pts),
-                                   textposition="top center", hoverinfo="name", showlegend=first,
-                                   marker=dict(size=16, symbol="star", color="gold",
-                                               line=dict(color="black", width=1))))
-    return traces
-
-
-def _map_layout(fig: go.Figure, height: int) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
-                      dragmode="lasso")
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    return fig
-
-
-def scatter_map(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray, title: str = "",
-                highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None) -> go.Figure:
-    """One map: WebGL scatter of the notes ``idx`` coloured by ``colour`` (see :func:`map_traces`)."""
-    fig = go.Figure(map_traces(coords, meta, colour, idx, highlight, extra))
-    fig.update_layout(title=title)
-    return _map_layout(fig, 560)
-
-
-def paired_maps(coords: list[np.ndarray], titles: list[str], meta: pd.DataFrame, colour: str, idx: np.ndarray,
-                highlight: np.ndarray | None = None) -> go.Figure:
-    """Two maps of the same notes side by side in one figure, one legend for both.
-
-    One figure, not two, because the browser sets up one WebGL context and one plot instead
-    of two (on a software-rendered browser that is ~40 % of a page switch); a selection in
-    either panel names notes by ``customdata[0]``, so it can be ringed in both.
-    """
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=len(coords), subplot_titles=titles, horizontal_spacing=0.02)
-    for k, c in enumerate(coords):
-        for tr in map_traces(c, meta, colour, idx, highlight, first=k == 0):
-            fig.add_trace(tr, row=1, col=k + 1)
-    return _map_layout(fig, 560)
-
-
-def selected_rows(event) -> list[int]:
-    """Row indices (our ``customdata[0]``) of the points a plotly selection event holds.
-
-    The maps send customdata as a binary int32 block, which Plotly decodes into typed arrays;
-    the browser then serialises a point's row as ``{"0": row, "1": pitch, ...}``, not a list.
-    """
-    try:
-        points = event.selection.points  # type: ignore[union-attr]
-    except AttributeError:
-        try:
-            points = event["selection"]["points"]
-        except (KeyError, TypeError):
-            return []
-    out = []
-    for p in points:
-        cd = p.get("customdata") if isinstance(p, dict) else None
-        first = cd.get("0") if isinstance(cd, dict) else cd[0] if isinstance(cd, (list, tuple)) and cd else None
-        try:
-            out.append(int(first))
-        except (TypeError, ValueError):
-            continue
-    return sorted(set(out))
-
-
 def kept_selection(store_key: str, chart_key: str) -> list[int]:
     """Rows (``customdata[0]``) selected on a Plotly chart, kept until :func:`clear_selection_button`.
 
@@ -556,21 +435,6 @@ def clear_selection_button(store_key: str, name: str, key: str) -> None:
         st.session_state[store_key] = []
         st.session_state[f"{name}_epoch"] = chart_epoch(name) + 1
         st.rerun()
-
-
-def waveform_figure(x: np.ndarray, sr: int = 16000) -> go.Figure:
-    step = max(1, len(x) // 4000)
-    t = np.arange(0, len(x), step) / sr
-    fig = go.Figure(go.Scatter(x=t, y=x[::step], mode="lines", line=dict(width=1)))
-    fig.update_layout(height=160, margin=dict(l=10, r=10, t=10, b=30), xaxis_title="s", showlegend=False)
-    return fig
-
-
-def spectrogram_figure(x: np.ndarray, sr: int = 16000) -> go.Figure:
-    t, f, db = workbench.spectrogram(x, sr, n_fft=512, hop=320)  # 257 x 50/s cells: light to send
-    fig = go.Figure(go.Heatmap(x=t, y=f, z=db, colorscale="Magma", showscale=False))
-    fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=30), xaxis_title="s", yaxis_title="Hz")
-    return fig
 
 
 def read_upload(f) -> tuple[np.ndarray | None, str | None]:
@@ -606,43 +470,10 @@ class guard:
         return True
 
 
-# ---------------------------------------------------------------- filter bands
-NOTE_TICKS = [24, 36, 48, 60, 72, 84, 96, 108, 120]
-
-
 def bands_figure(entries) -> go.Figure:
-    from mie_core.sincconv import note_name
-
-    fig = go.Figure()
-    for entry, colour in zip(entries, ["#1f77b4", "#d62728"]):
-        sinc = encoder(str(entry.path)).frontend
-        learned = sinc.bands()
-        init = sinc.init_bands.cpu().numpy()
-        for bands, name, dash in ((init, "init", "dot"), (learned, "learned", "solid")):
-            centre = np.sqrt(bands[:, 0] * bands[:, 1])
-            width = bands[:, 1] - bands[:, 0]
-            fig.add_trace(go.Scatter(
-                x=centre, y=width, mode="markers+lines" if name == "learned" else "lines",
-                name=f"{entry.name} {name}", line=dict(color=colour, dash=dash, width=1),
-                marker=dict(size=5), customdata=np.column_stack([np.arange(len(bands)), bands]),
-                hovertemplate="filter %{customdata[0]}<br>%{customdata[1]:.1f}-%{customdata[2]:.1f} Hz<extra></extra>"))
-    tick_hz = [440 * 2 ** ((m - 69) / 12) for m in NOTE_TICKS]
-    fig.update_xaxes(type="log", title="centre frequency (geometric mean of the cut-offs)",
-                     tickvals=tick_hz, ticktext=[f"{note_name(m)}<br>{h:.0f} Hz" for m, h in zip(NOTE_TICKS, tick_hz)])
-    fig.update_yaxes(type="log", title="bandwidth (Hz)")
-    fig.update_layout(height=480, margin=dict(l=10, r=10, t=30, b=10))
-    return fig
+    """The learned and initial bands of the models ``entries`` (see ``figures.bands_figure``)."""
+    return figures.bands_figure([(e.name, encoder(str(e.path)).frontend) for e in entries])
 
 
 def response_figure(entry, index) -> go.Figure:
-    from mie_core.sincconv import band_response
-
-    sinc = encoder(str(entry.path)).frontend
-    freqs, db = band_response(sinc, index)
-    fig = go.Figure()
-    for k, row in zip(index, db):
-        fig.add_trace(go.Scatter(x=freqs[1:], y=row[1:] - row.max(), name=f"filter {k}", mode="lines"))
-    fig.update_xaxes(type="log", title="Hz")
-    fig.update_yaxes(title="dB (re. peak)", range=[-80, 3])
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), title=f"{entry.name}: frequency responses")
-    return fig
+    return figures.response_figure(entry.name, encoder(str(entry.path)).frontend, index)
