@@ -272,6 +272,10 @@ def load_metadata(path: str | Path) -> dict:
         raise CheckpointError(f"{meta_path}: not readable JSON ({err})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("model_args"), dict):
         raise CheckpointError(f"{meta_path}: not a model description (no model_args mapping)")
+    try:
+        ModelArgs.from_dict(meta["model_args"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{meta_path}: model_args do not describe an InstrumentEncoder ({err})") from None
     return meta
 
 

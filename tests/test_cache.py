@@ -89,3 +89,23 @@ def test_builder_on_the_tiny_corpus(tiny_cache):
     test, wet = (pd.read_parquet(root / "embeddings" / f"notes_{p}.parquet") for p in ("test", "wet"))
     assert test["note_str"].tolist() == wet["note_str"].tolist()
     assert bench["probing"] and set(bench["models"]) == {"cqt_tiny", "mel_tiny"}
+
+
+def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    assert workbench.verify_cache(tiny_cache["cache"]) == []
+    copy = tmp_path / "cache"
+    shutil.copytree(tiny_cache["cache"], copy)
+    target = copy / "embeddings" / "mel_tiny_test.npy"
+    data = bytearray(target.read_bytes())
+    data[-3] ^= 0x40  # one flipped bit, same size: only the hash sees it
+    target.write_bytes(bytes(data))
+    problems = workbench.verify_cache(copy)
+    assert len(problems) == 1 and "mel_tiny_test.npy" in problems[0] and "sha256" in problems[0]
+    assert workbench.verify_cache(copy, hashes=False) == []
+    res = subprocess.run([sys.executable, "-m", "mie_core", "verify-cache", "--cache", str(copy)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 1 and "mel_tiny_test.npy" in res.stderr

@@ -252,3 +252,41 @@ def test_embed_command_writes_one_row_per_file_in_order(tmp_path):
     res = subprocess.run([sys.executable, "-m", "mie_core", "embed", "--model", str(tmp_path / "m"), "--out", str(out),
                           str(bad)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "bad.wav: not a readable audio file" in res.stderr
+
+
+def test_a_broken_checkpoint_is_one_line_naming_its_file(tmp_path):
+    from mie_core import workbench
+    from mie_core.model import CheckpointError
+
+    torch.manual_seed(0)
+    good = save_checkpoint(tmp_path / "cache" / "models" / "good", InstrumentEncoder(SMALL))
+    # NaN in a weight (a flipped exponent bit does this): refused, never NaN embeddings
+    state = {k: v.clone() for k, v in InstrumentEncoder(SMALL).state_dict().items()}
+    state["projection.weight"][0, 0] = float("nan")
+    nan = tmp_path / "nan"
+    save_checkpoint(nan, InstrumentEncoder(SMALL))
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state.items()}, str(nan / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="NaN or Inf"):
+        InstrumentEncoder.from_checkpoint(nan)
+    # truncated weights: named
+    trunc = tmp_path / "trunc"
+    save_checkpoint(trunc, InstrumentEncoder(SMALL))
+    data = (trunc / "model.safetensors").read_bytes()
+    (trunc / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        InstrumentEncoder.from_checkpoint(trunc)
+    # model.json: not JSON, another type, no model_args, another architecture
+    for text, why in (("{not json", "not readable JSON"), ("[1, 2]", "no model_args"), ('{"a": 1}', "no model_args"),
+                      ('{"model_args": {"layers": 50}}', "do not describe")):
+        bad = tmp_path / "runs" / f"r{len(why)}{len(text)}" / "best"
+        save_checkpoint(bad, InstrumentEncoder(SMALL))
+        (bad / "model.json").write_text(text)
+        with pytest.raises(CheckpointError, match=why):
+            InstrumentEncoder.from_checkpoint(bad)
+    # the app lists broken runs by path and every good model still
+    broken: list = []
+    found = workbench.find_models(tmp_path / "cache", tmp_path / "runs", broken)
+    assert [m.path for m in found] == [good]
+    assert len(broken) == 4 and all("model.json" in why for _, why in broken)

@@ -50,10 +50,93 @@ def test_every_config_loads_and_names_its_condition():
     ("run.precision=fp8", "run.precision"),
     ("optim.warmup_steps=999999", "warmup_steps"),
     ("nosection", "section.key=value"),
+    # every value checked at load, before minutes of rendering; each names key, value and rule
+    ("optim.lr=.nan", "optim.lr must be a finite number"),
+    ("optim.beta1=1.5", "optim.beta1 must be in [0, 1)"),
+    ("optim.weight_decay=-1", "optim.weight_decay must be >= 0"),
+    ("optim.batch_size=1", "optim.batch_size must be >= 2"),
+    ("run.threads=-3", "run.threads must be >= 0"),
+    ("run.device=banana", "run.device must be"),
+    ("data.train_velocities=[300]", "data.train_velocities must be MIDI velocities"),
+    ("model.sample_rate=8000", "only 16000 is supported"),
+    ("head.margin=0.2", "A-softmax's margin multiplies the angle"),
+    ("chain.p_room=2", "chain.p_room must be a probability"),
+    ("chain.snr_db=[40, 10]", "chain.snr_db must be a finite"),
 ])
 def test_bad_configs_fail_at_load_with_a_clear_message(bad, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    import re
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(REPO / "training" / "configs" / "base.yaml", [bad])
+
+
+def test_head_margins_are_per_kind():
+    base = REPO / "training" / "configs" / "base.yaml"
+    aam = load_config(base, ["head.kind=aam", "head.margin=0.2"]).head
+    assert aam.effective_margin == pytest.approx(0.2)
+    assert load_config(base, ["head.kind=aam", "head.margin=0"]).head.effective_margin == pytest.approx(0.2)
+    with pytest.raises(ConfigError, match="radians"):  # the A-softmax 2 carried over is not 2 radians
+        load_config(base, ["head.kind=aam"])
+    with pytest.raises(ConfigError, match="radians"):
+        load_config(base, ["head.kind=aam", "head.margin=5"])
+    assert load_config(base).head.effective_margin == 2
+
+
+def test_cuda_on_a_machine_without_it_fails_at_load():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        load_config(REPO / "training" / "configs" / "base.yaml", ["run.device=cuda"])
+
+
+def test_a_run_folder_is_owned(reference_run, tiny_corpus, tmp_path):
+    """A new run never replaces a finished one; two trainers never share a folder."""
+    import shutil
+
+    from training.train import RunLock
+
+    out = tmp_path / "runs"
+    shutil.copytree(reference_run, out / "tiny")
+    before = (out / "tiny" / "state.pt").read_bytes()
+    res = subprocess.run(train_cmd(tiny_corpus.root, out), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "already holds a run" in res.stderr and "--resume" in res.stderr
+    assert (out / "tiny" / "state.pt").read_bytes() == before
+    lock = RunLock(out / "tiny")  # as a running trainer holds it
+    try:
+        res = subprocess.run(train_cmd(tiny_corpus.root, out, "--overwrite"), cwd=REPO, capture_output=True,
+                             text=True, timeout=300)
+        assert res.returncode == 2 and "in use by another trainer" in res.stderr
+    finally:
+        lock.release()
+    assert (out / "tiny" / "state.pt").read_bytes() == before
+
+
+def test_resume_never_unpickles(tmp_path):
+    """A crafted state.pt that would run code when unpickled is refused, and nothing runs."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "state.pt"
+    path.write_bytes(pickle.dumps({"model": Evil(), "optimizer": {}, "step": 0, "config": {}}))
+    res = subprocess.run([sys.executable, "-m", "training.train", "--resume", str(path)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "refused" in res.stderr and not marker.exists()
+    for bad, why in ((tmp_path / "missing.pt", "no such file"), (tmp_path, "no such file")):
+        res = subprocess.run([sys.executable, "-m", "training.train", "--resume", str(bad)], cwd=REPO,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and why in res.stderr and "Traceback" not in res.stderr
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(b"PK\x03\x04 truncated")
+    res = subprocess.run([sys.executable, "-m", "training.train", "--resume", str(trunc)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "trunc.pt" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_unknown_section_and_yaml_errors(tmp_path):
