@@ -147,10 +147,10 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
         raise ValueError("two models have the same name; name them with NAME=PATH")
     conditions = {name: condition_of(path) for name, path in named}
     conditions[BASELINE] = BASELINE
-    fitted = {}
+    fitted, bank_emb = {}, {}
     if backends:
         log("fitting the scoring back-ends (bank, valid and calib parts)")
-        fitted, _ = fit_backends(dict(named), aux, store, precision, seed, log)
+        fitted, bank_emb = fit_backends(dict(named), aux, store, precision, seed, log)
     by_part: dict[str, dict] = {}
     primary = None
     for pname, part in loaded.items():
@@ -160,6 +160,12 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
         emb = embed_models(dict(named), part, store, precision, progress, log)
         log(f"{pname}: scoring trials")
         res = score_part(emb, part, seed, n_draws, backends=fitted)
+        if pname == "real" and fitted:  # no real instrument is in the corpus: a fair test of identification
+            from .verify import identification_rates, instrument_centroids
+
+            for name in fitted:
+                cents, info = instrument_centroids(fitted[name], bank_emb[name], aux["bank"].rows)
+                res["models"][name]["identify"] = identification_rates(fitted[name], cents, info, emb[name], part.rows)
         first: trials.Trials = res.pop("_trials")
         scores = res.pop("_scores")
         by_part[pname] = res
@@ -279,6 +285,14 @@ def markdown_tables(full: dict) -> str:
                 if c:
                     lines.append(f"| {name} | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
                                  f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
+        ident = [(n, p["models"][n]["identify"]) for p in full["parts"].values() for n in names
+                 if "identify" in p["models"].get(n, {})]
+        if ident:
+            lines += ["", "Identification of real notes against all corpus instruments (best per GM program)", "",
+                      "| model | family top-1 | program top-1 | program top-5 |", "|---|---:|---:|---:|"]
+            for n, r in ident:
+                lines.append(f"| {n} | {100 * r['family_top1']:.1f} % | {100 * r['program_top1']:.1f} % | "
+                             f"{100 * r['program_top5']:.1f} % |")
     if "significance" in v:
         s = v["significance"]
         lines += ["", "## Significance (Eq. 1, Holm-Bonferroni over all pairs, alpha 0.05, first draw)", "",

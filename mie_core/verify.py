@@ -65,6 +65,40 @@ def load_verifier(model_dir: str | Path, precision: str = "auto") -> Verifier:
     return Verifier(folder, enc, backend, cents, info, resolve_precision(precision))
 
 
+INFO_COLUMNS = ["instrument_family_str", "instrument_source_str", "playing_style", "soundfont", "bank", "program",
+                "preset_name", "gain_db", "part"]
+
+
+def instrument_centroids(backend: Backend, bank_emb: np.ndarray, bank_rows: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """One centred unit centroid per instrument of the ``bank`` part, with its labels (sorted by id)."""
+    groups = bank_rows.groupby("instrument_str", sort=True)
+    info = groups[[c for c in INFO_COLUMNS if c in bank_rows]].first().reset_index()
+    v = backend.vectors(bank_emb)
+    idx = groups.indices
+    cents = unit(np.stack([v[idx[i]].mean(0) for i in info["instrument_str"]]))
+    return cents.astype(np.float32), info
+
+
+def identification_rates(backend: Backend, centroids: np.ndarray, info: pd.DataFrame, emb: np.ndarray,
+                         rows: pd.DataFrame) -> dict:
+    """How often the nearest corpus instrument (one per GM program, as :func:`identify` lists
+    them) has the clip's family, and its program at rank 1 and within the top 5."""
+    q = backend.vectors(emb)
+    scores = q @ centroids.T
+    prog = info["program"].to_numpy()
+    fam = info["instrument_family_str"].to_numpy()
+    top1_fam, top1_prog, top5_prog = [], [], []
+    for row, f, p in zip(scores, rows["instrument_family_str"], rows["program"]):
+        order = np.argsort(-row)
+        _, first = np.unique(prog[order], return_index=True)
+        ranked = order[np.sort(first)]  # best instrument of each program, best program first
+        top1_fam.append(fam[ranked[0]] == f)
+        top1_prog.append(prog[ranked[0]] == p)
+        top5_prog.append(p in prog[ranked[:5]])
+    return {"family_top1": float(np.mean(top1_fam)), "program_top1": float(np.mean(top1_prog)),
+            "program_top5": float(np.mean(top5_prog)), "n_clips": int(len(rows))}
+
+
 def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: float = DEFAULT_PRIOR) -> pd.DataFrame:
     """One row per test clip: ``score`` (AS-norm; raw cosine without a back-end),
     ``probability`` (calibrated, at ``prior``; NaN without calibration), ``accept``

@@ -37,10 +37,11 @@ import pandas as pd
 
 from mie_core import maps, probing
 from mie_core.corpus import Corpus, default_corpus_dir
-from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision, unit
+from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision
 from mie_core.model import InstrumentEncoder, save_checkpoint
 from mie_core.parts import load_parts
 from mie_core.report import BACKEND_PARTS, embed_models, fit_backends, json_default, score_part
+from mie_core.verify import identification_rates, instrument_centroids
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("mel122=runs/mel122/best", "cqt122=runs/cqt122/best")
@@ -118,16 +119,12 @@ def main(argv=None) -> int:
     # calib parts; nothing of the test instruments or rooms
     aux = load_parts(corpus, BACKEND_PARTS, SPLIT)
     backends, bank_emb = fit_backends(named, aux, store, precision, SEED, log=say)
-    bank_rows = aux["bank"].rows
-    inst = bank_rows.groupby("instrument_str", sort=True)
-    info = inst[["instrument_family_str", "instrument_source_str", "playing_style", "soundfont", "bank", "program",
-                 "preset_name", "gain_db", "part"]].first().reset_index()
+    centroids = {}
     for name, be in backends.items():
         be.info["precision"] = precision
         be.save(tmp / "models" / name)
-        v = be.vectors(bank_emb[name])
-        idx = inst.indices
-        cents = unit(np.stack([v[idx[i]].mean(0) for i in info["instrument_str"]]))
+        cents, info = instrument_centroids(be, bank_emb[name], aux["bank"].rows)
+        centroids[name] = (cents, info)
         np.save(tmp / "models" / name / "centroids.npy", cents.astype(np.float16))
         (tmp / "models" / name / "instruments.json").write_text(
             json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
@@ -152,6 +149,10 @@ def main(argv=None) -> int:
         res = score_part({name: emb[name][pname] for name in named}, part, SEED, args.draws, backends=backends)
         res.pop("_trials")
         res.pop("_scores")
+        if pname == "real":  # no real instrument is in the corpus: identification is a fair test here
+            for name in named:
+                res["models"][name]["identify"] = identification_rates(backends[name], *centroids[name],
+                                                                       emb[name][pname], part.rows)
         results["parts"][pname] = res
         say(f"{pname}: " + ", ".join(f"{n} EER {100 * m['eer']:.2f} %" for n, m in res["models"].items()))
     if not args.no_probing:
