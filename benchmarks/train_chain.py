@@ -23,7 +23,8 @@ import torch
 
 import _common
 from mie_core import chain
-from mie_core.model import ModelArgs, cpu_has_bf16
+from mie_core.hardware import cpu_has_bf16
+from mie_core.model import ModelArgs
 from training.config import Config
 from training.data import ClipSampler, NoteSet, Prefetcher
 from training.train import build

@@ -17,7 +17,8 @@ import argparse
 import torch
 
 import _common
-from mie_core.model import ModelArgs, cpu_has_bf16
+from mie_core.hardware import cpu_has_bf16
+from mie_core.model import ModelArgs
 from mie_core.resnet import ResNetEncoder
 from training.config import Config
 from training.data import ClipSampler, NoteSet

@@ -41,7 +41,7 @@ def resolve_precision(precision: str | bool = "auto") -> str:
     if isinstance(precision, bool):
         return "bf16" if precision else "fp32"
     if precision == "auto":
-        from .model import cpu_has_bf16
+        from .hardware import cpu_has_bf16
 
         return "bf16" if cpu_has_bf16() else "fp32"
     if precision not in PRECISIONS:

@@ -18,9 +18,7 @@ shorter than 0.25 s are zero-padded to 0.25 s so the ResNet sees at least a few 
 """
 from __future__ import annotations
 
-import json
-import platform
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -28,12 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .heads import DualHead
 from .pooling import make_pooling
 from .resnet import ResNetEncoder
 from .sincconv import SincConv
 
-__all__ = ["ModelArgs", "InstrumentEncoder", "SincConv", "save_checkpoint", "load_metadata", "CheckpointError"]
+__all__ = ["ModelArgs", "InstrumentEncoder", "SincConv"]
 
 MIN_SECONDS = 0.25
 
@@ -167,140 +164,12 @@ class InstrumentEncoder(nn.Module):
     # ---------------------------------------------------------------- checkpoints
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "InstrumentEncoder":
-        """Rebuild from a folder or its ``model.safetensors`` (with ``model.json`` beside it).
+        """Rebuild from a folder or its ``model.safetensors`` (:func:`mie_core.checkpoint.load_encoder`)."""
+        from .checkpoint import load_encoder
 
-        Raises :class:`CheckpointError` (a ValueError) with one line naming the file for a
-        missing, truncated or corrupt checkpoint, one of another architecture, or weights
-        that are not all finite.
-        """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        folder = path if path.is_dir() else path.parent
-        weights = folder / "model.safetensors" if path.is_dir() else path
-        meta_path = folder / "model.json"
-        if not weights.exists() or not meta_path.exists():
-            raise MissingCheckpoint(f"{folder} holds no model.safetensors + model.json checkpoint")
-        meta = load_metadata(folder)
-        try:
-            model = cls(ModelArgs.from_dict(meta["model_args"]))
-        except (TypeError, ValueError) as err:
-            raise CheckpointError(f"{meta_path}: model_args do not describe an InstrumentEncoder ({err})") from None
-        try:
-            state = load_file(str(weights), device=map_location)
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{weights}: not a readable safetensors file ({err})") from None
-        enc_state = {k: v for k, v in state.items() if not k.startswith("heads.")}
-        try:
-            model.load_state_dict(enc_state, strict=True)
-        except RuntimeError as err:
-            raise CheckpointError(f"{weights}: its weights do not fit the architecture in model.json "
-                                  f"({str(err).splitlines()[0][:200]})") from None
-        bad = [k for k, v in enc_state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-        if bad:
-            raise CheckpointError(f"{weights}: {len(bad)} weight tensor(s) hold NaN or Inf ({bad[0]}, ...); "
-                                  "the file is corrupt")
-        model.label_maps = meta.get("label_maps", {})
-        model.metadata = meta
-        model.eval()
-        return model
+        return load_encoder(path, map_location, cls)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-def save_checkpoint(folder: str | Path, encoder: InstrumentEncoder, heads: DualHead | None = None,
-                    label_maps: dict | None = None, provenance: dict | None = None,
-                    metrics: dict | None = None) -> Path:
-    """Write ``model.safetensors`` + ``model.json`` as the folder ``folder`` (swapped in whole)."""
-    import os
-    import shutil
-
-    from safetensors.torch import save_file
-
-    final = Path(folder)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    # written into a folder of its own, then swapped in by rename: a reader sees the old
-    # checkpoint or the new one (or, for an instant, none), never new weights with old JSON
-    folder = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
-    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    if heads is not None:
-        state.update({f"heads.{k}": v.detach().cpu().contiguous() for k, v in heads.state_dict().items()})
-    save_file(state, str(folder / "model.safetensors"), metadata={"format": "mie-encoder-1"})
-    args = asdict(encoder.args)
-    args["blocks"] = list(args["blocks"])
-    meta = {
-        "format": 1,
-        "model_args": args,
-        "label_maps": label_maps if label_maps is not None else encoder.label_maps,
-        "provenance": provenance or {},
-        "metrics": metrics or {},
-        "versions": library_versions(),
-        "n_parameters": encoder.n_parameters(),
-    }
-    (folder / "model.json").write_text(json.dumps(meta, indent=1))
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-        os.rename(folder, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(folder, final)
-    return final
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the file."""
-
-
-class MissingCheckpoint(CheckpointError, FileNotFoundError):
-    """No checkpoint where one was named."""
-
-
-def load_metadata(path: str | Path) -> dict:
-    """``model.json`` of a checkpoint folder, checked to be a mapping with ``model_args``."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    meta_path = folder / "model.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{meta_path}: not readable JSON ({err})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("model_args"), dict):
-        raise CheckpointError(f"{meta_path}: not a model description (no model_args mapping)")
-    try:
-        ModelArgs.from_dict(meta["model_args"])
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{meta_path}: model_args do not describe an InstrumentEncoder ({err})") from None
-    return meta
-
-
-def library_versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "torch": str(torch.__version__)}
-    for pkg in ("numpy", "safetensors", "tinysoundfont", "scikit-learn"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-_BF16: bool | None = None
-
-
-def cpu_has_bf16() -> bool:
-    """True when this CPU runs bf16 matrix maths natively (AVX-512 BF16 or AMX)."""
-    global _BF16
-    if _BF16 is None:
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-            _BF16 = (" avx512_bf16" in flags) or (" amx_bf16" in flags)
-        except OSError:
-            _BF16 = False
-    return _BF16

@@ -53,7 +53,7 @@ def find_models(cache: Path | None = None, runs: Path | None = None, broken: lis
     A folder whose ``model.json`` cannot be read is left out and, when ``broken`` is a list,
     appended to it as ``(path, one-line reason)``: one broken run never hides the others.
     """
-    from .model import CheckpointError, load_metadata
+    from .checkpoint import CheckpointError, load_metadata
 
     cache = cache or cache_dir()
     runs = runs or runs_dir()

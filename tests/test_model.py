@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mie_core.heads import AAMSoftmax, ASoftmax, DualHead, LinearSoftmax
-from mie_core.model import InstrumentEncoder, ModelArgs, SincConv, save_checkpoint
+from mie_core.checkpoint import save_checkpoint
+from mie_core.model import InstrumentEncoder, ModelArgs, SincConv
 from mie_core.pooling import LDE, AttentiveStatsPool, StatsPool
 from mie_core.resnet import ResNetEncoder
 from mie_core.sincconv import band_response, cqt_bands, hz_to_mel, mel_bands, note_name
@@ -256,7 +257,7 @@ def test_embed_command_writes_one_row_per_file_in_order(tmp_path):
 
 def test_a_broken_checkpoint_is_one_line_naming_its_file(tmp_path):
     from mie_core import workbench
-    from mie_core.model import CheckpointError
+    from mie_core.checkpoint import CheckpointError
 
     torch.manual_seed(0)
     good = save_checkpoint(tmp_path / "cache" / "models" / "good", InstrumentEncoder(SMALL))

@@ -38,7 +38,8 @@ import pandas as pd
 from mie_core import maps, probing
 from mie_core.corpus import Corpus, default_corpus_dir
 from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision
-from mie_core.model import InstrumentEncoder, save_checkpoint
+from mie_core.checkpoint import save_checkpoint
+from mie_core.model import InstrumentEncoder
 from mie_core.parts import load_parts
 from mie_core.report import BACKEND_PARTS, embed_models, fit_backends, json_default, score_part
 from mie_core.verify import identification_rates, instrument_centroids

@@ -36,7 +36,9 @@ from torch import nn
 
 from mie_core import metrics, trials
 from mie_core.heads import DualHead
-from mie_core.model import InstrumentEncoder, cpu_has_bf16, library_versions, save_checkpoint
+from mie_core.checkpoint import library_versions, save_checkpoint
+from mie_core.hardware import cpu_has_bf16
+from mie_core.model import InstrumentEncoder
 from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config
 from training.data import ClipSampler, Prefetcher, load_corpus_sets, load_nsynth_sets, load_rwc_sets
 
