@@ -276,3 +276,20 @@ def test_pages_say_what_is_missing_without_a_cache(tmp_path, monkeypatch):
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, page
         assert not [e.value for e in at.error if "Something went wrong" in e.value], page
+
+
+def test_my_instruments_lists_the_library_kept_on_disk(app, tiny_cache, tmp_path, monkeypatch):
+    from mie_core import workbench
+    from mie_core.embeddings import model_hash
+    from mie_core.library import InstrumentLibrary
+
+    monkeypatch.setenv("MIE_LIBRARY", str(tmp_path))
+    cache = workbench.Cache(tiny_cache["cache"])
+    emb = cache.embeddings("cqt_tiny", "test")
+    InstrumentLibrary(model_hash(tiny_cache["cache"] / "models" / "cqt_tiny"), tmp_path).add(
+        "my guitar", emb[:5], ["a.wav", "b.wav"])
+    at = goto(app, "8_My_instruments")
+    at.selectbox(key="model").set_value("cqt_tiny (shipped)").run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert table["instrument"].tolist() == ["my guitar"] and table["clips"].tolist() == [5]

@@ -1,0 +1,70 @@
+"""The user's instrument library: kept on disk, plain files, calibrated on the user's clips."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mie_core import scoring, verify
+from mie_core.library import InstrumentLibrary
+
+
+def clusters(seed=0, n_inst=30, per=10, d=24):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_inst, d)).astype(np.float32)
+    labels = np.repeat(np.arange(n_inst), per)
+    emb = 2.0 + centres[labels] + 0.3 * rng.standard_normal((labels.size, d)).astype(np.float32)
+    return emb, labels
+
+
+def test_library_persists_plain_files_and_scores(tmp_path):
+    emb, labels = clusters()
+    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be.calibration = (4.0, -1.0)
+    lib = InstrumentLibrary("abc123", tmp_path)
+    lib.add("my violin", emb[labels == 25][:5], ["v1.wav", "v2.wav"])
+    lib.add("my trumpet", emb[labels == 26][:5], ["t1.wav"])
+    again = InstrumentLibrary("abc123", tmp_path)  # as after a restart
+    assert again.names() == ["my trumpet", "my violin"]
+    files = sorted(p.name for p in (tmp_path / "abc123").iterdir())
+    assert files == ["library.json", "my_trumpet.npy", "my_violin.npy"]  # JSON and float16, nothing pickled
+    assert np.load(tmp_path / "abc123" / "my_violin.npy").dtype == np.float16
+    assert json.loads((tmp_path / "abc123" / "library.json").read_text())["instruments"]["my violin"]["n"] == 5
+    v = verify.Verifier(tmp_path, None, be, None, None)
+    res = verify.identify_enrolled(v, emb[labels == 25][5:8], again.embeddings())
+    best = res.groupby("clip").head(1)
+    assert (best["instrument"] == "my violin").all() and best["probability"].min() > 0.5
+    again.remove("my trumpet")
+    assert InstrumentLibrary("abc123", tmp_path).names() == ["my violin"]
+    assert not (tmp_path / "abc123" / "my_trumpet.npy").exists()
+
+
+def test_calibration_on_the_users_clips(tmp_path):
+    emb, labels = clusters(1)
+    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    lib = InstrumentLibrary("m", tmp_path)
+    lib.add("inst21", emb[labels == 21][:5], [])
+    with pytest.raises(ValueError, match="two enrolled"):
+        lib.calibrate(be, emb[:3], ["inst21"] * 3)
+    for k in (21, 22, 23):
+        lib.add(f"inst{k}", emb[labels == k][:5], [])
+    with pytest.raises(ValueError, match="not enrolled"):
+        lib.calibrate(be, emb[:2], ["inst21", "nope"])
+    clips = np.concatenate([emb[labels == k][5:] for k in (21, 22, 23)])
+    names = [f"inst{k}" for k in (21, 22, 23) for _ in range(5)]
+    info = lib.calibrate(be, clips, names)
+    assert info["n_target"] == 15 and info["n_nontarget"] == 30
+    a, b = InstrumentLibrary("m", tmp_path).calibration
+    assert a > 0  # higher scores, more likely the same instrument
+    lib.clear_calibration()
+    assert lib.calibration is None
+
+
+def test_a_damaged_library_is_one_clear_error(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "library.json").write_text("{oops")
+    with pytest.raises(ValueError, match="library.json"):
+        InstrumentLibrary("m", tmp_path).names()
+    with pytest.raises(ValueError, match="name"):
+        InstrumentLibrary("n", tmp_path).add("  ", np.zeros((1, 4)), [])
