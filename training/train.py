@@ -208,24 +208,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run(args) -> int:
-    t_start = time.monotonic()
-    state = None
+def resolve_config(args) -> tuple[Config, dict | None]:
+    """The run's config (from --config and --set, or from --resume's state) and that state."""
     if args.resume:
         state = load_state(args.resume)
-        raw = state["config"]
         for item in args.set:
             if not item.startswith("run."):
                 raise ConfigError(f"--set {item}: only run.* settings may change on --resume")
-        cfg = from_dict(apply_overrides(raw, args.set), where=args.resume)
-    elif args.config:
-        cfg = load_config(args.config, args.set)
-    else:
-        raise ConfigError("give --config or --resume")
+        return from_dict(apply_overrides(state["config"], args.set), where=args.resume), state
+    if args.config:
+        return load_config(args.config, args.set), None
+    raise ConfigError("give --config or --resume")
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+
+def select_device(cfg: Config, local_rank: int, world: int) -> tuple[torch.device, bool]:
+    """(device, bf16 autocast?) of this process; joins the process group under torchrun."""
     if cfg.run.device == "auto":
         device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     else:
@@ -242,39 +239,55 @@ def run(args) -> int:
         bf16 = (device.type == "cuda" and torch.cuda.is_bf16_supported()) or (device.type == "cpu" and cpu_has_bf16())
     else:
         bf16 = cfg.run.precision == "bf16"
+    return device, bf16
+
+
+def print_dry_run(cfg: Config, device: torch.device, bf16: bool) -> None:
+    n_inst = _count_instruments(cfg)
+    model = build(cfg, max(n_inst, 1), 11)
+    enc = model.encoder
+    print(dump_config(cfg))
+    print(f"encoder parameters: {enc.n_parameters():,} (front-end {sum(p.numel() for p in enc.frontend.parameters()):,}, "
+          f"ResNet {sum(p.numel() for p in enc.encoder.parameters()):,}, "
+          f"pooling {sum(p.numel() for p in enc.pooling.parameters()):,}, "
+          f"projection {sum(p.numel() for p in enc.projection.parameters()):,})")
+    print(f"head parameters: {sum(p.numel() for p in model.heads.parameters()):,} "
+          f"({n_inst} instruments, 11 families)")
+    print(f"precision: {'bf16 autocast' if bf16 else 'fp32'} on {device}")
+
+
+def claim_run_dir(run_dir: Path, resuming: bool, overwrite: bool) -> RunLock:
+    """Lock the run folder; refuse one that holds a run unless resuming or ``overwrite``."""
+    import shutil
+
+    lock = RunLock(run_dir)
+    if not resuming and (run_dir / "state.pt").exists():
+        if not overwrite:
+            lock.release()
+            raise ConfigError(f"{run_dir} already holds a run; carry it on with `--resume {run_dir / 'state.pt'}`, "
+                              "or pass --overwrite to start a new one there")
+        for old in ("state.pt", "log.jsonl"):
+            (run_dir / old).unlink(missing_ok=True)
+        for old in ("best", "last"):
+            shutil.rmtree(run_dir / old, ignore_errors=True)
+    return lock
+
+
+def run(args) -> int:
+    t_start = time.monotonic()
+    cfg, state = resolve_config(args)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device, bf16 = select_device(cfg, int(os.environ.get("LOCAL_RANK", "0")), world)
+    if args.dry_run:
+        print_dry_run(cfg, device, bf16)
+        return 0
 
     run_dir = Path(cfg.run.out_dir) / cfg.run.name
     is_main = rank == 0
-    log = Logger(run_dir / "log.jsonl" if is_main and not args.dry_run else None, sys.stderr.isatty())
-
-    if args.dry_run:
-        n_inst = _count_instruments(cfg)
-        model = build(cfg, max(n_inst, 1), 11)
-        enc_n = model.encoder.n_parameters()
-        print(dump_config(cfg))
-        print(f"encoder parameters: {enc_n:,} (front-end {sum(p.numel() for p in model.encoder.frontend.parameters()):,}, "
-              f"ResNet {sum(p.numel() for p in model.encoder.encoder.parameters()):,}, "
-              f"pooling {sum(p.numel() for p in model.encoder.pooling.parameters()):,}, "
-              f"projection {sum(p.numel() for p in model.encoder.projection.parameters()):,})")
-        print(f"head parameters: {sum(p.numel() for p in model.heads.parameters()):,} "
-              f"({n_inst} instruments, 11 families)")
-        print(f"precision: {'bf16 autocast' if bf16 else 'fp32'} on {device}")
-        return 0
-
-    lock = None
+    log = Logger(run_dir / "log.jsonl" if is_main else None, sys.stderr.isatty())
     if is_main:
-        lock = RunLock(run_dir)
-        if state is None and (run_dir / "state.pt").exists():
-            if not args.overwrite:
-                lock.release()
-                raise ConfigError(f"{run_dir} already holds a run; carry it on with `--resume {run_dir / 'state.pt'}`, "
-                                  "or pass --overwrite to start a new one there")
-            import shutil
-
-            for old in ("state.pt", "log.jsonl"):
-                (run_dir / old).unlink(missing_ok=True)
-            for old in ("best", "last"):
-                shutil.rmtree(run_dir / old, ignore_errors=True)
+        lock = claim_run_dir(run_dir, state is not None, args.overwrite)  # noqa: F841  (held until the process ends)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         log.say(f"run {run_dir}: {'bf16 autocast' if bf16 else 'fp32'} on {device}, {torch.get_num_threads()} threads, world {world}")
 
