@@ -16,7 +16,6 @@ needs root. Where a source cannot be had the reason is returned, never raised.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -73,11 +72,9 @@ def key_for(path: str | Path) -> str:
 
 
 def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from .embeddings import file_sha256
+
+    return file_sha256(path)
 
 
 def local_path(src: SoundFontSource, root: Path | None = None) -> Path | None:

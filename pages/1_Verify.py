@@ -7,7 +7,7 @@ import streamlit as st
 from mie_core import maps, verify, workbench
 from pages.common import ui
 
-FORMATS = ["wav", "flac", "ogg", "mp3"]
+FORMATS = ui.AUDIO_FORMATS
 
 
 def show_clip(name: str, x: np.ndarray, key: str) -> None:
@@ -16,18 +16,6 @@ def show_clip(name: str, x: np.ndarray, key: str) -> None:
         c1, c2 = st.columns(2)
         c1.plotly_chart(ui.waveform_figure(x), key=f"wave_{key}")
         c2.plotly_chart(ui.spectrogram_figure(x), key=f"spec_{key}")
-
-
-def read_files(files) -> list[tuple[str, np.ndarray]]:
-    """Good clips; each bad file gets the library's message next to its name."""
-    good = []
-    for f in files or []:
-        x, err = ui.read_upload(f)
-        if err:
-            st.error(err, icon="⚠️")
-        else:
-            good.append((f.name, x))
-    return good
 
 
 with ui.guard():
@@ -66,7 +54,7 @@ with ui.guard():
         files = st.file_uploader(f"Notes of one instrument (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)",
                                  type=FORMATS,
                                  accept_multiple_files=True, key="enrol_files")
-        clips = read_files(files)
+        clips = ui.read_uploads(files)
         for i, (n, x) in enumerate(clips):
             show_clip(n, x, f"enrol{i}")
         enrol_name = "my instrument"
@@ -117,7 +105,7 @@ with ui.guard():
                         help=f"Default: this model's threshold at the EER point on the test trials ({default_thr:.3f}).")
     source = test_file or recorded
     if source is not None:
-        clip = read_files([source])
+        clip = ui.read_uploads([source])
         if clip:
             name, x = clip[0]
             t0 = time.perf_counter()
@@ -155,25 +143,24 @@ with ui.guard():
                 st.markdown(f"**Nearest instruments** among all {len(ver.centroids)} of the corpus, the best of each "
                             "instrument type (General MIDI program), score against each instrument's centroid")
                 near = verify.identify(ver, e[None], top=5)[0]
-                for i, r in near.iterrows():
-                    a, b, c = st.columns([5, 1, 2])
-                    a.write(f"**{r['type']}** · {r['instrument_family_str']} · {r['preset_name']} "
-                            f"({r['soundfont']}, {r['part']})")
-                    b.write(f"{r['score']:.3f}")
-                    with c:
-                        ui.play_button(ui.instrument_note(r), key=f"near{i}", label="MIDI 60")
+                lines = [f"**{r['type']}** · {r['instrument_family_str']} · {r['preset_name']} ({r['soundfont']}, "
+                         f"{r['part']})" for _, r in near.iterrows()]
+                notes_ = [ui.instrument_note(r) for _, r in near.iterrows()]
             else:
                 st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
                 near = workbench.nearest_instruments(e, cents, cent_info, k=5)
-                for i, r in near.iterrows():
-                    a, b, c = st.columns([5, 1, 2])
-                    a.write(f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
-                            f"{r['playing_style']}")
-                    b.write(f"{r['score']:.3f}")
-                    with c:
-                        rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
-                        row = rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]]
-                        ui.play_button(row, key=f"near{i}", label=f"MIDI {int(row['pitch'])}")
+                lines = [f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
+                         f"{r['playing_style']}" for _, r in near.iterrows()]
+                notes_ = []
+                for _, r in near.iterrows():
+                    rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
+                    notes_.append(rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]])
+            for i, (line, score, note) in enumerate(zip(lines, near["score"], notes_)):
+                a, b, c = st.columns([5, 1, 2])
+                a.write(line)
+                b.write(f"{score:.3f}")
+                with c:
+                    ui.play_button(note, key=f"near{i}", label=f"MIDI {int(note['pitch'])}")
             pos = maps.knn_place(emb_test, coords, e[None])
             fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
                                  title="Where the clip falls (t-SNE of the unseen test instruments)",

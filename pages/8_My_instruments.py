@@ -11,18 +11,7 @@ from mie_core.embeddings import model_hash, unit
 from mie_core.library import InstrumentLibrary
 from pages.common import ui
 
-FORMATS = ["wav", "flac", "ogg", "mp3"]
-
-
-def read_many(files) -> list[tuple[str, np.ndarray]]:
-    good = []
-    for f in files or []:
-        x, err = ui.read_upload(f)
-        if err:
-            st.error(err, icon="⚠️")
-        else:
-            good.append((f.name, x))
-    return good
+FORMATS = ui.AUDIO_FORMATS
 
 
 with ui.guard():
@@ -58,7 +47,7 @@ with ui.guard():
         files = st.file_uploader(f"Its notes (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)", type=FORMATS,
                                  accept_multiple_files=True, key="lib_files")
         if st.form_submit_button("Enrol", type="primary"):
-            clips = read_many(files)
+            clips = ui.read_uploads(files)
             if not name.strip():
                 st.warning("Give the instrument a name.")
             elif not clips:
@@ -76,7 +65,7 @@ with ui.guard():
     prior = st.select_slider("Prior that a clip is a given enrolled instrument", ui.PRIORS, 0.5,
                              key=f"lib_prior_{entry.name}", format_func=lambda p: f"{100 * p:g} %")
     batch = st.file_uploader("Clips to score", type=FORMATS, accept_multiple_files=True, key="lib_batch")
-    clips = read_many(batch)
+    clips = ui.read_uploads(batch)
     if clips and not enrolled:
         st.info("Enrol at least one instrument first.")
     elif clips:

@@ -100,6 +100,7 @@ def encoder(path: str):
 
 
 MAX_UPLOAD_S = 60.0  # mie_core.audio's default limit, said before an upload
+AUDIO_FORMATS = ["wav", "flac", "ogg", "mp3"]  # what the uploaders accept (mie_core.audio reads them all)
 
 
 def with_calibration(backend, calibration):
@@ -435,6 +436,19 @@ def clear_selection_button(store_key: str, name: str, key: str) -> None:
         st.session_state[store_key] = []
         st.session_state[f"{name}_epoch"] = chart_epoch(name) + 1
         st.rerun()
+
+
+def read_uploads(files) -> list[tuple[str, np.ndarray]]:
+    """(name, audio) of the readable uploads; each unreadable one gets the library's message,
+    naming the file, in the page."""
+    good = []
+    for f in files or []:
+        x, err = read_upload(f)
+        if err:
+            st.error(err, icon="⚠️")
+        else:
+            good.append((f.name, x))
+    return good
 
 
 def read_upload(f) -> tuple[np.ndarray | None, str | None]:
