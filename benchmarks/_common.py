@@ -43,7 +43,9 @@ def real_notes(n_instruments: int = 12, notes_per_instrument: int = 16):
     from mie_core.render import NoteSpec, render_many
     from mie_core.soundfonts import find_soundfonts
 
-    paths, _ = find_soundfonts(fetch=True)
+    paths, _ = find_soundfonts(fetch=False)  # any soundfont present will do; fetch only when none is
+    if not paths:
+        paths, _ = find_soundfonts(fetch=True)
     insts = list_instruments(paths[:1])[:: max(1, 120 // n_instruments)][:n_instruments]
     pitches = np.linspace(36, 84, notes_per_instrument).round().astype(int)
     specs = [NoteSpec(i.path, i.bank, i.program, int(p), 100, -6.0) for i in insts for p in pitches]
