@@ -192,10 +192,20 @@ def probe(embeddings: np.ndarray, y, label: str, classifier: str, rng: np.random
                        {k: (v if v is not None else "none") for k, v in params.items()}, dropped)
 
 
-def run_probes(embeddings: np.ndarray, labels: dict[str, np.ndarray], rng: np.random.Generator,
+def job_rng(seed: int, label: str, classifier: str) -> np.random.Generator:
+    """The generator of one probing job: from the seed and the job's own names, so a job gives
+    the same result whichever other jobs run with it (the cache builder runs them all, the
+    Probing page one at a time)."""
+    import zlib
+
+    return np.random.default_rng([int(seed), zlib.crc32(label.encode()), zlib.crc32(classifier.encode())])
+
+
+def run_probes(embeddings: np.ndarray, labels: dict[str, np.ndarray], seed: int,
                classifiers=CLASSIFIERS, hidden: int = 300, min_per_class: int = 10,
                progress: Callable[[int, int, str], None] | None = None) -> tuple[list[ProbeResult], dict[str, str]]:
-    """Every (label, classifier) pair; returns (results, {label: why it was skipped})."""
+    """Every (label, classifier) pair, each with :func:`job_rng`; returns (results, {label: why
+    it was skipped})."""
     jobs = [(l, c) for l in labels for c in classifiers]
     results, skipped = [], {}
     for k, (label, clf) in enumerate(jobs):
@@ -204,7 +214,8 @@ def run_probes(embeddings: np.ndarray, labels: dict[str, np.ndarray], rng: np.ra
         if progress:
             progress(k, len(jobs), f"{label} / {clf}")
         try:
-            results.append(probe(embeddings, labels[label], label, clf, rng, hidden, min_per_class))
+            results.append(probe(embeddings, labels[label], label, clf, job_rng(seed, label, clf), hidden,
+                                 min_per_class))
         except ValueError as err:
             skipped[label] = str(err)
     if progress:

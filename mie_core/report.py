@@ -182,7 +182,7 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
         labels = probing.probe_labels(rows.iloc[pidx].reset_index(drop=True))
         for name, emb in embeddings.items():
             log(f"probing {name} on {len(pidx)} notes")
-            rs, sk = probing.run_probes(emb[pidx], labels, np.random.default_rng(seed), classifiers,
+            rs, sk = probing.run_probes(emb[pidx], labels, seed, classifiers,
                                         progress=(lambda d, t, msg, n=name: progress(f"probe {n}", d, t)) if progress else None)
             probe_rows += [{"model": name, **r.as_dict()} for r in rs]
             skipped.update(sk)

@@ -63,29 +63,32 @@ with ui.guard():
             chart_key = f"map_{k}_{entry.name}_{method}_{ui.chart_epoch('map')}"
             rows = ui.kept_selection(f"map_sel_{entry.name}", chart_key)
             fig = ui.scatter_map(coords, meta, colour, idx, title=f"{entry.name}: {method.upper()}",
-                                 highlight=np.intersect1d(np.asarray(rows, dtype=int), idx), extra=extra)
+                                 highlight=np.intersect1d(np.asarray(rows, dtype=int), idx), extra=extra,
+                                 legend=k == len(entries) - 1)  # side by side: one legend, on the right
             st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"),
                             config=ui.MAP_CONFIG)
             selections.append((entry, rows, coords))
             c1, c2, c3 = st.columns(3)
             with c1:
                 table = meta.iloc[idx].assign(x=coords[idx, 0], y=coords[idx, 1])
-                ui.download_csv(table, f"map_{entry.name}_{method}.csv", "Download map (CSV)",
+                ui.download_csv(table, f"map_{entry.name}_{method}.csv", "Map (CSV)",
                                 key=f"dl_csv_{entry.name}")
             with c2:
                 ui.download_figure(fig, f"map_{entry.name}_{method}.html", key=f"dl_html_{entry.name}")
             with c3:
-                st.download_button("Download embeddings (Parquet)", data=lambda e=entry: ui.embeddings_parquet(e),
+                st.download_button("Embeddings (Parquet)", data=lambda e=entry: ui.embeddings_parquet(e),
                                    file_name=f"embeddings_{entry.name}_test.parquet", key=f"dl_emb_{entry.name}",
-                                   on_click="ignore", help="metadata and the 512-d embedding of every test note")
+                                   on_click="ignore", help="metadata, the 512-d embedding of every test note as the "
+                                   "model gives it (column embedding, not unit length) and the same scaled to unit "
+                                   "length (embedding_unit), with the model's hash")
     for entry, rows, _ in selections:
         if rows:
             st.subheader(f"Selected on {entry.name}: {len(rows)} notes")
             sel = meta.iloc[rows][["note_str", "instrument_family_str", "playing_style", "pitch", "velocity",
                                    "preset_name", "soundfont"]]
             st.dataframe(sel, hide_index=True, height=min(300, 40 + 35 * len(rows)))
-            for k, r in enumerate(rows[:4]):
-                ui.play_button(meta.iloc[r], key=f"play_sel_{entry.name}_{r}", label=meta.iloc[r]["note_str"])
-            if len(rows) > 4:
-                st.caption(f"(the first 4 of {len(rows)} have play buttons)")
+            # every selected note can be played: pick one, then play it
+            pick = st.selectbox(f"Play a selected note ({len(rows)})", rows, key=f"play_pick_{entry.name}",
+                                format_func=lambda r: f"{meta.iloc[r]['note_str']} ({meta.iloc[r]['preset_name']})")
+            ui.play_button(meta.iloc[pick], key=f"play_sel_{entry.name}", label=meta.iloc[pick]["note_str"])
             ui.clear_selection_button(f"map_sel_{entry.name}", "map", key=f"clear_sel_{entry.name}")

@@ -17,8 +17,9 @@ def probe_one(name: str, path: str, shipped: bool, label: str, classifier: str, 
     meta = ui.notes("test")
     idx = probing.subsample(len(meta), max_notes, np.random.default_rng(seed))  # the cache builder's subset
     labels = probing.probe_labels(meta.iloc[idx].reset_index(drop=True))
+    # the job's own generator, as the cache builder's: unchanged defaults give the shipped numbers
     r = probing.probe(ui.embeddings(entry, "test")[idx], labels[label], label, classifier,
-                      np.random.default_rng(seed), hidden=hidden)
+                      probing.job_rng(seed, label, classifier), hidden=hidden)
     return {"model": name, "n_notes": int(len(idx)), **r.as_dict()}
 
 

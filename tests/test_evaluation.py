@@ -243,9 +243,20 @@ def test_progress_callback_reports_every_job():
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(200, 4))
     seen = []
-    probing.run_probes(emb, {"a": rng.integers(0, 2, 200).astype(str)}, rng, ("tree",),
+    probing.run_probes(emb, {"a": rng.integers(0, 2, 200).astype(str)}, 0, ("tree",),
                        progress=lambda d, t, m: seen.append((d, t)))
     assert seen[0] == (0, 1) and seen[-1] == (1, 1)
+
+
+def test_a_probing_job_gives_the_same_result_alone_or_with_others():
+    """The Probing page runs one job; the cache builder runs all: same job, same numbers."""
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(300, 6))
+    labels = {"a": (emb[:, 0] > 0).astype(str), "b": (emb[:, 1] > 0.3).astype(str)}
+    together, _ = probing.run_probes(emb, labels, 7, ("tree", "svm"))
+    alone = probing.probe(emb, labels["b"], "b", "svm", probing.job_rng(7, "b", "svm"))
+    match = [r for r in together if r.label == "b" and r.classifier == "svm"][0]
+    assert match.as_dict() == alone.as_dict()
 
 
 # ------------------------------------------------------------------ maps

@@ -186,7 +186,7 @@ def probe_model(emb: np.ndarray, rows: pd.DataFrame, name: str, max_notes: int |
     t0 = time.monotonic()
     idx = probing.subsample(len(rows), max_notes, np.random.default_rng(SEED))
     labels = probing.probe_labels(rows.iloc[idx].reset_index(drop=True))
-    rs, skipped = probing.run_probes(emb[idx], labels, np.random.default_rng(SEED))
+    rs, skipped = probing.run_probes(emb[idx], labels, SEED)
     say(f"{name}: probing {len(idx)} notes in {time.monotonic() - t0:.0f} s")
     return [{"model": name, "n_notes": int(len(idx)), **x.as_dict()} for x in rs], skipped
 

@@ -108,10 +108,12 @@ def _map_layout(fig: go.Figure, height: int) -> go.Figure:
 
 
 def scatter_map(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndarray, title: str = "",
-                highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None) -> go.Figure:
-    """One map: WebGL scatter of the notes ``idx`` coloured by ``colour`` (see :func:`map_traces`)."""
-    fig = go.Figure(map_traces(coords, meta, colour, idx, highlight, extra))
-    fig.update_layout(title=title)
+                highlight: np.ndarray | None = None, extra: list[tuple[str, np.ndarray]] | None = None,
+                legend: bool = True) -> go.Figure:
+    """One map: WebGL scatter of the notes ``idx`` coloured by ``colour`` (see :func:`map_traces`);
+    ``legend=False`` for the second of two maps shown side by side (one legend is enough)."""
+    fig = go.Figure(map_traces(coords, meta, colour, idx, highlight, extra, first=legend))
+    fig.update_layout(title=title, showlegend=legend)
     return _map_layout(fig, 560)
 
 

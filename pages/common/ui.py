@@ -249,12 +249,17 @@ def _shipped_embeddings(name: str, part: str) -> np.ndarray:
 
 
 def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes:
-    """Metadata and embeddings of the notes as Parquet bytes (for a download button)."""
+    """Metadata and embeddings of the notes as Parquet bytes (for a download button): the
+    model's raw embedding, the same at unit length, and the model's hash."""
     import io
+
+    from mie_core.embeddings import model_hash, unit
 
     emb = embeddings(entry, part)
     table = notes(part).copy()
     table["embedding"] = list(emb.astype(np.float32))
+    table["embedding_unit"] = list(unit(emb))
+    table["model_hash"] = model_hash(entry.path)
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
     return buf.getvalue()
