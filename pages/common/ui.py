@@ -19,7 +19,7 @@ from mie_core import evaluation, maps, trials, workbench
 from mie_core.jobs import Job, JobRunner
 from pages.common import figures
 from pages.common.figures import (  # noqa: F401  (the pages' names for the pure figures)
-    COLOUR_BY, HOVER, MAP_CONFIG, PALETTE, colour_map, map_traces, model_colour, paired_maps, point_data,
+    COLOUR_BY, HOVER, MAP_CONFIG, PALETTE, RING_AT_MOST, colour_map, map_traces, model_colour, paired_maps, point_data,
     scatter_map, selected_rows, spectrogram_figure, waveform_figure,
 )
 
