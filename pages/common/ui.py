@@ -337,12 +337,15 @@ def verification(names: tuple, paths: tuple, shipped: tuple, part: str = "test",
 
 
 @st.cache_data(show_spinner="Scoring the trials ...")
-def _verification(names: tuple, paths: tuple, shipped: tuple, stamps: tuple, part: str, protocol: tuple) -> dict:
+def _verification(names: tuple, paths: tuple, shipped: tuple, stamps: tuple, part: str, protocol: tuple,
+                  with_backend: bool = False) -> dict:
     """(``stamps``: when each checkpoint was written, so a retrained run is scored again.)"""
     from mie_core.scoring import Backend
 
     emb = {n: embeddings(workbench.ModelEntry(n, Path(p), s), part) for n, p, s in zip(names, paths, shipped)}
-    backends = {n: Backend.load(Path(p)) for n, p in zip(names, paths) if Backend.exists(Path(p))}
+    # AS-norm and calibrated results on the page's own protocol only where asked (the Benchmark
+    # page's table); the cache's summary table already has them for the default protocol
+    backends = {n: Backend.load(Path(p)) for n, p in zip(names, paths) if Backend.exists(Path(p))} if with_backend else {}
     meta = notes(part)
     res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
                                     n_boot=300, backends=backends, **dict(protocol))
