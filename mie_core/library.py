@@ -127,6 +127,10 @@ class InstrumentLibrary:
         self._write(idx)
         return idx["calibration_info"]
 
+    @property
+    def calibration_info(self) -> dict:
+        return self._index().get("calibration_info", {})
+
     def clear_calibration(self) -> None:
         idx = self._index()
         idx["calibration"], idx["calibration_info"] = None, {}

@@ -27,7 +27,8 @@ with ui.guard():
     ver = ui.verifier(str(entry.path))
     enc = ver.encoder
     # what a verdict needs besides the clip, prepared when the page opens (cached afterwards)
-    cents, cent_info = ui.centroids(entry.name, str(entry.path), entry.shipped)
+    # the old per-instrument centroids only for a model without the corpus-wide ones (a run trained here)
+    cents, cent_info = ui.centroids(entry.name, str(entry.path), entry.shipped) if ver.centroids is None else (None, None)
     coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, "tsne")
     emb_test = ui.embeddings(entry, "test")
     all_notes = ui.all_notes()

@@ -61,7 +61,7 @@ with ui.guard():
     st.subheader("Score clips against every enrolled instrument")
     cal = lib.calibration
     if cal:
-        st.caption(f"Using the calibration fitted on your own recordings ({lib._index()['calibration_info']}).")
+        st.caption(f"Using the calibration fitted on your own recordings ({lib.calibration_info}).")
     prior = st.select_slider("Prior that a clip is a given enrolled instrument", ui.PRIORS, 0.5,
                              key=f"lib_prior_{entry.name}", format_func=lambda p: f"{100 * p:g} %")
     batch = st.file_uploader("Clips to score", type=FORMATS, accept_multiple_files=True, key="lib_batch")
