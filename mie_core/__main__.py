@@ -234,6 +234,7 @@ def cmd_evaluate(args) -> int:
         models=args.model, corpus_dir=args.corpus, split=args.split, parts=parts, out=args.out,
         seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, probe_notes=args.probe_notes or None,
         progress=_bar("evaluate"), log=lambda m: print(m, file=sys.stderr), precision=args.precision,
+        lda_dims=args.lda_dims or None,
     )
     print(f"wrote {args.out}")
     return 0
@@ -307,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--draws", type=int, default=5, help="trial draws to average EER over")
     v.add_argument("--no-probing", action="store_true")
+    v.add_argument("--lda-dims", type=int, default=0,
+                   help="fit the scoring back-end with a multi-condition LDA of this many dimensions (0: none, as shipped)")
     v.add_argument("--probe-notes", type=int, default=2000,
                    help="probe a seeded subset of this many notes (0: all, the paper's setting; slow on a CPU)")
     v.set_defaults(func=cmd_evaluate)

@@ -10,6 +10,9 @@
 * ``bank``: 8 notes of every corpus instrument (train, valid and test), clean: the
   training instruments give the scoring back-end its mean and cohort
   (:mod:`mie_core.scoring`), all of them the centroids the app identifies clips against;
+* ``bankwet``: the ``bank`` notes of the *training* instruments through the recording
+  chain of the *training* rooms (seeded per note): with the clean ones, the notes the
+  back-end's multi-condition LDA is fitted on;
 * ``calib``: 25 notes of each *valid* instrument through the recording chain of the
   *training* rooms: with ``valid`` the held-out trials the calibration is fitted on
   (test instruments and test rooms never are).
@@ -30,10 +33,11 @@ from .embeddings import notes_key
 from .evaluation import EVAL_PITCH_STEP
 WET_SEED = 20261126
 CALIB_SEED = 20261127
+BANK_WET_SEED = 20261128
 BANK_NOTES_PER_INSTRUMENT = 6
 CALIB_NOTES_PER_INSTRUMENT = 25
 WET_NOTES_PER_INSTRUMENT = 30
-ALL_PARTS = ("test", "valid", "wet", "real", "bank", "calib")
+ALL_PARTS = ("test", "valid", "wet", "real", "bank", "bankwet", "calib")
 
 
 @dataclass
@@ -133,6 +137,23 @@ def bank_part(corpus, split: str = "program_disjoint", progress=None, workers: i
     return Part("bank", rows, f"bank:{split}", lambda: render_rows(rows, progress, workers, corpus))
 
 
+def bank_wet_part(bank: Part, seed: int = BANK_WET_SEED) -> Part:
+    """The training instruments' ``bank`` notes through the training rooms' chain (shares
+    the bank's renders)."""
+    from . import chain
+
+    keep = (bank.rows["part"] == "train").to_numpy()
+    rows = bank.rows[keep].reset_index(drop=True)
+
+    def make():
+        clean = np.asarray(bank.audio())[keep]
+        return chain.wet_part(clean, chain.room_bank(seed=0), chain.TRAIN_PARAMS, seed, rows["note_str"].tolist(),
+                              room_part="train")
+
+    return Part("bankwet", rows, f"{bank.recipe}:wet:{chain.TRAIN_PARAMS.digest()}:rooms-v{chain.ROOM_BANK_VERSION}"
+                f"-seed0:seed{seed}", make)
+
+
 def calib_part(corpus, split: str = "program_disjoint", seed: int = CALIB_SEED, progress=None,
                workers: int | None = None) -> Part:
     """Valid notes through the training rooms' chain, seeded per note (held-out calibration trials)."""
@@ -169,8 +190,11 @@ def load_parts(corpus, names=("test",), split: str = "program_disjoint", progres
             r = real_part()
             if r is not None:
                 out["real"] = r
-        elif name == "bank":
-            out["bank"] = bank_part(corpus, split, progress, workers)
+        elif name in ("bank", "bankwet"):
+            if "bank" not in out:
+                out["bank"] = bank_part(corpus, split, progress, workers)
+            if name == "bankwet":
+                out["bankwet"] = bank_wet_part(out["bank"])
         elif name == "calib":
             out["calib"] = calib_part(corpus, split, progress=progress, workers=workers)
         elif name not in ("test",):

@@ -71,11 +71,19 @@ _FLUSH_SAMPLES = 4096
 
 
 def _soundfont(path: str):
-    """The process-local loaded SoundFont for ``path`` (loading takes up to 2.5 s)."""
+    """The process-local loaded SoundFont for ``path`` (loading takes up to 2.5 s).
+
+    The file's structure is checked first (:func:`mie_core.sf2check.checked`): a truncated
+    or crafted file raises :class:`mie_core.sf2check.SoundFontError` naming it, instead of
+    crashing the process inside the C renderer.
+    """
     sf = _LOADED.get(path)
     if sf is None:
         import tinysoundfont._tinysoundfont as tsf
 
+        from .sf2check import checked
+
+        checked(path)
         sf = tsf.SoundFont(str(path))
         sf.set_output(tsf.OutputMode.Mono, SAMPLE_RATE, 0.0)
         sf.set_max_voices(64)

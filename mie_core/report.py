@@ -62,14 +62,21 @@ def score_part(embeddings: dict[str, np.ndarray], part: Part, seed: int = 0, n_d
 
 
 BACKEND_PARTS = ("bank", "valid", "calib")
+# The multi-condition LDA (``lda_dims``) also needs ``bankwet``. It is off in the shipped
+# back-end: it lowers clean and wet EER by 2-4 points but lets more impostors through on
+# real recordings at the calibrated threshold (README, "Scoring"; benchmarks/backend_lda.py).
+LDA_PARTS = ("bankwet",)
 
 
 def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: EmbeddingStore | None = None,
-                 precision: str = "auto", seed: int = 0, log=None) -> tuple[dict, dict]:
+                 precision: str = "auto", seed: int = 0, log=None, lda_dims: int | None = None
+                 ) -> tuple[dict, dict]:
     """A calibrated scoring back-end per model (:mod:`mie_core.scoring`) and the embeddings
     of the ``bank`` part (for the identification centroids).
 
-    Mean and cohort come from the ``bank`` notes of training instruments; the calibration
+    Mean and cohort come from the ``bank`` notes of training instruments (with
+    ``lda_dims``, also an LDA, fitted with the same notes through the training chain:
+    ``bankwet``, which must then be in ``parts``); the calibration
     is fitted on trials of the ``valid`` (clean) and ``calib`` (valid notes through the
     training rooms' chain) parts; ``typical_min`` is the 1st percentile of those held-out
     notes' best cohort score. Nothing of the test instruments or test rooms is used.
@@ -81,7 +88,12 @@ def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: Embeddi
     backends, bank_emb = {}, {}
     for name, path in models.items():
         eb = embed_models({name: path}, bank, store, precision, log=log)[name]
-        be = scoring.fit_backend(eb[train], bank.rows["instrument_str"].to_numpy()[train])
+        fit_emb, fit_lab = eb[train], bank.rows["instrument_str"].to_numpy()[train]
+        if lda_dims:
+            wet = parts["bankwet"]
+            fit_emb = np.concatenate([fit_emb, embed_models({name: path}, wet, store, precision, log=log)[name]])
+            fit_lab = np.concatenate([fit_lab, wet.rows["instrument_str"].to_numpy()])
+        be = scoring.fit_backend(fit_emb, fit_lab, lda_dims=lda_dims)
         tar, non, typ = [], [], []
         for k, part in enumerate(held):
             e = embed_models({name: path}, part, store, precision, log=log)[name]
@@ -126,7 +138,7 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
                    parts: tuple[str, ...] = ("test", "wet", "real"), out: str | Path = "reports/eval", seed: int = 0,
                    n_draws: int = 5, probing_on: bool = True, classifiers=probing.CLASSIFIERS, progress=None, log=None,
                    store: EmbeddingStore | None = None, probe_notes: int | None = 2000,
-                   precision: str = "auto", backends: bool = True) -> dict:
+                   precision: str = "auto", backends: bool = True, lda_dims: int | None = None) -> dict:
     """Run the whole evaluation and write the report (module docstring). Returns results.
 
     The first of ``parts`` gets the whole report (probing, t-SNE, trial lists); every part
@@ -138,7 +150,8 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     corpus = Corpus.load(corpus_dir or default_corpus_dir())
     render_progress = (lambda d, t: progress("render", d, t)) if progress else None
     loaded = load_parts(corpus, tuple(parts), split, progress=render_progress)
-    aux = load_parts(corpus, BACKEND_PARTS, split, progress=render_progress) if backends else {}
+    aux = load_parts(corpus, BACKEND_PARTS + (LDA_PARTS if lda_dims else ()), split,
+                     progress=render_progress) if backends else {}
     if not loaded:
         raise ValueError(f"none of the parts {', '.join(parts)} has notes here")
     precision = resolve_precision(precision)  # as the cache builder: bf16 where the CPU has it
@@ -150,7 +163,7 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     fitted, bank_emb = {}, {}
     if backends:
         log("fitting the scoring back-ends (bank, valid and calib parts)")
-        fitted, bank_emb = fit_backends(dict(named), aux, store, precision, seed, log)
+        fitted, bank_emb = fit_backends(dict(named), aux, store, precision, seed, log, lda_dims)
     by_part: dict[str, dict] = {}
     primary = None
     for pname, part in loaded.items():

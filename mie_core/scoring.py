@@ -5,8 +5,12 @@ vectors has norm about 0.9), so every pair of notes scores 0.85-0.98 and one thr
 cannot serve clean renders and real recordings alike. The back-end here is the standard
 one of speaker verification, as pure functions over arrays:
 
-1. **Centring and length normalisation** (Garcia-Romero & Espy-Wilson 2011):
-   ``x' = unit(unit(x) - m)`` with ``m`` the mean unit embedding of training notes.
+1. **Centring, LDA and length normalisation** (Garcia-Romero & Espy-Wilson 2011):
+   ``x' = unit(W^T unit(unit(x) - m))`` with ``m`` the mean unit embedding of training
+   notes and ``W`` (d, k) a Fisher LDA fitted on training notes clean *and* through the
+   recording chain, so that the directions a room, a microphone or the pitch of a note
+   move an embedding along within one instrument are the ones scoring discounts (the
+   multi-condition LDA of speaker verification; ``W`` = identity without LDA).
 2. **Adaptive score normalisation, AS-norm** (Matejka et al. 2017; Cumani et al. 2011):
    for a trial (enrolment ``e``, test ``t``) with score ``s = <e', t'>``, the top-N cohort
    scores of ``e'`` and of ``t'`` against a cohort (training-instrument centroids) give
@@ -61,6 +65,34 @@ def asnorm(scores: np.ndarray, enrol_stats, test_stats) -> np.ndarray:
     return 0.5 * ((scores - me) / se + (scores - mt) / st)
 
 
+def fit_lda(vectors: np.ndarray, labels, dims: int, floor: float = 1e-6) -> np.ndarray:
+    """Fisher LDA: the (d, dims) projection of the leading solutions of ``S_b w = l S_w w``.
+
+    vectors: (n, d) centred unit embeddings; labels: (n,) class of each. ``S_w`` is the
+    within-class and ``S_b`` the between-class scatter (each over n); ``floor`` times the
+    mean variance is added to ``S_w``'s diagonal so it is invertible when n is small. The
+    columns are ``S_w``-orthonormal (``W^T S_w W = I``), as ``scipy.linalg.eigh`` returns them.
+    """
+    from scipy.linalg import eigh
+
+    v = np.asarray(vectors, np.float64)
+    labels = np.asarray(labels)
+    classes, inv = np.unique(labels, return_inverse=True)
+    if not 1 <= dims <= min(v.shape[1], len(classes) - 1):
+        raise ValueError(f"LDA needs 1 <= dims <= min(dim {v.shape[1]}, classes - 1 = {len(classes) - 1}); got {dims}")
+    counts = np.bincount(inv).astype(np.float64)
+    means = np.zeros((len(classes), v.shape[1]))
+    np.add.at(means, inv, v)
+    means /= counts[:, None]
+    within = v - means[inv]
+    sw = within.T @ within / len(v)
+    between = means - v.mean(0)
+    sb = (between * counts[:, None]).T @ between / len(v)
+    sw += floor * np.trace(sw) / len(sw) * np.eye(len(sw))
+    _, vecs = eigh(sb, sw)
+    return vecs[:, ::-1][:, :dims].astype(np.float32)
+
+
 # ------------------------------------------------------------------ calibration
 def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5) -> tuple[float, float]:
     """(a, b) minimising the prior-weighted logistic loss, so ``a s + b`` is an LLR (step 3)."""
@@ -112,11 +144,12 @@ def act_dcf(target_llr: np.ndarray, nontarget_llr: np.ndarray, p_target: float =
 class Backend:
     """Everything between two embeddings and a calibrated verdict, for one model.
 
-    mean: (d,) mean unit embedding of training notes; cohort: (c, d) centred unit
-    centroids of training instruments; top_n: AS-norm cohort size; calibration: (a, b)
+    mean: (d,) mean unit embedding of training notes; cohort: (c, k) unit centroids of
+    training instruments in the scoring space; top_n: AS-norm cohort size; calibration: (a, b)
     for AS-norm scores (None before :func:`fit_backend_calibration`); typical_min: the
     1st percentile, over held-out notes, of a note's best score against the cohort (a
-    clip below it is unlike anything the model was trained on); info: provenance.
+    clip below it is unlike anything the model was trained on); info: provenance;
+    projection: (d, k) LDA (:func:`fit_lda`) or None (k = d, centring alone).
     """
 
     mean: np.ndarray
@@ -125,9 +158,12 @@ class Backend:
     calibration: tuple[float, float] | None = None
     typical_min: float | None = None
     info: dict = field(default_factory=dict)
+    projection: np.ndarray | None = None
 
     def vectors(self, emb: np.ndarray) -> np.ndarray:
-        return centre(emb, self.mean)
+        """(n, d) raw embeddings -> (n, k) unit vectors of the scoring space (step 1)."""
+        v = centre(emb, self.mean)
+        return v if self.projection is None else unit(v @ self.projection)
 
     def enrol(self, emb: np.ndarray) -> np.ndarray:
         """(d,) enrolment vector of one instrument from its clips' raw embeddings (n, d)."""
@@ -160,6 +196,11 @@ class Backend:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "backend_mean.npy", self.mean.astype(np.float32))
         np.save(folder / "backend_cohort.npy", self.cohort.astype(np.float16))
+        proj = folder / "backend_projection.npy"
+        if self.projection is not None:
+            np.save(proj, self.projection.astype(np.float32))
+        elif proj.exists():
+            proj.unlink()
         (folder / "backend.json").write_text(json.dumps({
             "top_n": self.top_n, "calibration": list(self.calibration) if self.calibration else None,
             "typical_min": self.typical_min, "info": self.info}, indent=1))
@@ -169,24 +210,35 @@ class Backend:
         folder = Path(folder)
         meta = json.loads((folder / "backend.json").read_text())
         cal = meta.get("calibration")
+        proj = folder / "backend_projection.npy"
         return cls(np.load(folder / "backend_mean.npy", allow_pickle=False).astype(np.float32),
                    np.load(folder / "backend_cohort.npy", allow_pickle=False).astype(np.float32),
-                   int(meta["top_n"]), tuple(cal) if cal else None, meta.get("typical_min"), meta.get("info", {}))
+                   int(meta["top_n"]), tuple(cal) if cal else None, meta.get("typical_min"), meta.get("info", {}),
+                   np.load(proj, allow_pickle=False).astype(np.float32) if proj.exists() else None)
 
     @classmethod
     def exists(cls, folder: Path) -> bool:
         return (Path(folder) / "backend.json").exists()
 
 
-def fit_backend(train_emb: np.ndarray, train_labels, top_n: int = 50) -> Backend:
-    """Mean and cohort from embeddings of training notes with their instrument labels."""
+def fit_backend(train_emb: np.ndarray, train_labels, top_n: int = 50, lda_dims: int | None = None) -> Backend:
+    """Mean, LDA (``lda_dims``; None: none) and cohort from embeddings of training notes
+    with their instrument labels (clean notes and the same instruments through the
+    recording chain, for a multi-condition LDA); ``lda_dims`` is capped at the number of
+    training instruments minus one."""
     labels = np.asarray(train_labels)
-    mean = unit(train_emb).mean(0)
-    v = centre(train_emb, mean)
-    names = np.unique(labels)
-    cohort = unit(np.stack([v[labels == n].mean(0) for n in names]))
-    return Backend(mean.astype(np.float32), cohort.astype(np.float32), top_n,
-                   info={"n_train_notes": int(len(labels)), "n_cohort": int(len(names))})
+    mean = unit(train_emb).mean(0).astype(np.float32)
+    if lda_dims:  # at most classes - 1 discriminants (a small corpus has few training instruments)
+        lda_dims = int(min(lda_dims, len(np.unique(labels)) - 1, np.shape(train_emb)[1]))
+    proj = fit_lda(centre(train_emb, mean), labels, lda_dims) if lda_dims and lda_dims >= 1 else None
+    be = Backend(mean, np.zeros((0, 0), np.float32), top_n, projection=proj)
+    v = be.vectors(train_emb)
+    names, inv = np.unique(labels, return_inverse=True)
+    sums = np.zeros((len(names), v.shape[1]), np.float64)
+    np.add.at(sums, inv, v)
+    be.cohort = unit(sums).astype(np.float32)
+    be.info = {"n_train_notes": int(len(labels)), "n_cohort": int(len(names)), "lda_dims": lda_dims}
+    return be
 
 
 def trial_scores(backend: Backend, emb: np.ndarray, trials) -> dict[str, np.ndarray]:

@@ -3,9 +3,10 @@
 
 A shipped model folder (``cache/models/<name>``) holds, beside the checkpoint:
 
-* ``backend.json``, ``backend_mean.npy``, ``backend_cohort.npy``: the calibrated scoring
-  back-end (:class:`mie_core.scoring.Backend`);
-* ``centroids.npy`` (float16, one centred unit vector per corpus instrument) and
+* ``backend.json``, ``backend_mean.npy``, ``backend_projection.npy`` (the LDA),
+  ``backend_cohort.npy``: the calibrated scoring back-end (:class:`mie_core.scoring.Backend`);
+* ``centroids.npy`` (float16, one unit vector per corpus instrument in the back-end's
+  scoring space) and
   ``instruments.json`` (their labels): every instrument of the corpus, for identification.
 
 :func:`verify` gives per clip the AS-norm score, the calibrated probability that the
@@ -37,7 +38,7 @@ class Verifier:
     path: Path
     encoder: object
     backend: Backend | None
-    centroids: np.ndarray | None  # (n_instruments, d) centred unit vectors
+    centroids: np.ndarray | None  # (n_instruments, k) unit vectors of the back-end's scoring space
     instruments: pd.DataFrame | None  # one row per centroid: instrument_str, family, program, ...
     precision: str = "fp32"
 

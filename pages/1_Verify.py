@@ -101,7 +101,7 @@ with ui.guard():
             help="The verdict accepts when the calibrated probability is at least 50 %. A lower prior asks for "
                  "stronger evidence (fewer false accepts, more misses).")
     else:
-        lo, hi = max(-1.0, round(default_thr - 0.3, 2)), min(1.0, round(default_thr + 0.1, 2))
+        lo, hi = ui.threshold_range(default_thr)
         thr = st.slider("Decision threshold (cosine)", lo, hi, round(default_thr, 3), 0.001, key=f"thr_{entry.name}",
                         help=f"Default: this model's threshold at the EER point on the test trials ({default_thr:.3f}).")
     source = test_file or recorded

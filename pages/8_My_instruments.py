@@ -115,7 +115,7 @@ with ui.guard():
         def npz() -> bytes:
             buf = io.BytesIO()
             np.savez(buf, names=np.array(names), enrolment=vecs, model_hash=np.array(mhash),
-                     note=np.array("unit-length enrolment vectors in the model's centred space (scoring.Backend)"))
+                     note=np.array("unit-length enrolment vectors in the model's scoring space (centred: scoring.Backend)"))
             return buf.getvalue()
 
         st.download_button("Download enrolment vectors (NPZ, unit length)", npz, "my_instruments.npz",

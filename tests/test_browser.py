@@ -32,12 +32,6 @@ PAGES = {"": ("Home", "Instrument embedding workbench"), "Verify": ("Verify", "V
          "My_instruments": ("My instruments", "My instruments")}
 SWITCHES = ["Embedding_map", "Benchmark", "Filter_bands", "Mel_vs_CQT", "Probing", "Verify", "Embedding_map", ""]
 
-# The interaction limits (1 s) were met on 2026-11-25's machine; on 2026-11-26's the same unchanged
-# code (recolouring the map) took 1.4-1.7x as long, and the verdict now also calibrates and
-# searches 657 instruments. Until the next session brings them back under 1 s, they are
-# asserted at 1.6x: a regression, said in the README and the closing note, not a new promise.
-SLOW = 1.6
-
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")]
 
 
@@ -195,7 +189,8 @@ def test_every_page_in_a_real_browser(server, page, tmp_path):
         assert_no_exception(page, f"switch to {name}")
     print("switching pages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in switch))
     times = [v for _, v in switch]
-    assert np.median(times) < SLOW * 1.0 and max(times) < SLOW * 1.5, switch  # some slack for a shared CI machine
+    # the promise is the median; one switch of eight may meet a busy moment of a shared machine
+    assert np.median(times) < 1.0 and max(times) < 2.0, switch
 
 
 def test_map_selection_and_colouring(server, page):
@@ -216,7 +211,7 @@ def test_map_selection_and_colouring(server, page):
         recolour.append(timed(page, option.click, LEGEND_HAS, legend))
         assert_no_exception(page, f"recolour by {choice}")
     print("\nrecolouring the map (s): " + ", ".join(f"{v:.2f}" for v in recolour))
-    assert np.median(recolour) < SLOW * 1.0, recolour
+    assert np.median(recolour) < 1.0, recolour
     # hovering a point shows its note: instrument (soundfont), family and style, pitch and velocity
     x, y, want = page.evaluate(FIRST_POINT)
     page.mouse.move(x, y)
@@ -288,7 +283,9 @@ def test_mel_vs_cqt_tabs_and_linked_maps(server, page):
     page.wait_for_selector("text=Clear selection", state="detached", timeout=20000)
     settle(page)
     assert page.evaluate(N_SELECTED) == {} and page.evaluate(N_RINGED) == []
-    assert first < 5.0 and np.median(again) < SLOW * 1.0, (first, again)
+    # coming back to the maps tab redraws 2 x 7,090 WebGL points in software: 1.0-1.2 s measured,
+    # over the 1-s promise (said in the README); asserted so that it cannot get worse unnoticed
+    assert first < 5.0 and np.median(again) < 1.3, (first, again)
 
 
 def _note_wav(path: Path, cache: str) -> Path:
@@ -338,7 +335,7 @@ def test_verify_upload_verdict_and_bad_file(server, page, tmp_path):
     alerts = page.locator("[data-testid=stAlertContentError]").all_inner_texts()
     assert any("not_really.wav" in a and "not a readable audio file" in a for a in alerts), alerts
     page.screenshot(path=str(SHOTS / "verify_bad_file.png"), full_page=True)
-    assert verdict_s < SLOW * 1.0  # the promise: a 4-s clip from upload to verdict in under a second
+    assert verdict_s < 1.0  # the promise: a 4-s clip from upload to verdict in under a second
 
 
 REAL = REPO / "data" / "real" / "tonejs"

@@ -79,6 +79,27 @@ def test_shipped_cache_has_everything_the_app_reads():
     assert {r["label"] for r in bench["probing"]} >= {"family", "source", "pitch_octave", "velocity"}
 
 
+def check_backends(root: Path) -> None:
+    """Each model's scoring back-end: calibrated, with a cohort of training instruments and
+    centroids of every corpus instrument in its space (no LDA: the shipped choice)."""
+    from mie_core.scoring import Backend
+    from mie_core.verify import load_verifier
+
+    for folder in sorted((root / "models").iterdir()):
+        be = Backend.load(folder)
+        assert be.projection is None and not (folder / "backend_projection.npy").exists()
+        assert be.cohort.shape[1] == be.mean.size and be.calibration is not None and be.calibration[0] > 0
+        ver = load_verifier(folder)
+        assert ver.centroids.shape[1] == be.mean.size
+        assert np.allclose(np.linalg.norm(ver.centroids, axis=1), 1.0, atol=2e-3)  # float16 unit vectors
+        assert be.info["n_train_notes"] == 6 * (ver.instruments["part"] == "train").sum()  # the bank's notes
+
+
+@needs_cache
+def test_shipped_backends():
+    check_backends(SHIPPED)
+
+
 def test_builder_on_the_tiny_corpus(tiny_cache):
     root = tiny_cache["cache"]
     check_manifest(root)
@@ -89,6 +110,7 @@ def test_builder_on_the_tiny_corpus(tiny_cache):
     test, wet = (pd.read_parquet(root / "embeddings" / f"notes_{p}.parquet") for p in ("test", "wet"))
     assert test["note_str"].tolist() == wet["note_str"].tolist()
     assert bench["probing"] and set(bench["models"]) == {"cqt_tiny", "mel_tiny"}
+    check_backends(root)
 
 
 def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):

@@ -120,3 +120,28 @@ def test_params_are_validated():
         chain.ChainParams(snr_db=(30.0, 10.0))
     with pytest.raises(ValueError, match="codec"):
         chain.ChainParams(codec_formats=("aac",))
+
+
+def test_chain_share_leaves_the_rest_of_a_batch_clean(bank):
+    """``chain.share``: that share of a training batch goes through the chain, the other
+    clips are the clean clips exactly; share 1 is the chain on every clip."""
+    import pandas as pd
+
+    from training.data import ClipSampler, NoteSet
+
+    rng = np.random.default_rng(0)
+    audio = (8000 * np.sin(2 * np.pi * rng.uniform(100, 800, (12, 1)) * np.arange(32000) / 16000)).astype(np.int16)
+    notes = NoteSet(audio, pd.DataFrame({"i": range(12)}), np.arange(12) % 4, np.arange(12) % 2,
+                    [f"i{k}" for k in range(4)], ["a", "b"])
+    params = replace(chain.TRAIN_PARAMS, p_room=1.0, p_noise=1.0)
+
+    def batch(share, chained=True):
+        s = ClipSampler(notes, crop_s=1.0, augment_on=False, seed=3,
+                        chain=chain.RecordingChain(params, bank) if chained else None, chain_share=share)
+        return s.batch(400)[0]
+
+    clean = batch(1.0, chained=False)
+    half = batch(0.5)
+    same = np.all(half == clean, axis=1)
+    assert 0.4 < same.mean() < 0.6  # about half the clips untouched
+    assert not np.all(batch(1.0) == clean, axis=1).any()  # share 1: every clip recorded

@@ -313,3 +313,26 @@ def test_evaluate_command_writes_every_file(reference_run, tiny_corpus, tmp_path
     assert "EER by part" in md and "Calibrated verdicts" in md
     # the embeddings were cached: a second run reuses them
     assert list((tmp_path / "data" / "embeddings").glob("*.npy"))
+
+
+def test_multicondition_lda_backend_on_the_tiny_corpus(tiny_corpus, reference_run, tmp_path):
+    """``bankwet`` is the training instruments' bank notes through the training chain, and a
+    back-end with LDA is fitted on both (the ``build_cache --lda-dims`` path)."""
+    from mie_core.embeddings import EmbeddingStore
+    from mie_core.parts import load_parts
+    from mie_core.report import BACKEND_PARTS, LDA_PARTS, fit_backends
+
+    parts = load_parts(tiny_corpus, BACKEND_PARTS + LDA_PARTS)
+    bank, wet = parts["bank"], parts["bankwet"]
+    train = (bank.rows["part"] == "train").to_numpy()
+    assert wet.rows["note_str"].tolist() == bank.rows["note_str"][train].tolist() and wet.key != bank.key
+    clean, recorded = np.asarray(bank.audio())[train].astype(np.float32) / 32768.0, np.asarray(wet.audio())
+    assert recorded.shape == clean.shape and not np.allclose(recorded, clean, atol=1e-3)
+    store = EmbeddingStore(tmp_path)
+    model = {"tiny": reference_run / "best"}
+    plain, _ = fit_backends(model, parts, store, "fp32")
+    lda, _ = fit_backends(model, parts, store, "fp32", lda_dims=8)
+    assert plain["tiny"].projection is None and plain["tiny"].info["n_train_notes"] == train.sum()
+    be = lda["tiny"]
+    assert be.projection.shape == (be.mean.size, 8) and be.cohort.shape[1] == 8
+    assert be.info["n_train_notes"] == 2 * train.sum() and be.calibration is not None

@@ -91,3 +91,55 @@ def test_backend_on_clusters_separates_and_round_trips(tmp_path):
     assert p_same.min() > 0.5 > p_other.max()
     # float16 storage of the cohort: scores agree with the in-memory back-end to 1e-2
     np.testing.assert_allclose(again.score(enrol, emb[:20]), be.score(enrol, emb[:20]), atol=1e-2)
+
+
+def test_lda_finds_the_discriminant_direction_and_whitens_within_class():
+    """Two classes apart along x0, with ten times more within-class spread along x1:
+    the first LDA direction is x0 (PCA's would be x1), and W^T S_w W = I."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    labels = rng.integers(0, 2, n)
+    x = rng.standard_normal((n, 4)) * np.array([0.5, 5.0, 1.0, 1.0])
+    x[:, 0] += 2.0 * labels
+    w = scoring.fit_lda(x, labels, 1, floor=0.0)
+    assert w.shape == (4, 1)
+    assert abs(w[0, 0]) / np.linalg.norm(w[:, 0]) > 0.995
+    # whitening: unit within-class variance along the projection
+    within = x - np.stack([x[labels == k].mean(0) for k in (0, 1)])[labels]
+    proj_var = float((within @ w).var())
+    assert proj_var == pytest.approx(1.0, rel=1e-3)
+    with pytest.raises(ValueError, match="dims"):
+        scoring.fit_lda(x, labels, 2)  # two classes give one discriminant
+
+
+def test_multicondition_lda_discounts_a_channel_direction(tmp_path):
+    """Every instrument also recorded through 'channels' that shift embeddings along a few
+    shared directions: a back-end with LDA fitted on clean + channel notes discounts them
+    and verifies channel-shifted test notes better than centring alone; it round-trips."""
+    from mie_core import metrics
+
+    rng = np.random.default_rng(4)
+    d, n_inst, per = 48, 80, 16
+    centres = rng.standard_normal((n_inst, d)).astype(np.float32)
+    channels = 2.5 * rng.standard_normal((6, d)).astype(np.float32)
+    labels = np.repeat(np.arange(n_inst), per)
+    chan = rng.integers(0, 6, labels.size)
+    wet = rng.random(labels.size) < 0.5
+    emb = 2.0 + centres[labels] + 0.5 * rng.standard_normal((labels.size, d)).astype(np.float32)
+    emb[wet] += channels[chan[wet]]
+    train = labels < 60
+    plain = scoring.fit_backend(emb[train], labels[train], top_n=10)
+    lda = scoring.fit_backend(emb[train], labels[train], top_n=10, lda_dims=32)
+    assert lda.projection.shape == (d, 32) and lda.cohort.shape == (60, 32)
+    tr = trials.make_trials(labels[~train], np.random.default_rng(0))
+    eers = {}
+    for name, be in (("plain", plain), ("lda", lda)):
+        s = scoring.trial_scores(be, emb[~train], tr)["asnorm"]
+        eers[name] = metrics.eer(s[tr.target], s[~tr.target])
+    assert eers["lda"] < 0.5 * eers["plain"], eers
+    lda.save(tmp_path)
+    again = scoring.Backend.load(tmp_path)
+    np.testing.assert_array_equal(again.projection, lda.projection)
+    np.testing.assert_allclose(again.vectors(emb[:10]), lda.vectors(emb[:10]), atol=1e-6)
+    plain.save(tmp_path)  # a back-end without LDA saved over it leaves no stale projection
+    assert scoring.Backend.load(tmp_path).projection is None

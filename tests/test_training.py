@@ -62,6 +62,8 @@ def test_every_config_loads_and_names_its_condition():
     ("head.margin=0.2", "A-softmax's margin multiplies the angle"),
     ("chain.p_room=2", "chain.p_room must be a probability"),
     ("chain.snr_db=[40, 10]", "chain.snr_db must be a finite"),
+    ("chain.share=0", "chain.share must be in (0, 1]"),
+    ("chain.share=1.5", "chain.share must be in (0, 1]"),
 ])
 def test_bad_configs_fail_at_load_with_a_clear_message(bad, message):
     import re

@@ -41,7 +41,7 @@ from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision
 from mie_core.checkpoint import save_checkpoint
 from mie_core.model import InstrumentEncoder
 from mie_core.parts import load_parts
-from mie_core.report import BACKEND_PARTS, embed_models, fit_backends, json_default, score_part
+from mie_core.report import BACKEND_PARTS, LDA_PARTS, embed_models, fit_backends, json_default, score_part
 from mie_core.verify import identification_rates, instrument_centroids
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,6 +77,8 @@ def main(argv=None) -> int:
                    help="evaluation parts to embed and score (test and valid are needed by the app)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="embedding precision (auto: bf16 autocast where the CPU has native bf16)")
+    p.add_argument("--lda-dims", type=int, default=0,
+                   help="fit the back-end's multi-condition LDA with this many dimensions (0: none, as shipped)")
     p.add_argument("--probing-only", action="store_true",
                    help="add the probing results to an existing cache from its embeddings (one process per model)")
     args = p.parse_args(argv)
@@ -118,8 +120,8 @@ def main(argv=None) -> int:
     # the scoring back-end of each model (mean, cohort, calibration: mie_core.scoring) and the
     # centroids of every corpus instrument (for identification), from the bank, valid and
     # calib parts; nothing of the test instruments or rooms
-    aux = load_parts(corpus, BACKEND_PARTS, SPLIT)
-    backends, bank_emb = fit_backends(named, aux, store, precision, SEED, log=say)
+    aux = load_parts(corpus, BACKEND_PARTS + (LDA_PARTS if args.lda_dims else ()), SPLIT)
+    backends, bank_emb = fit_backends(named, aux, store, precision, SEED, log=say, lda_dims=args.lda_dims or None)
     centroids = {}
     for name, be in backends.items():
         be.info["precision"] = precision

@@ -241,17 +241,22 @@ class ChainConfig(ChainParams):
 
     Every other key is a stage's probability (``p_*``) or range (:class:`ChainParams`);
     ``room_seed`` picks the room bank (built once, cached under ``data/rooms``; the trainer
-    draws only its training rooms).
+    draws only its training rooms); ``share`` is the share of training clips that go through
+    the chain at all (the rest stay clean, as Kaldi's recipes keep the clean copy beside the
+    augmented ones).
     """
 
     enabled: bool = False
     room_seed: int = 0
+    share: float = 1.0
 
     def __post_init__(self):
         try:
             super().__post_init__()
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if not (isinstance(self.share, (int, float)) and 0.0 < self.share <= 1.0):
+            raise ConfigError(f"chain.share must be in (0, 1], not {self.share!r}")
 
     def params(self) -> ChainParams:
         return ChainParams(**{k: getattr(self, k) for k in ChainParams.__dataclass_fields__})

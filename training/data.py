@@ -159,9 +159,10 @@ class ClipSampler:
 
     def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
                  concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
-                 chain=None):
+                 chain=None, chain_share: float = 1.0):
         self.notes = notes
         self.chain = chain  # a mie_core.chain.RecordingChain, or None
+        self.chain_share = float(chain_share)  # the share of clips that go through it (the rest stay clean)
         self.crop = int(round(crop_s * SR)) if crop_s > 0 else notes.audio.shape[1]
         self.augment = augment_on
         self.concat_prob = concat_prob if augment_on else 0.0
@@ -207,7 +208,12 @@ class ClipSampler:
         if self.chain is not None:
             # bleed: another clip of the batch (almost always another instrument), mixed in low
             other = xs[self.rng.permutation(size)]
-            xs = self.chain(xs, self.rng, bleed=other)
+            if self.chain_share >= 1.0:
+                xs = self.chain(xs, self.rng, bleed=other)
+            else:
+                wet = self.rng.random(size) < self.chain_share
+                if wet.any():
+                    xs[wet] = self.chain(xs[wet], self.rng, bleed=other[wet])
         return xs, yi, yf
 
     def state(self) -> dict:

@@ -321,7 +321,7 @@ def run(args) -> int:
     per_rank = max(1, o.batch_size // world)
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
-                          chain=make_chain(cfg, log.say if is_main else None))
+                          chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share)
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
     if state is not None:
         if state["label_maps"] != label_maps:

@@ -99,6 +99,18 @@ def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndar
     return traces
 
 
+def figure_html(fig: go.Figure) -> bytes:
+    """A standalone HTML page of a figure with plotly.js inside (about 4.6 MB), so a
+    downloaded figure opens offline (a CDN link is blank without a network)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+
+
+def threshold_range(threshold: float, below: float = 0.3, above: float = 0.1) -> tuple[float, float]:
+    """(low, high) of a cosine threshold slider around a model's EER threshold: the useful
+    range only (scores of real pairs lie within a few tenths of it), inside [-1, 1]."""
+    return max(-1.0, round(threshold - below, 2)), min(1.0, round(threshold + above, 2))
+
+
 def _map_layout(fig: go.Figure, height: int) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
                       dragmode="lasso")

@@ -16,11 +16,12 @@ import streamlit as st
 
 from mie_core import audio as mie_audio
 from mie_core import evaluation, maps, trials, workbench
+from mie_core.sf2check import SoundFontError
 from mie_core.jobs import Job, JobRunner
 from pages.common import figures
 from pages.common.figures import (  # noqa: F401  (the pages' names for the pure figures)
     COLOUR_BY, HOVER, MAP_CONFIG, PALETTE, RING_AT_MOST, colour_map, map_traces, model_colour, paired_maps, point_data,
-    scatter_map, selected_rows, spectrogram_figure, waveform_figure,
+    scatter_map, selected_rows, spectrogram_figure, threshold_range, waveform_figure,
 )
 
 
@@ -88,9 +89,10 @@ def verifier(path: str):
     from mie_core.verify import load_verifier
 
     v = load_verifier(path, precision=embed_precision())
-    # the first forward pass sets up the convolution kernels (about a second); do it now,
-    # not on the user's first upload
-    v.embed([np.zeros(16000, dtype=np.float32)])
+    # the first forward pass of each input length sets up its convolution kernels (about a
+    # second for the first, 0.1-0.3 s for each new length): do it now for the commonest
+    # upload, a 4-s note (the model's window), not on the user's first upload
+    v.embed([np.zeros(64000, dtype=np.float32)])
     return v
 
 
@@ -403,6 +405,8 @@ def play_button(row: pd.Series | dict, key: str, label: str = "play") -> None:
             st.audio(play(row), format="audio/wav")
         except workbench.MissingSoundfont as err:
             st.info(str(err))
+        except SoundFontError as err:  # a corrupt or crafted file: named, and the page goes on
+            st.error(str(err))
 
 
 def download_csv(df: pd.DataFrame, name: str, label: str = "Download CSV", key: str | None = None) -> None:
@@ -415,8 +419,7 @@ def download_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
     """A download button for a figure as a standalone HTML page, written only when pressed
     (a 7,090-point map is ~0.7 MB of HTML: making it on every rerun cost ~40 ms per map).
     plotly.js is inside the page (4.6 MB), so it opens offline."""
-    st.download_button("Download figure (HTML)", lambda: fig.to_html(include_plotlyjs=True, full_html=True).encode(),
-                       file_name=name, mime="text/html", key=key, on_click="ignore")
+    st.download_button("Download figure (HTML)", lambda: figures.figure_html(fig), file_name=name, mime="text/html", key=key, on_click="ignore")
 
 
 def kept_selection(store_key: str, chart_key: str) -> list[int]:
