@@ -64,7 +64,8 @@ def score_part(embeddings: dict[str, np.ndarray], part: Part, seed: int = 0, n_d
 BACKEND_PARTS = ("bank", "valid", "calib")
 # The multi-condition LDA (``lda_dims``) also needs ``bankwet``. It is off in the shipped
 # back-end: it lowers clean and wet EER by 2-4 points but lets more impostors through on
-# real recordings at the calibrated threshold (README, "Scoring"; benchmarks/backend_lda.py).
+# real recordings at the calibrated threshold (README, "A multi-condition LDA";
+# benchmarks/backend_lda.py).
 LDA_PARTS = ("bankwet",)
 
 

@@ -5,12 +5,12 @@ vectors has norm about 0.9), so every pair of notes scores 0.85-0.98 and one thr
 cannot serve clean renders and real recordings alike. The back-end here is the standard
 one of speaker verification, as pure functions over arrays:
 
-1. **Centring, LDA and length normalisation** (Garcia-Romero & Espy-Wilson 2011):
-   ``x' = unit(W^T unit(unit(x) - m))`` with ``m`` the mean unit embedding of training
-   notes and ``W`` (d, k) a Fisher LDA fitted on training notes clean *and* through the
-   recording chain, so that the directions a room, a microphone or the pitch of a note
-   move an embedding along within one instrument are the ones scoring discounts (the
-   multi-condition LDA of speaker verification; ``W`` = identity without LDA).
+1. **Centring and length normalisation** (Garcia-Romero & Espy-Wilson 2011):
+   ``x' = unit(unit(x) - m)`` with ``m`` the mean unit embedding of training notes;
+   optionally ``x' = unit(W^T unit(unit(x) - m))`` with ``W`` (d, k) a Fisher LDA fitted on
+   training notes clean *and* through the recording chain (the multi-condition LDA of
+   speaker verification). The shipped back-ends have no LDA: it helps clean and wet
+   renders but costs the verdicts on real recordings (README, "A multi-condition LDA").
 2. **Adaptive score normalisation, AS-norm** (Matejka et al. 2017; Cumani et al. 2011):
    for a trial (enrolment ``e``, test ``t``) with score ``s = <e', t'>``, the top-N cohort
    scores of ``e'`` and of ``t'`` against a cohort (training-instrument centroids) give

@@ -24,8 +24,7 @@ import struct
 from pathlib import Path
 
 # record size of each hydra table (spec 7.2-7.10), in the order they must appear
-HYDRA = (("phdr", 38), ("pbag", 4), ("pmod", 10), ("pgen", 4), ("inst", 22), ("ibag", 4), ("imod", 10),
-         ("igen", 4), ("shdr", 46))
+HYDRA = {"phdr": 38, "pbag": 4, "pmod": 10, "pgen": 4, "inst": 22, "ibag": 4, "imod": 10, "igen": 4, "shdr": 46}
 GEN_INSTRUMENT = 41
 GEN_SAMPLE_ID = 53
 SAMPLE_COMPRESSED = 0x10  # sfSampleType bit of SF3's Ogg Vorbis samples
@@ -106,10 +105,10 @@ def validate(path: str | Path) -> dict:
         hydra: dict[str, bytes] = {}
         for cid, off, size in _chunks(f, *lists[b"pdta"], name, "pdta"):
             key = cid.decode("latin-1")
-            if key in dict(HYDRA):
+            if key in HYDRA:
                 f.seek(off)
                 hydra[key] = f.read(size)
-    for key, rec in HYDRA:
+    for key, rec in HYDRA.items():
         data = hydra.get(key)
         if data is None:
             raise SoundFontError(f"{name}: the '{key}' table is missing: not a complete SoundFont")

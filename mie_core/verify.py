@@ -3,8 +3,9 @@
 
 A shipped model folder (``cache/models/<name>``) holds, beside the checkpoint:
 
-* ``backend.json``, ``backend_mean.npy``, ``backend_projection.npy`` (the LDA),
-  ``backend_cohort.npy``: the calibrated scoring back-end (:class:`mie_core.scoring.Backend`);
+* ``backend.json``, ``backend_mean.npy``, ``backend_cohort.npy`` (and
+  ``backend_projection.npy`` for a back-end with an LDA): the calibrated scoring back-end
+  (:class:`mie_core.scoring.Backend`);
 * ``centroids.npy`` (float16, one unit vector per corpus instrument in the back-end's
   scoring space) and
   ``instruments.json`` (their labels): every instrument of the corpus, for identification.

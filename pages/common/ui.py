@@ -16,8 +16,8 @@ import streamlit as st
 
 from mie_core import audio as mie_audio
 from mie_core import evaluation, maps, trials, workbench
-from mie_core.sf2check import SoundFontError
 from mie_core.jobs import Job, JobRunner
+from mie_core.sf2check import SoundFontError
 from pages.common import figures
 from pages.common.figures import (  # noqa: F401  (the pages' names for the pure figures)
     COLOUR_BY, HOVER, MAP_CONFIG, PALETTE, RING_AT_MOST, colour_map, map_traces, model_colour, paired_maps, point_data,
@@ -419,7 +419,8 @@ def download_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
     """A download button for a figure as a standalone HTML page, written only when pressed
     (a 7,090-point map is ~0.7 MB of HTML: making it on every rerun cost ~40 ms per map).
     plotly.js is inside the page (4.6 MB), so it opens offline."""
-    st.download_button("Download figure (HTML)", lambda: figures.figure_html(fig), file_name=name, mime="text/html", key=key, on_click="ignore")
+    st.download_button("Download figure (HTML)", lambda: figures.figure_html(fig), file_name=name, mime="text/html",
+                       key=key, on_click="ignore")
 
 
 def kept_selection(store_key: str, chart_key: str) -> list[int]:
