@@ -119,13 +119,13 @@ with ui.guard():
                     shown = f"{100 * r['probability']:.1f}"
                     accept = float(shown) >= 50.0  # decided on what is shown
                     (st.success if accept else st.error)(
-                        f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that this is "
+                        f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that {name} is "
                         f"{state['enrol_name']} (prior {100 * prior:g} %; AS-norm score {r['score']:.2f})")
                 else:
                     shown, thr_shown = f"{r['score']:.3f}", f"{thr:.3f}"
                     accept = float(shown) >= float(thr_shown)
                     (st.success if accept else st.error)(
-                        f"**{'ACCEPT' if accept else 'REJECT'}**: score {shown} against {state['enrol_name']} "
+                        f"**{'ACCEPT' if accept else 'REJECT'}**: {name} scores {shown} against {state['enrol_name']} "
                         f"(threshold {thr_shown})")
                 if r["typical"] is False:
                     st.warning("This clip is unlike anything the model was trained on: its best match among the "
