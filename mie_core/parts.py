@@ -15,7 +15,12 @@
   back-end's multi-condition LDA is fitted on;
 * ``calib``: 25 notes of each *valid* instrument through the recording chain of the
   *training* rooms: with ``valid`` the held-out trials the calibration is fitted on
-  (test instruments and test rooms never are).
+  (test instruments and test rooms never are);
+* ``played`` / ``playedwet``: the ``calib`` notes played as a musician would
+  (:func:`mie_core.render.draw_performance`, seeded per note: short notes, vibrato, drift,
+  swells), clean and through the training rooms' chain: a calibration pool closer to real
+  playing, measured beside the shipped one (``benchmarks/calibration_pool.py``) and not
+  used by default.
 
 A :class:`Part` carries its note table, a key naming notes and audio recipe (the
 embedding store's key, :func:`mie_core.embeddings.notes_key`), and a lazy ``audio()``.
@@ -34,10 +39,12 @@ from .evaluation import EVAL_PITCH_STEP
 WET_SEED = 20261126
 CALIB_SEED = 20261127
 BANK_WET_SEED = 20261128
+PLAYED_SEED = 20261129
+PLAYED_WET_SEED = 20261130
 BANK_NOTES_PER_INSTRUMENT = 6
 CALIB_NOTES_PER_INSTRUMENT = 25
 WET_NOTES_PER_INSTRUMENT = 30
-ALL_PARTS = ("test", "valid", "wet", "real", "bank", "bankwet", "calib")
+ALL_PARTS = ("test", "valid", "wet", "real", "bank", "bankwet", "calib", "played", "playedwet")
 
 
 @dataclass
@@ -154,22 +161,56 @@ def bank_wet_part(bank: Part, seed: int = BANK_WET_SEED) -> Part:
                 f"-seed0:seed{seed}", make)
 
 
+def _calib_rows(corpus, split: str) -> pd.DataFrame:
+    from .corpus import select_notes
+
+    return select_notes(evaluation_notes(corpus, split, "valid"), max_per_instrument=CALIB_NOTES_PER_INSTRUMENT,
+                        seed=0).reset_index(drop=True)
+
+
+def _through_training_rooms(name: str, rows: pd.DataFrame, recipe: str, clean: Callable[[], np.ndarray],
+                            seed: int) -> Part:
+    """A part of ``rows`` whose audio is ``clean()`` through the training rooms' chain, seeded per note."""
+    from . import chain
+
+    def make():
+        return chain.wet_part(clean(), chain.room_bank(seed=0), chain.TRAIN_PARAMS, seed, rows["note_str"].tolist(),
+                              room_part="train")
+
+    return Part(name, rows, f"{recipe}:{chain.TRAIN_PARAMS.digest()}:rooms-v{chain.ROOM_BANK_VERSION}-seed0:seed{seed}",
+                make)
+
+
 def calib_part(corpus, split: str = "program_disjoint", seed: int = CALIB_SEED, progress=None,
                workers: int | None = None) -> Part:
     """Valid notes through the training rooms' chain, seeded per note (held-out calibration trials)."""
-    from . import chain
-    from .corpus import select_notes
+    rows = _calib_rows(corpus, split)
+    return _through_training_rooms("calib", rows, "calib", lambda: render_rows(rows, progress, workers, corpus), seed)
 
-    rows = select_notes(evaluation_notes(corpus, split, "valid"), max_per_instrument=CALIB_NOTES_PER_INSTRUMENT,
-                        seed=0).reset_index(drop=True)
+
+def played_part(corpus, split: str = "program_disjoint", seed: int = PLAYED_SEED, progress=None,
+                workers: int | None = None) -> Part:
+    """The ``calib`` notes played as a musician would, clean: note ``i`` played as
+    ``draw_performance(default_rng([seed, crc32(note_str)]))`` (so a note's rendering does
+    not depend on the other notes of the part); int16 (n, 64000)."""
+    import zlib
+    from dataclasses import replace
+
+    from . import render
+
+    rows = _calib_rows(corpus, split)
 
     def make():
-        bank = chain.room_bank(seed=0)
-        clean = render_rows(rows, progress, workers, corpus)
-        return chain.wet_part(clean, bank, chain.TRAIN_PARAMS, seed, rows["note_str"].tolist(), room_part="train")
+        specs = [replace(s, performance=render.draw_performance(np.random.default_rng([seed, zlib.crc32(k.encode())])))
+                 for s, k in zip(corpus.specs(rows), rows["note_str"])]
+        return render.render_many(specs, workers=workers, progress=progress)
 
-    return Part("calib", rows, f"calib:{chain.TRAIN_PARAMS.digest()}:rooms-v{chain.ROOM_BANK_VERSION}-seed0:seed{seed}",
-                make)
+    return Part("played", rows, f"played:seed{seed}", make)
+
+
+def played_wet_part(played: Part, seed: int = PLAYED_WET_SEED) -> Part:
+    """The ``played`` notes through the training rooms' chain (shares their renders)."""
+    return _through_training_rooms("playedwet", played.rows, played.recipe, played.audio, seed)
 
 
 def load_parts(corpus, names=("test",), split: str = "program_disjoint", progress=None,
@@ -197,6 +238,11 @@ def load_parts(corpus, names=("test",), split: str = "program_disjoint", progres
                 out["bankwet"] = bank_wet_part(out["bank"])
         elif name == "calib":
             out["calib"] = calib_part(corpus, split, progress=progress, workers=workers)
+        elif name in ("played", "playedwet"):
+            if "played" not in out:
+                out["played"] = played_part(corpus, split, progress=progress, workers=workers)
+            if name == "playedwet":
+                out["playedwet"] = played_wet_part(out["played"])
         elif name not in ("test",):
             raise ValueError(f"unknown evaluation part {name!r}; known: {', '.join(ALL_PARTS)}")
     return {n: out[n] for n in names if n in out}

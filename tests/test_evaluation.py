@@ -336,3 +336,41 @@ def test_multicondition_lda_backend_on_the_tiny_corpus(tiny_corpus, reference_ru
     be = lda["tiny"]
     assert be.projection.shape == (be.mean.size, 8) and be.cohort.shape[1] == 8
     assert be.info["n_train_notes"] == 2 * train.sum() and be.calibration is not None
+
+
+def test_played_calibration_parts_on_the_tiny_corpus(tiny_corpus, reference_run, tmp_path):
+    """``played`` is the ``calib`` notes played as a musician would (clean), ``playedwet`` the
+    same through the training rooms; both are seeded per note, and the back-end's
+    calibration is fitted on all four held-out parts."""
+    from mie_core.audio import trim_bounds
+    from mie_core.embeddings import EmbeddingStore
+    from mie_core.parts import load_parts
+    from mie_core.report import BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, fit_backends
+
+    parts = load_parts(tiny_corpus, BACKEND_PARTS + PLAYED_PARTS)
+    calib, played, wet = parts["calib"], parts["played"], parts["playedwet"]
+    assert played.rows["note_str"].tolist() == calib.rows["note_str"].tolist() == wet.rows["note_str"].tolist()
+    assert len({calib.key, played.key, wet.key}) == 3
+    held = parts["valid"].rows.set_index("note_str").index.get_indexer(calib.rows["note_str"])
+    a, p = np.asarray(parts["valid"].audio())[held], np.asarray(played.audio())
+    assert (held >= 0).all() and p.shape == a.shape and p.dtype == np.int16
+    # played notes end when the player lets go (0.2-3 s, log-uniform), held notes after 3 s
+    played_len = [np.subtract(*trim_bounds(x.astype(np.float32) / 32768, 16000, 40.0)[::-1]) for x in p]
+    held_len = [np.subtract(*trim_bounds(x.astype(np.float32) / 32768, 16000, 40.0)[::-1]) for x in a]
+    assert np.median(played_len) < 0.8 * np.median(held_len), (np.median(played_len), np.median(held_len))
+    # seeded per note: the same notes are played the same way again, whatever else is in the part
+    again = load_parts(tiny_corpus, ("played",))["played"]
+    np.testing.assert_array_equal(np.asarray(again.audio()), p)
+    w = np.asarray(wet.audio())
+    assert w.shape == p.shape and not np.allclose(w, p.astype(np.float32) / 32768, atol=1e-3)
+    store, model = EmbeddingStore(tmp_path), {"tiny": reference_run / "best"}
+    shipped = fit_backends(model, parts, store, "fp32")[0]["tiny"]
+    pooled = fit_backends(model, parts, store, "fp32", calibration_parts=CALIBRATION_PARTS + PLAYED_PARTS)[0]["tiny"]
+    assert shipped.info["calibrated_on"] == ["valid", "calib"]
+    assert pooled.info["calibrated_on"] == ["valid", "calib", "played", "playedwet"]
+    assert pooled.info["n_calibration_trials"] > shipped.info["n_calibration_trials"]
+    assert pooled.calibration != shipped.calibration
+    np.testing.assert_array_equal(pooled.cohort, shipped.cohort)  # the pool changes the calibration alone
+    with pytest.raises(ValueError, match="playedwet"):
+        fit_backends(model, {k: v for k, v in parts.items() if k != "playedwet"}, store, "fp32",
+                     calibration_parts=CALIBRATION_PARTS + PLAYED_PARTS)
