@@ -18,6 +18,94 @@ def show_clip(name: str, x: np.ndarray, key: str) -> None:
         c2.plotly_chart(ui.spectrogram_figure(x), key=f"spec_{key}")
 
 
+@st.fragment
+def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, coords, emb_test, test_notes,
+                 all_notes) -> None:
+    """Step 2, as a fragment: a new clip, the prior or the threshold reruns this section alone
+    (not the enrolment above it), so a verdict comes without redrawing the whole page."""
+    with ui.guard():
+        st.subheader("2. Test a clip")
+        c1, c2 = st.columns(2)
+        test_file = c1.file_uploader(f"A clip to test (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s)", type=FORMATS,
+                                     key="test_file")
+        recorded = c2.audio_input("... or record one", key="test_rec")
+        if ver.can_calibrate:
+            prior = st.select_slider(
+                "Prior: how likely a test clip is to be the enrolled instrument, before listening", ui.PRIORS, 0.5,
+                key=f"prior_{entry.name}", format_func=lambda p: f"{100 * p:g} %",
+                help="The verdict accepts when the calibrated probability is at least 50 %. A lower prior asks for "
+                     "stronger evidence (fewer false accepts, more misses).")
+        else:
+            lo, hi = ui.threshold_range(default_thr)
+            thr = st.slider("Decision threshold (cosine)", lo, hi, round(default_thr, 3), 0.001,
+                            key=f"thr_{entry.name}", help="Default: this model's threshold at the EER point on the "
+                                                          f"test trials ({default_thr:.3f}).")
+        source = test_file or recorded
+        if source is not None:
+            clip = ui.read_uploads([source])
+            if clip:
+                name, x = clip[0]
+                t0 = time.perf_counter()
+                e = ver.embed([x])[0]
+                st.session_state["uploaded_points"] = {name: (entry.name, e, x)}
+                elapsed = time.perf_counter() - t0
+                if state.get("enrol") is not None:
+                    r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5).iloc[0]
+                    if ver.can_calibrate:
+                        shown = f"{100 * r['probability']:.1f}"
+                        accept = float(shown) >= 50.0  # decided on what is shown
+                        (st.success if accept else st.error)(
+                            f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that {name} is "
+                            f"{state['enrol_name']} (prior {100 * prior:g} %; AS-norm score {r['score']:.2f})")
+                    else:
+                        shown, thr_shown = f"{r['score']:.3f}", f"{thr:.3f}"
+                        accept = float(shown) >= float(thr_shown)
+                        (st.success if accept else st.error)(
+                            f"**{'ACCEPT' if accept else 'REJECT'}**: {name} scores {shown} against "
+                            f"{state['enrol_name']} (threshold {thr_shown})")
+                    if r["typical"] is False:
+                        st.warning("This clip is unlike anything the model was trained on: its best match among the "
+                                   "training instruments is weaker than for 99 % of held-out notes. Treat the verdict "
+                                   "with care (is it one note of one instrument, and not mostly noise or silence?).",
+                                   icon=":material/warning:")
+                    rates = ui.verdict_rates(entry.name)
+                    if rates is not None:
+                        with st.expander("How often is this verdict right? (measured at prior 50 %)"):
+                            st.dataframe(rates, hide_index=True)
+                else:
+                    st.info("Enrol an instrument above to get a verdict.")
+                st.caption(f"embedded in {1000 * elapsed:.0f} ms")
+                show_clip(name, x, "test")  # after the verdict, which is what people wait for
+                if ver.centroids is not None:
+                    st.markdown(f"**Nearest instruments** among all {len(ver.centroids)} of the corpus, the best of "
+                                "each instrument type (General MIDI program), score against each instrument's "
+                                "centroid")
+                    near = verify.identify(ver, e[None], top=5)[0]
+                    lines = [f"**{r['type']}** · {r['instrument_family_str']} · {r['preset_name']} "
+                             f"({r['soundfont']}, {r['part']})" for _, r in near.iterrows()]
+                    notes_ = [ui.instrument_note(r) for _, r in near.iterrows()]
+                else:
+                    st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
+                    near = workbench.nearest_instruments(e, cents, cent_info, k=5)
+                    lines = [f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
+                             f"{r['playing_style']}" for _, r in near.iterrows()]
+                    notes_ = []
+                    for _, r in near.iterrows():
+                        rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
+                        notes_.append(rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]])
+                for i, (line, score, note) in enumerate(zip(lines, near["score"], notes_)):
+                    a, b, c = st.columns([5, 1, 2])
+                    a.write(line)
+                    b.write(f"{score:.3f}")
+                    with c:
+                        ui.play_button(note, key=f"near{i}", label=f"MIDI {int(note['pitch'])}")
+                pos = maps.knn_place(emb_test, coords, e[None])
+                fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
+                                     title="Where the clip falls (t-SNE of the unseen test instruments)",
+                                     extra=[(name, pos)])
+                st.plotly_chart(fig, key="verify_map", config=ui.MAP_CONFIG)
+
+
 with ui.guard():
     ui.page_setup("Verify an instrument")
     entry = ui.pick_model(default="cqt122")
@@ -89,81 +177,4 @@ with ui.guard():
     if state.get("enrol") is not None:
         st.success(f"Enrolled: **{state['enrol_name']}** with {entry.name}.")
 
-    st.subheader("2. Test a clip")
-    c1, c2 = st.columns(2)
-    test_file = c1.file_uploader(f"A clip to test (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s)", type=FORMATS,
-                                 key="test_file")
-    recorded = c2.audio_input("... or record one", key="test_rec")
-    if ver.can_calibrate:
-        prior = st.select_slider(
-            "Prior: how likely a test clip is to be the enrolled instrument, before listening", ui.PRIORS, 0.5,
-            key=f"prior_{entry.name}", format_func=lambda p: f"{100 * p:g} %",
-            help="The verdict accepts when the calibrated probability is at least 50 %. A lower prior asks for "
-                 "stronger evidence (fewer false accepts, more misses).")
-    else:
-        lo, hi = ui.threshold_range(default_thr)
-        thr = st.slider("Decision threshold (cosine)", lo, hi, round(default_thr, 3), 0.001, key=f"thr_{entry.name}",
-                        help=f"Default: this model's threshold at the EER point on the test trials ({default_thr:.3f}).")
-    source = test_file or recorded
-    if source is not None:
-        clip = ui.read_uploads([source])
-        if clip:
-            name, x = clip[0]
-            t0 = time.perf_counter()
-            e = ver.embed([x])[0]
-            st.session_state["uploaded_points"] = {name: (entry.name, e, x)}
-            elapsed = time.perf_counter() - t0
-            if state.get("enrol") is not None:
-                r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5).iloc[0]
-                if ver.can_calibrate:
-                    shown = f"{100 * r['probability']:.1f}"
-                    accept = float(shown) >= 50.0  # decided on what is shown
-                    (st.success if accept else st.error)(
-                        f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that {name} is "
-                        f"{state['enrol_name']} (prior {100 * prior:g} %; AS-norm score {r['score']:.2f})")
-                else:
-                    shown, thr_shown = f"{r['score']:.3f}", f"{thr:.3f}"
-                    accept = float(shown) >= float(thr_shown)
-                    (st.success if accept else st.error)(
-                        f"**{'ACCEPT' if accept else 'REJECT'}**: {name} scores {shown} against {state['enrol_name']} "
-                        f"(threshold {thr_shown})")
-                if r["typical"] is False:
-                    st.warning("This clip is unlike anything the model was trained on: its best match among the "
-                               "training instruments is weaker than for 99 % of held-out notes. Treat the verdict "
-                               "with care (is it one note of one instrument, and not mostly noise or silence?).",
-                               icon=":material/warning:")
-                rates = ui.verdict_rates(entry.name)
-                if rates is not None:
-                    with st.expander("How often is this verdict right? (measured at prior 50 %)"):
-                        st.dataframe(rates, hide_index=True)
-            else:
-                st.info("Enrol an instrument above to get a verdict.")
-            st.caption(f"embedded in {1000 * elapsed:.0f} ms")
-            show_clip(name, x, "test")  # after the verdict, which is what people wait for
-            if ver.centroids is not None:
-                st.markdown(f"**Nearest instruments** among all {len(ver.centroids)} of the corpus, the best of each "
-                            "instrument type (General MIDI program), score against each instrument's centroid")
-                near = verify.identify(ver, e[None], top=5)[0]
-                lines = [f"**{r['type']}** · {r['instrument_family_str']} · {r['preset_name']} ({r['soundfont']}, "
-                         f"{r['part']})" for _, r in near.iterrows()]
-                notes_ = [ui.instrument_note(r) for _, r in near.iterrows()]
-            else:
-                st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
-                near = workbench.nearest_instruments(e, cents, cent_info, k=5)
-                lines = [f"**{r['instrument_str']}** {r['preset_name']} · {r['instrument_family_str']} · "
-                         f"{r['playing_style']}" for _, r in near.iterrows()]
-                notes_ = []
-                for _, r in near.iterrows():
-                    rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
-                    notes_.append(rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]])
-            for i, (line, score, note) in enumerate(zip(lines, near["score"], notes_)):
-                a, b, c = st.columns([5, 1, 2])
-                a.write(line)
-                b.write(f"{score:.3f}")
-                with c:
-                    ui.play_button(note, key=f"near{i}", label=f"MIDI {int(note['pitch'])}")
-            pos = maps.knn_place(emb_test, coords, e[None])
-            fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
-                                 title="Where the clip falls (t-SNE of the unseen test instruments)",
-                                 extra=[(name, pos)])
-            st.plotly_chart(fig, key="verify_map", config=ui.MAP_CONFIG)
+    test_section(entry, ver, state, default_thr, cents, cent_info, coords, emb_test, test_notes, all_notes)
