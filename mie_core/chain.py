@@ -156,9 +156,18 @@ class RoomBank:
             return cls(z["irs"], z["rt60_s"], z["part"].astype(str), int(z["seed"]))
 
 
-def simulate_room(rng: np.random.Generator, rt60_s: float, ir_s: float = 0.8, sr: int = SR) -> np.ndarray:
-    """One impulse response (ir_len,) of a random shoebox room with this RT60 (pyroomacoustics)."""
+def simulate_room(rng: np.random.Generator, rt60_s: float, ir_s: float = 0.8, sr: int = SR,
+                  jitter_seed: int | None = None) -> np.ndarray:
+    """One impulse response (ir_len,) of a random shoebox room with this RT60 (pyroomacoustics).
+
+    The randomized image-source method jitters every image source with pyroomacoustics'
+    own package-wide generator; ``jitter_seed`` seeds it (None: left as it is, which is
+    not reproducible from one process to the next).
+    """
     import pyroomacoustics as pra
+
+    if jitter_seed is not None:
+        pra.random.seed(numpy=int(jitter_seed), libroom=int(jitter_seed))
 
     dims = np.array([rng.uniform(3.0, 14.0), rng.uniform(3.0, 11.0), rng.uniform(2.4, 5.0)])
     for _ in range(40):
@@ -197,16 +206,19 @@ def build_room_bank(n_train: int = 160, n_test: int = 40, seed: int = 0, rt60_s:
     """A bank of ``n_train`` training and ``n_test`` test rooms, RT60 log-uniform in ``rt60_s``.
 
     Training and test rooms come from independent child seeds of ``seed``, so the test
-    rooms are never seen in training.
+    rooms are never seen in training; a third child seeds each room's image-source jitter,
+    so the same seed gives the same bank on every machine. (The shipped version-1 bank was
+    built before the jitter was seeded: see :func:`room_bank`.)
     """
-    ss_train, ss_test = np.random.SeedSequence(seed).spawn(2)
+    ss_train, ss_test, ss_jitter = np.random.SeedSequence(seed).spawn(3)
+    jitter = np.random.default_rng(ss_jitter).integers(2**63, size=n_train + n_test)
     irs, rts, parts = [], [], []
     total = n_train + n_test
     for part, ss, n in (("train", ss_train, n_train), ("test", ss_test, n_test)):
         rng = np.random.default_rng(ss)
         for _ in range(n):
             rt = float(np.exp(rng.uniform(np.log(rt60_s[0]), np.log(rt60_s[1]))))
-            irs.append(simulate_room(rng, rt, ir_s))
+            irs.append(simulate_room(rng, rt, ir_s, jitter_seed=int(jitter[len(irs)])))
             rts.append(rt)
             parts.append(part)
             if progress:
@@ -215,16 +227,28 @@ def build_room_bank(n_train: int = 160, n_test: int = 40, seed: int = 0, rt60_s:
 
 
 ROOM_BANK_VERSION = 1
+# The room bank every wet, calib and training chain uses, shipped with the repository. It was
+# built (2026-11-26) before the image-source jitter was seeded, when pyroomacoustics drew the
+# jitter from an unseeded generator, so no machine can build it again; every wet and calib
+# result in the README and the cache was made with it.
+SHIPPED_ROOMS = Path(__file__).resolve().parent.parent / "cache" / "rooms"
 
 
 def room_bank(data_root: Path | None = None, seed: int = 0, progress=None) -> RoomBank:
-    """The project's room bank, built once from ``seed`` and cached under ``data/rooms``."""
+    """The project's room bank of ``seed``: the shipped one (``cache/rooms``) where it exists,
+    else one built here from ``seed`` and kept under ``data/rooms``. The shipped bank of
+    seed 0 cannot be rebuilt (see ``SHIPPED_ROOMS``): a checkout without it is told so."""
     from .soundfonts import data_dir
 
-    root = Path(data_root) if data_root else data_dir()
-    path = root / "rooms" / f"rooms_v{ROOM_BANK_VERSION}_seed{seed}.npz"
+    name = f"rooms_v{ROOM_BANK_VERSION}_seed{seed}.npz"
+    if (SHIPPED_ROOMS / name).exists():
+        return RoomBank.load(SHIPPED_ROOMS / name)
+    path = (Path(data_root) if data_root else data_dir()) / "rooms" / name
     if path.exists():
         return RoomBank.load(path)
+    if ROOM_BANK_VERSION == 1 and seed == 0:
+        raise FileNotFoundError(f"{SHIPPED_ROOMS / name} is missing: the room bank the project's results were made "
+                                "with is shipped, not rebuilt (`git checkout cache/rooms` restores it)")
     bank = build_room_bank(seed=seed, progress=progress)
     bank.save(path)
     return bank

@@ -145,3 +145,28 @@ def test_chain_share_leaves_the_rest_of_a_batch_clean(bank):
     same = np.all(half == clean, axis=1)
     assert 0.4 < same.mean() < 0.6  # about half the clips untouched
     assert not np.all(batch(1.0) == clean, axis=1).any()  # share 1: every clip recorded
+
+
+def test_the_same_seed_builds_the_same_rooms():
+    """The randomized image-source jitter is seeded from the bank's seed: two builds in one
+    process (pyroomacoustics' own generator has moved on between them) are identical, and
+    another seed gives other rooms."""
+    a = chain.build_room_bank(n_train=2, n_test=1, seed=11)
+    b = chain.build_room_bank(n_train=2, n_test=1, seed=11)
+    np.testing.assert_array_equal(a.irs, b.irs)
+    assert not np.array_equal(a.irs, chain.build_room_bank(n_train=2, n_test=1, seed=12).irs)
+
+
+def test_the_shipped_room_bank_is_used_and_never_rebuilt(tmp_path, monkeypatch):
+    """Every wet and calib result was made with the shipped bank, which no machine can build
+    again: it is loaded wherever it exists, and a checkout without it is told so."""
+    name = f"rooms_v{chain.ROOM_BANK_VERSION}_seed0.npz"
+    shipped = chain.SHIPPED_ROOMS / name
+    assert shipped.exists(), "the room bank is shipped in cache/rooms"
+    bank = chain.room_bank(data_root=tmp_path)
+    assert bank.irs.shape == (200, 12800) and (bank.part == "train").sum() == 160 and bank.seed == 0
+    np.testing.assert_array_equal(bank.irs, chain.RoomBank.load(shipped).irs)
+    assert not (tmp_path / "rooms").exists()
+    monkeypatch.setattr(chain, "SHIPPED_ROOMS", tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError, match="git checkout cache/rooms"):
+        chain.room_bank(data_root=tmp_path)

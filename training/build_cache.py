@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mie_core import maps, probing
+from mie_core import chain, maps, probing
 from mie_core.corpus import Corpus, default_corpus_dir
 from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision
 from mie_core.checkpoint import save_checkpoint
@@ -92,6 +92,9 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp)
     for sub in ("models", "embeddings", "maps", "results"):
         (tmp / sub).mkdir(parents=True)
+    # the shipped room bank (it cannot be rebuilt: mie_core.chain.SHIPPED_ROOMS) goes with the cache
+    if chain.SHIPPED_ROOMS.is_dir():
+        shutil.copytree(chain.SHIPPED_ROOMS, tmp / "rooms")
 
     # bf16 autocast where the CPU has it natively (3x faster on 4-s notes); recorded in the
     # results so the app embeds uploads the same way
