@@ -50,7 +50,9 @@ def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
 @needs_cache
 def test_shipped_manifest_matches_the_files():
     manifest = check_manifest(SHIPPED)
-    assert manifest["total_bytes"] < 60e6
+    # the budget of what the repository ships: two models with their embeddings, maps and
+    # results (56.5 MB) and the room bank, which cannot be rebuilt (4.6 MB, mie_core.chain.SHIPPED_ROOMS)
+    assert manifest["total_bytes"] < 65e6
 
 
 @needs_cache
