@@ -56,7 +56,7 @@ def main() -> int:
             first = None
             for label, be in backends.items():
                 c = evaluation.backend_results(be, emb, draws)["calibrated"]
-                first = first or c["act_dcf"]
+                first = c["act_dcf"] if first is None else first
                 print(f"{pname:6s} {label:24s} {100 * (1 - c['p_miss']):11.1f}% {100 * (1 - c['p_fa']):11.1f}% "
                       f"{c['cllr']:6.3f} {c['act_dcf']:7.3f} {c['act_dcf'] / first:6.2f}")
     return 0

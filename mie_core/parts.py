@@ -147,18 +147,9 @@ def bank_part(corpus, split: str = "program_disjoint", progress=None, workers: i
 def bank_wet_part(bank: Part, seed: int = BANK_WET_SEED) -> Part:
     """The training instruments' ``bank`` notes through the training rooms' chain (shares
     the bank's renders)."""
-    from . import chain
-
     keep = (bank.rows["part"] == "train").to_numpy()
     rows = bank.rows[keep].reset_index(drop=True)
-
-    def make():
-        clean = np.asarray(bank.audio())[keep]
-        return chain.wet_part(clean, chain.room_bank(seed=0), chain.TRAIN_PARAMS, seed, rows["note_str"].tolist(),
-                              room_part="train")
-
-    return Part("bankwet", rows, f"{bank.recipe}:wet:{chain.TRAIN_PARAMS.digest()}:rooms-v{chain.ROOM_BANK_VERSION}"
-                f"-seed0:seed{seed}", make)
+    return _through_training_rooms("bankwet", rows, f"{bank.recipe}:wet", lambda: np.asarray(bank.audio())[keep], seed)
 
 
 def _calib_rows(corpus, split: str) -> pd.DataFrame:
