@@ -145,6 +145,13 @@ def test_chain_share_leaves_the_rest_of_a_batch_clean(bank):
     same = np.all(half == clean, axis=1)
     assert 0.4 < same.mean() < 0.6  # about half the clips untouched
     assert not np.all(batch(1.0) == clean, axis=1).any()  # share 1: every clip recorded
+    # keep_clean (distillation) hands out the clips before the chain too, and draws nothing
+    # more: the wet batch is the one a sampler without it makes
+    s = ClipSampler(notes, crop_s=1.0, augment_on=False, seed=3, chain=chain.RecordingChain(params, bank),
+                    chain_share=0.5, keep_clean=True)
+    wet, _, _, before = s.batch(400)
+    np.testing.assert_array_equal(wet, half)
+    np.testing.assert_array_equal(before, clean)
 
 
 def test_the_same_seed_builds_the_same_rooms():

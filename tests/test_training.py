@@ -64,6 +64,8 @@ def test_every_config_loads_and_names_its_condition():
     ("chain.snr_db=[40, 10]", "chain.snr_db must be a finite"),
     ("chain.share=0", "chain.share must be in (0, 1]"),
     ("chain.share=1.5", "chain.share must be in (0, 1]"),
+    ("distill.weight=-1", "distill.weight must be a finite number >= 0"),
+    ("distill.weight=1", "distill.weight > 0 needs chain.enabled"),
 ])
 def test_bad_configs_fail_at_load_with_a_clear_message(bad, message):
     import re
@@ -304,3 +306,75 @@ def test_rwc_fine_tuning_step(reference_run, tmp_path):
     assert meta["provenance"]["corpus"]["kind"] == "rwc"
     assert len(meta["label_maps"]["instrument"]) == 2  # one training variation per instrument number
     assert meta["provenance"]["corpus"]["split"]["test"]
+
+
+# ------------------------------------------------------------------ distillation from a frozen teacher
+def test_relative_mse_is_zero_for_the_teacher_and_scale_and_shift_free():
+    from training.distill import relative_mse
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(8, 5, generator=g) + 40.0  # far from centred, as our embeddings are
+    assert relative_mse(t.clone(), t).item() == 0.0
+    s = t + 0.5 * torch.randn(8, 5, generator=g)
+    base = relative_mse(s, t).item()
+    # a worked value: the squared error over the teacher's spread about its batch mean
+    want = ((s - t) ** 2).sum(1).mean() / ((t - t.mean(0)) ** 2).sum(1).mean()
+    assert base == pytest.approx(want.item(), rel=1e-6)
+    # the same shift or scale of both changes nothing (tolerance: float32 rounding of 40-size values)
+    assert relative_mse(s - 40.0, t - 40.0).item() == pytest.approx(base, rel=1e-4)
+    assert relative_mse(3.0 * s, 3.0 * t).item() == pytest.approx(base, rel=1e-5)
+    # the teacher's own batch mean, given to every clip, is an error of exactly its spread: 1
+    assert relative_mse(t.mean(0, keepdim=True).expand_as(t), t).item() == pytest.approx(1.0, rel=1e-5)
+    # gradients reach the student only
+    s.requires_grad_(True)
+    t.requires_grad_(True)
+    relative_mse(s, t).backward()
+    assert s.grad is not None and t.grad is None
+    with pytest.raises(ValueError, match="at least two"):
+        relative_mse(torch.zeros(1, 5), torch.zeros(1, 5))
+    with pytest.raises(ValueError, match="one shape"):
+        relative_mse(torch.zeros(4, 5), torch.zeros(4, 6))
+
+
+def _held_batch(corpus_root, teacher_dir, *student_dirs):
+    """relative_mse(student(wet clips), teacher(the same clips clean)) on one fixed batch, per student."""
+    from training.config import load_config
+    from training.data import ClipSampler, load_corpus_sets
+    from training.distill import relative_mse
+    from training.train import make_chain
+
+    cfg = load_config(REPO / "training" / "configs" / "tiny.yaml", [f"data.corpus={corpus_root}"])
+    train, _, _ = load_corpus_sets(cfg)
+    sampler = ClipSampler(train, cfg.data.crop_s, seed=12345, chain=make_chain(cfg), keep_clean=True)
+    wet, _, _, clean = sampler.batch(48)
+    with torch.no_grad():
+        target = InstrumentEncoder.from_checkpoint(teacher_dir).eval()(torch.from_numpy(clean))
+        return [relative_mse(InstrumentEncoder.from_checkpoint(d).eval()(torch.from_numpy(wet)), target).item()
+                for d in student_dirs]
+
+
+def test_distillation_pulls_wet_clips_to_where_the_teacher_puts_them_clean(reference_run, tiny_corpus, tmp_path):
+    teacher = reference_run / "last"
+    common = ["--init-from", str(teacher), "--set", "optim.steps=30", "--set", "optim.warmup_steps=3",
+              "--set", "run.ckpt_every=10"]
+    run_train(train_cmd(tiny_corpus.root, tmp_path / "off", *common))
+    # the distilled run is stopped before its first step and resumed: it must find its teacher again
+    run_train(train_cmd(tiny_corpus.root, tmp_path / "on", *common, "--set", "distill.weight=5", "--max-minutes", "0"))
+    res = run_train([sys.executable, "-m", "training.train", "--resume", str(tmp_path / "on" / "tiny" / "state.pt")])
+    assert "distillation from" in res.stderr
+    log = [json.loads(l) for l in (tmp_path / "on" / "tiny" / "log.jsonl").read_text().splitlines()]
+    d = [r["loss_distill"] for r in log if r["event"] == "train"]
+    assert len(d) == 6 and all(np.isfinite(d))
+    meta = json.loads((tmp_path / "on" / "tiny" / "last" / "model.json").read_text())
+    assert meta["provenance"]["corpus"]["teacher"] == str(teacher.resolve())
+    assert meta["provenance"]["corpus"]["init_from"] == str(teacher.resolve())
+    assert meta["provenance"]["config"]["distill"]["weight"] == 5
+    # on a batch neither run trained on: the distilled student sits nearer the teacher
+    on, off = _held_batch(tiny_corpus.root, teacher, tmp_path / "on" / "tiny" / "last", tmp_path / "off" / "tiny" / "last")
+    assert on < 0.8 * off, (on, off)
+
+
+def test_distillation_needs_a_teacher(tiny_corpus, tmp_path):
+    res = subprocess.run(train_cmd(tiny_corpus.root, tmp_path, "--set", "distill.weight=1"), cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0 and "none was given" in res.stderr

@@ -1,7 +1,7 @@
 """Training configuration: frozen dataclasses loaded from YAML and validated at load.
 
-A YAML file has up to six sections, ``model``, ``data``, ``optim``, ``head``, ``run``
-and ``chain``, whose keys are the fields below; ``base: other.yaml`` (relative to the
+A YAML file has up to seven sections, ``model``, ``data``, ``optim``, ``head``, ``run``,
+``chain`` and ``distill``, whose keys are the fields below; ``base: other.yaml`` (relative to the
 file) starts from another config. Unknown keys and bad values fail at load with a
 message naming them. ``--set section.key=value`` overrides any field (YAML syntax
 for the value). The resolved config is written next to every run (``config.yaml``).
@@ -264,6 +264,33 @@ class ChainConfig(ChainParams):
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Consistency with a frozen teacher while the recording chain is on: off unless ``weight`` > 0.
+
+    Each training clip goes to the student through the chain and to the teacher as it was
+    before the chain; the loss adds ``weight`` times the relative squared distance between
+    the two embeddings (:func:`training.distill.relative_mse`), so the student learns to put
+    a wet clip where the teacher puts the clean one instead of drifting to a geometry of its
+    own (knowledge distillation for robustness, as in noise-robust speaker embeddings).
+    ``teacher``: ``init`` (the model given by ``--init-from``, kept frozen) or a checkpoint
+    folder with the same model arguments.
+    """
+
+    weight: float = 0.0
+    teacher: str = "init"
+
+    def __post_init__(self):
+        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
+            raise ConfigError(f"distill.weight must be a finite number >= 0 (0: off), not {self.weight!r}")
+        if not self.teacher:
+            raise ConfigError("distill.teacher must be 'init' or a checkpoint folder")
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelArgs = field(default_factory=ModelArgs)
     data: DataConfig = field(default_factory=DataConfig)
@@ -271,8 +298,12 @@ class Config:
     head: HeadConfig = field(default_factory=HeadConfig)
     run: RunConfig = field(default_factory=RunConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def __post_init__(self):
+        if self.distill.enabled and not self.chain.enabled:
+            raise ConfigError("distill.weight > 0 needs chain.enabled: the teacher sees each clip before the "
+                              "chain, the student after it; without the chain both see the same clip")
         if self.model.sample_rate != 16000:
             raise ConfigError(f"model.sample_rate is {self.model.sample_rate}, but every data source here gives "
                               "16 kHz audio; only 16000 is supported")
@@ -287,7 +318,7 @@ class Config:
 
 
 SECTIONS = {"model": ModelArgs, "data": DataConfig, "optim": OptimConfig, "head": HeadConfig, "run": RunConfig,
-            "chain": ChainConfig}
+            "chain": ChainConfig, "distill": DistillConfig}
 
 
 def _merge(a: dict, b: dict) -> dict:

@@ -159,8 +159,9 @@ class ClipSampler:
 
     def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
                  concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
-                 chain=None, chain_share: float = 1.0):
+                 chain=None, chain_share: float = 1.0, keep_clean: bool = False):
         self.notes = notes
+        self.keep_clean = bool(keep_clean)  # batch() also returns the clips as they were before the chain
         self.chain = chain  # a mie_core.chain.RecordingChain, or None
         self.chain_share = float(chain_share)  # the share of clips that go through it (the rest stay clean)
         self.crop = int(round(crop_s * SR)) if crop_s > 0 else notes.audio.shape[1]
@@ -197,14 +198,17 @@ class ClipSampler:
             x = augment.random_crop(self.notes.audio[i], self.crop, rng, lo=int(a), hi=int(max(b, a + 1)))
         return x, inst, fam
 
-    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(waves float32 (size, crop), instrument (size,), family (size,))."""
+    def batch(self, size: int) -> tuple:
+        """(waves float32 (size, crop), instrument (size,), family (size,)), and with
+        ``keep_clean`` a fourth array: the same clips before the chain (size, crop). The
+        clean copy draws nothing from the generator: batches are the same either way."""
         xs = np.empty((size, self.crop), dtype=np.float32)
         yi = np.empty(size, dtype=np.int64)
         yf = np.empty(size, dtype=np.int64)
         for k in range(size):
             x, yi[k], yf[k] = self.clip()
             xs[k] = x.astype(np.float32) / 32768.0
+        clean = xs.copy() if self.keep_clean else None
         if self.chain is not None:
             # bleed: another clip of the batch (almost always another instrument), mixed in low
             other = xs[self.rng.permutation(size)]
@@ -214,7 +218,7 @@ class ClipSampler:
                 wet = self.rng.random(size) < self.chain_share
                 if wet.any():
                     xs[wet] = self.chain(xs[wet], self.rng, bleed=other[wet])
-        return xs, yi, yf
+        return (xs, yi, yf, clean) if self.keep_clean else (xs, yi, yf)
 
     def state(self) -> dict:
         return self.rng.bit_generator.state
@@ -262,7 +266,7 @@ class Prefetcher:
             if item[1] is None:
                 return
 
-    def next(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def next(self) -> tuple:
         batch, state = self._q.get()
         if state is None:
             raise batch

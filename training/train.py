@@ -54,7 +54,8 @@ class TrainModel(nn.Module):
         self.heads = heads
 
     def forward(self, wave, instrument, family, iteration: int):
-        return self.heads(self.encoder(wave), instrument, family, iteration)
+        emb = self.encoder(wave)
+        return {**self.heads(emb, instrument, family, iteration), "embedding": emb}
 
 
 def lr_at(step: int, cfg: Config) -> float:
@@ -295,6 +296,8 @@ def run(args) -> int:
     t0 = time.monotonic()
     train_set, valid_set, recipe = loader(cfg, log=log.say if is_main else None)
     render_s = time.monotonic() - t0
+    if state is not None:  # where the run started from is provenance that a resume keeps
+        recipe = {**recipe, **{k: v for k, v in state.get("recipe", {}).items() if k in ("init_from", "teacher")}}
     label_maps = {"instrument": train_set.instruments, "family": train_set.families}
     if is_main:
         log.say(f"{len(train_set.instruments)} training instruments, {train_set.audio.shape[0]} notes in memory "
@@ -316,12 +319,31 @@ def run(args) -> int:
         # layout: torch 2.13's fp32 channels_last convolution backward corrupted the heap here
         # for some shapes (ResNet width 8 on 1-s crops: "double free or corruption").
         model.encoder.encoder.to(memory_format=torch.channels_last)
+    teacher = None
+    if cfg.distill.enabled:
+        from training.distill import load_teacher, relative_mse
+
+        source = cfg.distill.teacher
+        if source == "init":
+            source = recipe.get("init_from")
+            if not source:
+                raise ConfigError("distill.teacher 'init' is the model given by --init-from; none was given")
+        try:
+            teacher = load_teacher(source, cfg.model, device)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"distill.teacher: {err}") from None
+        if bf16 or device.type == "cuda":
+            teacher.encoder.to(memory_format=torch.channels_last)
+        recipe = {**recipe, "teacher": str(Path(source).resolve())}
+        if is_main:
+            log.say(f"distillation from {source} (frozen), weight {cfg.distill.weight}")
     o = cfg.optim
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     per_rank = max(1, o.batch_size // world)
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
-                          chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share)
+                          chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share,
+                          keep_clean=teacher is not None)
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
     if state is not None:
         if state["label_maps"] != label_maps:
@@ -406,13 +428,19 @@ def run(args) -> int:
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, yi, yf = batches.next()
+        x, yi, yf, *clean = batches.next()
         x = torch.from_numpy(x).to(device, non_blocking=True)
         yi = torch.from_numpy(yi).to(device)
         yf = torch.from_numpy(yf).to(device)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
             out = train_model(x, yi, yf, step)
+            if teacher is not None:
+                with torch.no_grad():
+                    target = teacher(torch.from_numpy(clean[0]).to(device, non_blocking=True))
         loss = out["loss"]
+        if teacher is not None:
+            out["loss_distill"] = relative_mse(out["embedding"], target)
+            loss = loss + cfg.distill.weight * out["loss_distill"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if o.grad_clip > 0:
@@ -437,6 +465,8 @@ def run(args) -> int:
                    "loss_instrument": round(out["loss_instrument"].item(), 5),
                    "loss_family": round(out["loss_family"].item(), 5), "acc_instrument": round(acc, 4), "lr": lr,
                    "clips_per_s": round(window_clips / max(now - window_t, 1e-9), 2)}
+            if "loss_distill" in out:
+                rec["loss_distill"] = round(out["loss_distill"].item(), 5)
             log.event(**rec)
             if bar is None and step % (cfg.run.log_every * 10) == 0:
                 log.say(f"step {step}/{o.steps} loss {rec['loss']:.3f} lr {lr:.2e} {rec['clips_per_s']:.1f} clips/s")
