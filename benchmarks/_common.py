@@ -52,3 +52,14 @@ def real_notes(n_instruments: int = 12, notes_per_instrument: int = 16):
     audio = render_many(specs, workers=1)
     labels = np.repeat(np.arange(len(insts)), len(pitches))
     return audio, labels
+
+
+def evaluation_parts(names):
+    """(parts, precision, store): the named evaluation parts of the default corpus
+    (:func:`mie_core.parts.load_parts`; ``real`` only where it was fetched), this CPU's
+    embedding precision and the one embedding store (``data/embeddings``)."""
+    from mie_core.corpus import Corpus, default_corpus_dir
+    from mie_core.embeddings import EmbeddingStore, resolve_precision
+    from mie_core.parts import load_parts
+
+    return load_parts(Corpus.load(default_corpus_dir()), names), resolve_precision("auto"), EmbeddingStore()

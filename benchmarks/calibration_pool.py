@@ -22,10 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _common  # noqa: E402
+
 from mie_core import evaluation, trials  # noqa: E402
-from mie_core.corpus import Corpus, default_corpus_dir  # noqa: E402
-from mie_core.embeddings import EmbeddingStore, resolve_precision  # noqa: E402
-from mie_core.parts import load_parts  # noqa: E402
 from mie_core.report import (BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, embed_models,  # noqa: E402
                              fit_backends, parse_model_arg)
 
@@ -38,10 +37,7 @@ def main() -> int:
     p.add_argument("--model", action="append", help="NAME=PATH (default: the two shipped models)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    corpus = Corpus.load(default_corpus_dir())
-    parts = load_parts(corpus, BACKEND_PARTS + PLAYED_PARTS + ("test", "wet", "real"))
-    precision = resolve_precision("auto")
-    store = EmbeddingStore()
+    parts, precision, store = _common.evaluation_parts(BACKEND_PARTS + PLAYED_PARTS + ("test", "wet", "real"))
     scored = [n for n in ("test", "wet", "real") if n in parts]
     for name, path in (parse_model_arg(m) for m in (args.model or DEFAULT_MODELS)):
         backends = {label: fit_backends({name: path}, parts, store, precision, args.seed, log=print,

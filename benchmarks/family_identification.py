@@ -34,12 +34,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mie_core.corpus import Corpus, default_corpus_dir  # noqa: E402
-from mie_core.embeddings import EmbeddingStore, resolve_precision, unit  # noqa: E402
-from mie_core.parts import load_parts  # noqa: E402
+import _common  # noqa: E402
+
+from mie_core.embeddings import unit  # noqa: E402
 from mie_core.report import BACKEND_PARTS, embed_models, fit_backends, parse_model_arg  # noqa: E402
 
-DEFAULT_MODELS = ("cqt122=runs/cqt122_rec/best", "mel122=runs/mel122_rec/best")
+# the shipped runs' checkpoints keep the heads; a clone without runs/ has the shipped models
+DEFAULT_MODELS = tuple(f"{m}=runs/{m}_rec/best" if Path(f"runs/{m}_rec/best").is_dir() else f"{m}=cache/models/{m}"
+                       for m in ("cqt122", "mel122"))
 SCORED = ("real", "wet", "test")
 
 
@@ -64,12 +66,10 @@ def main() -> int:
     from sklearn.neighbors import KNeighborsClassifier
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", action="append", help="NAME=PATH (default: the two shipped runs' best checkpoints)")
+    p.add_argument("--model", action="append", help="NAME=PATH (default: the two shipped runs' best checkpoints, "
+                   "or the shipped models where runs/ is absent)")
     args = p.parse_args()
-    corpus = Corpus.load(default_corpus_dir())
-    parts = load_parts(corpus, BACKEND_PARTS + ("bankwet",) + SCORED)
-    precision = resolve_precision("auto")
-    store = EmbeddingStore()
+    parts, precision, store = _common.evaluation_parts(BACKEND_PARTS + ("bankwet",) + SCORED)
     scored = [n for n in SCORED if n in parts]
     for name, path in (parse_model_arg(m) for m in (args.model or DEFAULT_MODELS)):
         be = fit_backends({name: path}, parts, store, precision)[0][name]

@@ -26,10 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _common  # noqa: E402
+
 from mie_core import evaluation, fusion, metrics, scoring, trials  # noqa: E402
-from mie_core.corpus import Corpus, default_corpus_dir  # noqa: E402
-from mie_core.embeddings import EmbeddingStore, resolve_precision  # noqa: E402
-from mie_core.parts import load_parts  # noqa: E402
 from mie_core.report import BACKEND_PARTS, CALIBRATION_PARTS, embed_models, fit_backends  # noqa: E402
 
 DEFAULT_PAIRS = ("mel122=data/old/cache/models/mel122,cache/models/mel122",
@@ -51,10 +50,7 @@ def main() -> int:
     p.add_argument("--pair", action="append", help="NAME=CLEAN_MODEL,CHAIN_MODEL (default: the shipped pairs)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    corpus = Corpus.load(default_corpus_dir())
-    parts = load_parts(corpus, BACKEND_PARTS + ("bankwet",) + SCORED)
-    precision = resolve_precision("auto")
-    store = EmbeddingStore()
+    parts, precision, store = _common.evaluation_parts(BACKEND_PARTS + ("bankwet",) + SCORED)
     scored = [n for n in SCORED if n in parts]
     needed = ("bank", "bankwet") + CALIBRATION_PARTS + tuple(scored)
     for name, clean_path, chain_path in (parse_pair(a) for a in (args.pair or DEFAULT_PAIRS)):
