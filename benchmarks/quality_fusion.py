@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402
 
 from mie_core import evaluation, fusion, metrics, scoring, trials  # noqa: E402
-from mie_core.report import BACKEND_PARTS, CALIBRATION_PARTS, embed_models, fit_backends  # noqa: E402
+from mie_core.report import (BACKEND_PARTS, CALIBRATION_PARTS, embed_models, fit_backends,  # noqa: E402
+                             held_out_trials)
 
 DEFAULT_PAIRS = ("mel122=data/old/cache/models/mel122,cache/models/mel122",
                  "cqt122=data/old/cache/models/cqt122,cache/models/cqt122")
@@ -67,9 +68,9 @@ def main() -> int:
             llr = [scoring.trial_scores(backends[m], emb[m][pname], d)["llr"] for m in models]
             return llr[0], llr[1], fusion.trial_quality(q[pname], d)
 
-        held = []  # the calibration's own held-out trials, as fit_backends draws them
+        held = []  # the calibration's own held-out trials
         for k, pname in enumerate(CALIBRATION_PARTS):
-            d = trials.make_trials(parts[pname].rows["instrument_str"].to_numpy(), np.random.default_rng([args.seed, k]))
+            d = held_out_trials(parts[pname], args.seed, k)
             held.append((*trial_inputs(pname, d), d.target))
         fused = fusion.fit_fusion(*(np.concatenate(c) for c in zip(*held)))
         print(f"\n{name}: clean {clean_path}, chain-trained {chain_path}")

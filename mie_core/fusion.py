@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scoring import logit
+from .scoring import fit_linear_fusion, sigmoid
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,7 @@ class ConditionDetector:
     intercept: float
 
     def prob_clean(self, vectors: np.ndarray) -> np.ndarray:
-        z = np.atleast_2d(vectors).astype(np.float64) @ self.coef + self.intercept
-        return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function, without overflow
+        return sigmoid(np.atleast_2d(vectors).astype(np.float64) @ self.coef + self.intercept)
 
 
 def fit_condition_detector(clean: np.ndarray, wet: np.ndarray, c: float = 1.0) -> ConditionDetector:
@@ -80,35 +79,11 @@ class Fusion:
         return fusion_features(llr_clean, llr_chain, w) @ self.weights + self.offset
 
 
-def fit_linear_fusion(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5, l2: float = 1e-4):
-    """(weights (k,), offset) minimising the prior-weighted logistic loss of ``x @ weights +
-    offset`` as an LLR (BOSARIS ``train_linear_fusion``), with a small ridge ``l2`` on the
-    weights. target, nontarget: (n, k) features of target and non-target trials."""
-    from scipy.optimize import minimize
-
-    t, n = np.atleast_2d(target).astype(np.float64), np.atleast_2d(nontarget).astype(np.float64)
-    if len(t) == 0 or len(n) == 0 or t.shape[1] != n.shape[1]:
-        raise ValueError(f"fusion needs target and non-target features of one width, not {t.shape} and {n.shape}")
-    k, off = t.shape[1], logit(prior)
-
-    def loss_grad(p):
-        wt, b = p[:k], p[k]
-        zt, zn = t @ wt + b + off, n @ wt + b + off
-        st, sn = 0.5 * (1 + np.tanh(-0.5 * zt)), 0.5 * (1 + np.tanh(0.5 * zn))  # sigmoid(-zt), sigmoid(zn)
-        loss = prior * np.logaddexp(0, -zt).mean() + (1 - prior) * np.logaddexp(0, zn).mean() + l2 * wt @ wt
-        gw = prior * (-(st[:, None] * t).mean(0)) + (1 - prior) * (sn[:, None] * n).mean(0) + 2 * l2 * wt
-        gb = prior * -st.mean() + (1 - prior) * sn.mean()
-        return loss, np.r_[gw, gb]
-
-    res = minimize(loss_grad, np.zeros(k + 1), jac=True, method="L-BFGS-B")
-    return res.x[:k].copy(), float(res.x[k])
-
-
 def fit_fusion(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray, target: np.ndarray,
                prior: float = 0.5) -> Fusion:
     """The fusion of step 3 from held-out trials: each model's LLR, the trial quality and
     whether the trial is a target (bool)."""
     x = fusion_features(llr_clean, llr_chain, w)
     target = np.asarray(target, bool)
-    weights, offset = fit_linear_fusion(x[target], x[~target], prior)
+    weights, offset = fit_linear_fusion(x[target], x[~target], prior, l2=1e-4)
     return Fusion(weights, offset)

@@ -76,6 +76,11 @@ BACKEND_PARTS = ("bank",) + CALIBRATION_PARTS
 LDA_PARTS = ("bankwet",)
 
 
+def held_out_trials(part: Part, seed: int, k: int):
+    """The trials of the ``k``-th calibration part that :func:`fit_backends` calibrates on."""
+    return trials.make_trials(part.rows["instrument_str"].to_numpy(), np.random.default_rng([seed, k]))
+
+
 def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: EmbeddingStore | None = None,
                  precision: str = "auto", seed: int = 0, log=None, lda_dims: int | None = None,
                  calibration_parts: tuple[str, ...] = CALIBRATION_PARTS) -> tuple[dict, dict]:
@@ -110,7 +115,7 @@ def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: Embeddi
         tar, non, typ = [], [], []
         for k, part in enumerate(held):
             e = embed_models({name: path}, part, store, precision, log=log)[name]
-            tr = trials.make_trials(part.rows["instrument_str"].to_numpy(), np.random.default_rng([seed, k]))
+            tr = held_out_trials(part, seed, k)
             sc = scoring.trial_scores(be, e, tr)["asnorm"]
             tar.append(sc[tr.target])
             non.append(sc[~tr.target])

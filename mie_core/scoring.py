@@ -42,7 +42,8 @@ def logit(p: float) -> float:
 
 
 def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+    """The logistic function, as 0.5 (1 + tanh(x / 2)): no overflow for LLRs far out."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
 # ------------------------------------------------------------------ normalisation
@@ -94,34 +95,43 @@ def fit_lda(vectors: np.ndarray, labels, dims: int, floor: float = 1e-6) -> np.n
 
 
 # ------------------------------------------------------------------ calibration
-def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5) -> tuple[float, float]:
-    """(a, b) minimising the prior-weighted logistic loss, so ``a s + b`` is an LLR (step 3)."""
+def fit_linear_fusion(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5,
+                      l2: float = 0.0) -> tuple[np.ndarray, float]:
+    """(weights (k,), offset) minimising the prior-weighted logistic loss of ``x @ weights +
+    offset`` as an LLR (BOSARIS ``train_linear_fusion``), with an optional ridge ``l2`` on
+    the weights. target, nontarget: (n, k) features of target and non-target trials (k = 1:
+    the calibration of step 3; more: a fusion, :mod:`mie_core.fusion`)."""
     from scipy.optimize import minimize
 
-    t = np.asarray(target, np.float64)
-    n = np.asarray(nontarget, np.float64)
+    t, n = np.atleast_2d(target).astype(np.float64), np.atleast_2d(nontarget).astype(np.float64)
+    if t.size == 0 or n.size == 0 or t.shape[1] != n.shape[1]:
+        raise ValueError(f"need target and non-target features of one width, not {t.shape} and {n.shape}")
+    k, off = t.shape[1], logit(prior)
+
+    def loss_grad(p):
+        wt, b = p[:k], p[k]
+        zt, zn = t @ wt + b + off, n @ wt + b + off
+        st, sn = sigmoid(-zt), sigmoid(zn)  # d/dz log(1 + e^-z) = -sigmoid(-z)
+        loss = prior * np.logaddexp(0, -zt).mean() + (1 - prior) * np.logaddexp(0, zn).mean() + l2 * wt @ wt
+        gw = prior * -(st[:, None] * t).mean(0) + (1 - prior) * (sn[:, None] * n).mean(0) + 2 * l2 * wt
+        gb = prior * -st.mean() + (1 - prior) * sn.mean()
+        return loss, np.r_[gw, gb]
+
+    # start at unit-variance weights: the optimum's scale is that of the features' spread
+    x = np.concatenate([t, n])
+    scale = 1.0 / np.maximum(x.std(0), 1e-6)
+    start = np.r_[scale / k, -float((scale / k) @ x.mean(0))]
+    res = minimize(loss_grad, start, jac=True, method="L-BFGS-B")
+    return res.x[:k].copy(), float(res.x[k])
+
+
+def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5) -> tuple[float, float]:
+    """(a, b) minimising the prior-weighted logistic loss, so ``a s + b`` is an LLR (step 3)."""
+    t, n = np.asarray(target, np.float64).ravel(), np.asarray(nontarget, np.float64).ravel()
     if t.size == 0 or n.size == 0:
         raise ValueError("calibration needs target and non-target scores")
-    off = logit(prior)
-
-    def loss(w):
-        a, b = w
-        lt = np.logaddexp(0.0, -(a * t + b + off))
-        ln = np.logaddexp(0.0, a * n + b + off)
-        return prior * lt.mean() + (1 - prior) * ln.mean()
-
-    def grad(w):
-        a, b = w
-        pt = sigmoid(-(a * t + b + off))  # d/dz log(1+e^-z) = -sigmoid(-z)
-        pn = sigmoid(a * n + b + off)
-        ga = prior * np.mean(-pt * t) + (1 - prior) * np.mean(pn * n)
-        gb = prior * np.mean(-pt) + (1 - prior) * np.mean(pn)
-        return np.array([ga, gb])
-
-    scale = 1.0 / max(np.std(np.concatenate([t, n])), 1e-6)
-    res = minimize(loss, np.array([scale, -scale * np.mean(np.concatenate([t, n]))]), jac=grad, method="BFGS")
-    a, b = (float(v) for v in res.x)
-    return a, b
+    w, b = fit_linear_fusion(t[:, None], n[:, None], prior)
+    return float(w[0]), b
 
 
 def cllr(target_llr: np.ndarray, nontarget_llr: np.ndarray) -> float:
