@@ -30,7 +30,7 @@ with ui.guard():
                                             f"{' updated' if a.get('learnable') else ' fixed'}"}
         for part, label in (("test", "clean renders"), ("wet", "rooms, mics, noise"), ("real", "real recordings")):
             r = parts.get(part, {}).get("models", {}).get(m.name, {}) if m.shipped else {}
-            best = r.get("asnorm", r)
+            best = r.get("fused") or r.get("asnorm", r)  # what the Verify page scores with
             row[f"EER {label} (%)"] = round(100 * best["eer"], 2) if best else None
         row.update({"trained steps": prov.get("step"), "training clips": prov.get("clips_seen"),
                     "source": "shipped" if m.shipped else "trained here"})
@@ -38,7 +38,8 @@ with ui.guard():
     st.subheader("Models")
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
-        st.caption("EER on unseen instruments with the calibrated scoring the Verify page uses (AS-norm), measured "
+        st.caption("EER on unseen instruments with the calibrated scoring the Verify page uses (each shipped model "
+                   "fused with its clean-trained partner, weighted by how clean the clip sounds), measured "
                    "three ways on identical trials: clean SoundFont renders; the same notes through simulated rooms, "
                    "microphones, noise and codecs never used in training; and real recordings of single notes "
                    "(tonejs-instruments). The Benchmark page has the raw-cosine figures beside them.")

@@ -1,11 +1,11 @@
 """The chain-trained model alone against its quality-aware fusion with the clean model, on identical trials.
 
-    git archive d1e3e31 cache/models | tar -x -C data/old       # the clean-trained models
     python benchmarks/quality_fusion.py [--pair NAME=CLEAN_MODEL,CHAIN_MODEL ...]
 
-For each pair (default: ``mel122`` and ``cqt122``, the clean models of commit d1e3e31
-against the shipped ones): both models' calibrated back-ends (:func:`mie_core.report.fit_backends`),
-the condition detector and the fusion of :mod:`mie_core.fusion` (detector fitted on the
+For each pair (default: the shipped ``mel122`` and ``cqt122``, each with the clean-trained
+partner it is fused with, ``cache/models/<name>/clean``): both models' calibrated back-ends
+(:func:`mie_core.report.fit_backends`), the condition detector and the fusion of
+:mod:`mie_core.fusion` as the cache builder fits them (detector fitted on the
 training instruments' ``bank`` notes clean and through the training rooms; fusion on
 held-out trials of the valid instruments, ``valid`` + ``calib``), then per part (clean
 test, wet test, real) the EER (ROCCH %), the verdict at prior 0.5 (genuine accepted /
@@ -29,11 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402
 
 from mie_core import evaluation, fusion, metrics, scoring, trials  # noqa: E402
-from mie_core.report import (BACKEND_PARTS, CALIBRATION_PARTS, embed_models, fit_backends,  # noqa: E402
-                             held_out_trials)
+from mie_core.report import FUSION_PARTS, embed_models, fit_backends, fit_fusions  # noqa: E402
 
-DEFAULT_PAIRS = ("mel122=data/old/cache/models/mel122,cache/models/mel122",
-                 "cqt122=data/old/cache/models/cqt122,cache/models/cqt122")
+DEFAULT_PAIRS = ("mel122=cache/models/mel122/clean,cache/models/mel122",
+                 "cqt122=cache/models/cqt122/clean,cache/models/cqt122")
 SCORED = ("test", "wet", "real")
 
 
@@ -42,7 +41,7 @@ def parse_pair(arg: str) -> tuple[str, Path, Path]:
     clean, chain = rest.split(",", 1)
     for p in (clean, chain):
         if not Path(p).is_dir():
-            raise SystemExit(f"no model folder {p} (the clean models: git archive d1e3e31 cache/models | tar -x -C data/old)")
+            raise SystemExit(f"no model folder {p}")
     return name, Path(clean), Path(chain)
 
 
@@ -51,40 +50,32 @@ def main() -> int:
     p.add_argument("--pair", action="append", help="NAME=CLEAN_MODEL,CHAIN_MODEL (default: the shipped pairs)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    parts, precision, store = _common.evaluation_parts(BACKEND_PARTS + ("bankwet",) + SCORED)
+    parts, precision, store = _common.evaluation_parts(FUSION_PARTS + SCORED)
     scored = [n for n in SCORED if n in parts]
-    needed = ("bank", "bankwet") + CALIBRATION_PARTS + tuple(scored)
+    needed = FUSION_PARTS + tuple(scored)
     for name, clean_path, chain_path in (parse_pair(a) for a in (args.pair or DEFAULT_PAIRS)):
         models = {"clean": clean_path, "chain": chain_path}
         backends, _ = fit_backends(models, parts, store, precision, args.seed, log=print)
+        # the fusion as the cache builder fits it (mie_core.report.fit_fusions)
+        qf = fit_fusions({name: (chain_path, clean_path)}, parts, {name: backends["chain"]}, {name: backends["clean"]},
+                         store, precision, args.seed, log=print)[name]
         emb = {m: {n: embed_models({m: path}, parts[n], store, precision, log=print)[m] for n in needed}
                for m, path in models.items()}
-        both = {n: np.concatenate([backends[m].vectors(emb[m][n]) for m in models], axis=1) for n in needed}
-        train = (parts["bank"].rows["part"] == "train").to_numpy()
-        detector = fusion.fit_condition_detector(both["bank"][train], both["bankwet"])
-        q = {n: detector.prob_clean(both[n]) for n in needed}
-
-        def trial_inputs(pname, d):
-            llr = [scoring.trial_scores(backends[m], emb[m][pname], d)["llr"] for m in models]
-            return llr[0], llr[1], fusion.trial_quality(q[pname], d)
-
-        held = []  # the calibration's own held-out trials
-        for k, pname in enumerate(CALIBRATION_PARTS):
-            d = held_out_trials(parts[pname], args.seed, k)
-            held.append((*trial_inputs(pname, d), d.target))
-        fused = fusion.fit_fusion(*(np.concatenate(c) for c in zip(*held)))
+        q = {n: qf.detector.prob_clean(fusion.detector_features(backends["chain"], backends["clean"], emb["chain"][n],
+                                                                emb["clean"][n])) for n in needed}
         print(f"\n{name}: clean {clean_path}, chain-trained {chain_path}")
         print("P(clean) by the detector, mean per part: " + ", ".join(f"{n} {q[n].mean():.2f}" for n in needed))
         print("fusion weights (l_clean, l_chain, w l_clean, w l_chain, w; offset): "
-              + " ".join(f"{v:+.3f}" for v in fused.weights) + f"; {fused.offset:+.3f}")
+              + " ".join(f"{v:+.3f}" for v in qf.fusion.weights) + f"; {qf.fusion.offset:+.3f}")
         print(f"{'part':5s} {'system':15s} {'EER %':>6s} {'genuine':>8s} {'impost.':>8s} {'Cllr':>6s} {'ratio':>6s}")
         for pname in scored:
             labels = parts[pname].rows["instrument_str"].to_numpy()
             acc: dict[str, list] = {}
             for d in (trials.make_trials(labels, r) for r in evaluation.draw_rngs(args.seed, 5)):
-                lc, lr, w = trial_inputs(pname, d)
+                lc, lr = (fusion.scoring_llr(backends[m], emb[m][pname], d) for m in models)
                 systems = {"clean": lc, "chain-trained": lr, "equal fusion": 0.5 * (lc + lr),
-                           "quality fusion": fused.llr(lc, lr, w)}
+                           "quality fusion": fusion.trial_llrs(backends["chain"], backends["clean"], qf,
+                                                               emb["chain"][pname], emb["clean"][pname], d)}
                 for s_name, s in systems.items():
                     t, n = s[d.target], s[~d.target]
                     acc.setdefault(s_name, []).append((metrics.eer(t, n), np.mean(t >= 0), np.mean(n < 0),

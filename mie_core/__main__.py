@@ -191,10 +191,13 @@ def cmd_verify(args) -> int:
               file=sys.stderr)
     rows = []
     for name, r in zip(tn, res.itertuples(index=False)):
-        rows.append({"file": name, "score": float(r.score),
-                     "probability": None if np.isnan(r.probability) else float(r.probability),
-                     "accept": None if r.accept is None else bool(r.accept),
-                     "typical": None if r.typical is None else bool(r.typical)})
+        row = {"file": name, "score": float(r.score), "llr": None if np.isnan(r.llr) else float(r.llr),
+               "probability": None if np.isnan(r.probability) else float(r.probability),
+               "accept": None if r.accept is None else bool(r.accept),
+               "typical": None if r.typical is None else bool(r.typical)}
+        if v.fused:  # the trial's P(clean), which weighs the clean model against the chain-trained one
+            row["quality"] = float(r.quality)
+        rows.append(row)
     _print_rows(rows, args.json)
     return 1 if bad_t else 0
 

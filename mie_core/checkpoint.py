@@ -32,6 +32,8 @@ def load_encoder(path: str | Path, map_location: str = "cpu", cls=None):
 
     cls = cls or InstrumentEncoder
     path = Path(path)
+    if not path.exists():  # named as given, not by its parent folder
+        raise MissingCheckpoint(f"{path} does not exist: no checkpoint there")
     folder = path if path.is_dir() else path.parent
     weights = folder / "model.safetensors" if path.is_dir() else path
     meta_path = folder / "model.json"

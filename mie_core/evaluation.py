@@ -26,7 +26,7 @@ def draw_rngs(seed: int, n_draws: int) -> list[np.random.Generator]:
 
 def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, seed: int = 0, n_draws: int = 5,
                    n_enroll: int = 5, n_target: int = 20, n_nontarget: int = 20, n_boot: int = 500,
-                   alpha: float = 0.05, backends: dict | None = None) -> dict:
+                   alpha: float = 0.05, backends: dict | None = None, fusions: dict | None = None) -> dict:
     """Score every model on the same trials; see the module docstring for what comes back.
 
     Args:
@@ -37,6 +37,9 @@ def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, see
             their record gets ``centred`` and ``asnorm`` (EER, minDCF, threshold) on the
             identical trials, and ``calibrated`` (Cllr, actual DCF at prior 0.5, the
             verdict's miss and false-alarm rates) when the back-end is calibrated.
+        fusions: name -> (partner back-end, partner embeddings (n, d) of the same clips,
+            :class:`mie_core.fusion.QualityFusion`) for models fused with a clean partner
+            (each also in ``backends``): their record gets ``fused`` (:func:`fusion_results`).
     """
     labels = np.asarray(labels)
     names = list(embeddings)
@@ -77,6 +80,8 @@ def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, see
             rec["family_eer"] = family_eer(s, first, fam_of_model)
         if backends and name in backends:
             rec.update(backend_results(backends[name], emb, draws))
+        if fusions and name in fusions:
+            rec["fused"] = fusion_results(backends[name], emb, *fusions[name], draws)
         out["models"][name] = rec
     if len(names) > 1:
         sig = metrics.significance_matrix([out["models"][m]["eer_first_draw"] for m in names], first.n_target,
@@ -112,6 +117,23 @@ def backend_results(backend, emb: np.ndarray, draws: list) -> dict:
         out["calibrated"] = {"cllr": float(a[:, 0].mean()), "act_dcf": float(a[:, 1].mean()),
                              "p_miss": float(a[:, 2].mean()), "p_fa": float(a[:, 3].mean()), "prior": 0.5}
     return out
+
+
+def fusion_results(backend, emb: np.ndarray, partner_backend, partner_emb: np.ndarray, qf, draws: list) -> dict:
+    """A fused system (:mod:`mie_core.fusion`) over trial draws: EER (ROCCH), minDCF, Cllr,
+    actual DCF and the verdict's miss and false-alarm rates at prior 0.5 (means over draws)."""
+    from . import fusion, scoring
+
+    acc = []
+    for d in draws:
+        llr = fusion.trial_llrs(backend, partner_backend, qf, emb, partner_emb, d)
+        t, n = llr[d.target], llr[~d.target]
+        acc.append((metrics.eer(t, n, "rocch"), metrics.min_dcf(t, n), scoring.cllr(t, n), scoring.act_dcf(t, n, 0.5),
+                    float(np.mean(t < 0)), float(np.mean(n >= 0))))
+    a = np.asarray(acc)
+    return {"eer": float(a[:, 0].mean()), "eer_std": float(a[:, 0].std()), "eer_draws": a[:, 0].tolist(),
+            "min_dcf": float(a[:, 1].mean()), "cllr": float(a[:, 2].mean()), "act_dcf": float(a[:, 3].mean()),
+            "p_miss": float(a[:, 4].mean()), "p_fa": float(a[:, 5].mean()), "prior": 0.5}
 
 
 def _thin(x: np.ndarray, keep: int = 400) -> np.ndarray:

@@ -20,16 +20,27 @@ NIST SRE systems since 2010). Here, as pure functions over arrays:
    clean and through the training rooms: the calibration's own pool); test instruments,
    test rooms and real recordings are never used.
 
-Measured (``benchmarks/quality_fusion.py``): against the shipped chain-trained model on
+Measured (``benchmarks/quality_fusion.py``): against the chain-trained model alone on
 identical trials, lower EER on clean and real notes at equal wet EER.
+
+A shipped model folder with a fusion holds its clean partner in ``clean/`` (checkpoint
+and back-end) and the fitted detector and weights in ``fusion.json``
+(:class:`QualityFusion`); :func:`mie_core.verify.load_verifier` loads both models and
+:func:`mie_core.verify.verify` scores with the fused LLR. :func:`system_llr` is the one
+computation behind the app, the command line, ``evaluate`` and the cache builder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from .scoring import fit_linear_fusion, sigmoid
+from .scoring import Backend, fit_linear_fusion, sigmoid
+
+PARTNER_DIR = "clean"  # the clean partner's folder inside a fused model's folder
+FUSION_FILE = "fusion.json"
 
 
 @dataclass(frozen=True)
@@ -87,3 +98,97 @@ def fit_fusion(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray, targ
     target = np.asarray(target, bool)
     weights, offset = fit_linear_fusion(x[target], x[~target], prior, l2=1e-4)
     return Fusion(weights, offset)
+
+
+@dataclass(frozen=True)
+class QualityFusion:
+    """A fitted quality-aware fusion: the condition detector (over :func:`detector_features`)
+    and the fusion of the two models' LLRs (step 3)."""
+
+    detector: ConditionDetector
+    fusion: Fusion
+    info: dict = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / FUSION_FILE).write_text(json.dumps({
+            "detector": {"coef": [float(v) for v in self.detector.coef], "intercept": self.detector.intercept},
+            "fusion": {"weights": [float(v) for v in self.fusion.weights], "offset": self.fusion.offset},
+            "features": ["l_clean", "l_chain", "w l_clean", "w l_chain", "w"], "partner": PARTNER_DIR,
+            "info": self.info}, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> "QualityFusion":
+        path = Path(folder) / FUSION_FILE
+        try:
+            meta = json.loads(path.read_text())
+            det = ConditionDetector(np.asarray(meta["detector"]["coef"], np.float64), float(meta["detector"]["intercept"]))
+            fus = Fusion(np.asarray(meta["fusion"]["weights"], np.float64), float(meta["fusion"]["offset"]))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a fusion ({err})") from None
+        if fus.weights.shape != (5,) or not (np.isfinite(det.coef).all() and np.isfinite(fus.weights).all()):
+            raise ValueError(f"{path}: a fusion needs 5 finite weights and a finite detector")
+        return cls(det, fus, meta.get("info", {}))
+
+    @staticmethod
+    def exists(folder: Path) -> bool:
+        return (Path(folder) / FUSION_FILE).exists()
+
+
+def detector_features(main: Backend, partner: Backend, emb_main: np.ndarray, emb_partner: np.ndarray) -> np.ndarray:
+    """(n, k_partner + k_main): the clean partner's back-end vectors, then the main model's."""
+    return np.concatenate([partner.vectors(emb_partner), main.vectors(emb_main)], axis=1)
+
+
+def fit_quality_fusion(main: Backend, partner: Backend, clean: tuple[np.ndarray, np.ndarray],
+                       wet: tuple[np.ndarray, np.ndarray], held: list[tuple[np.ndarray, np.ndarray, object]],
+                       prior: float = 0.5) -> QualityFusion:
+    """Steps 1-3 from data that never touches the test instruments or rooms.
+
+    clean, wet: (main, partner) raw embeddings of training notes as rendered and through the
+    training rooms' chain (the detector's two classes); held: (main, partner, trials) per
+    held-out part (the calibration's own trials), each model's back-end already calibrated.
+    """
+    detector = fit_condition_detector(detector_features(main, partner, *clean), detector_features(main, partner, *wet))
+    lc, lm, w, target = [], [], [], []
+    for em, ep, tr in held:
+        q = detector.prob_clean(detector_features(main, partner, em, ep))
+        lc.append(scoring_llr(partner, ep, tr))
+        lm.append(scoring_llr(main, em, tr))
+        w.append(trial_quality(q, tr))
+        target.append(tr.target)
+    fused = fit_fusion(*(np.concatenate(v) for v in (lc, lm, w, target)), prior=prior)
+    info = {"detector_notes": {"clean": int(len(clean[0])), "wet": int(len(wet[0]))},
+            "fusion_trials": int(sum(map(len, target))), "prior": prior}
+    return QualityFusion(detector, fused, info)
+
+
+def scoring_llr(backend: Backend, emb: np.ndarray, trials) -> np.ndarray:
+    """(n_trials,) one model's calibrated LLRs of a trial list (AS-norm, step 3 of :mod:`mie_core.scoring`)."""
+    from .scoring import trial_scores
+
+    return trial_scores(backend, emb, trials)["llr"]
+
+
+def system_llr(main: Backend, partner: Backend, qf: QualityFusion, enrol_main: np.ndarray,
+               enrol_partner: np.ndarray, test_main: np.ndarray, test_partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fused LLR of test clips against one enrolment, and each trial's quality.
+
+    enrol_*: (k, d) raw embeddings of the enrolment clips by the main (chain-trained) model
+    and its clean partner; test_*: (n, d) of the test clips. Returns ``llr`` (n,) and ``w``
+    (n,), the trial quality of step 2.
+    """
+    enrol_q = qf.detector.prob_clean(detector_features(main, partner, enrol_main, enrol_partner))
+    test_q = qf.detector.prob_clean(detector_features(main, partner, test_main, test_partner))
+    w = np.minimum(float(enrol_q.mean()), test_q)
+    l_clean = partner.llr(partner.score(partner.enrol(enrol_partner), test_partner))
+    l_chain = main.llr(main.score(main.enrol(enrol_main), test_main))
+    return qf.fusion.llr(l_clean, l_chain, w), w
+
+
+def trial_llrs(main: Backend, partner: Backend, qf: QualityFusion, emb_main: np.ndarray, emb_partner: np.ndarray,
+               trials) -> np.ndarray:
+    """(n_trials,) fused LLRs of a :class:`mie_core.trials.Trials` list over clips embedded
+    by both models (rows aligned): the same numbers :func:`system_llr` gives trial by trial."""
+    w = trial_quality(qf.detector.prob_clean(detector_features(main, partner, emb_main, emb_partner)), trials)
+    return qf.fusion.llr(scoring_llr(partner, emb_partner, trials), scoring_llr(main, emb_main, trials), w)

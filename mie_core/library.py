@@ -3,15 +3,19 @@
 Kept across app restarts in a folder (``data/my_instruments`` or ``$MIE_LIBRARY``), one
 subfolder per model (its weights' hash), plain files only, nothing pickled::
 
-    <model hash>/library.json        {"instruments": {name: {"files": [...], "added": ..., "n": k}},
-                                      "calibration": [a, b] or null, "calibration_info": {...}}
-    <model hash>/<slug>.npy          float16 (k, d) raw embeddings of the enrolment clips
+    <system hash>/library.json       {"instruments": {name: {"files": [...], "added": ..., "n": k}},
+                                      "calibration": [a, b] or null, "calibration_on": "llr",
+                                      "calibration_info": {...}}
+    <system hash>/<slug>.npy         float16 (k, width) raw embeddings of the enrolment clips
 
-An instrument's enrolment is made by the model's back-end from those embeddings
-(:meth:`mie_core.scoring.Backend.enrol`), so re-enrolling is never needed when the
-back-end's calibration changes. Scoring many clips against every enrolled instrument is
-:func:`mie_core.verify.identify_enrolled`; :meth:`InstrumentLibrary.calibrate` fits the
-calibration on the user's own labelled recordings.
+The folder is named by :attr:`mie_core.verify.Verifier.hash` (both models' weights for a
+fused system, whose embeddings are both models' side by side). An instrument's
+enrolment is made by the back-end from those embeddings at scoring time, so re-enrolling
+is never needed when a calibration changes. Scoring many clips against every enrolled
+instrument is :func:`mie_core.verify.identify_enrolled`; :meth:`InstrumentLibrary.calibrate`
+fits the user's own calibration on their labelled recordings: ``a llr + b`` over the
+system's calibrated LLR (a calibration from before this form, fitted on AS-norm scores,
+has no ``calibration_on`` and is not used).
 """
 from __future__ import annotations
 
@@ -94,14 +98,18 @@ class InstrumentLibrary:
 
     @property
     def calibration(self) -> tuple[float, float] | None:
-        c = self._index().get("calibration")
-        return tuple(c) if c else None
+        """(a, b) of the user's recalibration ``a llr + b``, or None."""
+        idx = self._index()
+        c = idx.get("calibration")
+        return tuple(c) if c and idx.get("calibration_on") == "llr" else None
 
-    def calibrate(self, backend, clips_emb: np.ndarray, labels: list[str]) -> dict:
-        """Fit the calibration on the user's labelled clips (each labelled with an enrolled
-        instrument): every clip against every enrolled instrument is a trial. Needs at least
-        two instruments and both kinds of trial; stores (a, b) and says what it was fitted on."""
+    def calibrate(self, verifier, clips_emb: np.ndarray, labels: list[str]) -> dict:
+        """Fit the user's calibration on their labelled clips (each labelled with an enrolled
+        instrument): every clip against every enrolled instrument is a trial, scored by the
+        system's own LLR (:func:`mie_core.verify.verify`). Needs at least two instruments
+        and both kinds of trial; stores (a, b) of ``a llr + b`` and what it was fitted on."""
         from . import scoring
+        from .verify import verify
 
         enrolled = self.embeddings()
         labels = list(labels)
@@ -112,7 +120,9 @@ class InstrumentLibrary:
             raise ValueError("calibration needs at least two enrolled instruments")
         tar, non = [], []
         for name, emb in enrolled.items():
-            s = backend.score(backend.enrol(emb), clips_emb)
+            s = verify(verifier, emb, clips_emb)["llr"].to_numpy()
+            if not np.isfinite(s).all():
+                raise ValueError("this model has no calibrated back-end to recalibrate")
             is_t = np.asarray([lab == name for lab in labels])
             tar.append(s[is_t])
             non.append(s[~is_t])
@@ -121,7 +131,7 @@ class InstrumentLibrary:
             raise ValueError("calibration needs at least two clips of enrolled instruments and two of others")
         a, b = scoring.fit_calibration(t, n)
         idx = self._index()
-        idx["calibration"] = [a, b]
+        idx["calibration"], idx["calibration_on"] = [a, b], "llr"
         idx["calibration_info"] = {"n_target": int(t.size), "n_nontarget": int(n.size),
                                    "fitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         self._write(idx)
@@ -134,4 +144,5 @@ class InstrumentLibrary:
     def clear_calibration(self) -> None:
         idx = self._index()
         idx["calibration"], idx["calibration_info"] = None, {}
+        idx.pop("calibration_on", None)
         self._write(idx)

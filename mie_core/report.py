@@ -49,16 +49,18 @@ def embed_models(models: dict[str, Path], part: Part, store: EmbeddingStore | No
 
 
 def score_part(embeddings: dict[str, np.ndarray], part: Part, seed: int = 0, n_draws: int = 5,
-               with_baseline: bool = True, backends: dict | None = None) -> dict:
+               with_baseline: bool = True, backends: dict | None = None, fusions: dict | None = None) -> dict:
     """Every model (and the MFCC baseline) on identical trials of one part
     (:func:`mie_core.evaluation.compare_models`; its ``_trials``/``_scores`` kept); models
-    with a back-end are also scored centred, AS-normed and calibrated on the same trials."""
+    with a back-end are also scored centred, AS-normed and calibrated on the same trials,
+    and fused models (``fusions``: name -> (partner back-end, partner embeddings of this
+    part, fusion)) as the fused system."""
     emb = dict(embeddings)
     if with_baseline:
         emb[BASELINE] = baseline.mfcc_stats(part.audio())
     return evaluation.compare_models(emb, part.rows["instrument_str"].to_numpy(),
                                      part.rows["instrument_family_str"].to_numpy(), seed=seed, n_draws=n_draws,
-                                     backends=backends)
+                                     backends=backends, fusions=fusions)
 
 
 # the held-out trials the shipped calibration is fitted on: the valid instruments' notes,
@@ -129,6 +131,45 @@ def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: Embeddi
     return backends, bank_emb
 
 
+# what the quality-aware fusion is fitted on (mie_core.fusion): the detector on the training
+# instruments' bank notes clean and through the training rooms, the weights on the calibration's trials
+FUSION_PARTS = BACKEND_PARTS + ("bankwet",)
+
+
+def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict[str, Part], backends: dict, partner_backends: dict,
+                store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None) -> dict:
+    """name -> :class:`mie_core.fusion.QualityFusion` for each (main, clean partner) pair of
+    checkpoints, both models' back-ends fitted and calibrated already (:func:`fit_backends`);
+    ``parts`` must hold :data:`FUSION_PARTS`. Nothing of the test instruments or rooms is used."""
+    from . import fusion
+
+    missing = [n for n in FUSION_PARTS if n not in parts]
+    if missing:
+        raise ValueError(f"fit_fusions needs the part(s) {', '.join(missing)}")
+    train = (parts["bank"].rows["part"] == "train").to_numpy()
+    out = {}
+    for name, (main, partner) in pairs.items():
+        def emb(pname, path=None):
+            return embed_models({name: path}, parts[pname], store, precision, log=log)[name]
+
+        clean = (emb("bank", main)[train], emb("bank", partner)[train])
+        wet = (emb("bankwet", main), emb("bankwet", partner))
+        held = [(emb(p, main), emb(p, partner), held_out_trials(parts[p], seed, k)) for k, p in enumerate(CALIBRATION_PARTS)]
+        qf = fusion.fit_quality_fusion(backends[name], partner_backends[name], clean, wet, held)
+        qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
+                        "fusion_parts": list(CALIBRATION_PARTS), "seed": seed})
+        out[name] = qf
+    return out
+
+
+def partner_of(path: Path) -> Path | None:
+    """The clean partner of a fused model folder (:mod:`mie_core.fusion`), or None."""
+    from .fusion import PARTNER_DIR, QualityFusion
+
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    return folder / PARTNER_DIR if QualityFusion.exists(folder) and (folder / PARTNER_DIR).is_dir() else None
+
+
 def parse_model_arg(arg: str) -> tuple[str, Path]:
     """``NAME=PATH`` or ``PATH`` (named after its run: config run.name, or the folder)."""
     if "=" in arg:
@@ -168,12 +209,15 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     corpus = Corpus.load(corpus_dir or default_corpus_dir())
     render_progress = (lambda d, t: progress("render", d, t)) if progress else None
     loaded = load_parts(corpus, tuple(parts), split, progress=render_progress)
-    aux = load_parts(corpus, BACKEND_PARTS + (LDA_PARTS if lda_dims else ()), split,
-                     progress=render_progress) if backends else {}
+    named = [parse_model_arg(m) for m in models]
+    # a fused model folder (mie_core.fusion) is scored alone and as the fused system with its clean partner
+    partners = {name: partner_of(path) for name, path in named} if backends else {}
+    partners = {k: v for k, v in partners.items() if v is not None}
+    aux_names = BACKEND_PARTS + (LDA_PARTS if lda_dims else ()) + (("bankwet",) if partners else ())
+    aux = load_parts(corpus, tuple(dict.fromkeys(aux_names)), split, progress=render_progress) if backends else {}
     if not loaded:
         raise ValueError(f"none of the parts {', '.join(parts)} has notes here")
     precision = resolve_precision(precision)  # as the cache builder: bf16 where the CPU has it
-    named = [parse_model_arg(m) for m in models]
     if len({n for n, _ in named}) != len(named):
         raise ValueError("two models have the same name; name them with NAME=PATH")
     conditions = {name: condition_of(path) for name, path in named}
@@ -182,6 +226,12 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     if backends:
         log("fitting the scoring back-ends (" + ", ".join(BACKEND_PARTS) + " parts)")
         fitted, bank_emb = fit_backends(dict(named), aux, store, precision, seed, log, lda_dims)
+    partner_be, fusions = {}, {}
+    if partners:
+        log("fitting the clean partners' back-ends and the fusions (" + ", ".join(FUSION_PARTS) + " parts)")
+        partner_be, _ = fit_backends(partners, aux, store, precision, seed, log, lda_dims)
+        fusions = fit_fusions({n: (dict(named)[n], partners[n]) for n in partners}, aux, fitted, partner_be, store,
+                              precision, seed, log)
     by_part: dict[str, dict] = {}
     primary = None
     for pname, part in loaded.items():
@@ -190,7 +240,9 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
         log(f"{pname}: {len(part.rows)} notes of {part.rows['instrument_str'].nunique()} instruments")
         emb = embed_models(dict(named), part, store, precision, progress, log)
         log(f"{pname}: scoring trials")
-        res = score_part(emb, part, seed, n_draws, backends=fitted)
+        fused = {n: (partner_be[n], embed_models({n: partners[n]}, part, store, precision, progress, log)[n], fusions[n])
+                 for n in partners}
+        res = score_part(emb, part, seed, n_draws, backends=fitted, fusions=fused)
         if pname == "real" and fitted:  # no real instrument is in the corpus: a fair test of identification
             from .verify import identification_rates, instrument_centroids
 
@@ -295,27 +347,32 @@ def markdown_tables(full: dict) -> str:
         lines.append(f"| {name} | {100 * m['eer']:.2f} +- {100 * m['eer_std']:.2f} | "
                      f"{100 * m['eer_ci'][0]:.2f}-{100 * m['eer_ci'][1]:.2f} | {100 * m['eer_interp']:.2f} | "
                      f"{m['min_dcf']:.3f} | {m['threshold']:.3f} |")
+        if "fused" in m:  # the model with its clean partner (mie_core.fusion): LLR scores, no cosine threshold
+            f = m["fused"]
+            lines.append(f"| {name} (fused) | {100 * f['eer']:.2f} +- {100 * f['eer_std']:.2f} | | | {f['min_dcf']:.3f} | |")
     if len(full.get("parts") or {}) > 1:
         lines += ["", "## EER by part (ROCCH %, mean +- std over draws; identical trials within a part)", "",
                   "| model | " + " | ".join(full["parts"]) + " |", "|---|" + "---:|" * len(full["parts"])]
         names = list(next(iter(full["parts"].values()))["models"])
         for name in names:
-            for kind in ("raw cosine", "asnorm"):
+            for kind in ("raw cosine", "asnorm", "fused"):
                 cells = []
                 for p in full["parts"].values():
                     m = p["models"].get(name, {})
-                    m = m if kind == "raw cosine" else m.get("asnorm")
+                    m = m if kind == "raw cosine" else m.get(kind)
                     cells.append(f"{100 * m['eer']:.2f} +- {100 * m['eer_std']:.2f}" if m else "")
                 if any(cells):
                     lines.append(f"| {name} ({kind}) | " + " | ".join(cells) + " |")
         lines += ["", "Calibrated verdicts (LLR >= 0 at prior 0.5): Cllr (bits), actual DCF, miss / false-alarm rates", "",
                   "| model | part | Cllr | actDCF | P_miss | P_fa |", "|---|---|---:|---:|---:|---:|"]
         for name in names:
-            for pname, p in full["parts"].items():
-                c = p["models"].get(name, {}).get("calibrated")
-                if c:
-                    lines.append(f"| {name} | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
-                                 f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
+            for kind in ("calibrated", "fused"):
+                for pname, p in full["parts"].items():
+                    c = p["models"].get(name, {}).get(kind)
+                    if c:
+                        label = name if kind == "calibrated" else f"{name} (fused)"
+                        lines.append(f"| {label} | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
+                                     f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
         ident = [(n, p["models"][n]["identify"]) for p in full["parts"].values() for n in names
                  if "identify" in p["models"].get(n, {})]
         if ident:

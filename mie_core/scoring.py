@@ -170,6 +170,11 @@ class Backend:
     info: dict = field(default_factory=dict)
     projection: np.ndarray | None = None
 
+    @property
+    def width(self) -> int:
+        """k, the width of the scoring space."""
+        return int(self.mean.size if self.projection is None else self.projection.shape[1])
+
     def vectors(self, emb: np.ndarray) -> np.ndarray:
         """(n, d) raw embeddings -> (n, k) unit vectors of the scoring space (step 1)."""
         v = centre(emb, self.mean)

@@ -8,7 +8,12 @@ A shipped model folder (``cache/models/<name>``) holds, beside the checkpoint:
   (:class:`mie_core.scoring.Backend`);
 * ``centroids.npy`` (float16, one unit vector per corpus instrument in the back-end's
   scoring space) and
-  ``instruments.json`` (their labels): every instrument of the corpus, for identification.
+  ``instruments.json`` (their labels): every instrument of the corpus, for identification;
+* for a fused system (:mod:`mie_core.fusion`), ``fusion.json`` and the clean partner in
+  ``clean/`` (its checkpoint and back-end). Such a system embeds a clip with both models:
+  :meth:`Verifier.embed` gives the main model's embedding and the partner's side by side,
+  ``(n, d_main + d_partner)``, and everything here takes that width;
+  :meth:`Verifier.own` is the main model's part (maps, identification, exports).
 
 :func:`verify` gives per clip the AS-norm score, the calibrated probability that the
 clip comes from the enrolled instrument (at a stated prior), the verdict, and whether
@@ -18,6 +23,7 @@ fill the list), naming family and instrument type.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +32,16 @@ import numpy as np
 import pandas as pd
 
 from . import gm
-from .embeddings import resolve_precision, unit
-from .scoring import Backend
+from .embeddings import model_hash, resolve_precision, unit
+from .fusion import PARTNER_DIR, QualityFusion, system_llr
+from .scoring import Backend, logit, sigmoid
 
 DEFAULT_PRIOR = 0.5
 
 
 @dataclass
 class Verifier:
-    """A model ready to embed, verify and identify clips."""
+    """A model (or a fused pair) ready to embed, verify and identify clips."""
 
     path: Path
     encoder: object
@@ -42,9 +49,53 @@ class Verifier:
     centroids: np.ndarray | None  # (n_instruments, k) unit vectors of the back-end's scoring space
     instruments: pd.DataFrame | None  # one row per centroid: instrument_str, family, program, ...
     precision: str = "fp32"
+    partner: "Verifier | None" = None  # the clean model of a fused system
+    fusion: QualityFusion | None = None
+
+    @property
+    def fused(self) -> bool:
+        return self.partner is not None and self.fusion is not None
+
+    @property
+    def dim(self) -> int:
+        """The main model's embedding width."""
+        return int(self.encoder.args.embed_dim)
+
+    @property
+    def width(self) -> int:
+        """The width of what :meth:`embed` returns (both models' for a fused system)."""
+        return self.dim + (self.partner.dim if self.fused else 0)
 
     def embed(self, clips) -> np.ndarray:
-        return self.encoder.embed(list(clips), bf16=self.precision == "bf16")
+        """(n, width) raw embeddings of clips (16-kHz mono arrays)."""
+        clips = list(clips)
+        e = self.encoder.embed(clips, bf16=self.precision == "bf16")
+        return np.concatenate([e, self.partner.embed(clips)], axis=1) if self.fused else e
+
+    def join(self, main: np.ndarray, partner: np.ndarray | None) -> np.ndarray:
+        """Embeddings by the main model and (fused) by the partner as :meth:`embed` gives them."""
+        return np.concatenate([main, partner], axis=1) if self.fused else main
+
+    def split(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(main, partner) parts of :meth:`embed`'s output (partner None unless fused); a
+        width that is not this system's is refused (e.g. a library enrolled with another model)."""
+        emb = np.atleast_2d(emb)
+        if self.encoder is not None and emb.shape[1] != self.width:
+            raise ValueError(f"embeddings of width {emb.shape[1]} do not come from {Path(self.path).name} "
+                             f"(it embeds {self.width} values per clip); embed the clips again with it")
+        return (emb[:, :self.dim], emb[:, self.dim:]) if self.fused else (emb, None)
+
+    def own(self, emb: np.ndarray) -> np.ndarray:
+        """(n, dim): the main model's part of :meth:`embed`'s output."""
+        return self.split(emb)[0]
+
+    @property
+    def hash(self) -> str:
+        """16 hex digits naming what the embeddings come from (both models for a fused system)."""
+        h = model_hash(self.path)
+        if not self.fused:
+            return h
+        return hashlib.sha256(f"{h}+{model_hash(self.partner.path)}".encode()).hexdigest()[:16]
 
     @property
     def can_calibrate(self) -> bool:
@@ -52,7 +103,7 @@ class Verifier:
 
 
 def load_verifier(model_dir: str | Path, precision: str = "auto") -> Verifier:
-    """The checkpoint, and its back-end and centroids where the folder has them."""
+    """The checkpoint, and its back-end, centroids and fused clean partner where the folder has them."""
     from .model import InstrumentEncoder
 
     folder = Path(model_dir)
@@ -64,7 +115,19 @@ def load_verifier(model_dir: str | Path, precision: str = "auto") -> Verifier:
         info = pd.DataFrame(json.loads((folder / "instruments.json").read_text()))
         if len(info) != len(cents):
             raise ValueError(f"{folder}: centroids.npy and instruments.json do not match ({len(cents)} vs {len(info)})")
-    return Verifier(folder, enc, backend, cents, info, resolve_precision(precision))
+    partner = qf = None
+    if QualityFusion.exists(folder):
+        if backend is None or backend.calibration is None:
+            raise ValueError(f"{folder}: a fusion needs the model's calibrated back-end (backend.json)")
+        partner = load_verifier(folder / PARTNER_DIR, precision)
+        if partner.fused or not partner.can_calibrate:
+            raise ValueError(f"{folder / PARTNER_DIR}: the fused partner must be one calibrated model")
+        qf = QualityFusion.load(folder)
+        want = partner.backend.width + backend.width
+        if qf.detector.coef.shape != (want,):
+            raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
+                             f"the two back-ends give {want}")
+    return Verifier(folder, enc, backend, cents, info, resolve_precision(precision), partner, qf)
 
 
 INFO_COLUMNS = ["instrument_family_str", "instrument_source_str", "playing_style", "soundfont", "bank", "program",
@@ -101,31 +164,49 @@ def identification_rates(backend: Backend, centroids: np.ndarray, info: pd.DataF
             "program_top5": float(np.mean(top5_prog)), "n_clips": int(len(rows))}
 
 
-def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: float = DEFAULT_PRIOR) -> pd.DataFrame:
-    """One row per test clip: ``score`` (AS-norm; raw cosine without a back-end),
-    ``probability`` (calibrated, at ``prior``; NaN without calibration), ``accept``
-    (probability >= 0.5, i.e. LLR >= -logit(prior)) and ``typical`` (the clip is as close
-    to training instruments as 99 % of held-out notes; None without a back-end)."""
+def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: float = DEFAULT_PRIOR,
+           recalibration: tuple[float, float] | None = None) -> pd.DataFrame:
+    """One row per test clip: ``score`` (the main model's AS-norm score; raw cosine without
+    a back-end), ``llr`` (the calibrated log-likelihood ratio: the fused one of a fused
+    system; NaN without calibration), ``probability`` (at ``prior``), ``accept``
+    (probability >= 0.5, i.e. LLR >= -logit(prior)), ``typical`` (the clip is as close to
+    training instruments as 99 % of held-out notes; None without a back-end) and, for a
+    fused system, ``quality`` (the trial's P(clean), :mod:`mie_core.fusion`).
+
+    enrol_emb (k, width) and test_emb (n, width) are :meth:`Verifier.embed`'s output.
+    ``recalibration`` (a, b) maps the LLR to ``a llr + b`` (the user's own calibration,
+    :meth:`mie_core.library.InstrumentLibrary.calibrate`).
+    """
     if not 0.0 < prior < 1.0:
         raise ValueError(f"the prior must lie strictly between 0 and 1, not {prior}")
-    test_emb = np.atleast_2d(test_emb)
+    enrol_main, enrol_partner = v.split(enrol_emb)
+    test_main, test_partner = v.split(test_emb)
     if v.backend is None:
-        e = unit(unit(np.atleast_2d(enrol_emb)).mean(0))
-        s = unit(test_emb) @ e
-        return pd.DataFrame({"score": s.astype(float), "probability": np.nan, "accept": None, "typical": None})
+        e = unit(unit(enrol_main).mean(0))
+        s = unit(test_main) @ e
+        return pd.DataFrame({"score": s.astype(float), "llr": np.nan, "probability": np.nan, "accept": None,
+                             "typical": None})
     be = v.backend
-    enrol = be.enrol(enrol_emb)
-    s = be.score(enrol, test_emb)
-    out = pd.DataFrame({"score": s})
-    if be.calibration is not None:
-        p = be.posterior(s, prior)
-        out["probability"] = p
-        out["accept"] = p >= 0.5
+    out = pd.DataFrame({"score": be.score(be.enrol(enrol_main), test_main)})
+    if v.fused:
+        llr, w = system_llr(be, v.partner.backend, v.fusion, enrol_main, enrol_partner, test_main, test_partner)
+        out["llr"] = llr
+        out["quality"] = w
+    elif be.calibration is not None:
+        out["llr"] = be.llr(out["score"].to_numpy())
+    else:
+        out["llr"] = np.nan
+    if recalibration is not None:
+        a, b = recalibration
+        out["llr"] = a * out["llr"] + b
+    if out["llr"].notna().all() and len(out):
+        out["probability"] = sigmoid(out["llr"].to_numpy() + logit(prior))
+        out["accept"] = out["probability"] >= 0.5
     else:
         out["probability"] = np.nan
         out["accept"] = None
-    out["typical"] = (be.typicality(test_emb) >= be.typical_min) if be.typical_min is not None else None
-    return out
+    out["typical"] = (be.typicality(test_main) >= be.typical_min) if be.typical_min is not None else None
+    return out[[c for c in ("score", "llr", "probability", "accept", "typical", "quality") if c in out]]
 
 
 def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "program") -> list[pd.DataFrame]:
@@ -134,7 +215,7 @@ def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "progra
     if v.centroids is None or v.backend is None:
         raise ValueError(f"{v.path} has no instrument centroids; they come with the shipped cache "
                          "(python -m training.build_cache)")
-    q = v.backend.vectors(np.atleast_2d(emb))
+    q = v.backend.vectors(v.own(emb))
     scores = q @ v.centroids.T
     out = []
     info = v.instruments
@@ -158,15 +239,16 @@ def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "progra
 
 
 def identify_enrolled(v: Verifier, emb: np.ndarray, enrolled: dict[str, np.ndarray],
-                      prior: float = DEFAULT_PRIOR) -> pd.DataFrame:
+                      prior: float = DEFAULT_PRIOR, recalibration: tuple[float, float] | None = None) -> pd.DataFrame:
     """1:N identification against the user's enrolled instruments: one row per clip and
-    enrolled instrument, with score and calibrated probability, best first per clip."""
+    enrolled instrument, with score, LLR and calibrated probability, most likely first per clip."""
     rows = []
     for name, enrol_emb in enrolled.items():
-        r = verify(v, enrol_emb, emb, prior)
+        r = verify(v, enrol_emb, emb, prior, recalibration)
         r.insert(0, "clip", np.arange(len(r)))
         r.insert(1, "instrument", name)
         rows.append(r)
     if not rows:
-        return pd.DataFrame(columns=["clip", "instrument", "score", "probability", "accept", "typical"])
-    return pd.concat(rows).sort_values(["clip", "score"], ascending=[True, False]).reset_index(drop=True)
+        return pd.DataFrame(columns=["clip", "instrument", "score", "llr", "probability", "accept", "typical"])
+    by = "llr" if rows[0]["llr"].notna().all() else "score"
+    return pd.concat(rows).sort_values(["clip", by], ascending=[True, False]).reset_index(drop=True)

@@ -47,16 +47,19 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                 name, x = clip[0]
                 t0 = time.perf_counter()
                 e = ver.embed([x])[0]
-                st.session_state["uploaded_points"] = {name: (entry.name, e, x)}
+                own = ver.own(e)  # the model's own embedding (the map and the nearest instruments)
+                st.session_state["uploaded_points"] = {name: (entry.name, own[0], x)}
                 elapsed = time.perf_counter() - t0
                 if state.get("enrol") is not None:
                     r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5).iloc[0]
                     if ver.can_calibrate:
                         shown = f"{100 * r['probability']:.1f}"
                         accept = float(shown) >= 50.0  # decided on what is shown
+                        how = (f"fused LLR {r['llr']:+.2f}, clip quality {100 * r['quality']:.0f} % clean"
+                               if ver.fused else f"AS-norm score {r['score']:.2f}")
                         (st.success if accept else st.error)(
                             f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that {name} is "
-                            f"{state['enrol_name']} (prior {100 * prior:g} %; AS-norm score {r['score']:.2f})")
+                            f"{state['enrol_name']} (prior {100 * prior:g} %; {how})")
                     else:
                         shown, thr_shown = f"{r['score']:.3f}", f"{thr:.3f}"
                         accept = float(shown) >= float(thr_shown)
@@ -99,7 +102,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                     b.write(f"{score:.3f}")
                     with c:
                         ui.play_button(note, key=f"near{i}", label=f"MIDI {int(note['pitch'])}")
-                pos = maps.knn_place(emb_test, coords, e[None])
+                pos = maps.knn_place(emb_test, coords, own)
                 fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
                                      title="Where the clip falls (t-SNE of the unseen test instruments)",
                                      extra=[(name, pos)])
@@ -127,11 +130,14 @@ with ui.guard():
     state = st.session_state.setdefault("verify", {})
 
     if ver.can_calibrate:
+        fused = (" Two models score every trial: this one, trained through simulated rooms, microphones and noise, "
+                 "and its partner trained on clean renders; their calibrated scores are fused with weights that "
+                 "follow how clean the clips sound." if ver.fused else "")
         st.markdown("**1. Enrol** an instrument from a few of its notes (the paper uses five), "
                     "**2. test** a clip against it: the page gives the probability that the clip comes from the "
                     "enrolled instrument, from the model's calibrated scoring back-end (centred embeddings, "
                     "AS-norm against training instruments, scores calibrated on held-out instruments, clean and "
-                    "through simulated rooms, microphones and noise).")
+                    "through simulated rooms, microphones and noise)." + fused)
     else:
         st.markdown("**1. Enrol** an instrument from a few of its notes, **2. test** a clip against it: this model "
                     "has no calibrated back-end (a run trained here), so the verdict is the raw cosine score "
@@ -167,7 +173,7 @@ with ui.guard():
                 state["enrol"] = ver.embed([x for _, x in clips])
                 state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
         else:
-            emb = ui.embeddings(entry, "test")
+            emb = ui.system_embeddings(entry, ver, "test")
             state["enrol"] = emb[pick.index.to_numpy()]
             state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
             state["enrol_rows"] = pick.index.to_numpy()

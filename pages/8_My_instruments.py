@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mie_core import verify
-from mie_core.embeddings import model_hash, unit
+from mie_core.embeddings import unit
 from mie_core.library import InstrumentLibrary
 from pages.common import ui
 
@@ -23,7 +23,7 @@ with ui.guard():
     if not ver.can_calibrate:
         st.warning(f"{entry.name} has no calibrated scoring back-end (a run trained here); choose a shipped model.")
         st.stop()
-    mhash = model_hash(entry.path)
+    mhash = ver.hash  # both models' weights for a fused system
     lib = InstrumentLibrary(mhash)
     st.markdown(f"Instruments you enrol here are kept on this machine (`{lib.folder}`) for **{entry.name}** "
                 f"(model {mhash}) and survive a restart of the app. Clips up to {ui.MAX_UPLOAD_S:g} s each.")
@@ -70,9 +70,7 @@ with ui.guard():
         st.info("Enrol at least one instrument first.")
     elif clips:
         emb = ver.embed([x for _, x in clips])
-        v = ver if not cal else verify.Verifier(ver.path, ver.encoder, ui.with_calibration(ver.backend, cal),
-                                                ver.centroids, ver.instruments, ver.precision)
-        res = verify.identify_enrolled(v, emb, enrolled, prior)
+        res = verify.identify_enrolled(ver, emb, enrolled, prior, recalibration=cal)
         res.insert(0, "file", [clips[i][0] for i in res["clip"]])
         best = res.groupby("clip").head(1)
         st.markdown("**Best match per clip**")
@@ -82,8 +80,8 @@ with ui.guard():
         ui.download_csv(res.drop(columns=["clip"]), "my_instruments_scores.csv", "Download scores (CSV)",
                         key="dl_lib_scores")
         # the clips and the enrolments on the Embedding map (stars, labelled)
-        points = {n: (entry.name, e, x) for (n, x), e in zip(clips, emb)}
-        points.update({f"★ {n}": (entry.name, e.mean(0), None) for n, e in enrolled.items()})
+        points = {n: (entry.name, e, x) for (n, x), e in zip(clips, ver.own(emb))}
+        points.update({f"★ {n}": (entry.name, ver.own(e).mean(0), None) for n, e in enrolled.items()})
         st.session_state["uploaded_points"] = points
         st.page_link("pages/3_Embedding_map.py", label="See them on the Embedding map", icon=":material/scatter_plot:")
 
@@ -99,7 +97,7 @@ with ui.guard():
             if st.button("Fit the calibration on my clips", key="lib_cal_btn"):
                 keep = [i for i, lab in enumerate(labels) if lab != "(not enrolled)"]
                 try:
-                    done = lib.calibrate(ver.backend, emb[keep], [labels[i] for i in keep])
+                    done = lib.calibrate(ver, emb[keep], [labels[i] for i in keep])
                     st.success(f"Calibrated on {done['n_target']} genuine and {done['n_nontarget']} impostor trials.")
                 except ValueError as err:
                     st.warning(str(err))
@@ -110,7 +108,7 @@ with ui.guard():
     if enrolled:
         st.subheader("Export")
         names = sorted(enrolled)
-        vecs = unit(np.stack([ver.backend.enrol(enrolled[n]) for n in names]))
+        vecs = unit(np.stack([ver.backend.enrol(ver.own(enrolled[n])) for n in names]))
 
         def npz() -> bytes:
             buf = io.BytesIO()

@@ -37,13 +37,15 @@ def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
     assert len(present), "none of the cache's soundfonts is on this machine"
     rows = present.iloc[np.linspace(0, len(present) - 1, n).round().astype(int)]
     audio = render_many(workbench.note_specs(rows), workers=1)
-    for folder in sorted((root / "models").iterdir()):
+    folders = [(f, f.name) for f in sorted((root / "models").iterdir())]
+    folders += [(f / "clean", f"{f.name}_clean") for f, _ in folders if (f / "fusion.json").exists()]
+    for folder, name in folders:
         enc = InstrumentEncoder.from_checkpoint(folder)
-        want = np.load(root / "embeddings" / f"{folder.name}_test.npy")[rows.index.to_numpy()].astype(np.float32)
+        want = np.load(root / "embeddings" / f"{name}_test.npy")[rows.index.to_numpy()].astype(np.float32)
         got = enc.embed(audio, bf16=bench["embed_bf16"])
         cos = (want * got).sum(1) / (np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1))
         # float16 storage (and bf16 kernels that differ between CPUs) leave cosine > 0.999
-        assert cos.min() > 0.999, (folder.name, cos)
+        assert cos.min() > 0.999, (name, cos)
         np.testing.assert_allclose(got, want, rtol=0.05, atol=0.05 * np.abs(want).max())
 
 
@@ -51,8 +53,11 @@ def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
 def test_shipped_manifest_matches_the_files():
     manifest = check_manifest(SHIPPED)
     # the budget of what the repository ships: two models with their embeddings, maps and
-    # results (56.5 MB) and the room bank, which cannot be rebuilt (4.6 MB, mie_core.chain.SHIPPED_ROOMS)
-    assert manifest["total_bytes"] < 65e6
+    # results (56.5 MB), the room bank, which cannot be rebuilt (4.6 MB, mie_core.chain.SHIPPED_ROOMS),
+    # and each model's clean-trained fusion partner with its test embeddings (43 MB; the same
+    # bytes as the models shipped before the recording chain, so git stores them once)
+    assert manifest["total_bytes"] < 110e6
+    assert all(f["bytes"] < 20e6 for f in manifest["files"].values())  # no file over 20 MB
 
 
 @needs_cache
@@ -95,6 +100,13 @@ def check_backends(root: Path) -> None:
         assert ver.centroids.shape[1] == be.mean.size
         assert np.allclose(np.linalg.norm(ver.centroids, axis=1), 1.0, atol=2e-3)  # float16 unit vectors
         assert be.info["n_train_notes"] == 6 * (ver.instruments["part"] == "train").sum()  # the bank's notes
+        if (folder / "fusion.json").exists():  # fused with its clean partner (mie_core.fusion)
+            assert ver.fused and ver.partner.can_calibrate and ver.partner.centroids is None
+            assert ver.width == ver.dim + ver.partner.dim and ver.hash != ver.partner.hash
+            k = ver.backend.mean.size + ver.partner.backend.mean.size
+            assert ver.fusion.detector.coef.shape == (k,) and ver.fusion.info["fusion_trials"] > 0
+            # the page enrols corpus instruments from both models' test embeddings
+            assert (root / "embeddings" / f"{folder.name}_clean_test.npy").exists()
 
 
 @needs_cache
@@ -113,6 +125,13 @@ def test_builder_on_the_tiny_corpus(tiny_cache):
     assert test["note_str"].tolist() == wet["note_str"].tolist()
     assert bench["probing"] and set(bench["models"]) == {"cqt_tiny", "mel_tiny"}
     check_backends(root)
+    # the fused system is scored on the same trials as its model alone, in every part
+    assert (root / "models" / "cqt_tiny" / "fusion.json").exists() and not (root / "models" / "mel_tiny" / "fusion.json").exists()
+    for part in bench["parts"].values():
+        f = part["models"]["cqt_tiny"]["fused"]
+        assert 0 <= f["eer"] <= 0.5 and f["cllr"] > 0 and len(f["eer_draws"]) == 2
+        assert "fused" not in part["models"]["mel_tiny"]
+    assert "--clean cqt_tiny=" in json.loads((root / "manifest.json").read_text())["command"]
 
 
 def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
@@ -133,3 +152,84 @@ def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
     res = subprocess.run([sys.executable, "-m", "mie_core", "verify-cache", "--cache", str(copy)],
                          capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 1 and "mel_tiny_test.npy" in res.stderr
+
+
+def test_verify_and_identify_commands_with_a_fused_model(tiny_cache, tmp_path):
+    """``python -m mie_core verify`` and ``identify`` on the tiny cache's fused model: one JSON
+    object per clip with the fields the issue names, the probability the sigmoid of the LLR
+    at the prior, and the same numbers as the library function on the same clips."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from mie_core import scoring
+    from mie_core.verify import load_verifier, verify
+
+    root = tiny_cache["cache"]
+    notes = pd.read_parquet(root / "embeddings" / "notes_test.parquet")
+    notes = notes[notes["soundfont"].isin(workbench.soundfont_paths())]
+    inst = notes["instrument_str"].value_counts().index[:2]
+    rows = pd.concat([notes[notes["instrument_str"] == inst[0]].head(4), notes[notes["instrument_str"] == inst[1]].head(1)])
+    audio = render_many(workbench.note_specs(rows), workers=1)
+    files = []
+    for i, x in enumerate(audio):
+        files.append(tmp_path / f"clip{i}.wav")
+        sf.write(files[-1], x, 16000, subtype="PCM_16")  # int16 renders, written exactly
+    model = root / "models" / "cqt_tiny"
+    cmd = [sys.executable, "-m", "mie_core", "verify", "--model", str(model), "--precision", "fp32", "--prior", "0.2",
+           "--enrol", *map(str, files[:3]), "--test", *map(str, files[3:]), "--json"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [o["file"] for o in out] == [str(f) for f in files[3:]]
+    assert {"score", "llr", "probability", "accept", "typical", "quality"} <= set(out[0])
+    for o in out:
+        assert o["probability"] == pytest.approx(float(scoring.sigmoid(o["llr"] + scoring.logit(0.2))), rel=1e-9)
+        assert o["accept"] == (o["probability"] >= 0.5) and 0 <= o["quality"] <= 1
+    v = load_verifier(model, "fp32")
+    want = verify(v, v.embed(audio[:3]), v.embed(audio[3:]), 0.2)
+    # the command reads the clips back from 16-bit WAV files: the same samples, the same model
+    np.testing.assert_allclose([o["llr"] for o in out], want["llr"], rtol=1e-4, atol=1e-4)
+    res = subprocess.run([sys.executable, "-m", "mie_core", "identify", "--model", str(model), "--top", "3", "--json",
+                          *map(str, files[:2])], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(out) == 2 and all(len(o["nearest"]) == 3 for o in out)
+    assert {"instrument", "family", "program", "score"} <= set(out[0]["nearest"][0])
+    assert len({n["program"] for n in out[0]["nearest"]}) == 3  # one per General MIDI program
+
+
+def test_evaluate_scores_a_shipped_fused_folder_as_the_builder_did(tiny_cache, tiny_corpus, tmp_path):
+    """``python -m mie_core evaluate`` on a cache folder with a fusion refits the partner's
+    back-end and the fusion exactly as the builder does, and reports the fused system."""
+    from mie_core.embeddings import EmbeddingStore
+    from mie_core.report import run_evaluation
+
+    root = tiny_cache["cache"]
+    res = run_evaluation([f"cqt_tiny={root / 'models' / 'cqt_tiny'}"], tiny_corpus.root, parts=("wet",),
+                         out=tmp_path / "report", n_draws=2, probing_on=False, store=EmbeddingStore(tmp_path / "emb"))
+    got = res["parts"]["wet"]["models"]["cqt_tiny"]["fused"]
+    want = json.loads((root / "results" / "benchmark.json").read_text())["parts"]["wet"]["models"]["cqt_tiny"]["fused"]
+    # same weights, trials, seed and precision: equal up to the low bits that another thread
+    # schedule can change in a score (one tied trial of the tiny part would move EER by ~0.02)
+    assert got["eer"] == pytest.approx(want["eer"], abs=0.02)
+    assert got["cllr"] == pytest.approx(want["cllr"], rel=0.05)
+    assert "cqt_tiny (fused)" in (tmp_path / "report" / "tables.md").read_text()
+
+
+def test_a_fusion_that_does_not_fit_its_models_is_refused(tiny_cache, tmp_path):
+    import shutil
+
+    from mie_core.verify import load_verifier
+
+    folder = tmp_path / "cqt_tiny"
+    shutil.copytree(tiny_cache["cache"] / "models" / "cqt_tiny", folder)
+    meta = json.loads((folder / "fusion.json").read_text())
+    meta["detector"]["coef"] = meta["detector"]["coef"][:-1]  # one value short
+    (folder / "fusion.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="detector takes"):
+        load_verifier(folder)
+    shutil.rmtree(folder / "clean")
+    with pytest.raises(ValueError, match="clean"):  # the partner's folder is named in the error
+        load_verifier(folder)

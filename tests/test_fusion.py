@@ -76,3 +76,107 @@ def test_quality_fusion_trusts_each_model_in_its_condition():
     # (within 10 %: the fit sees 10,000 trials, half of them of each condition)
     assert a1 + a3 > 1.0 and abs(a1) < 0.1 * (a1 + a3)
     assert a2 > 1.0 and abs(a2 + a4) < 0.1 * a2
+
+
+def _two_backends(seed=3, n_inst=30, per=8, d=16):
+    """Two calibrated back-ends over the same clips (a 'clean' and a 'chain' view of them)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_inst), per)
+    views = []
+    for k in range(2):
+        centres = rng.standard_normal((n_inst, d)).astype(np.float32)
+        emb = 1.5 + centres[labels] + (0.4 + 0.3 * k) * rng.standard_normal((labels.size, d)).astype(np.float32)
+        be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+        be.calibration = (3.0 + k, -1.0 - k)
+        views.append((be, emb))
+    return views, labels
+
+
+def _fitted(views, labels, seed=4):
+    (bp, ep), (bm, em) = views
+    rng = np.random.default_rng(seed)
+    wet_m, wet_p = em + rng.normal(0, 1, em.shape), ep + rng.normal(0, 1, ep.shape)
+    held = labels >= 20
+    from mie_core.trials import make_trials
+
+    tr = make_trials(labels[held], np.random.default_rng(0), 3, 3, 3)
+    return fusion.fit_quality_fusion(bm, bp, (em, ep), (wet_m, wet_p), [(em[held], ep[held], tr)]), tr
+
+
+def test_system_llr_is_the_trial_llr_and_reduces_to_one_model():
+    """The app's path (one enrolment, many clips) and the evaluation's (a trial list) give the
+    same fused LLRs; with weights (0, 1, 0, 0, 0) the fusion is the main model alone."""
+    views, labels = _two_backends()
+    (bp, ep), (bm, em) = views
+    qf, _ = _fitted(views, labels)
+    held = labels >= 20
+    em, ep, lab = em[held], ep[held], labels[held]
+    from mie_core.trials import make_trials
+
+    tr = make_trials(lab, np.random.default_rng(7), 3, 4, 4)
+    want = fusion.trial_llrs(bm, bp, qf, em, ep, tr)
+    for m in range(len(tr.model_label)):
+        sel = np.flatnonzero(tr.model == m)
+        enrol = tr.enroll[m]
+        got, w = fusion.system_llr(bm, bp, qf, em[enrol], ep[enrol], em[tr.test[sel]], ep[tr.test[sel]])
+        # the back-end's vectors are float32 and the two paths average the enrolment in another
+        # order: equal to a few float32 ulps of the normalised scores, amplified by the calibration
+        np.testing.assert_allclose(got, want[sel], rtol=1e-5, atol=1e-5 * np.abs(want).max())
+        assert ((0 <= w) & (w <= 1)).all()
+    alone = fusion.QualityFusion(qf.detector, fusion.Fusion(np.r_[0.0, 1.0, 0.0, 0.0, 0.0], 0.0))
+    np.testing.assert_allclose(fusion.trial_llrs(bm, bp, alone, em, ep, tr),
+                               scoring.trial_scores(bm, em, tr)["llr"], rtol=1e-12)
+
+
+def test_quality_fusion_saves_and_loads_exactly(tmp_path):
+    views, labels = _two_backends()
+    qf, _ = _fitted(views, labels)
+    assert qf.info["fusion_trials"] > 0 and qf.info["detector_notes"]["clean"] == len(labels)
+    qf.save(tmp_path)
+    back = fusion.QualityFusion.load(tmp_path)
+    np.testing.assert_array_equal(back.detector.coef, qf.detector.coef)  # JSON keeps every float64 bit
+    np.testing.assert_array_equal(back.fusion.weights, qf.fusion.weights)
+    assert back.detector.intercept == qf.detector.intercept and back.fusion.offset == qf.fusion.offset
+    (tmp_path / "fusion.json").write_text('{"detector": {"coef": [1, 2]}}')
+    with pytest.raises(ValueError, match="fusion.json"):
+        fusion.QualityFusion.load(tmp_path)
+
+
+class _Encoder:
+    """A stand-in encoder: returns fixed embeddings for clip indices."""
+
+    def __init__(self, emb):
+        self.table = emb
+        self.args = type("A", (), {"embed_dim": emb.shape[1]})()
+
+    def embed(self, clips, bf16=False):
+        return self.table[np.asarray(clips, int)]
+
+
+def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
+    from mie_core import verify
+
+    views, labels = _two_backends()
+    (bp, ep), (bm, em) = views
+    qf, _ = _fitted(views, labels)
+    (tmp_path / "p").mkdir()
+    (tmp_path / "m").mkdir()
+    for folder, e in ((tmp_path / "p", ep), (tmp_path / "m", em)):
+        (folder / "model.safetensors").write_bytes(e.tobytes())  # what the hash reads
+    partner = verify.Verifier(tmp_path / "p", _Encoder(ep), bp, None, None)
+    v = verify.Verifier(tmp_path / "m", _Encoder(em), bm, None, None, partner=partner, fusion=qf)
+    alone = verify.Verifier(tmp_path / "m", _Encoder(em), bm, None, None)
+    assert v.fused and v.width == em.shape[1] + ep.shape[1] and v.hash != alone.hash
+    enrol, test = [200, 201, 202], [203, 204, 230, 231]  # instrument 25; then 25 twice and 28 twice
+    res = verify.verify(v, v.embed(enrol), v.embed(test), prior=0.5)
+    llr, w = fusion.system_llr(bm, bp, qf, em[enrol], ep[enrol], em[test], ep[test])
+    np.testing.assert_allclose(res["llr"], llr)
+    np.testing.assert_allclose(res["quality"], w)
+    np.testing.assert_allclose(res["probability"], scoring.sigmoid(llr))
+    assert res["accept"].tolist() == [True, True, False, False]
+    np.testing.assert_allclose(res["score"], verify.verify(alone, em[enrol], em[test])["score"])  # the main model's
+    # the user's recalibration is affine on the system's LLR
+    re = verify.verify(v, v.embed(enrol), v.embed(test), recalibration=(0.5, 1.0))
+    np.testing.assert_allclose(re["llr"], 0.5 * llr + 1.0)
+    with pytest.raises(ValueError, match="width"):  # e.g. a library enrolled with the main model alone
+        verify.verify(v, em[enrol], v.embed(test))

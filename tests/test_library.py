@@ -43,21 +43,34 @@ def test_library_persists_plain_files_and_scores(tmp_path):
 def test_calibration_on_the_users_clips(tmp_path):
     emb, labels = clusters(1)
     be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be.calibration = (0.5, 6.0)  # badly calibrated for these clusters: too eager to accept
+    v = verify.Verifier(tmp_path, None, be, None, None)
     lib = InstrumentLibrary("m", tmp_path)
     lib.add("inst21", emb[labels == 21][:5], [])
     with pytest.raises(ValueError, match="two enrolled"):
-        lib.calibrate(be, emb[:3], ["inst21"] * 3)
+        lib.calibrate(v, emb[:3], ["inst21"] * 3)
     for k in (21, 22, 23):
         lib.add(f"inst{k}", emb[labels == k][:5], [])
     with pytest.raises(ValueError, match="not enrolled"):
-        lib.calibrate(be, emb[:2], ["inst21", "nope"])
+        lib.calibrate(v, emb[:2], ["inst21", "nope"])
     clips = np.concatenate([emb[labels == k][5:] for k in (21, 22, 23)])
     names = [f"inst{k}" for k in (21, 22, 23) for _ in range(5)]
-    info = lib.calibrate(be, clips, names)
+    before = verify.identify_enrolled(v, clips, lib.embeddings())
+    info = lib.calibrate(v, clips, names)
     assert info["n_target"] == 15 and info["n_nontarget"] == 30
-    a, b = InstrumentLibrary("m", tmp_path).calibration
-    assert a > 0  # higher scores, more likely the same instrument
+    cal = InstrumentLibrary("m", tmp_path).calibration
+    assert cal[0] > 0  # higher LLRs, more likely the same instrument
+    after = verify.identify_enrolled(v, clips, lib.embeddings(), recalibration=cal)
+    # an affine map of the LLR: the ranking stays, and the user's impostor trials are now rejected
+    np.testing.assert_allclose(after["llr"], cal[0] * before["llr"] + cal[1])
+    impostor = after["instrument"].to_numpy() != np.asarray(names)[after["clip"]]
+    assert before["accept"][impostor].mean() > 0.5 and after["accept"][impostor].mean() < 0.2
     lib.clear_calibration()
+    assert lib.calibration is None
+    # a calibration of the earlier form (on AS-norm scores, no "calibration_on") is not applied
+    idx = json.loads(lib.index_path.read_text())
+    idx["calibration"] = [1.0, 0.0]
+    lib.index_path.write_text(json.dumps(idx))
     assert lib.calibration is None
 
 

@@ -1,12 +1,18 @@
 """Build the shipped ``cache/`` from trained checkpoints and the corpus, deterministically.
 
     python -m training.build_cache [--model mel122=runs/mel122/best --model cqt122=runs/cqt122/best]
+                                   [--clean mel122=CLEAN_CHECKPOINT ...]
                                    [--corpus data/corpus] [--out cache] [--no-probing]
 
 Writes (all of it made by our own code, at most 60 MB):
 
 * ``models/<name>/model.safetensors`` + ``model.json``: the encoder (training heads
-  dropped), model arguments, label maps, corpus recipe, provenance.
+  dropped), model arguments, label maps, corpus recipe, provenance; its scoring back-end
+  and corpus-wide instrument centroids (:mod:`mie_core.verify`); with ``--clean``, the
+  clean-trained partner in ``models/<name>/clean/`` (checkpoint and back-end) and the
+  quality-aware fusion of both in ``models/<name>/fusion.json`` (:mod:`mie_core.fusion`),
+  and the partner's test embeddings as ``embeddings/<name>_clean_test.npy`` (the Verify
+  page enrols corpus instruments from them).
 * ``embeddings/<name>_<part>.npy`` (float16, one row per note) and
   ``embeddings/notes_<part>.parquet`` (the notes' metadata, the rows' order), for the
   parts of :mod:`mie_core.parts`: test and valid (clean renders of the program-disjoint
@@ -41,7 +47,9 @@ from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision
 from mie_core.checkpoint import save_checkpoint
 from mie_core.model import InstrumentEncoder
 from mie_core.parts import load_parts
-from mie_core.report import BACKEND_PARTS, LDA_PARTS, embed_models, fit_backends, json_default, score_part
+from mie_core.fusion import PARTNER_DIR
+from mie_core.report import (BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, embed_models, fit_backends, fit_fusions,
+                             json_default, score_part)
 from mie_core.verify import identification_rates, instrument_centroids
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,6 +77,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.build_cache", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", help="NAME=CHECKPOINT (repeatable)")
+    p.add_argument("--clean", action="append", default=[],
+                   help="NAME=CHECKPOINT: a clean-trained partner fused with model NAME (repeatable; mie_core.fusion)")
     p.add_argument("--corpus", default=None)
     p.add_argument("--out", default=str(REPO / "cache"))
     p.add_argument("--no-probing", action="store_true")
@@ -83,6 +93,10 @@ def main(argv=None) -> int:
                    help="add the probing results to an existing cache from its embeddings (one process per model)")
     args = p.parse_args(argv)
     models = [m.split("=", 1) for m in (args.model or DEFAULT_MODELS)]
+    partners = dict(c.split("=", 1) for c in args.clean)
+    unknown = sorted(set(partners) - {n for n, _ in models})
+    if unknown:
+        p.error(f"--clean names no --model: {', '.join(unknown)}")
     out = Path(args.out)
     if args.probing_only:
         return add_probing(out, [n for n, _ in models])
@@ -105,10 +119,10 @@ def main(argv=None) -> int:
             tmp / "embeddings" / f"notes_{name}.parquet", index=False)
     store = EmbeddingStore()
     named = dict(models)
-    for name, path in named.items():
+    for folder, path in [(tmp / "models" / n, p_) for n, p_ in named.items()] + \
+            [(tmp / "models" / n / PARTNER_DIR, p_) for n, p_ in partners.items()]:
         enc = InstrumentEncoder.from_checkpoint(path)
-        save_checkpoint(tmp / "models" / name, enc, None, enc.label_maps, enc.metadata.get("provenance"),
-                        enc.metadata.get("metrics"))
+        save_checkpoint(folder, enc, None, enc.label_maps, enc.metadata.get("provenance"), enc.metadata.get("metrics"))
     emb: dict[str, dict[str, np.ndarray]] = {name: {} for name in named}
     for pname, part in parts.items():
         t0 = time.monotonic()
@@ -119,12 +133,30 @@ def main(argv=None) -> int:
             emb[name][pname] = e[name]
             if pname in SHIPPED_EMBEDDINGS:
                 np.save(tmp / "embeddings" / f"{name}_{pname}.npy", e[name].astype(np.float16))
+        if partners:
+            e = embed_models(partners, part, store, precision, log=say)
+            for name in partners:
+                emb[name][f"{pname}:clean"] = e[name]
+            if pname == "test":  # the Verify page enrols corpus instruments with both models
+                for name in partners:
+                    np.save(tmp / "embeddings" / f"{name}_clean_{pname}.npy", e[name].astype(np.float16))
         say(f"{pname}: {len(part.rows)} notes embedded by {len(named)} models in {time.monotonic() - t0:.0f} s")
     # the scoring back-end of each model (mean, cohort, calibration: mie_core.scoring) and the
     # centroids of every corpus instrument (for identification), from the bank, valid and
     # calib parts; nothing of the test instruments or rooms
-    aux = load_parts(corpus, BACKEND_PARTS + (LDA_PARTS if args.lda_dims else ()), SPLIT)
+    aux_names = BACKEND_PARTS + (LDA_PARTS if args.lda_dims else ()) + (FUSION_PARTS if partners else ())
+    aux = load_parts(corpus, tuple(dict.fromkeys(aux_names)), SPLIT)
     backends, bank_emb = fit_backends(named, aux, store, precision, SEED, log=say, lda_dims=args.lda_dims or None)
+    fusions, partner_be = {}, {}
+    if partners:  # each clean partner's own back-end, then the fusion (nothing of the test instruments or rooms)
+        partner_be, _ = fit_backends(partners, aux, store, precision, SEED, log=say, lda_dims=args.lda_dims or None)
+        fusions = fit_fusions({n: (named[n], partners[n]) for n in partners}, aux, backends, partner_be, store,
+                              precision, SEED, log=say)
+        for name, qf in fusions.items():
+            partner_be[name].info["precision"] = precision
+            partner_be[name].save(tmp / "models" / name / PARTNER_DIR)
+            qf.save(tmp / "models" / name)
+            say(f"{name}: fused with its clean partner ({qf.info['fusion_trials']} held-out trials)")
     centroids = {}
     for name, be in backends.items():
         be.info["precision"] = precision
@@ -152,7 +184,9 @@ def main(argv=None) -> int:
     results = {"split": SPLIT, "seed": SEED, "embed_bf16": precision == "bf16", "precision": precision, "parts": {}}
     test_rows = parts["test"].rows
     for pname, part in parts.items():
-        res = score_part({name: emb[name][pname] for name in named}, part, SEED, args.draws, backends=backends)
+        fused = {n: (partner_be[n], emb[n][f"{pname}:clean"], fusions[n]) for n in fusions}
+        res = score_part({name: emb[name][pname] for name in named}, part, SEED, args.draws, backends=backends,
+                         fusions=fused)
         res.pop("_trials")
         res.pop("_scores")
         if pname == "real":  # no real instrument is in the corpus: identification is a fair test here
@@ -170,6 +204,7 @@ def main(argv=None) -> int:
     results["models"] = {name: InstrumentEncoder.from_checkpoint(tmp / "models" / name).metadata for name, _ in models}
     (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=json_default))
     cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models) + \
+        "".join(f" --clean {n}={p}" for n, p in partners.items()) + \
         f" --precision {precision} --parts {','.join(parts)}" + (" --no-probing" if args.no_probing else "")
     manifest = write_manifest(tmp, cmd)
     if out.exists():

@@ -105,23 +105,18 @@ MAX_UPLOAD_S = 60.0  # mie_core.audio's default limit, said before an upload
 AUDIO_FORMATS = ["wav", "flac", "ogg", "mp3"]  # what the uploaders accept (mie_core.audio reads them all)
 
 
-def with_calibration(backend, calibration):
-    """A copy of a back-end with another calibration (the user's own)."""
-    from dataclasses import replace
-
-    return replace(backend, calibration=tuple(calibration))
-
-
 PRIORS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 PART_NAMES = {"test": "clean renders of unseen instruments", "wet": "the same through unseen rooms, microphones, "
               "noise and codecs", "real": "real recordings (tonejs-instruments)"}
 
 
 def verdict_rates(model: str) -> pd.DataFrame | None:
-    """How often the calibrated verdict (prior 50 %) was right, per evaluation part, from the cache."""
+    """How often the calibrated verdict (prior 50 %; the fused system's where the model has one)
+    was right, per evaluation part, from the cache."""
     rows = []
     for part, res in benchmark().get("parts", {}).items():
-        c = res.get("models", {}).get(model, {}).get("calibrated")
+        m = res.get("models", {}).get(model, {})
+        c = m.get("fused") or m.get("calibrated")  # what the Verify page decides with
         if c and part in PART_NAMES:
             rows.append({"measured on": PART_NAMES[part], "genuine accepted": f"{100 * (1 - c['p_miss']):.1f} %",
                          "impostors rejected": f"{100 * (1 - c['p_fa']):.1f} %",
@@ -130,8 +125,9 @@ def verdict_rates(model: str) -> pd.DataFrame | None:
 
 
 def parts_summary() -> pd.DataFrame | None:
-    """EER per model and part (clean / wet / real), raw and AS-norm, and the calibrated verdict's
-    error rates, from the cache's benchmark results."""
+    """EER per model and part (clean / wet / real), raw, AS-norm and fused (with the clean
+    partner, where the model has one), and the error rates of the verdict the Verify page
+    gives (the fused system's where there is one), from the cache's benchmark results."""
     parts = benchmark().get("parts", {})
     rows = []
     for part in ("test", "wet", "real"):
@@ -139,9 +135,10 @@ def parts_summary() -> pd.DataFrame | None:
         if not res:
             continue
         for name, m in res["models"].items():
-            c = m.get("calibrated", {})
+            c = m.get("fused") or m.get("calibrated", {})
             rows.append({"part": PART_NAMES[part], "model": name, "EER raw (%)": round(100 * m["eer"], 2),
                          "EER AS-norm (%)": round(100 * m["asnorm"]["eer"], 2) if "asnorm" in m else None,
+                         "EER fused (%)": round(100 * m["fused"]["eer"], 2) if "fused" in m else None,
                          "Cllr": round(c["cllr"], 3) if c else None,
                          "genuine accepted (%)": round(100 * (1 - c["p_miss"]), 1) if c else None,
                          "impostors rejected (%)": round(100 * (1 - c["p_fa"]), 1) if c else None,
@@ -248,6 +245,17 @@ def _stamp(path: Path) -> int:
 @st.cache_data(show_spinner=False)
 def _shipped_embeddings(name: str, part: str) -> np.ndarray:
     return cache().embeddings(name, part)
+
+
+def system_embeddings(entry: workbench.ModelEntry, ver, part: str = "test") -> np.ndarray:
+    """(n, width) embeddings of the evaluation notes as ``ver.embed`` gives them: for a fused
+    shipped model, its own and its clean partner's (``<name>_clean_<part>.npy``) side by side."""
+    own = embeddings(entry, part)
+    if not ver.fused:
+        return own
+    if not (entry.shipped and cache().has_embeddings(f"{entry.name}_clean", part)):
+        raise ValueError(f"the cache has no {part} embeddings of {entry.name}'s clean partner; rebuild the cache")
+    return ver.join(own, _shipped_embeddings(f"{entry.name}_clean", part))
 
 
 def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes:
