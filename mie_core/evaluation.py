@@ -104,36 +104,44 @@ def backend_results(backend, emb: np.ndarray, draws: list) -> dict:
             acc.setdefault(kind, []).append((metrics.eer(t, n, "rocch"), metrics.eer(t, n, "interp"),
                                              metrics.min_dcf(t, n), metrics.eer_threshold(t, n)))
         if "llr" in sc:
-            t, n = sc["llr"][d.target], sc["llr"][~d.target]
-            acc.setdefault("calibrated", []).append((scoring.cllr(t, n), scoring.act_dcf(t, n, 0.5),
-                                                     float(np.mean(t < 0)), float(np.mean(n >= 0))))
+            acc.setdefault("calibrated", []).append(_verdicts(sc["llr"][d.target], sc["llr"][~d.target]))
     out = {}
     for kind in ("centred", "asnorm"):
         a = np.asarray(acc[kind])
         out[kind] = {"eer": float(a[:, 0].mean()), "eer_std": float(a[:, 0].std()), "eer_interp": float(a[:, 1].mean()),
                      "min_dcf": float(a[:, 2].mean()), "threshold": float(a[0, 3]), "eer_draws": a[:, 0].tolist()}
     if "calibrated" in acc:
-        a = np.asarray(acc["calibrated"])
-        out["calibrated"] = {"cllr": float(a[:, 0].mean()), "act_dcf": float(a[:, 1].mean()),
-                             "p_miss": float(a[:, 2].mean()), "p_fa": float(a[:, 3].mean()), "prior": 0.5}
+        out["calibrated"] = _mean_verdicts(acc["calibrated"])
     return out
+
+
+def _verdicts(target_llr: np.ndarray, nontarget_llr: np.ndarray) -> dict:
+    """Cllr, actual DCF and the miss and false-alarm rates of the Bayes verdict at prior 0.5."""
+    from . import scoring
+
+    t, n = target_llr, nontarget_llr
+    return {"cllr": scoring.cllr(t, n), "act_dcf": scoring.act_dcf(t, n, 0.5), "p_miss": float(np.mean(t < 0)),
+            "p_fa": float(np.mean(n >= 0))}
+
+
+def _mean_verdicts(per_draw: list[dict]) -> dict:
+    return {**{k: float(np.mean([d[k] for d in per_draw])) for k in per_draw[0]}, "prior": 0.5}
 
 
 def fusion_results(backend, emb: np.ndarray, partner_backend, partner_emb: np.ndarray, qf, draws: list) -> dict:
     """A fused system (:mod:`mie_core.fusion`) over trial draws: EER (ROCCH), minDCF, Cllr,
     actual DCF and the verdict's miss and false-alarm rates at prior 0.5 (means over draws)."""
-    from . import fusion, scoring
+    from . import fusion
 
-    acc = []
+    eer, dcf, verdicts = [], [], []
     for d in draws:
         llr = fusion.trial_llrs(backend, partner_backend, qf, emb, partner_emb, d)
         t, n = llr[d.target], llr[~d.target]
-        acc.append((metrics.eer(t, n, "rocch"), metrics.min_dcf(t, n), scoring.cllr(t, n), scoring.act_dcf(t, n, 0.5),
-                    float(np.mean(t < 0)), float(np.mean(n >= 0))))
-    a = np.asarray(acc)
-    return {"eer": float(a[:, 0].mean()), "eer_std": float(a[:, 0].std()), "eer_draws": a[:, 0].tolist(),
-            "min_dcf": float(a[:, 1].mean()), "cllr": float(a[:, 2].mean()), "act_dcf": float(a[:, 3].mean()),
-            "p_miss": float(a[:, 4].mean()), "p_fa": float(a[:, 5].mean()), "prior": 0.5}
+        eer.append(metrics.eer(t, n, "rocch"))
+        dcf.append(metrics.min_dcf(t, n))
+        verdicts.append(_verdicts(t, n))
+    return {"eer": float(np.mean(eer)), "eer_std": float(np.std(eer)), "eer_draws": [float(e) for e in eer],
+            "min_dcf": float(np.mean(dcf)), **_mean_verdicts(verdicts)}
 
 
 def _thin(x: np.ndarray, keep: int = 400) -> np.ndarray:

@@ -26,8 +26,9 @@ identical trials, lower EER on clean and real notes at equal wet EER.
 A shipped model folder with a fusion holds its clean partner in ``clean/`` (checkpoint
 and back-end) and the fitted detector and weights in ``fusion.json``
 (:class:`QualityFusion`); :func:`mie_core.verify.load_verifier` loads both models and
-:func:`mie_core.verify.verify` scores with the fused LLR. :func:`system_llr` is the one
-computation behind the app, the command line, ``evaluate`` and the cache builder.
+:func:`mie_core.verify.verify` scores with the fused LLR. Two entry points compute it:
+:func:`system_llr` (one enrolment against clips: the app and the command line) and
+:func:`trial_llrs` (a trial list: ``evaluate`` and the cache builder); a test holds them equal.
 """
 from __future__ import annotations
 
@@ -114,6 +115,7 @@ class QualityFusion:
         (Path(folder) / FUSION_FILE).write_text(json.dumps({
             "detector": {"coef": [float(v) for v in self.detector.coef], "intercept": self.detector.intercept},
             "fusion": {"weights": [float(v) for v in self.fusion.weights], "offset": self.fusion.offset},
+            # where the partner lives, for a reader of the file (load_verifier looks in PARTNER_DIR)
             "features": ["l_clean", "l_chain", "w l_clean", "w l_chain", "w"], "partner": PARTNER_DIR,
             "info": self.info}, indent=1))
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ class Verifier:
         """(n, dim): the main model's part of :meth:`embed`'s output."""
         return self.split(emb)[0]
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """16 hex digits naming what the embeddings come from (both models for a fused system)."""
         h = model_hash(self.path)

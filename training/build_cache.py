@@ -4,7 +4,7 @@
                                    [--clean mel122=CLEAN_CHECKPOINT ...]
                                    [--corpus data/corpus] [--out cache] [--no-probing]
 
-Writes (all of it made by our own code, at most 60 MB):
+Writes (all of it made by our own code; the shipped cache's budget is in tests/test_cache.py):
 
 * ``models/<name>/model.safetensors`` + ``model.json``: the encoder (training heads
   dropped), model arguments, label maps, corpus recipe, provenance; its scoring back-end

@@ -110,13 +110,18 @@ PART_NAMES = {"test": "clean renders of unseen instruments", "wet": "the same th
               "noise and codecs", "real": "real recordings (tonejs-instruments)"}
 
 
+def verdict_record(m: dict) -> dict | None:
+    """Of one model's cached results in a part, those of the verdict the Verify page gives:
+    the fused system's where the model has a clean partner, else its calibrated back-end's."""
+    return m.get("fused") or m.get("calibrated")
+
+
 def verdict_rates(model: str) -> pd.DataFrame | None:
     """How often the calibrated verdict (prior 50 %; the fused system's where the model has one)
     was right, per evaluation part, from the cache."""
     rows = []
     for part, res in benchmark().get("parts", {}).items():
-        m = res.get("models", {}).get(model, {})
-        c = m.get("fused") or m.get("calibrated")  # what the Verify page decides with
+        c = verdict_record(res.get("models", {}).get(model, {}))
         if c and part in PART_NAMES:
             rows.append({"measured on": PART_NAMES[part], "genuine accepted": f"{100 * (1 - c['p_miss']):.1f} %",
                          "impostors rejected": f"{100 * (1 - c['p_fa']):.1f} %",
@@ -135,7 +140,7 @@ def parts_summary() -> pd.DataFrame | None:
         if not res:
             continue
         for name, m in res["models"].items():
-            c = m.get("fused") or m.get("calibrated", {})
+            c = verdict_record(m)
             rows.append({"part": PART_NAMES[part], "model": name, "EER raw (%)": round(100 * m["eer"], 2),
                          "EER AS-norm (%)": round(100 * m["asnorm"]["eer"], 2) if "asnorm" in m else None,
                          "EER fused (%)": round(100 * m["fused"]["eer"], 2) if "fused" in m else None,
