@@ -12,7 +12,9 @@ test, wet test, real) the EER (ROCCH %), the verdict at prior 0.5 (genuine accep
 impostors rejected, %) and Cllr of the clean model, the chain-trained model, the fusion
 with equal weights and the quality-aware fusion, means over the 5 draws of the paper's
 protocol, all on identical trials. The last column is each system's EER over the
-chain-trained model's, measured in one run. Embeddings come from the one store
+chain-trained model's, measured in one run, and the z-test of Eq. 1 between the two on
+the first draw's trials. ``--played`` fits the fusion's weights on the played parts too
+(measured and not shipped: README). Embeddings come from the one store
 (``data/embeddings``): a second run embeds nothing. Nothing of the test instruments, the
 test rooms or the real recordings is used to fit anything.
 """
@@ -29,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402
 
 from mie_core import evaluation, fusion, metrics, scoring, trials  # noqa: E402
-from mie_core.report import FUSION_PARTS, embed_models, fit_backends, fit_fusions  # noqa: E402
+from mie_core.report import (CALIBRATION_PARTS, FUSION_PARTS, PLAYED_PARTS, embed_models, fit_backends,  # noqa: E402
+                             fit_fusions)
 
 DEFAULT_PAIRS = ("mel122=cache/models/mel122/clean,cache/models/mel122",
                  "cqt122=cache/models/cqt122/clean,cache/models/cqt122")
@@ -49,8 +52,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pair", action="append", help="NAME=CLEAN_MODEL,CHAIN_MODEL (default: the shipped pairs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--played", action="store_true",
+                   help="fit the fusion's weights on the played parts too (valid instruments played as musicians play)")
     args = p.parse_args()
-    parts, precision, store = _common.evaluation_parts(FUSION_PARTS + SCORED)
+    pool = CALIBRATION_PARTS + (PLAYED_PARTS if args.played else ())
+    parts, precision, store = _common.evaluation_parts(FUSION_PARTS + pool + SCORED)
     scored = [n for n in SCORED if n in parts]
     needed = FUSION_PARTS + tuple(scored)
     for name, clean_path, chain_path in (parse_pair(a) for a in (args.pair or DEFAULT_PAIRS)):
@@ -58,7 +64,8 @@ def main() -> int:
         backends, _ = fit_backends(models, parts, store, precision, args.seed, log=print)
         # the fusion as the cache builder fits it (mie_core.report.fit_fusions)
         qf = fit_fusions({name: (chain_path, clean_path)}, parts, {name: backends["chain"]}, {name: backends["clean"]},
-                         store, precision, args.seed, log=print)[name]
+                         store, precision, args.seed, log=print, calibration_parts=pool)[name]
+        print(f"fusion weights fitted on the held-out trials of {', '.join(pool)}")
         emb = {m: {n: embed_models({m: path}, parts[n], store, precision, log=print)[m] for n in needed}
                for m, path in models.items()}
         q = {n: qf.detector.prob_clean(fusion.detector_features(backends["chain"], backends["clean"], emb["chain"][n],
@@ -67,7 +74,8 @@ def main() -> int:
         print("P(clean) by the detector, mean per part: " + ", ".join(f"{n} {q[n].mean():.2f}" for n in needed))
         print("fusion weights (l_clean, l_chain, w l_clean, w l_chain, w; offset): "
               + " ".join(f"{v:+.3f}" for v in qf.fusion.weights) + f"; {qf.fusion.offset:+.3f}")
-        print(f"{'part':5s} {'system':15s} {'EER %':>6s} {'genuine':>8s} {'impost.':>8s} {'Cllr':>6s} {'ratio':>6s}")
+        print(f"{'part':5s} {'system':15s} {'EER %':>6s} {'genuine':>8s} {'impost.':>8s} {'Cllr':>6s} {'ratio':>6s}"
+              f"  z (first draw, Eq. 1, against chain-trained)")
         for pname in scored:
             labels = parts[pname].rows["instrument_str"].to_numpy()
             acc: dict[str, list] = {}
@@ -81,9 +89,12 @@ def main() -> int:
                     acc.setdefault(s_name, []).append((metrics.eer(t, n), np.mean(t >= 0), np.mean(n < 0),
                                                        scoring.cllr(t, n)))
             base = np.mean([a[0] for a in acc["chain-trained"]])
+            first = trials.make_trials(labels, evaluation.draw_rngs(args.seed, 5)[0])
             for s_name, rows in acc.items():
                 e, g, i, c = np.mean(rows, axis=0)
-                print(f"{pname:5s} {s_name:15s} {100 * e:6.2f} {100 * g:7.1f}% {100 * i:7.1f}% {c:6.3f} {e / base:6.2f}")
+                z, pv = metrics.z_test(rows[0][0], acc["chain-trained"][0][0], first.n_target, first.n_nontarget)
+                print(f"{pname:5s} {s_name:15s} {100 * e:6.2f} {100 * g:7.1f}% {100 * i:7.1f}% {c:6.3f} {e / base:6.2f}"
+                      f"  z {z:5.2f} (p {pv:.2g})")
     return 0
 
 

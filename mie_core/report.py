@@ -137,13 +137,16 @@ FUSION_PARTS = BACKEND_PARTS + ("bankwet",)
 
 
 def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict[str, Part], backends: dict, partner_backends: dict,
-                store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None) -> dict:
+                store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None,
+                calibration_parts: tuple[str, ...] = CALIBRATION_PARTS) -> dict:
     """name -> :class:`mie_core.fusion.QualityFusion` for each (main, clean partner) pair of
     checkpoints, both models' back-ends fitted and calibrated already (:func:`fit_backends`);
-    ``parts`` must hold :data:`FUSION_PARTS`. Nothing of the test instruments or rooms is used."""
+    ``parts`` must hold :data:`FUSION_PARTS` and the ``calibration_parts`` whose held-out
+    trials fit the weights (default: the calibration's own; ``PLAYED_PARTS`` add them played
+    as musicians play: measured, not shipped). Nothing of the test instruments or rooms is used."""
     from . import fusion
 
-    missing = [n for n in FUSION_PARTS if n not in parts]
+    missing = [n for n in FUSION_PARTS + tuple(calibration_parts) if n not in parts]
     if missing:
         raise ValueError(f"fit_fusions needs the part(s) {', '.join(missing)}")
     train = (parts["bank"].rows["part"] == "train").to_numpy()
@@ -154,10 +157,10 @@ def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict[str, Part], bac
 
         clean = (emb("bank", main)[train], emb("bank", partner)[train])
         wet = (emb("bankwet", main), emb("bankwet", partner))
-        held = [(emb(p, main), emb(p, partner), held_out_trials(parts[p], seed, k)) for k, p in enumerate(CALIBRATION_PARTS)]
+        held = [(emb(p, main), emb(p, partner), held_out_trials(parts[p], seed, k)) for k, p in enumerate(calibration_parts)]
         qf = fusion.fit_quality_fusion(backends[name], partner_backends[name], clean, wet, held)
         qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
-                        "fusion_parts": list(CALIBRATION_PARTS), "seed": seed})
+                        "fusion_parts": list(calibration_parts), "seed": seed})
         out[name] = qf
     return out
 
