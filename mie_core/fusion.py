@@ -76,10 +76,17 @@ def trial_quality(q: np.ndarray, trials) -> np.ndarray:
     return np.minimum(q[trials.enroll].mean(axis=1)[trials.model], q[trials.test])
 
 
+def member_features(llrs, w: np.ndarray) -> np.ndarray:
+    """(n, 2m + 1): the LLRs of m members (each (n,)), each times the trial quality ``w``
+    (n,), and ``w`` (step 3 for any number of models; ``benchmarks/ensemble_fusion.py``)."""
+    stacked = np.stack([np.asarray(v, np.float64) for v in llrs], axis=1)
+    w = np.asarray(w, np.float64)[:, None]
+    return np.concatenate([stacked, w * stacked, w], axis=1)
+
+
 def fusion_features(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray) -> np.ndarray:
     """(n, 5): ``l_clean, l_chain, w l_clean, w l_chain, w`` (step 3)."""
-    a, b, w = (np.asarray(v, np.float64) for v in (llr_clean, llr_chain, w))
-    return np.stack([a, b, w * a, w * b, w], axis=1)
+    return member_features((llr_clean, llr_chain), w)
 
 
 @dataclass(frozen=True)
@@ -183,8 +190,8 @@ def system_llr(main: Backend, partner: Backend, qf: QualityFusion, enrol_main: n
     enrol_q = qf.detector.prob_clean(detector_features(main, partner, enrol_main, enrol_partner))
     test_q = qf.detector.prob_clean(detector_features(main, partner, test_main, test_partner))
     w = np.minimum(float(enrol_q.mean()), test_q)
-    l_clean = partner.llr(partner.score(partner.enrol(enrol_partner), test_partner))
-    l_chain = main.llr(main.score(main.enrol(enrol_main), test_main))
+    l_clean = partner.llr(partner.score(enrol_partner, test_partner))
+    l_chain = main.llr(main.score(enrol_main, test_main))
     return qf.fusion.llr(l_clean, l_chain, w), w
 
 

@@ -85,7 +85,8 @@ def held_out_trials(part: Part, seed: int, k: int):
 
 def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: EmbeddingStore | None = None,
                  precision: str = "auto", seed: int = 0, log=None, lda_dims: int | None = None,
-                 calibration_parts: tuple[str, ...] = CALIBRATION_PARTS) -> tuple[dict, dict]:
+                 calibration_parts: tuple[str, ...] = CALIBRATION_PARTS, rule: str = "softmax",
+                 temperature: float = 0.5) -> tuple[dict, dict]:
     """A calibrated scoring back-end per model (:mod:`mie_core.scoring`) and the embeddings
     of the ``bank`` part (for the identification centroids).
 
@@ -96,7 +97,8 @@ def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: Embeddi
     valid instruments' notes clean and through the training rooms' chain; ``PLAYED_PARTS``
     add them played as musicians play), which must be in ``parts``; ``typical_min`` is the
     1st percentile of those held-out notes' best cohort score. Nothing of the test
-    instruments or test rooms is used.
+    instruments or test rooms is used. ``rule`` and ``temperature``: the enrolment rule
+    (:func:`mie_core.scoring.pooled_asnorm`).
     """
     from . import scoring
 
@@ -113,7 +115,7 @@ def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: Embeddi
             wet = parts["bankwet"]
             fit_emb = np.concatenate([fit_emb, embed_models({name: path}, wet, store, precision, log=log)[name]])
             fit_lab = np.concatenate([fit_lab, wet.rows["instrument_str"].to_numpy()])
-        be = scoring.fit_backend(fit_emb, fit_lab, lda_dims=lda_dims)
+        be = scoring.fit_backend(fit_emb, fit_lab, lda_dims=lda_dims, rule=rule, temperature=temperature)
         tar, non, typ = [], [], []
         for k, part in enumerate(held):
             e = embed_models({name: path}, part, store, precision, log=log)[name]

@@ -188,7 +188,7 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
         return pd.DataFrame({"score": s.astype(float), "llr": np.nan, "probability": np.nan, "accept": None,
                              "typical": None})
     be = v.backend
-    out = pd.DataFrame({"score": be.score(be.enrol(enrol_main), test_main)})
+    out = pd.DataFrame({"score": be.score(enrol_main, test_main)})
     if v.fused:
         llr, w = system_llr(be, v.partner.backend, v.fusion, enrol_main, enrol_partner, test_main, test_partner)
         out["llr"] = llr

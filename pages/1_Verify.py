@@ -136,7 +136,9 @@ with ui.guard():
         st.markdown("**1. Enrol** an instrument from a few of its notes (the paper uses five), "
                     "**2. test** a clip against it: the page gives the probability that the clip comes from the "
                     "enrolled instrument, from the model's calibrated scoring back-end (centred embeddings, "
-                    "AS-norm against training instruments, scores calibrated on held-out instruments, clean and "
+                    "the test clip scored against each enrolment note and the best matches weighted most, since "
+                    "an instrument sounds different across its range; AS-norm against training instruments, "
+                    "scores calibrated on held-out instruments, clean and "
                     "through simulated rooms, microphones and noise)." + fused)
     else:
         st.markdown("**1. Enrol** an instrument from a few of its notes, **2. test** a clip against it: this model "

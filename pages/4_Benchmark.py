@@ -11,7 +11,8 @@ with ui.guard():
     summary = ui.parts_summary()
     if summary is not None:
         st.markdown("**As the cache builder measured it**, on identical trials per part: raw cosine (the paper's "
-                    "scoring), AS-norm (centred embeddings, adaptive score normalisation against training "
+                    "scoring: the enrolment notes' mean), AS-norm (centred embeddings, each enrolment note "
+                    "scored and the soft maximum kept, adaptive score normalisation against training "
                     "instruments) and the calibrated verdict (prior 50 %).")
         st.dataframe(summary, hide_index=True)
         st.divider()

@@ -180,3 +180,12 @@ def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
     np.testing.assert_allclose(re["llr"], 0.5 * llr + 1.0)
     with pytest.raises(ValueError, match="width"):  # e.g. a library enrolled with the main model alone
         verify.verify(v, em[enrol], v.embed(test))
+
+
+def test_member_features_lay_out_every_member_then_the_quality():
+    """Three members: l1, l2, l3, w l1, w l2, w l3, w; two members are the pair's layout
+    (l_clean, l_chain, w l_clean, w l_chain, w)."""
+    l1, l2, l3, w = np.array([1.0, -2.0]), np.array([3.0, 0.5]), np.array([-1.0, 4.0]), np.array([0.5, 0.25])
+    np.testing.assert_array_equal(fusion.member_features([l1, l2, l3], w),
+                                  [[1.0, 3.0, -1.0, 0.5, 1.5, -0.5, 0.5], [-2.0, 0.5, 4.0, -0.5, 0.125, 1.0, 0.25]])
+    np.testing.assert_array_equal(fusion.fusion_features(l1, l2, w), [[1.0, 3.0, 0.5, 1.5, 0.5], [-2.0, 0.5, -0.5, 0.125, 0.25]])
