@@ -30,6 +30,11 @@ import numpy as np
 from .embeddings import atomic_save_npy
 
 
+# pseudo-trials of each kind that agree with the system's own calibration, for the user's:
+# measured with benchmarks/user_calibration.py (README, "your own calibration")
+USER_SHRINK = 10.0
+
+
 def library_dir() -> Path:
     from .soundfonts import data_dir
 
@@ -103,11 +108,13 @@ class InstrumentLibrary:
         c = idx.get("calibration")
         return tuple(c) if c and idx.get("calibration_on") == "llr" else None
 
-    def calibrate(self, verifier, clips_emb: np.ndarray, labels: list[str]) -> dict:
+    def calibrate(self, verifier, clips_emb: np.ndarray, labels: list[str], shrink: float = USER_SHRINK) -> dict:
         """Fit the user's calibration on their labelled clips (each labelled with an enrolled
         instrument): every clip against every enrolled instrument is a trial, scored by the
         system's own LLR (:func:`mie_core.verify.verify`). Needs at least two instruments
-        and both kinds of trial; stores (a, b) of ``a llr + b`` and what it was fitted on."""
+        and both kinds of trial; stores (a, b) of ``a llr + b`` and what it was fitted on.
+        ``shrink``: pseudo-trials that agree with the system's own calibration
+        (:func:`mie_core.scoring.fit_calibration`), so that a few clips cannot make it certain."""
         from . import scoring
         from .verify import verify
 
@@ -129,10 +136,10 @@ class InstrumentLibrary:
         t, n = np.concatenate(tar), np.concatenate(non)
         if t.size < 2 or n.size < 2:
             raise ValueError("calibration needs at least two clips of enrolled instruments and two of others")
-        a, b = scoring.fit_calibration(t, n)
+        a, b = scoring.fit_calibration(t, n, shrink=shrink)
         idx = self._index()
         idx["calibration"], idx["calibration_on"] = [a, b], "llr"
-        idx["calibration_info"] = {"n_target": int(t.size), "n_nontarget": int(n.size),
+        idx["calibration_info"] = {"n_target": int(t.size), "n_nontarget": int(n.size), "shrink": shrink,
                                    "fitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         self._write(idx)
         return idx["calibration_info"]

@@ -147,26 +147,30 @@ def fit_lda(vectors: np.ndarray, labels, dims: int, floor: float = 1e-6) -> np.n
 
 # ------------------------------------------------------------------ calibration
 def fit_linear_fusion(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5,
-                      l2: float = 0.0) -> tuple[np.ndarray, float]:
+                      l2: float = 0.0, toward: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(weights (k,), offset) minimising the prior-weighted logistic loss of ``x @ weights +
     offset`` as an LLR (BOSARIS ``train_linear_fusion``), with an optional ridge ``l2`` on
-    the weights. target, nontarget: (n, k) features of target and non-target trials (k = 1:
-    the calibration of step 3; more: a fusion, :mod:`mie_core.fusion`)."""
+    the weights' distance from ``toward`` (k,) (default 0; the offset is never penalised).
+    target, nontarget: (n, k) features of target and non-target trials (k = 1: the
+    calibration of step 3; more: a fusion, :mod:`mie_core.fusion`)."""
     from scipy.optimize import minimize
 
     t, n = np.atleast_2d(target).astype(np.float64), np.atleast_2d(nontarget).astype(np.float64)
     if t.size == 0 or n.size == 0 or t.shape[1] != n.shape[1]:
         raise ValueError(f"need target and non-target features of one width, not {t.shape} and {n.shape}")
     k, off = t.shape[1], logit(prior)
+    centre_ = np.r_[np.zeros(k) if toward is None else np.asarray(toward, np.float64).ravel(), 0.0]
+    mask = np.r_[np.ones(k), 0.0]  # the offset is free
 
     def loss_grad(p):
         wt, b = p[:k], p[k]
         zt, zn = t @ wt + b + off, n @ wt + b + off
         st, sn = sigmoid(-zt), sigmoid(zn)  # d/dz log(1 + e^-z) = -sigmoid(-z)
-        loss = prior * np.logaddexp(0, -zt).mean() + (1 - prior) * np.logaddexp(0, zn).mean() + l2 * wt @ wt
-        gw = prior * -(st[:, None] * t).mean(0) + (1 - prior) * (sn[:, None] * n).mean(0) + 2 * l2 * wt
+        d = (p - centre_) * mask
+        loss = prior * np.logaddexp(0, -zt).mean() + (1 - prior) * np.logaddexp(0, zn).mean() + l2 * d @ d
+        gw = prior * -(st[:, None] * t).mean(0) + (1 - prior) * (sn[:, None] * n).mean(0)
         gb = prior * -st.mean() + (1 - prior) * sn.mean()
-        return loss, np.r_[gw, gb]
+        return loss, np.r_[gw, gb] + 2 * l2 * d
 
     # start at unit-variance weights: the optimum's scale is that of the features' spread
     x = np.concatenate([t, n])
@@ -176,12 +180,21 @@ def fit_linear_fusion(target: np.ndarray, nontarget: np.ndarray, prior: float = 
     return res.x[:k].copy(), float(res.x[k])
 
 
-def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5) -> tuple[float, float]:
-    """(a, b) minimising the prior-weighted logistic loss, so ``a s + b`` is an LLR (step 3)."""
+def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5,
+                    shrink: float = 0.0) -> tuple[float, float]:
+    """(a, b) minimising the prior-weighted logistic loss, so ``a s + b`` is an LLR (step 3).
+
+    ``shrink`` > 0 is for scores that are LLRs already (a recalibration): the slope ``a`` is
+    pulled towards 1 (the scores' own scale) by a ridge of ``shrink / min(n_target,
+    n_nontarget)``, and the offset ``b`` is free. A handful of separable trials then moves
+    the threshold without making every verdict certain (an unbounded slope would)."""
     t, n = np.asarray(target, np.float64).ravel(), np.asarray(nontarget, np.float64).ravel()
     if t.size == 0 or n.size == 0:
         raise ValueError("calibration needs target and non-target scores")
-    w, b = fit_linear_fusion(t[:, None], n[:, None], prior)
+    if shrink > 0:
+        w, b = fit_linear_fusion(t[:, None], n[:, None], prior, l2=shrink / min(t.size, n.size), toward=np.ones(1))
+    else:
+        w, b = fit_linear_fusion(t[:, None], n[:, None], prior)
     return float(w[0]), b
 
 

@@ -54,8 +54,11 @@ with ui.guard():
                 st.warning("Upload at least one readable note.")
             else:
                 lib.add(name.strip(), ver.embed([x for _, x in clips]), [n for n, _ in clips])
-                st.success(f"Enrolled {name.strip()} from {len(clips)} clip(s).")
+                # said after the rerun that lists it (a message written before st.rerun is never seen)
+                st.session_state["lib_enrolled"] = f"Enrolled {name.strip()} from {len(clips)} clip(s)."
                 st.rerun()
+    if said := st.session_state.pop("lib_enrolled", None):
+        st.success(said)
 
     enrolled = lib.embeddings()
     st.subheader("Score clips against every enrolled instrument")

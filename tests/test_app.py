@@ -301,3 +301,35 @@ def test_my_instruments_lists_the_library_kept_on_disk(app, tiny_cache, tmp_path
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert table["instrument"].tolist() == ["my guitar"] and table["clips"].tolist() == [5]
+
+
+def test_verify_offers_the_users_own_calibration(app, tiny_cache, tmp_path, monkeypatch):
+    """A calibration fitted in My instruments for this system is offered on the Verify page
+    (on by default, naming its trials); without one, nothing is offered."""
+    from mie_core import workbench
+    from mie_core.library import InstrumentLibrary
+    from mie_core.verify import load_verifier
+
+    monkeypatch.setenv("MIE_LIBRARY", str(tmp_path))
+    at = goto(app, "1_Verify")
+    at.selectbox(key="model").set_value("cqt_tiny (shipped)").run()
+    assert not [c for c in at.checkbox if c.key == "mycal_cqt_tiny"]
+    assert any("My instruments" in c.value for c in at.caption)  # where to fit one
+    cache = workbench.Cache(tiny_cache["cache"])
+    ver = load_verifier(tiny_cache["cache"] / "models" / "cqt_tiny")
+    emb = ver.join(cache.embeddings("cqt_tiny", "test"), cache.embeddings("cqt_tiny_clean", "test"))
+    labels = cache.notes("test")["instrument_str"].to_numpy()
+    lib = InstrumentLibrary(ver.hash, tmp_path)
+    names = list(dict.fromkeys(labels))[:3]
+    clips, clip_labels = [], []
+    for n in names:
+        idx = np.flatnonzero(labels == n)
+        lib.add(n, emb[idx[:3]], ["x.wav"] * 3)
+        clips.extend(idx[3:6])
+        clip_labels.extend([n] * len(idx[3:6]))
+    done = lib.calibrate(ver, emb[clips], clip_labels)
+    at = goto(app, "1_Verify")
+    at.selectbox(key="model").set_value("cqt_tiny (shipped)").run()
+    box = [c for c in at.checkbox if c.key == "mycal_cqt_tiny"]
+    assert box and box[0].value is True
+    assert f"{done['n_target']} genuine and {done['n_nontarget']} impostor" in box[0].label

