@@ -54,6 +54,8 @@ def main() -> int:
     p.add_argument("--splits", type=int, default=20)
     p.add_argument("--clips", type=int, default=5, help="labelled clips per instrument for the user's calibration")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--from-enrolments", action="store_true",
+                   help="calibrate on the enrolment clips alone (leave one out), no labelled clips")
     p.add_argument("--shrink", type=float, default=USER_SHRINK,
                    help="pseudo-trials that agree with the model's calibration (the library's default: %(default)s)")
     args = p.parse_args()
@@ -86,7 +88,11 @@ def main() -> int:
                     cal_clips.extend(idx[5:5 + args.clips])
                     cal_labels.extend([inst] * len(idx[5:5 + args.clips]))
                     held.extend((i, inst) for i in idx[5 + args.clips:])
-                lib.calibrate(ver, emb[cal_clips], cal_labels, shrink=args.shrink)
+                if args.from_enrolments:  # the labelled clips are then trials like the rest
+                    lib.calibrate_from_enrolments(ver, shrink=args.shrink)
+                    held.extend(zip(cal_clips, cal_labels))
+                else:
+                    lib.calibrate(ver, emb[cal_clips], cal_labels, shrink=args.shrink)
                 user = lib.calibration
                 enrolled = lib.embeddings()
                 test_idx = np.array([i for i, _ in held])

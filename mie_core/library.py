@@ -115,9 +115,6 @@ class InstrumentLibrary:
         and both kinds of trial; stores (a, b) of ``a llr + b`` and what it was fitted on.
         ``shrink``: pseudo-trials that agree with the system's own calibration
         (:func:`mie_core.scoring.fit_calibration`), so that a few clips cannot make it certain."""
-        from . import scoring
-        from .verify import verify
-
         enrolled = self.embeddings()
         labels = list(labels)
         unknown = sorted(set(labels) - set(enrolled))
@@ -127,19 +124,40 @@ class InstrumentLibrary:
             raise ValueError("calibration needs at least two enrolled instruments")
         tar, non = [], []
         for name, emb in enrolled.items():
-            s = verify(verifier, emb, clips_emb)["llr"].to_numpy()
-            if not np.isfinite(s).all():
-                raise ValueError("this model has no calibrated back-end to recalibrate")
+            s = _llrs(verifier, emb, clips_emb)
             is_t = np.asarray([lab == name for lab in labels])
             tar.append(s[is_t])
             non.append(s[~is_t])
-        t, n = np.concatenate(tar), np.concatenate(non)
+        return self._fit(np.concatenate(tar), np.concatenate(non), shrink, "labelled clips")
+
+    def calibrate_from_enrolments(self, verifier, shrink: float = USER_SHRINK) -> dict:
+        """Fit the user's calibration without labelling anything: every enrolment clip is a
+        trial, genuine against the rest of its own instrument's enrolment (leave one out) and
+        impostor against every other enrolled instrument. Needs two instruments, one of them
+        with at least two clips; otherwise as :meth:`calibrate`."""
+        enrolled = self.embeddings()
+        if len(enrolled) < 2:
+            raise ValueError("calibration needs at least two enrolled instruments")
+        tar, non = [], []
+        for name, emb in enrolled.items():
+            for i in range(len(emb)) if len(emb) >= 2 else ():
+                tar.append(_llrs(verifier, np.delete(emb, i, axis=0), emb[i:i + 1]))
+            others = np.concatenate([e for n, e in enrolled.items() if n != name])
+            non.append(_llrs(verifier, emb, others))
+        if not tar:
+            raise ValueError("calibration from enrolments needs an instrument enrolled from at least two clips")
+        return self._fit(np.concatenate(tar), np.concatenate(non), shrink, "enrolment clips, leave one out")
+
+    def _fit(self, t: np.ndarray, n: np.ndarray, shrink: float, source: str) -> dict:
+        from . import scoring
+
         if t.size < 2 or n.size < 2:
             raise ValueError("calibration needs at least two clips of enrolled instruments and two of others")
         a, b = scoring.fit_calibration(t, n, shrink=shrink)
         idx = self._index()
         idx["calibration"], idx["calibration_on"] = [a, b], "llr"
         idx["calibration_info"] = {"n_target": int(t.size), "n_nontarget": int(n.size), "shrink": shrink,
+                                   "from": source,
                                    "fitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         self._write(idx)
         return idx["calibration_info"]
@@ -153,3 +171,13 @@ class InstrumentLibrary:
         idx["calibration"], idx["calibration_info"] = None, {}
         idx.pop("calibration_on", None)
         self._write(idx)
+
+
+def _llrs(verifier, enrol_emb: np.ndarray, clips_emb: np.ndarray) -> np.ndarray:
+    """(n,) the system's calibrated LLRs of clips against one enrolment (:func:`mie_core.verify.verify`)."""
+    from .verify import verify
+
+    s = verify(verifier, enrol_emb, clips_emb)["llr"].to_numpy()
+    if not np.isfinite(s).all():
+        raise ValueError("this model has no calibrated back-end to recalibrate")
+    return s

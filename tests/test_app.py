@@ -301,6 +301,14 @@ def test_my_instruments_lists_the_library_kept_on_disk(app, tiny_cache, tmp_path
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert table["instrument"].tolist() == ["my guitar"] and table["clips"].tolist() == [5]
+    # one instrument: nothing to calibrate on; two: a calibration from the enrolments alone
+    assert not [b for b in at.button if b.key == "lib_cal_enrol_btn"]
+    InstrumentLibrary(ver.hash, tmp_path).add("my cello", emb[-5:], ["c.wav"])
+    at.run()
+    at.button(key="lib_cal_enrol_btn").click().run()
+    assert not at.exception
+    assert any("Calibrated on 10 genuine and 10 impostor trials" in m.value for m in at.success)
+    assert InstrumentLibrary(ver.hash, tmp_path).calibration is not None
 
 
 def test_verify_offers_the_users_own_calibration(app, tiny_cache, tmp_path, monkeypatch):

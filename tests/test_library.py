@@ -74,6 +74,33 @@ def test_calibration_on_the_users_clips(tmp_path):
     assert lib.calibration is None
 
 
+def test_calibration_from_the_enrolments_alone(tmp_path):
+    """No labelled clips: each enrolment clip is a genuine trial against the rest of its own
+    enrolment and an impostor trial against every other instrument. On a too-eager system
+    it rejects the impostor clips it accepted, and it names what it was fitted on."""
+    emb, labels = clusters(1)
+    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be.calibration = (0.5, 6.0)  # too eager to accept
+    v = verify.Verifier(tmp_path, None, be, None, None)
+    lib = InstrumentLibrary("m", tmp_path)
+    lib.add("inst21", emb[labels == 21][:1], [])
+    lib.add("inst22", emb[labels == 22][:1], [])
+    with pytest.raises(ValueError, match="at least two clips"):
+        lib.calibrate_from_enrolments(v)
+    for k in (21, 22, 23):
+        lib.add(f"inst{k}", emb[labels == k][:5], [])
+    info = lib.calibrate_from_enrolments(v)
+    # 3 instruments x 5 clips: 15 leave-one-out genuine trials, each clip against 2 others
+    assert info["n_target"] == 15 and info["n_nontarget"] == 30 and "leave one out" in info["from"]
+    clips = np.concatenate([emb[labels == k][5:] for k in (21, 22, 23)])  # never seen by the fit
+    names = np.asarray([f"inst{k}" for k in (21, 22, 23) for _ in range(len(emb[labels == k][5:]))])
+    after = verify.identify_enrolled(v, clips, lib.embeddings(), recalibration=lib.calibration)
+    before = verify.identify_enrolled(v, clips, lib.embeddings())
+    impostor = after["instrument"].to_numpy() != names[after["clip"]]
+    assert before["accept"][impostor].mean() > 0.5 and after["accept"][impostor].mean() < 0.2
+    assert after["accept"][~impostor].mean() > 0.8
+
+
 def test_a_damaged_library_is_one_clear_error(tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "library.json").write_text("{oops")
