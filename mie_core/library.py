@@ -30,8 +30,9 @@ import numpy as np
 from .embeddings import atomic_save_npy
 
 
-# pseudo-trials of each kind that agree with the system's own calibration, for the user's:
-# measured with benchmarks/user_calibration.py (README, "your own calibration")
+# how hard the user's calibration's slope is pulled towards 1 (the system's own scale), in
+# trials of each kind (scoring.fit_calibration): measured with benchmarks/user_calibration.py
+# (README, "your own calibration")
 USER_SHRINK = 10.0
 
 
@@ -113,8 +114,8 @@ class InstrumentLibrary:
         instrument): every clip against every enrolled instrument is a trial, scored by the
         system's own LLR (:func:`mie_core.verify.verify`). Needs at least two instruments
         and both kinds of trial; stores (a, b) of ``a llr + b`` and what it was fitted on.
-        ``shrink``: pseudo-trials that agree with the system's own calibration
-        (:func:`mie_core.scoring.fit_calibration`), so that a few clips cannot make it certain."""
+        ``shrink``: the pull of the slope towards 1 (:func:`mie_core.scoring.fit_calibration`),
+        so that a few separable clips move the threshold without making every verdict certain."""
         enrolled = self.embeddings()
         labels = list(labels)
         unknown = sorted(set(labels) - set(enrolled))

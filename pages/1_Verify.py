@@ -45,13 +45,14 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                     f"Use my calibration (My instruments: fitted on {done.get('n_target', '?')} genuine and "
                     f"{done.get('n_nontarget', '?')} impostor trials of my recordings)", True, key=f"mycal_{entry.name}",
                     help="The model's calibration comes from held-out corpus instruments, clean and through simulated "
-                         "rooms. On real recordings it accepts too many impostors; a calibration fitted on a few "
-                         "labelled notes of your own instruments fixes most of that (README, 'your own calibration').")
+                         "rooms. On real recordings it accepts too many impostors; a calibration fitted on your own "
+                         "instruments (a few labelled notes, or your enrolments alone) fixes most of that (README, "
+                         "'your own calibration').")
                 recal = recal if use else None
             else:
                 st.caption("On real recordings this model's own calibration accepts about one impostor in five. "
-                           "Enrol your instruments in **My instruments** and calibrate there on a few labelled notes "
-                           "of each: measured on real recordings, verdicts are then right about 9 times in 10 for "
+                           "Enrol your instruments in **My instruments** and calibrate there (on your enrolments "
+                           "alone, or on a few labelled notes of each): measured on real recordings, verdicts are then right about 9 times in 10 for "
                            "genuine and impostor clips alike, and this page uses that calibration.")
         else:
             lo, hi = ui.threshold_range(default_thr)
