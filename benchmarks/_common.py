@@ -63,3 +63,12 @@ def evaluation_parts(names):
     from mie_core.parts import load_parts
 
     return load_parts(Corpus.load(default_corpus_dir()), names), resolve_precision("auto"), EmbeddingStore()
+
+
+def verdict_rates(llr: np.ndarray, target: np.ndarray) -> tuple[float, float, float, float]:
+    """(EER (ROCCH), genuine accepted, impostors rejected at prior 0.5, Cllr) of one trial
+    list's calibrated LLRs; ``target``: (n,) bool."""
+    from mie_core import metrics, scoring
+
+    t, n = llr[target], llr[~target]
+    return metrics.eer(t, n), float(np.mean(t >= 0)), float(np.mean(n < 0)), scoring.cllr(t, n)

@@ -29,17 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, fusion, metrics, scoring, trials  # noqa: E402
+from mie_core import evaluation, fusion, metrics, trials  # noqa: E402
 from mie_core.report import (FUSION_PARTS, embed_models, fit_backends, fit_fusions, parse_model_arg,  # noqa: E402
                              partner_of)
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
 SCORED = ("test", "wet", "real")
-
-
-def rates(llr: np.ndarray, target: np.ndarray) -> tuple[float, float, float, float]:
-    t, n = llr[target], llr[~target]
-    return metrics.eer(t, n), float((t >= 0).mean()), float((n < 0).mean()), scoring.cllr(t, n)
 
 
 def main() -> int:
@@ -67,7 +62,7 @@ def main() -> int:
         fused = fit_fusions({n: (m, c) for n, (m, c) in pairs.items()}, parts,
                             {n: backends[n] for n in pairs}, {n: backends[f"{n}_clean"] for n in pairs},
                             store, precision) if pairs else {}
-        systems = {n: (lambda d, pn, n=n: backends[n].llr(scoring.trial_scores(backends[n], emb[pn][n], d)["asnorm"]))
+        systems = {n: (lambda d, pn, n=n: fusion.scoring_llr(backends[n], emb[pn][n], d))
                    for n in models}
         for n, qf in fused.items():
             systems[f"{n} fused"] = (lambda d, pn, n=n, qf=qf: fusion.trial_llrs(
@@ -75,7 +70,7 @@ def main() -> int:
         for sname, llr_of in systems.items():
             # per part: the means over draws, then the first draw's EER (for the z-test)
             table[(sname, label)] = {pn: np.r_[np.mean(r, axis=0), r[0][0]] for pn in scored
-                                     for r in [[rates(llr_of(d, pn), d.target) for d in draws[pn]]]}
+                                     for r in [[_common.verdict_rates(llr_of(d, pn), d.target) for d in draws[pn]]]}
         print(f"{label}: fitted and scored", flush=True)
     print("\nEER % (genuine accepted / impostors rejected at prior 0.5, %; Cllr), means over 5 draws, "
           "identical trials; last columns: EER over the centroid rule's, and the z of Eq. 1 against it on "

@@ -4,14 +4,14 @@
 
 Each shipped system fuses two models, a chain-trained one and its clean-trained partner
 (:mod:`mie_core.fusion`). This measures whether the other front-end adds to it: the same
-recipe (condition detector on the training instruments' ``bank`` notes clean against
+recipe for m members (:func:`mie_core.fusion.fit_member_fusion`, of which the shipped pair
+is the two-member case: condition detector on the training instruments' ``bank`` notes clean against
 ``bankwet``, over all members' back-end vectors; the trial quality ``w``; a prior-weighted
 linear fusion of every member's calibrated LLR, each also times ``w``, and ``w``, fitted on
 the calibration's held-out trials of the valid instruments) over these member sets of the
 four shipped models (``cqt122``, ``mel122`` and their partners in ``cache/models/<name>/clean``):
 
-* ``cqt122 pair``, ``mel122 pair``: what ships (the library's own :func:`mie_core.fusion.trial_llrs`
-  gives the same numbers);
+* ``cqt122 pair``, ``mel122 pair``: what ships (the same numbers as ``evaluate``);
 * ``clean mel + cqt``: the two clean-trained models;
 * ``cqt122 pair + mel clean``, ``mel122 pair + cqt clean``: three members;
 * ``all four``.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, fusion, metrics, scoring, trials  # noqa: E402
+from mie_core import evaluation, fusion, trials  # noqa: E402
 from mie_core.report import CALIBRATION_PARTS, FUSION_PARTS, embed_models, fit_backends, held_out_trials  # noqa: E402
 
 MODELS = {"cqt_clean": "cache/models/cqt122/clean", "cqt": "cache/models/cqt122",
@@ -57,26 +57,12 @@ def main() -> int:
              for p in scored}
     table = {}
     for name, members in SYSTEMS.items():
-        def vectors(p):
-            return np.concatenate([backends[m].vectors(emb[p][m]) for m in members], axis=1)
-
-        det = fusion.fit_condition_detector(vectors("bank")[train], vectors("bankwet"))
-
-        def x(p, tr):
-            w = fusion.trial_quality(det.prob_clean(vectors(p)), tr)
-            return fusion.member_features([fusion.scoring_llr(backends[m], emb[p][m], tr) for m in members], w)
-
-        xs = [(x(p, tr), tr.target) for p, tr in held]
-        xa, ya = np.concatenate([a for a, _ in xs]), np.concatenate([t for _, t in xs])
-        weights, offset = scoring.fit_linear_fusion(xa[ya], xa[~ya], 0.5, l2=1e-4)
-        table[name] = {}
-        for p in scored:
-            r = []
-            for tr in draws[p]:
-                llr = x(p, tr) @ weights + offset
-                t, n = llr[tr.target], llr[~tr.target]
-                r.append((metrics.eer(t, n), np.mean(t >= 0), np.mean(n < 0), scoring.cllr(t, n)))
-            table[name][p] = np.mean(r, axis=0)
+        bes = [backends[m] for m in members]
+        qf = fusion.fit_member_fusion(bes, [emb["bank"][m][train] for m in members], [emb["bankwet"][m] for m in members],
+                                      [([emb[p][m] for m in members], tr) for p, tr in held])
+        table[name] = {p: np.mean([_common.verdict_rates(fusion.member_trial_llrs(bes, qf, [emb[p][m] for m in members],
+                                                                                   tr), tr.target)
+                                   for tr in draws[p]], axis=0) for p in scored}
     base = table["cqt122 pair (shipped)"]
     print("\nEER % (genuine accepted / impostors rejected at prior 0.5, %; Cllr), means over 5 draws, identical "
           "trials; last column: EER over the shipped cqt122 pair's, per part\n")

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, fusion, metrics, scoring, trials  # noqa: E402
+from mie_core import evaluation, fusion, metrics, trials  # noqa: E402
 from mie_core.report import (CALIBRATION_PARTS, FUSION_PARTS, PLAYED_PARTS, embed_models, fit_backends,  # noqa: E402
                              fit_fusions)
 
@@ -85,9 +85,7 @@ def main() -> int:
                            "quality fusion": fusion.trial_llrs(backends["chain"], backends["clean"], qf,
                                                                emb["chain"][pname], emb["clean"][pname], d)}
                 for s_name, s in systems.items():
-                    t, n = s[d.target], s[~d.target]
-                    acc.setdefault(s_name, []).append((metrics.eer(t, n), np.mean(t >= 0), np.mean(n < 0),
-                                                       scoring.cllr(t, n)))
+                    acc.setdefault(s_name, []).append(_common.verdict_rates(s, d.target))
             base = np.mean([a[0] for a in acc["chain-trained"]])
             first = trials.make_trials(labels, evaluation.draw_rngs(args.seed, 5)[0])
             for s_name, rows in acc.items():

@@ -95,17 +95,24 @@ class Fusion:
     offset: float
 
     def llr(self, llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return fusion_features(llr_clean, llr_chain, w) @ self.weights + self.offset
+        return self.member_llr((llr_clean, llr_chain), w)
+
+    def member_llr(self, llrs, w: np.ndarray) -> np.ndarray:
+        """The fused LLR of m members' LLRs (:func:`member_features`)."""
+        return member_features(llrs, w) @ self.weights + self.offset
 
 
 def fit_fusion(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray, target: np.ndarray,
                prior: float = 0.5) -> Fusion:
     """The fusion of step 3 from held-out trials: each model's LLR, the trial quality and
     whether the trial is a target (bool)."""
-    x = fusion_features(llr_clean, llr_chain, w)
+    return _fit_weights(fusion_features(llr_clean, llr_chain, w), target, prior)
+
+
+def _fit_weights(x: np.ndarray, target: np.ndarray, prior: float) -> Fusion:
+    """Prior-weighted logistic regression (a light ridge) of the fusion's features (n, 2m + 1)."""
     target = np.asarray(target, bool)
-    weights, offset = fit_linear_fusion(x[target], x[~target], prior, l2=1e-4)
-    return Fusion(weights, offset)
+    return Fusion(*fit_linear_fusion(x[target], x[~target], prior, l2=1e-4))
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ class QualityFusion:
 
 def detector_features(main: Backend, partner: Backend, emb_main: np.ndarray, emb_partner: np.ndarray) -> np.ndarray:
     """(n, k_partner + k_main): the clean partner's back-end vectors, then the main model's."""
-    return np.concatenate([partner.vectors(emb_partner), main.vectors(emb_main)], axis=1)
+    return member_vectors([partner, main], [emb_partner, emb_main])
 
 
 def fit_quality_fusion(main: Backend, partner: Backend, clean: tuple[np.ndarray, np.ndarray],
@@ -157,19 +164,40 @@ def fit_quality_fusion(main: Backend, partner: Backend, clean: tuple[np.ndarray,
     clean, wet: (main, partner) raw embeddings of training notes as rendered and through the
     training rooms' chain (the detector's two classes); held: (main, partner, trials) per
     held-out part (the calibration's own trials), each model's back-end already calibrated.
+    The pair is :func:`fit_member_fusion`'s two members, the clean partner first.
     """
-    detector = fit_condition_detector(detector_features(main, partner, *clean), detector_features(main, partner, *wet))
-    lc, lm, w, target = [], [], [], []
-    for em, ep, tr in held:
-        q = detector.prob_clean(detector_features(main, partner, em, ep))
-        lc.append(scoring_llr(partner, ep, tr))
-        lm.append(scoring_llr(main, em, tr))
-        w.append(trial_quality(q, tr))
-        target.append(tr.target)
-    fused = fit_fusion(*(np.concatenate(v) for v in (lc, lm, w, target)), prior=prior)
+    return fit_member_fusion([partner, main], clean[::-1], wet[::-1], [((ep, em), tr) for em, ep, tr in held], prior)
+
+
+def fit_member_fusion(backends: list[Backend], clean, wet, held, prior: float = 0.5) -> QualityFusion:
+    """Steps 1-3 for m members (a pair ships; more are measured by ``benchmarks/ensemble_fusion.py``).
+
+    backends: the m members' calibrated back-ends; clean, wet: each member's raw embeddings
+    of the detector's two classes of notes (m arrays, rows aligned); held: (m members'
+    embeddings, trials) per held-out part. The detector reads every member's back-end
+    vectors side by side, the fusion every member's LLR and its product with the quality.
+    """
+    detector = fit_condition_detector(member_vectors(backends, clean), member_vectors(backends, wet))
+    x, target = [], []
+    for embs, tr in held:
+        w = trial_quality(detector.prob_clean(member_vectors(backends, embs)), tr)
+        x.append(member_features([scoring_llr(b, e, tr) for b, e in zip(backends, embs)], w))
+        target.append(np.asarray(tr.target, bool))
+    target = np.concatenate(target)
     info = {"detector_notes": {"clean": int(len(clean[0])), "wet": int(len(wet[0]))},
-            "fusion_trials": int(sum(map(len, target))), "prior": prior}
-    return QualityFusion(detector, fused, info)
+            "fusion_trials": int(len(target)), "prior": prior}
+    return QualityFusion(detector, _fit_weights(np.concatenate(x), target, prior), info)
+
+
+def member_vectors(backends: list[Backend], embs) -> np.ndarray:
+    """(n, sum of widths): each member's back-end vectors of the same clips, side by side."""
+    return np.concatenate([b.vectors(e) for b, e in zip(backends, embs)], axis=1)
+
+
+def member_trial_llrs(backends: list[Backend], qf: QualityFusion, embs, trials) -> np.ndarray:
+    """(n_trials,) fused LLRs of a trial list over clips embedded by every member (rows aligned)."""
+    w = trial_quality(qf.detector.prob_clean(member_vectors(backends, embs)), trials)
+    return qf.fusion.member_llr([scoring_llr(b, e, trials) for b, e in zip(backends, embs)], w)
 
 
 def scoring_llr(backend: Backend, emb: np.ndarray, trials) -> np.ndarray:
@@ -199,5 +227,4 @@ def trial_llrs(main: Backend, partner: Backend, qf: QualityFusion, emb_main: np.
                trials) -> np.ndarray:
     """(n_trials,) fused LLRs of a :class:`mie_core.trials.Trials` list over clips embedded
     by both models (rows aligned): the same numbers :func:`system_llr` gives trial by trial."""
-    w = trial_quality(qf.detector.prob_clean(detector_features(main, partner, emb_main, emb_partner)), trials)
-    return qf.fusion.llr(scoring_llr(partner, emb_partner, trials), scoring_llr(main, emb_main, trials), w)
+    return member_trial_llrs([partner, main], qf, [emb_partner, emb_main], trials)

@@ -191,10 +191,7 @@ def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.
     t, n = np.asarray(target, np.float64).ravel(), np.asarray(nontarget, np.float64).ravel()
     if t.size == 0 or n.size == 0:
         raise ValueError("calibration needs target and non-target scores")
-    if shrink > 0:
-        w, b = fit_linear_fusion(t[:, None], n[:, None], prior, l2=shrink / min(t.size, n.size), toward=np.ones(1))
-    else:
-        w, b = fit_linear_fusion(t[:, None], n[:, None], prior)
+    w, b = fit_linear_fusion(t[:, None], n[:, None], prior, l2=shrink / min(t.size, n.size), toward=np.ones(1))
     return float(w[0]), b
 
 

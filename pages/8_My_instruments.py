@@ -74,7 +74,7 @@ with ui.guard():
         try:
             done = lib.calibrate_from_enrolments(ver)
             st.session_state["lib_said"] = (f"Calibrated on {done['n_target']} genuine and {done['n_nontarget']} "
-                                                "impostor trials of your enrolment clips.")
+                                            "impostor trials of your enrolment clips.")
             st.rerun()
         except ValueError as err:
             st.warning(str(err))
