@@ -1,14 +1,15 @@
 """Verdicts on real recordings with the model's own calibration against the user's (My instruments), on identical trials.
 
-    python benchmarks/user_calibration.py [--model NAME=PATH ...] [--splits 20] [--clips 5]
+    python benchmarks/user_calibration.py [--model NAME=PATH ...] [--splits 20] [--clips 5] [--instruments 10]
+                                          [--from-enrolments] [--shrink 10]
 
 The shipped calibration is fitted on held-out corpus instruments, clean and through
 simulated rooms; on real recordings its verdicts accept 97 % of genuine trials but only
 81-82 % of impostors are rejected (README). *My instruments* lets a user fit their own
 calibration, ``a llr + b``, on labelled recordings of instruments they enrolled
 (:meth:`mie_core.library.InstrumentLibrary.calibrate`). This measures what that gives, as a
-user would do it, with the real part (tonejs recordings, 20 instruments): per split, 10
-instruments drawn at random are the user's; each is enrolled from 5 of its notes and
+user would do it, with the real part (tonejs recordings, 20 instruments): per split,
+``--instruments`` (10) instruments drawn at random are the user's; each is enrolled from 5 of its notes and
 ``--clips`` more of its notes are the labelled clips the calibration is fitted on (in a
 temporary library, through the library's own code). Verdicts at prior 0.5 are then
 counted on trials the calibration never saw:
@@ -53,6 +54,8 @@ def main() -> int:
     p.add_argument("--model", action="append", help="NAME=PATH of a shipped model folder (default: both)")
     p.add_argument("--splits", type=int, default=20)
     p.add_argument("--clips", type=int, default=5, help="labelled clips per instrument for the user's calibration")
+    p.add_argument("--instruments", type=int, default=10,
+                   help="how many of the 20 real instruments are the user's (enrolled; the rest are 'other')")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from-enrolments", action="store_true",
                    help="calibrate on the enrolment clips alone (leave one out), no labelled clips")
@@ -78,7 +81,7 @@ def main() -> int:
         acc = {case: {side: {"genuine": [], "impostor": []} for side in ("model", "user")}
                for case in ("own instruments", "other instruments")}
         for _ in range(args.splits):
-            own = rng.permutation(names)[: len(names) // 2]
+            own = rng.permutation(names)[: args.instruments]
             with tempfile.TemporaryDirectory() as tmp:
                 lib = InstrumentLibrary(ver.hash, Path(tmp))
                 held, cal_clips, cal_labels = [], [], []

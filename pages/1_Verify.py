@@ -51,10 +51,10 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                 recal = recal if use else None
             else:
                 st.caption("On real recordings this model's own calibration accepts about one impostor in five. "
-                           "Enrol your instruments in **My instruments** and calibrate there (on your enrolments "
-                           "alone, or on a few labelled notes of each): measured on real recordings, verdicts are "
-                           "then right about 9 times in 10 for genuine and impostor clips alike, and this page uses "
-                           "that calibration.")
+                           "Enrol two or more of your instruments in **My instruments**: the verdicts are then "
+                           "calibrated on your enrolments (or on a few labelled notes, if you label them there), "
+                           "measured on real recordings right about 9 times in 10 for genuine and impostor clips "
+                           "alike, and this page uses that calibration.")
         else:
             lo, hi = ui.threshold_range(default_thr)
             thr = st.slider("Decision threshold (cosine)", lo, hi, round(default_thr, 3), 0.001,

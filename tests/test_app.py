@@ -301,10 +301,19 @@ def test_my_instruments_lists_the_library_kept_on_disk(app, tiny_cache, tmp_path
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert table["instrument"].tolist() == ["my guitar"] and table["clips"].tolist() == [5]
-    # one instrument: nothing to calibrate on; two: a calibration from the enrolments alone
+    # one instrument: nothing to calibrate on; two: calibrated on the enrolments alone, unasked
     assert not [b for b in at.button if b.key == "lib_cal_enrol_btn"]
+    assert InstrumentLibrary(ver.hash, tmp_path).calibration is None
     InstrumentLibrary(ver.hash, tmp_path).add("my cello", emb[-5:], ["c.wav"])
     at.run()
+    assert not at.exception
+    assert InstrumentLibrary(ver.hash, tmp_path).calibration is not None
+    assert any("fitted on your enrolment clips" in c.value and "10 genuine and 10 impostor" in c.value
+               for c in at.caption)
+    # going back to the model's own calibration sticks; the button calibrates from the enrolments again
+    at.button(key="lib_cal_clear").click().run()
+    at.run()
+    assert InstrumentLibrary(ver.hash, tmp_path).calibration is None
     at.button(key="lib_cal_enrol_btn").click().run()
     assert not at.exception
     assert any("Calibrated on 10 genuine and 10 impostor trials" in m.value for m in at.success)

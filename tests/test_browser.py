@@ -432,6 +432,9 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
         page.get_by_role("button", name="Enrol", exact=True).click()
         page.wait_for_selector(f"text=Enrolled {n} from 5 clip(s)", timeout=30000)
         settle(page)
+    # two instruments: the verdicts calibrate themselves on the enrolments (10 + 10 trials)
+    assert "calibrated on your enrolments (10 genuine and 10 impostor trials)" in page.locator(
+        "[data-testid=stMain]").inner_text()
 
     page.locator("[data-testid=stFileUploader]").filter(has_text="Clips to score").locator(
         "input[type=file]").set_input_files([str(f) for f in labelled])

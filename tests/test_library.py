@@ -101,6 +101,39 @@ def test_calibration_from_the_enrolments_alone(tmp_path):
     assert after["accept"][~impostor].mean() > 0.8
 
 
+def test_the_calibration_follows_the_enrolments(tmp_path):
+    """Unasked, the library calibrates on its enrolments once two instruments allow it,
+    refits when one is added, drops it when fewer than two remain; a calibration on
+    labelled clips, or the user's going back to the model's own, is never overridden."""
+    emb, labels = clusters(1)
+    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be.calibration = (0.5, 6.0)
+    v = verify.Verifier(tmp_path, None, be, None, None)
+    lib = InstrumentLibrary("m", tmp_path)
+    lib.add("inst21", emb[labels == 21][:5], [])
+    assert lib.refresh_calibration(v) is None and lib.calibration is None  # one instrument: nothing to fit
+    lib.add("inst22", emb[labels == 22][:5], [])
+    first = lib.refresh_calibration(v)
+    assert first["n_target"] == 10 and first["n_nontarget"] == 10 and lib.calibration is not None
+    assert lib.refresh_calibration(v) is None  # nothing changed: no refit
+    lib.add("inst23", emb[labels == 23][:5], [])
+    assert lib.refresh_calibration(v)["n_nontarget"] == 30
+    assert lib.calibration == InstrumentLibrary("m", tmp_path).calibration  # what the Verify page reads
+    lib.remove("inst23")
+    lib.remove("inst22")
+    assert lib.refresh_calibration(v) is None and lib.calibration is None  # one left: dropped
+    lib.add("inst22", emb[labels == 22][:5], [])
+    assert lib.refresh_calibration(v) is not None
+    lib.clear_calibration()  # the user goes back to the model's own: it stays so
+    lib.add("inst23", emb[labels == 23][:5], [])
+    assert lib.refresh_calibration(v) is None and lib.calibration is None
+    clips = np.concatenate([emb[labels == k][5:8] for k in (21, 22, 23)])
+    lib.calibrate(v, clips, [f"inst{k}" for k in (21, 22, 23) for _ in range(3)])
+    labelled = lib.calibration
+    lib.add("inst24", emb[labels == 24][:5], [])
+    assert lib.refresh_calibration(v) is None and lib.calibration == labelled  # the user's labels stand
+
+
 def test_a_damaged_library_is_one_clear_error(tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "library.json").write_text("{oops")
