@@ -35,11 +35,18 @@ with ui.guard():
         row.update({"trained steps": prov.get("step"), "training clips": prov.get("clips_seen"),
                     "source": "shipped" if m.shipped else "trained here"})
         rows.append(row)
+    for m in ui.systems():  # systems of several shipped models, one fusion (the Verify page's default)
+        row = {"model": m.name, "front-end": f"{len(m.system['members'])} models fused: {', '.join(m.system['members'])}"}
+        for part, label in (("test", "clean renders"), ("wet", "rooms, mics, noise"), ("real", "real recordings")):
+            r = parts.get(part, {}).get("systems", {}).get(m.name, {}).get("fused")
+            row[f"EER {label} (%)"] = round(100 * r["eer"], 2) if r else None
+        rows.append({**row, "source": "shipped"})
     st.subheader("Models")
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         st.caption("EER on unseen instruments with the calibrated scoring the Verify page uses (each shipped model "
-                   "fused with its clean-trained partner, weighted by how clean the clip sounds), measured "
+                   "fused with its clean-trained partner, weighted by how clean the clip sounds; mel+cqt fuses both "
+                   "pairs, four models), measured "
                    "three ways on identical trials: clean SoundFont renders; the same notes through simulated rooms, "
                    "microphones, noise and codecs never used in training; and real recordings of single notes "
                    "(tonejs-instruments). The Benchmark page has the raw-cosine figures beside them.")

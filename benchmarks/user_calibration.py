@@ -38,10 +38,10 @@ import _common  # noqa: E402
 
 from mie_core import trials  # noqa: E402
 from mie_core.library import USER_SHRINK, InstrumentLibrary  # noqa: E402
-from mie_core.report import embed_models, parse_model_arg, partner_of  # noqa: E402
+from mie_core.report import embed_models, parse_model_arg  # noqa: E402
 from mie_core.verify import load_verifier, verify  # noqa: E402
 
-DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
+DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122", "mel+cqt=cache/models/mel+cqt")
 
 
 def rates(acc: dict) -> str:
@@ -51,7 +51,7 @@ def rates(acc: dict) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", action="append", help="NAME=PATH of a shipped model folder (default: both)")
+    p.add_argument("--model", action="append", help="NAME=PATH of a shipped model or system folder (default: all three)")
     p.add_argument("--splits", type=int, default=20)
     p.add_argument("--clips", type=int, default=5, help="labelled clips per instrument for the user's calibration")
     p.add_argument("--instruments", type=int, default=10,
@@ -73,10 +73,8 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for name, path in (parse_model_arg(m) for m in (args.model or DEFAULT_MODELS)):
         ver = load_verifier(path, precision)
-        emb = embed_models({name: path}, parts["real"], store, precision, log=print)[name]
-        partner = partner_of(path)
-        emb = ver.join(emb, embed_models({name: partner}, parts["real"], store, precision, log=print)[name]
-                       if partner is not None else None)
+        emb = ver.join(*[embed_models({name: p}, parts["real"], store, precision, log=print)[name]
+                         for p in ver.member_paths])  # each member's embeddings, as ver.embed lays them out
         rng = np.random.default_rng(args.seed)
         acc = {case: {side: {"genuine": [], "impostor": []} for side in ("model", "user")}
                for case in ("own instruments", "other instruments")}

@@ -43,7 +43,7 @@ def compare_models(embeddings: dict[str, np.ndarray], labels, families=None, see
     """
     labels = np.asarray(labels)
     names = list(embeddings)
-    draws = [trials_mod.make_trials(labels, r, n_enroll, n_target, n_nontarget) for r in draw_rngs(seed, n_draws)]
+    draws = protocol_draws(labels, seed, n_draws, n_enroll, n_target, n_nontarget)
     first = draws[0]
     out: dict = {"models": {}, "n_target": first.n_target, "n_nontarget": first.n_nontarget,
                  "n_instruments": int(len(first.model_label)), "n_draws": n_draws, "seed": seed,
@@ -131,17 +131,30 @@ def _mean_verdicts(per_draw: list[dict]) -> dict:
 def fusion_results(backend, emb: np.ndarray, partner_backend, partner_emb: np.ndarray, qf, draws: list) -> dict:
     """A fused system (:mod:`mie_core.fusion`) over trial draws: EER (ROCCH), minDCF, Cllr,
     actual DCF and the verdict's miss and false-alarm rates at prior 0.5 (means over draws)."""
+    return member_fusion_results([partner_backend, backend], [partner_emb, emb], qf, draws)
+
+
+def member_fusion_results(backends: list, embs: list[np.ndarray], qf, draws: list) -> dict:
+    """:func:`fusion_results` for m members (back-ends and embeddings of the same clips, in
+    the fusion's member order; a system of shipped models, :mod:`mie_core.fusion`)."""
     from . import fusion
 
     eer, dcf, verdicts = [], [], []
     for d in draws:
-        llr = fusion.trial_llrs(backend, partner_backend, qf, emb, partner_emb, d)
+        llr = fusion.member_trial_llrs(backends, qf, embs, d)
         t, n = llr[d.target], llr[~d.target]
         eer.append(metrics.eer(t, n, "rocch"))
         dcf.append(metrics.min_dcf(t, n))
         verdicts.append(_verdicts(t, n))
     return {"eer": float(np.mean(eer)), "eer_std": float(np.std(eer)), "eer_draws": [float(e) for e in eer],
             "min_dcf": float(np.mean(dcf)), **_mean_verdicts(verdicts)}
+
+
+def protocol_draws(labels, seed: int = 0, n_draws: int = 5, n_enroll: int = 5, n_target: int = 20,
+                   n_nontarget: int = 20) -> list:
+    """The trial draws :func:`compare_models` scores every model on (the paper's protocol)."""
+    return [trials_mod.make_trials(np.asarray(labels), r, n_enroll, n_target, n_nontarget)
+            for r in draw_rngs(seed, n_draws)]
 
 
 def _thin(x: np.ndarray, keep: int = 400) -> np.ndarray:

@@ -25,7 +25,9 @@ identical trials, lower EER on clean and real notes at equal wet EER.
 
 A shipped model folder with a fusion holds its clean partner in ``clean/`` (checkpoint
 and back-end) and the fitted detector and weights in ``fusion.json``
-(:class:`QualityFusion`); :func:`mie_core.verify.load_verifier` loads both models and
+(:class:`QualityFusion`). The same recipe fuses m models (:func:`fit_member_fusion`): a
+*system* folder (``cache/models/mel+cqt``) holds only its ``fusion.json``, naming the
+shipped model folders it fuses, and its instrument centroids; :func:`mie_core.verify.load_verifier` loads both models and
 :func:`mie_core.verify.verify` scores with the fused LLR. Two entry points compute it:
 :func:`system_llr` (one enrolment against clips: the app and the command line) and
 :func:`trial_llrs` (a trial list: ``evaluate`` and the cache builder); a test holds them equal.
@@ -117,21 +119,38 @@ def _fit_weights(x: np.ndarray, target: np.ndarray, prior: float) -> Fusion:
 
 @dataclass(frozen=True)
 class QualityFusion:
-    """A fitted quality-aware fusion: the condition detector (over :func:`detector_features`)
-    and the fusion of the two models' LLRs (step 3)."""
+    """A fitted quality-aware fusion: the condition detector (over every member's back-end
+    vectors, :func:`member_vectors`) and the fusion of the members' LLRs (step 3).
+
+    ``members``: empty for a model folder fused with its clean partner (the pair: partner,
+    then the folder's own model); for a system of several shipped models (an *ensemble*
+    folder, :func:`mie_core.verify.load_verifier`), their folders relative to the folder
+    that holds the system's (``cache/models``), in the fusion's order, and ``main`` the
+    member whose embedding the system shows on maps (one of them).
+    """
 
     detector: ConditionDetector
     fusion: Fusion
     info: dict = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+    main: str | None = None
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members) or 2
 
     def save(self, folder: Path) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / FUSION_FILE).write_text(json.dumps({
-            "detector": {"coef": [float(v) for v in self.detector.coef], "intercept": self.detector.intercept},
-            "fusion": {"weights": [float(v) for v in self.fusion.weights], "offset": self.fusion.offset},
-            # where the partner lives, for a reader of the file (load_verifier looks in PARTNER_DIR)
-            "features": ["l_clean", "l_chain", "w l_clean", "w l_chain", "w"], "partner": PARTNER_DIR,
-            "info": self.info}, indent=1))
+        meta = {"detector": {"coef": [float(v) for v in self.detector.coef], "intercept": self.detector.intercept},
+                "fusion": {"weights": [float(v) for v in self.fusion.weights], "offset": self.fusion.offset}}
+        if self.members:
+            names = [f"l_{i}" for i in range(len(self.members))]
+            meta.update({"members": list(self.members), "main": self.main,
+                         "features": names + [f"w {n}" for n in names] + ["w"]})
+        else:  # where the partner lives, for a reader of the file (load_verifier looks in PARTNER_DIR)
+            meta.update({"features": ["l_clean", "l_chain", "w l_clean", "w l_chain", "w"], "partner": PARTNER_DIR})
+        meta["info"] = self.info
+        (Path(folder) / FUSION_FILE).write_text(json.dumps(meta, indent=1))
 
     @classmethod
     def load(cls, folder: Path) -> "QualityFusion":
@@ -140,11 +159,16 @@ class QualityFusion:
             meta = json.loads(path.read_text())
             det = ConditionDetector(np.asarray(meta["detector"]["coef"], np.float64), float(meta["detector"]["intercept"]))
             fus = Fusion(np.asarray(meta["fusion"]["weights"], np.float64), float(meta["fusion"]["offset"]))
+            members = tuple(str(m) for m in meta.get("members", ()))
+            main = meta.get("main")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a fusion ({err})") from None
-        if fus.weights.shape != (5,) or not (np.isfinite(det.coef).all() and np.isfinite(fus.weights).all()):
-            raise ValueError(f"{path}: a fusion needs 5 finite weights and a finite detector")
-        return cls(det, fus, meta.get("info", {}))
+        m = len(members) or 2
+        if fus.weights.shape != (2 * m + 1,) or not (np.isfinite(det.coef).all() and np.isfinite(fus.weights).all()):
+            raise ValueError(f"{path}: a fusion of {m} models needs {2 * m + 1} finite weights and a finite detector")
+        if members and (len(members) < 2 or main not in members or len(set(members)) != len(members)):
+            raise ValueError(f"{path}: a system of models needs two or more distinct members and one of them as main")
+        return cls(det, fus, meta.get("info", {}), members, main)
 
     @staticmethod
     def exists(folder: Path) -> bool:
@@ -213,14 +237,19 @@ def system_llr(main: Backend, partner: Backend, qf: QualityFusion, enrol_main: n
 
     enrol_*: (k, d) raw embeddings of the enrolment clips by the main (chain-trained) model
     and its clean partner; test_*: (n, d) of the test clips. Returns ``llr`` (n,) and ``w``
-    (n,), the trial quality of step 2.
+    (n,), the trial quality of step 2. The pair's case of :func:`member_system_llr`.
     """
-    enrol_q = qf.detector.prob_clean(detector_features(main, partner, enrol_main, enrol_partner))
-    test_q = qf.detector.prob_clean(detector_features(main, partner, test_main, test_partner))
+    return member_system_llr([partner, main], qf, [enrol_partner, enrol_main], [test_partner, test_main])
+
+
+def member_system_llr(backends: list[Backend], qf: QualityFusion, enrols, tests) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`system_llr` for m members: ``enrols`` (m arrays (k, d_i)) and ``tests`` (m
+    arrays (n, d_i)), each member's raw embeddings, in the fusion's member order."""
+    enrol_q = qf.detector.prob_clean(member_vectors(backends, enrols))
+    test_q = qf.detector.prob_clean(member_vectors(backends, tests))
     w = np.minimum(float(enrol_q.mean()), test_q)
-    l_clean = partner.llr(partner.score(enrol_partner, test_partner))
-    l_chain = main.llr(main.score(enrol_main, test_main))
-    return qf.fusion.llr(l_clean, l_chain, w), w
+    llrs = [b.llr(b.score(e, t)) for b, e, t in zip(backends, enrols, tests)]
+    return qf.fusion.member_llr(llrs, w), w
 
 
 def trial_llrs(main: Backend, partner: Backend, qf: QualityFusion, emb_main: np.ndarray, emb_partner: np.ndarray,

@@ -167,6 +167,63 @@ def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict[str, Part], bac
     return out
 
 
+def fit_system(members: dict[str, Path], backends: dict, parts: dict[str, Part], main: str,
+               store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None):
+    """The :class:`mie_core.fusion.QualityFusion` of a system of several models (``members``:
+    name -> checkpoint, in the fusion's order; each back-end calibrated already, as shipped),
+    fitted as :func:`fit_fusions` fits a pair: the detector on the training instruments' bank
+    notes clean against ``bankwet``, the weights on the calibration's held-out trials; nothing
+    of the test instruments or rooms. ``main``: the member the system shows on maps."""
+    import dataclasses
+
+    from . import fusion
+
+    missing = [n for n in FUSION_PARTS if n not in parts]
+    if missing:
+        raise ValueError(f"fit_system needs the part(s) {', '.join(missing)}")
+    if main not in members or len(members) < 2:
+        raise ValueError(f"a system needs two or more members, {main!r} among them")
+    train = (parts["bank"].rows["part"] == "train").to_numpy()
+
+    def emb(pname):
+        e = embed_models(members, parts[pname], store, precision, log=log)
+        return [e[m] for m in members]
+
+    clean = [e[train] for e in emb("bank")]
+    held = [(emb(p), held_out_trials(parts[p], seed, k)) for k, p in enumerate(CALIBRATION_PARTS)]
+    qf = fusion.fit_member_fusion([backends[m] for m in members], clean, emb("bankwet"), held)
+    qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
+                    "fusion_parts": list(CALIBRATION_PARTS), "seed": seed})
+    return dataclasses.replace(qf, members=tuple(members), main=main)
+
+
+def is_system(path: Path) -> bool:
+    """A folder of a system of several models (:mod:`mie_core.fusion`): a fusion, no checkpoint."""
+    folder = Path(path)
+    return (folder / "fusion.json").exists() and not (folder / "model.json").exists()
+
+
+def system_results(path: Path, part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
+                   seed: int = 0, n_draws: int = 5, log=None) -> dict:
+    """A shipped system of several models on one part, as shipped (its members' back-ends and
+    its fusion as saved, nothing refitted), on the trials every model of the part is scored
+    on (:func:`mie_core.evaluation.protocol_draws`): :func:`mie_core.evaluation.member_fusion_results`,
+    its ``members``, and on the real part the identification rates of its centroids."""
+    from .verify import identification_rates, load_verifier
+
+    ver = load_verifier(path, precision)
+    root = Path(path).parent
+    paths = ver.member_paths
+    emb = [embed_models({p.name: p}, part, store, precision, log=log)[p.name] for p in paths]
+    draws = evaluation.protocol_draws(part.rows["instrument_str"].to_numpy(), seed, n_draws)
+    backends, members = ver.fusion_members(ver.join(*emb))
+    rec = evaluation.member_fusion_results(backends, members, ver.fusion, draws)
+    if part.name == "real" and ver.centroids is not None:
+        rec["identify"] = identification_rates(ver.identify_vectors(ver.join(*emb)), ver.centroids, ver.instruments,
+                                               part.rows)
+    return {"fused": rec, "members": [str(p.relative_to(root)) for p in paths], "main": ver.fusion.main}
+
+
 def partner_of(path: Path) -> Path | None:
     """The clean partner of a fused model folder (:mod:`mie_core.fusion`), or None."""
     from .fusion import PARTNER_DIR, QualityFusion
@@ -215,6 +272,9 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     render_progress = (lambda d, t: progress("render", d, t)) if progress else None
     loaded = load_parts(corpus, tuple(parts), split, progress=render_progress)
     named = [parse_model_arg(m) for m in models]
+    # a system of several models (a folder whose fusion.json names its members) is scored as shipped
+    systems = [(n, p) for n, p in named if is_system(p)]
+    named = [(n, p) for n, p in named if not is_system(p)]
     # a fused model folder (mie_core.fusion) is scored alone and as the fused system with its clean partner
     partners = {name: partner_of(path) for name, path in named} if backends else {}
     partners = {k: v for k, v in partners.items() if v is not None}
@@ -253,7 +313,10 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
 
             for name in fitted:
                 cents, info = instrument_centroids(fitted[name], bank_emb[name], aux["bank"].rows)
-                res["models"][name]["identify"] = identification_rates(fitted[name], cents, info, emb[name], part.rows)
+                res["models"][name]["identify"] = identification_rates(fitted[name].vectors(emb[name]), cents, info,
+                                                                         part.rows)
+        for name, path in systems:
+            res.setdefault("systems", {})[name] = system_results(path, part, store, precision, seed, n_draws, log)
         first: trials.Trials = res.pop("_trials")
         scores = res.pop("_scores")
         by_part[pname] = res
@@ -378,8 +441,22 @@ def markdown_tables(full: dict) -> str:
                         label = name if kind == "calibrated" else f"{name} (fused)"
                         lines.append(f"| {label} | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
                                      f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
+        system_names = list(next(iter(full["parts"].values())).get("systems", {}))
+        for name in system_names:  # systems of several models: fused only
+            cells = [p.get("systems", {}).get(name, {}).get("fused") for p in full["parts"].values()]
+            lines.insert(lines.index("Calibrated verdicts (LLR >= 0 at prior 0.5): Cllr (bits), actual DCF, miss / "
+                                     "false-alarm rates") - 1,
+                         f"| {name} (system, fused) | " + " | ".join(
+                             f"{100 * c['eer']:.2f} +- {100 * c['eer_std']:.2f}" if c else "" for c in cells) + " |")
+            for pname, p in full["parts"].items():
+                c = p.get("systems", {}).get(name, {}).get("fused")
+                if c:
+                    lines.append(f"| {name} (system) | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
+                                 f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
         ident = [(n, p["models"][n]["identify"]) for p in full["parts"].values() for n in names
                  if "identify" in p["models"].get(n, {})]
+        ident += [(f"{n} (system)", p["systems"][n]["fused"]["identify"]) for p in full["parts"].values()
+                  for n in system_names if "identify" in p.get("systems", {}).get(n, {}).get("fused", {})]
         if ident:
             lines += ["", "Identification of real notes against all corpus instruments (best per GM program)", "",
                       "| model | family top-1 | program top-1 | program top-5 |", "|---|---:|---:|---:|"]

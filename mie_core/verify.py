@@ -34,7 +34,7 @@ import pandas as pd
 
 from . import gm
 from .embeddings import model_hash, resolve_precision, unit
-from .fusion import PARTNER_DIR, QualityFusion, system_llr
+from .fusion import PARTNER_DIR, QualityFusion, member_system_llr
 from .scoring import Backend, logit, sigmoid
 
 DEFAULT_PRIOR = 0.5
@@ -42,20 +42,41 @@ DEFAULT_PRIOR = 0.5
 
 @dataclass
 class Verifier:
-    """A model (or a fused pair) ready to embed, verify and identify clips."""
+    """A model, or a fused system of models, ready to embed, verify and identify clips.
+
+    A fused system's embedding of a clip is its members' raw embeddings side by side, the
+    main model first (``(n, width)``; :meth:`split`): for a model with a clean partner,
+    ``[main, partner]``; for a system of shipped models (:func:`load_verifier` on a folder
+    whose ``fusion.json`` names them), the main model, then the others in the fusion's
+    order. ``encoder`` and ``backend`` are the main model's; ``others`` the other members
+    (each a single-model Verifier); ``order`` the fusion's member order as positions in
+    that layout.
+    """
 
     path: Path
     encoder: object
     backend: Backend | None
-    centroids: np.ndarray | None  # (n_instruments, k) unit vectors of the back-end's scoring space
+    centroids: np.ndarray | None  # (n_instruments, k) unit vectors (identify_vectors' space)
     instruments: pd.DataFrame | None  # one row per centroid: instrument_str, family, program, ...
     precision: str = "fp32"
-    partner: "Verifier | None" = None  # the clean model of a fused system
+    others: tuple["Verifier", ...] = ()
     fusion: QualityFusion | None = None
+    order: tuple[int, ...] = (1, 0)  # the pair's fusion order: clean partner, then the main model
+    weights: Path | None = None  # the main model's checkpoint folder where it is not ``path`` (a system)
 
     @property
     def fused(self) -> bool:
-        return self.partner is not None and self.fusion is not None
+        return bool(self.others) and self.fusion is not None
+
+    @property
+    def layout(self) -> list["Verifier"]:
+        """The members in the order of :meth:`embed`'s columns (the main model first)."""
+        return [self, *self.others] if self.fused else [self]
+
+    @property
+    def member_paths(self) -> list[Path]:
+        """The checkpoint folder of each member, in :meth:`layout` order."""
+        return [Path(self.weights or self.path)] + [Path(m.path) for m in self.layout[1:]]
 
     @property
     def dim(self) -> int:
@@ -64,71 +85,122 @@ class Verifier:
 
     @property
     def width(self) -> int:
-        """The width of what :meth:`embed` returns (both models' for a fused system)."""
-        return self.dim + (self.partner.dim if self.fused else 0)
+        """The width of what :meth:`embed` returns (every member's for a fused system)."""
+        return sum(m.dim for m in self.layout)
 
     def embed(self, clips) -> np.ndarray:
         """(n, width) raw embeddings of clips (16-kHz mono arrays)."""
         clips = list(clips)
-        e = self.encoder.embed(clips, bf16=self.precision == "bf16")
-        return np.concatenate([e, self.partner.embed(clips)], axis=1) if self.fused else e
+        e = [self.encoder.embed(clips, bf16=self.precision == "bf16")] + [m.embed(clips) for m in self.layout[1:]]
+        return np.concatenate(e, axis=1)
 
-    def join(self, main: np.ndarray, partner: np.ndarray | None) -> np.ndarray:
-        """Embeddings by the main model and (fused) by the partner as :meth:`embed` gives them."""
-        return np.concatenate([main, partner], axis=1) if self.fused else main
+    def join(self, *parts: np.ndarray) -> np.ndarray:
+        """Embeddings by each member (main first, as :meth:`layout`) side by side, as :meth:`embed` gives them."""
+        if len(parts) != len(self.layout):
+            raise ValueError(f"{Path(self.path).name} joins {len(self.layout)} models' embeddings, not {len(parts)}")
+        return np.concatenate(parts, axis=1)
 
-    def split(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(main, partner) parts of :meth:`embed`'s output (partner None unless fused); a
-        width that is not this system's is refused (e.g. a library enrolled with another model)."""
+    def split(self, emb: np.ndarray) -> list[np.ndarray]:
+        """Each member's part of :meth:`embed`'s output, in :meth:`layout` order; a width that
+        is not this system's is refused (e.g. a library enrolled with another model)."""
         emb = np.atleast_2d(emb)
         if self.encoder is not None and emb.shape[1] != self.width:
             raise ValueError(f"embeddings of width {emb.shape[1]} do not come from {Path(self.path).name} "
                              f"(it embeds {self.width} values per clip); embed the clips again with it")
-        return (emb[:, :self.dim], emb[:, self.dim:]) if self.fused else (emb, None)
+        if not self.fused:
+            return [emb]
+        cuts = np.cumsum([m.dim for m in self.layout])[:-1]
+        return np.split(emb, cuts, axis=1)
 
     def own(self, emb: np.ndarray) -> np.ndarray:
         """(n, dim): the main model's part of :meth:`embed`'s output."""
         return self.split(emb)[0]
 
+    def fusion_members(self, emb: np.ndarray) -> tuple[list[Backend], list[np.ndarray]]:
+        """The members' back-ends and parts of ``emb``, in the fusion's order."""
+        layout, parts = self.layout, self.split(emb)
+        return [layout[i].backend for i in self.order], [parts[i] for i in self.order]
+
+    def identify_vectors(self, emb: np.ndarray) -> np.ndarray:
+        """(n, k) the vectors :attr:`centroids` live in: the main model's back-end vectors, or for
+        centroids over every member, each member's vectors side by side over sqrt(m) (unit length)."""
+        parts = self.split(emb)
+        if self.centroids is not None and self.fused and self.centroids.shape[1] != self.backend.width:
+            return np.concatenate([m.backend.vectors(e) for m, e in zip(self.layout, parts)], axis=1) / np.sqrt(len(parts))
+        return self.backend.vectors(parts[0])
+
     @cached_property
     def hash(self) -> str:
-        """16 hex digits naming what the embeddings come from (both models for a fused system)."""
-        h = model_hash(self.path)
+        """16 hex digits naming what the embeddings come from (every member's weights for a
+        fused system, in :meth:`layout` order; the pair's is that of its two models)."""
+        h = model_hash(self.weights or self.path)
         if not self.fused:
             return h
-        return hashlib.sha256(f"{h}+{model_hash(self.partner.path)}".encode()).hexdigest()[:16]
+        return hashlib.sha256("+".join([h] + [model_hash(m.path) for m in self.others]).encode()).hexdigest()[:16]
 
     @property
     def can_calibrate(self) -> bool:
         return self.backend is not None and self.backend.calibration is not None
 
 
-def load_verifier(model_dir: str | Path, precision: str = "auto") -> Verifier:
-    """The checkpoint, and its back-end, centroids and fused clean partner where the folder has them."""
+def load_verifier(model_dir: str | Path, precision: str = "auto", single: bool = False) -> Verifier:
+    """The checkpoint, and its back-end, centroids and fused clean partner where the folder
+    has them; or, for a system folder (a ``fusion.json`` naming members), the fused system of
+    those model folders. ``single``: the folder's model alone (a member of a system)."""
     from .model import InstrumentEncoder
 
     folder = Path(model_dir)
+    qf = QualityFusion.load(folder) if not single and QualityFusion.exists(folder) else None
+    if qf is not None and qf.members:
+        return _load_system(folder, qf, precision)
     enc = InstrumentEncoder.from_checkpoint(folder)
     backend = Backend.load(folder) if Backend.exists(folder) else None
-    cents = info = None
-    if (folder / "centroids.npy").exists() and (folder / "instruments.json").exists():
-        cents = np.load(folder / "centroids.npy", allow_pickle=False).astype(np.float32)
-        info = pd.DataFrame(json.loads((folder / "instruments.json").read_text()))
-        if len(info) != len(cents):
-            raise ValueError(f"{folder}: centroids.npy and instruments.json do not match ({len(cents)} vs {len(info)})")
-    partner = qf = None
-    if QualityFusion.exists(folder):
-        if backend is None or backend.calibration is None:
-            raise ValueError(f"{folder}: a fusion needs the model's calibrated back-end (backend.json)")
-        partner = load_verifier(folder / PARTNER_DIR, precision)
-        if partner.fused or not partner.can_calibrate:
-            raise ValueError(f"{folder / PARTNER_DIR}: the fused partner must be one calibrated model")
-        qf = QualityFusion.load(folder)
-        want = partner.backend.width + backend.width
-        if qf.detector.coef.shape != (want,):
-            raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
-                             f"the two back-ends give {want}")
-    return Verifier(folder, enc, backend, cents, info, resolve_precision(precision), partner, qf)
+    cents, info = _centroids(folder) if not single else (None, None)
+    if qf is None:
+        return Verifier(folder, enc, backend, cents, info, resolve_precision(precision))
+    if backend is None or backend.calibration is None:
+        raise ValueError(f"{folder}: a fusion needs the model's calibrated back-end (backend.json)")
+    partner = load_verifier(folder / PARTNER_DIR, precision, single=True)
+    if not partner.can_calibrate:
+        raise ValueError(f"{folder / PARTNER_DIR}: the fused partner must be one calibrated model")
+    want = partner.backend.width + backend.width
+    if qf.detector.coef.shape != (want,):
+        raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
+                         f"the two back-ends give {want}")
+    return Verifier(folder, enc, backend, cents, info, resolve_precision(precision), (partner,), qf, (1, 0))
+
+
+def _load_system(folder: Path, qf: QualityFusion, precision: str) -> Verifier:
+    """A system folder: each member (a shipped model folder, or its clean partner) alone, fused by ``qf``."""
+    root = folder.parent
+    members = {}
+    for rel in qf.members:
+        if not (root / rel / "model.json").exists():
+            raise ValueError(f"{folder}: its member {rel} is not a model folder in {root}")
+        members[rel] = load_verifier(root / rel, precision, single=True)
+        if not members[rel].can_calibrate:
+            raise ValueError(f"{root / rel}: a member of a system needs its calibrated back-end")
+    names = [qf.main] + [m for m in qf.members if m != qf.main]  # the embedding's layout: main first
+    want = sum(members[m].backend.width for m in qf.members)
+    if qf.detector.coef.shape != (want,):
+        raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
+                         f"its members' back-ends give {want}")
+    main = members[qf.main]
+    cents, info = _centroids(folder)
+    if cents is not None and cents.shape[1] not in (main.backend.width, want):
+        raise ValueError(f"{folder}: centroids of width {cents.shape[1]} are neither the main model's nor every member's")
+    return Verifier(folder, main.encoder, main.backend, cents, info, resolve_precision(precision),
+                    tuple(members[m] for m in names[1:]), qf, tuple(names.index(m) for m in qf.members), main.path)
+
+
+def _centroids(folder: Path) -> tuple[np.ndarray | None, pd.DataFrame | None]:
+    if not ((folder / "centroids.npy").exists() and (folder / "instruments.json").exists()):
+        return None, None
+    cents = np.load(folder / "centroids.npy", allow_pickle=False).astype(np.float32)
+    info = pd.DataFrame(json.loads((folder / "instruments.json").read_text()))
+    if len(info) != len(cents):
+        raise ValueError(f"{folder}: centroids.npy and instruments.json do not match ({len(cents)} vs {len(info)})")
+    return cents, info
 
 
 INFO_COLUMNS = ["instrument_family_str", "instrument_source_str", "playing_style", "soundfont", "bank", "program",
@@ -145,11 +217,10 @@ def instrument_centroids(backend: Backend, bank_emb: np.ndarray, bank_rows: pd.D
     return cents.astype(np.float32), info
 
 
-def identification_rates(backend: Backend, centroids: np.ndarray, info: pd.DataFrame, emb: np.ndarray,
-                         rows: pd.DataFrame) -> dict:
+def identification_rates(q: np.ndarray, centroids: np.ndarray, info: pd.DataFrame, rows: pd.DataFrame) -> dict:
     """How often the nearest corpus instrument (one per GM program, as :func:`identify` lists
-    them) has the clip's family, and its program at rank 1 and within the top 5."""
-    q = backend.vectors(emb)
+    them) has the clip's family, and its program at rank 1 and within the top 5; ``q``: (n, k)
+    the clips' vectors in the centroids' space (:meth:`Verifier.identify_vectors`)."""
     scores = q @ centroids.T
     prog = info["program"].to_numpy()
     fam = info["instrument_family_str"].to_numpy()
@@ -180,8 +251,7 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
     """
     if not 0.0 < prior < 1.0:
         raise ValueError(f"the prior must lie strictly between 0 and 1, not {prior}")
-    enrol_main, enrol_partner = v.split(enrol_emb)
-    test_main, test_partner = v.split(test_emb)
+    enrol_main, test_main = v.own(enrol_emb), v.own(test_emb)
     if v.backend is None:
         e = unit(unit(enrol_main).mean(0))
         s = unit(test_main) @ e
@@ -190,7 +260,8 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
     be = v.backend
     out = pd.DataFrame({"score": be.score(enrol_main, test_main)})
     if v.fused:
-        llr, w = system_llr(be, v.partner.backend, v.fusion, enrol_main, enrol_partner, test_main, test_partner)
+        backends, enrols = v.fusion_members(enrol_emb)
+        llr, w = member_system_llr(backends, v.fusion, enrols, v.fusion_members(test_emb)[1])
         out["llr"] = llr
         out["quality"] = w
     elif be.calibration is not None:
@@ -216,8 +287,7 @@ def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "progra
     if v.centroids is None or v.backend is None:
         raise ValueError(f"{v.path} has no instrument centroids; they come with the shipped cache "
                          "(python -m training.build_cache)")
-    q = v.backend.vectors(v.own(emb))
-    scores = q @ v.centroids.T
+    scores = v.identify_vectors(emb) @ v.centroids.T
     out = []
     info = v.instruments
     for row in scores:

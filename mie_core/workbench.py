@@ -39,7 +39,19 @@ class ModelEntry:
     meta: dict = field(default_factory=dict)
 
     @property
+    def system(self) -> dict | None:
+        """For a system of several models (:func:`find_systems`): its ``members`` and ``main``."""
+        return self.meta.get("system")
+
+    @property
+    def main(self) -> str:
+        """The model whose embeddings stand for this entry on maps (itself, or a system's main member)."""
+        return self.system["main"] if self.system else self.name
+
+    @property
     def label(self) -> str:
+        if self.system:
+            return f"{self.name} (shipped: {len(self.system['members'])} models fused)"
         return f"{self.name} ({'shipped' if self.shipped else 'trained here'})"
 
     @property
@@ -79,6 +91,24 @@ def find_models(cache: Path | None = None, runs: Path | None = None, broken: lis
         if meta is not None:
             name = folder.parent.name if folder.parent.name not in shipped else f"{folder.parent.name} (run)"
             out.append(ModelEntry(name, folder, False, meta))
+    return out
+
+
+def find_systems(cache: Path | None = None) -> list[ModelEntry]:
+    """Shipped systems of several models: folders of ``cache/models`` without a checkpoint of
+    their own whose ``fusion.json`` names the model folders they fuse (:mod:`mie_core.fusion`).
+    Only what verifies and identifies clips offers them (Verify, My instruments, the
+    command line); maps and the other pages show models."""
+    out = []
+    for folder in sorted(((cache or cache_dir()) / "models").glob("*")):
+        if (folder / "model.json").exists() or not (folder / "fusion.json").exists():
+            continue
+        try:
+            meta = json.loads((folder / "fusion.json").read_text())
+            system = {"members": [str(m) for m in meta["members"]], "main": str(meta["main"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a system (load_verifier says why when asked to load it)
+        out.append(ModelEntry(folder.name, folder, True, {"system": system}))
     return out
 
 

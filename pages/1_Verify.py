@@ -68,7 +68,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                 t0 = time.perf_counter()
                 e = ver.embed([x])[0]
                 own = ver.own(e)  # the model's own embedding (the map and the nearest instruments)
-                st.session_state["uploaded_points"] = {name: (entry.name, own[0], x)}
+                st.session_state["uploaded_points"] = {name: (entry.main, own[0], x)}
                 elapsed = time.perf_counter() - t0
                 if state.get("enrol") is not None:
                     r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5,
@@ -134,21 +134,21 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
 
 with ui.guard():
     ui.page_setup("Verify an instrument")
-    entry = ui.pick_model(default="cqt122")
+    entry = ui.pick_model(default="mel+cqt", with_systems=True)  # the best system the cache ships
     if entry is None:
         st.stop()
     ui.require_cache()
     ver = ui.verifier(str(entry.path))
-    enc = ver.encoder
+    base = ui.main_entry(entry)  # the model whose map and embeddings stand for it (a system's main member)
     # what a verdict needs besides the clip, prepared when the page opens (cached afterwards)
     # the old per-instrument centroids only for a model without the corpus-wide ones (a run trained here)
-    cents, cent_info = ui.centroids(entry.name, str(entry.path), entry.shipped) if ver.centroids is None else (None, None)
-    coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, "tsne")
-    emb_test = ui.embeddings(entry, "test")
+    cents, cent_info = ui.centroids(base.name, str(base.path), base.shipped) if ver.centroids is None else (None, None)
+    coords = ui.map_coords(base.name, str(base.path), base.shipped, "tsne")
+    emb_test = ui.embeddings(base, "test")
     all_notes = ui.all_notes()
-    bench = ui.benchmark().get("parts", {}).get("test", {}).get("models", {}).get(entry.name)
+    bench = ui.benchmark().get("parts", {}).get("test", {}).get("models", {}).get(base.name)
     if bench is None:  # a run trained here: its EER threshold on the paper's protocol, as for the shipped ones
-        bench = ui.verification((entry.name,), (str(entry.path),), (entry.shipped,))["models"][entry.name]
+        bench = ui.verification((base.name,), (str(base.path),), (base.shipped,))["models"][base.name]
     default_thr = float(bench["threshold"])
     state = st.session_state.setdefault("verify", {})
 
@@ -156,6 +156,11 @@ with ui.guard():
         fused = (" Two models score every trial: this one, trained through simulated rooms, microphones and noise, "
                  "and its partner trained on clean renders; their calibrated scores are fused with weights that "
                  "follow how clean the clips sound." if ver.fused else "")
+        if entry.system:
+            fused = (f" {len(ver.layout)} models score every trial ({', '.join(entry.system['members'])}: both "
+                     "front-ends, each trained through simulated rooms, microphones and noise and on clean renders); "
+                     "their calibrated scores are fused with weights that follow how clean the clips sound. The map "
+                     f"and the clip's place on it are {base.name}'s.")
         st.markdown("**1. Enrol** an instrument from a few of its notes (the paper uses five), "
                     "**2. test** a clip against it: the page gives the probability that the clip comes from the "
                     "enrolled instrument, from the model's calibrated scoring back-end (centred embeddings, "

@@ -57,7 +57,8 @@ with ui.guard():
                 if model_name != entry.name:  # uploaded with another model: embedded again with this one
                     if x is None:  # an enrolment (no single clip to embed again)
                         continue
-                    e = ui.verifier(str(entry.path)).embed([x])[0]
+                    v = ui.verifier(str(entry.path))
+                    e = v.own(v.embed([x]))[0]  # the model's own part (a fused model embeds with its partner too)
                 extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None])))
             # the notes selected on this model's map, kept across colourings and views and ringed
             chart_key = f"map_{k}_{entry.name}_{method}_{ui.chart_epoch('map')}"

@@ -16,7 +16,7 @@ FORMATS = ui.AUDIO_FORMATS
 
 with ui.guard():
     ui.page_setup("My instruments")
-    entry = ui.pick_model(default="cqt122")
+    entry = ui.pick_model(default="mel+cqt", with_systems=True)  # the best system the cache ships
     if entry is None:
         st.stop()
     ver = ui.verifier(str(entry.path))
@@ -112,8 +112,8 @@ with ui.guard():
         ui.download_csv(res.drop(columns=["clip"]), "my_instruments_scores.csv", "Download scores (CSV)",
                         key="dl_lib_scores")
         # the clips and the enrolments on the Embedding map (stars, labelled)
-        points = {n: (entry.name, e, x) for (n, x), e in zip(clips, ver.own(emb))}
-        points.update({f"★ {n}": (entry.name, ver.own(e).mean(0), None) for n, e in enrolled.items()})
+        points = {n: (entry.main, e, x) for (n, x), e in zip(clips, ver.own(emb))}
+        points.update({f"★ {n}": (entry.main, ver.own(e).mean(0), None) for n, e in enrolled.items()})
         st.session_state["uploaded_points"] = points
         st.page_link("pages/3_Embedding_map.py", label="See them on the Embedding map", icon=":material/scatter_plot:")
 

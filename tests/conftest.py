@@ -70,7 +70,7 @@ def reference_run(tiny_corpus, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_cache(tiny_corpus, reference_run, tmp_path_factory):
     """A cache like the shipped one, built by our builder from two tiny models (CQT and Mel),
-    cqt_tiny fused with a partner (mie_core.fusion)."""
+    cqt_tiny fused with a partner, and a system of three (mie_core.fusion)."""
     out = tmp_path_factory.mktemp("tinycache")
     runs = out / "runs"
     run_train(train_cmd(tiny_corpus.root, runs, "--set", "model.init=mel", "--set", "run.name=mel_tiny"))
@@ -79,5 +79,7 @@ def tiny_cache(tiny_corpus, reference_run, tmp_path_factory):
                # cqt_tiny fused with a partner, as the shipped models are with their clean-trained ones
                # (here the Mel run stands in for it: the fusion's plumbing, not its gain, is tested)
                "--clean", f"cqt_tiny={runs / 'mel_tiny' / 'best'}",
+               # a system of three of its models, as the shipped mel+cqt fuses four
+               "--system", "tiny_sys=cqt_tiny,cqt_tiny/clean,mel_tiny",
                "--out", str(out / "cache"), "--draws", "2", "--parts", "test,valid,wet"], timeout=900)
     return {"cache": out / "cache", "runs": runs}

@@ -71,6 +71,9 @@ def test_home_lists_the_models_with_their_eer(app, tiny_cache):
             eer = bench["parts"][part]["models"][name][kind]["eer"]
             assert row[column] == pytest.approx(100 * eer, abs=0.01)
     assert "mfcc" in " ".join(c.value for c in at.caption).lower()
+    row = df[df["model"] == "tiny_sys"].iloc[0]  # the system of three models, from its own results
+    assert row["EER clean renders (%)"] == pytest.approx(100 * bench["parts"]["test"]["systems"]["tiny_sys"]["fused"]["eer"],
+                                                         abs=0.01)
 
 
 def test_verify_enrols_a_corpus_instrument(app, tiny_cache):
@@ -85,6 +88,28 @@ def test_verify_enrols_a_corpus_instrument(app, tiny_cache):
     width = sum(np.load(tiny_cache["cache"] / "embeddings" / f"{m}_test.npy", mmap_mode="r").shape[1]
                 for m in ("cqt_tiny", "cqt_tiny_clean"))
     assert state["enrol_model"] == "cqt_tiny" and state["enrol"].shape[1] == width
+
+
+def test_verify_offers_a_system_of_several_models(app, tiny_cache):
+    """The cache's system (tiny_sys: cqt_tiny, its partner and mel_tiny) is offered on the
+    Verify page, not on the map; a corpus enrolment keeps every member's embeddings side by
+    side (main first), and the page names the members and the map's model."""
+    at = goto(app, "1_Verify")
+    label = "tiny_sys (shipped: 3 models fused)"
+    assert label in at.selectbox(key="model").options
+    at.selectbox(key="model").set_value(label).run()
+    assert not at.exception and not at.error
+    assert any("cqt_tiny, cqt_tiny/clean, mel_tiny" in m.value and "cqt_tiny's" in m.value for m in at.markdown)
+    at.slider(key="enrol_n").set_value(3).run()
+    at.button(key="enrol_btn").click().run()
+    state = at.session_state["verify"]
+    emb = {m: np.load(tiny_cache["cache"] / "embeddings" / f"{m}_test.npy").astype(np.float32)
+           for m in ("cqt_tiny", "cqt_tiny_clean", "mel_tiny")}
+    assert state["enrol_model"] == "tiny_sys" and state["enrol"].shape == (3, sum(e.shape[1] for e in emb.values()))
+    rows = state["enrol_rows"]
+    np.testing.assert_array_equal(state["enrol"], np.concatenate([emb[m][rows] for m in emb], axis=1))
+    at = goto(app, "3_Embedding_map")
+    assert label not in at.selectbox(key="map_model_a").options  # maps show models
 
 
 def test_verify_prior_belongs_to_the_model(app):

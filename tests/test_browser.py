@@ -374,16 +374,26 @@ def _probability(page) -> float:
 
 @pytest.mark.skipif(not (REAL / "violin").is_dir() or not (REAL / "trumpet").is_dir(),
                     reason="the real recordings are not here (`python -m mie_core fetch` gets them with npm)")
-def test_verify_with_real_recordings(server, page):
+@pytest.mark.parametrize("system", ["cqt122", "mel+cqt"])
+def test_verify_with_real_recordings(server, page, system):
     """Real notes recorded by musicians, as a user would try them: enrol a violin from five
     of its notes, then another violin note and a trumpet note. The violin note must be
     more probably the enrolled violin than the trumpet note is, and both verdicts and the
-    nearest instruments are shown."""
+    nearest instruments are shown; with cqt122 and with the shipped system of four models
+    (the page's default)."""
     url, _ = server
     violin = sorted(REAL.joinpath("violin").glob("*.mp3"))
     trumpet = sorted(REAL.joinpath("trumpet").glob("*.mp3"))
     page.goto(f"{url}/Verify")
     settle(page)
+    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Model").click()
+    options = page.get_by_role("option").filter(has_text=f"{system} (shipped")
+    if options.count() == 0:
+        pytest.skip(f"the cache has no {system}")
+    options.first.click()
+    settle(page)
+    if system == "mel+cqt":
+        assert "4 models score every trial" in page.locator("[data-testid=stMain]").inner_text()
     if "calibrated" not in page.locator("[data-testid=stMain]").inner_text():
         pytest.skip("the cache's models have no calibrated back-end")
     page.get_by_text("my own notes").click()
@@ -403,8 +413,8 @@ def test_verify_with_real_recordings(server, page):
         assert_no_exception(page, f"verify real {name}")
         probs[name] = _probability(page)
         assert "Nearest instruments" in page.locator("[data-testid=stMain]").inner_text()
-        page.screenshot(path=str(SHOTS / f"verify_real_{name}.png"), full_page=True)
-    print(f"\nreal recordings: P(enrolled violin) for a violin note {probs['violin']:.1f} %, "
+        page.screenshot(path=str(SHOTS / f"verify_real_{name}_{system}.png"), full_page=True)
+    print(f"\n{system}, real recordings: P(enrolled violin) for a violin note {probs['violin']:.1f} %, "
           f"for a trumpet note {probs['trumpet']:.1f} %")
     assert probs["violin"] > probs["trumpet"]
 

@@ -37,8 +37,8 @@ def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
     assert len(present), "none of the cache's soundfonts is on this machine"
     rows = present.iloc[np.linspace(0, len(present) - 1, n).round().astype(int)]
     audio = render_many(workbench.note_specs(rows), workers=1)
-    folders = [(f, f.name) for f in sorted((root / "models").iterdir())]
-    folders += [(f / "clean", f"{f.name}_clean") for f, _ in folders if (f / "fusion.json").exists()]
+    folders = [(f, f.name) for f in sorted((root / "models").iterdir()) if (f / "model.json").exists()]
+    folders += [(f / "clean", f"{f.name}_clean") for f, _ in folders if (f / "clean").is_dir()]
     for folder, name in folders:
         enc = InstrumentEncoder.from_checkpoint(folder)
         want = np.load(root / "embeddings" / f"{name}_test.npy")[rows.index.to_numpy()].astype(np.float32)
@@ -54,8 +54,9 @@ def test_shipped_manifest_matches_the_files():
     manifest = check_manifest(SHIPPED)
     # the budget of what the repository ships: two models with their embeddings, maps and
     # results (56.5 MB), the room bank, which cannot be rebuilt (4.6 MB, mie_core.chain.SHIPPED_ROOMS),
-    # and each model's clean-trained fusion partner with its test embeddings (43 MB; the same
-    # bytes as the models shipped before the recording chain, so git stores them once)
+    # each model's clean-trained fusion partner with its test embeddings (43 MB; the same
+    # bytes as the models shipped before the recording chain, so git stores them once) and
+    # the mel+cqt system of the four (2.9 MB: its fusion and centroids, no weights of its own)
     assert manifest["total_bytes"] < 110e6
     assert all(f["bytes"] < 20e6 for f in manifest["files"].values())  # no file over 20 MB
 
@@ -68,7 +69,7 @@ def test_shipped_embeddings_are_the_checkpoints_output():
 @needs_cache
 def test_shipped_cache_has_everything_the_app_reads():
     bench = json.loads((SHIPPED / "results" / "benchmark.json").read_text())
-    models = sorted(p.name for p in (SHIPPED / "models").iterdir())
+    models = sorted(p.name for p in (SHIPPED / "models").iterdir() if (p / "model.json").exists())
     assert {"mel122", "cqt122"} <= set(models)
     for m in models:
         for part in ("test", "valid"):
@@ -93,6 +94,8 @@ def check_backends(root: Path) -> None:
     from mie_core.verify import load_verifier
 
     for folder in sorted((root / "models").iterdir()):
+        if not (folder / "model.json").exists():  # a system of models (check_systems)
+            continue
         be = Backend.load(folder)
         assert be.projection is None and not (folder / "backend_projection.npy").exists()
         assert be.cohort.shape[1] == be.mean.size and be.calibration is not None and be.calibration[0] > 0
@@ -101,17 +104,45 @@ def check_backends(root: Path) -> None:
         assert np.allclose(np.linalg.norm(ver.centroids, axis=1), 1.0, atol=2e-3)  # float16 unit vectors
         assert be.info["n_train_notes"] == 6 * (ver.instruments["part"] == "train").sum()  # the bank's notes
         if (folder / "fusion.json").exists():  # fused with its clean partner (mie_core.fusion)
-            assert ver.fused and ver.partner.can_calibrate and ver.partner.centroids is None
-            assert ver.width == ver.dim + ver.partner.dim and ver.hash != ver.partner.hash
-            k = ver.backend.mean.size + ver.partner.backend.mean.size
+            (partner,) = ver.others
+            assert ver.fused and partner.can_calibrate and partner.centroids is None
+            assert ver.width == ver.dim + partner.dim and ver.hash != partner.hash
+            k = ver.backend.mean.size + partner.backend.mean.size
             assert ver.fusion.detector.coef.shape == (k,) and ver.fusion.info["fusion_trials"] > 0
             # the page enrols corpus instruments from both models' test embeddings
             assert (root / "embeddings" / f"{folder.name}_clean_test.npy").exists()
 
 
+def check_systems(root: Path) -> list[str]:
+    """Each system of models (a folder whose fusion.json names members): it loads as the
+    fused system of those shipped folders, main model first, its centroids over every
+    member are unit vectors, and every part's results score it on the models' trials."""
+    from mie_core.verify import load_verifier
+
+    bench = json.loads((root / "results" / "benchmark.json").read_text())
+    names = []
+    for folder in sorted((root / "models").iterdir()):
+        if (folder / "model.json").exists():
+            continue
+        meta = json.loads((folder / "fusion.json").read_text())
+        ver = load_verifier(folder)
+        assert ver.fused and len(ver.layout) == len(meta["members"]) >= 2
+        assert [str(p.relative_to(root / "models")) for p in ver.member_paths][0] == meta["main"]
+        assert sorted(str(p.relative_to(root / "models")) for p in ver.member_paths) == sorted(meta["members"])
+        assert ver.width == sum(m.dim for m in ver.layout) and ver.fusion.fusion.weights.size == 2 * len(ver.layout) + 1
+        assert ver.centroids.shape[1] == sum(m.backend.width for m in ver.layout)
+        assert np.allclose(np.linalg.norm(ver.centroids, axis=1), 1.0, atol=2e-3)
+        for name, part in bench["parts"].items():
+            rec = part["systems"][folder.name]["fused"]
+            assert 0 <= rec["eer"] <= 0.5 and len(rec["eer_draws"]) == part["n_draws"], name
+        names.append(folder.name)
+    return names
+
+
 @needs_cache
 def test_shipped_backends():
     check_backends(SHIPPED)
+    assert check_systems(SHIPPED) == ["mel+cqt"]
 
 
 def test_builder_on_the_tiny_corpus(tiny_cache):
@@ -132,6 +163,8 @@ def test_builder_on_the_tiny_corpus(tiny_cache):
         assert 0 <= f["eer"] <= 0.5 and f["cllr"] > 0 and len(f["eer_draws"]) == 2
         assert "fused" not in part["models"]["mel_tiny"]
     assert "--clean cqt_tiny=" in json.loads((root / "manifest.json").read_text())["command"]
+    assert check_systems(root) == ["tiny_sys"]
+    assert "--system tiny_sys=cqt_tiny,cqt_tiny/clean,mel_tiny" in json.loads((root / "manifest.json").read_text())["command"]
 
 
 def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
@@ -198,24 +231,42 @@ def test_verify_and_identify_commands_with_a_fused_model(tiny_cache, tmp_path):
     assert len(out) == 2 and all(len(o["nearest"]) == 3 for o in out)
     assert {"instrument", "family", "program", "score"} <= set(out[0]["nearest"][0])
     assert len({n["program"] for n in out[0]["nearest"]}) == 3  # one per General MIDI program
+    # a system of several models answers the same commands, with every member's embeddings
+    system = root / "models" / "tiny_sys"
+    res = subprocess.run([sys.executable, "-m", "mie_core", "verify", "--model", str(system), "--precision", "fp32",
+                          "--enrol", *map(str, files[:3]), "--test", *map(str, files[3:]), "--json"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    v = load_verifier(system, "fp32")
+    want = verify(v, v.embed(audio[:3]), v.embed(audio[3:]))
+    np.testing.assert_allclose([o["llr"] for o in out], want["llr"], rtol=1e-4, atol=1e-4)
 
 
 def test_evaluate_scores_a_shipped_fused_folder_as_the_builder_did(tiny_cache, tiny_corpus, tmp_path):
     """``python -m mie_core evaluate`` on a cache folder with a fusion refits the partner's
-    back-end and the fusion exactly as the builder does, and reports the fused system."""
+    back-end and the fusion exactly as the builder does, and reports the fused system; a
+    system folder of several models is scored as the builder scored it."""
     from mie_core.embeddings import EmbeddingStore
     from mie_core.report import run_evaluation
 
     root = tiny_cache["cache"]
-    res = run_evaluation([f"cqt_tiny={root / 'models' / 'cqt_tiny'}"], tiny_corpus.root, parts=("wet",),
-                         out=tmp_path / "report", n_draws=2, probing_on=False, store=EmbeddingStore(tmp_path / "emb"))
+    res = run_evaluation([f"cqt_tiny={root / 'models' / 'cqt_tiny'}", f"tiny_sys={root / 'models' / 'tiny_sys'}"],
+                         tiny_corpus.root, parts=("wet", "test"), out=tmp_path / "report", n_draws=2, probing_on=False,
+                         store=EmbeddingStore(tmp_path / "emb"))
+    shipped = json.loads((root / "results" / "benchmark.json").read_text())["parts"]
     got = res["parts"]["wet"]["models"]["cqt_tiny"]["fused"]
-    want = json.loads((root / "results" / "benchmark.json").read_text())["parts"]["wet"]["models"]["cqt_tiny"]["fused"]
+    want = shipped["wet"]["models"]["cqt_tiny"]["fused"]
     # same weights, trials, seed and precision: equal up to the low bits that another thread
     # schedule can change in a score (one tied trial of the tiny part would move EER by ~0.02)
     assert got["eer"] == pytest.approx(want["eer"], abs=0.02)
     assert got["cllr"] == pytest.approx(want["cllr"], rel=0.05)
-    assert "cqt_tiny (fused)" in (tmp_path / "report" / "tables.md").read_text()
+    tables = (tmp_path / "report" / "tables.md").read_text()
+    assert "cqt_tiny (fused)" in tables and "tiny_sys (system, fused)" in tables
+    # a system is scored as shipped (nothing refitted) on the models' own trials
+    for part in ("wet", "test"):
+        got, want = res["parts"][part]["systems"]["tiny_sys"]["fused"], shipped[part]["systems"]["tiny_sys"]["fused"]
+        assert got["eer"] == pytest.approx(want["eer"], abs=0.02) and got["cllr"] == pytest.approx(want["cllr"], rel=0.05)
 
 
 def test_a_fusion_that_does_not_fit_its_models_is_refused(tiny_cache, tmp_path):

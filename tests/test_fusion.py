@@ -1,6 +1,8 @@
 """Quality-aware fusion (mie_core.fusion) against worked examples and properties."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -164,7 +166,7 @@ def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
     for folder, e in ((tmp_path / "p", ep), (tmp_path / "m", em)):
         (folder / "model.safetensors").write_bytes(e.tobytes())  # what the hash reads
     partner = verify.Verifier(tmp_path / "p", _Encoder(ep), bp, None, None)
-    v = verify.Verifier(tmp_path / "m", _Encoder(em), bm, None, None, partner=partner, fusion=qf)
+    v = verify.Verifier(tmp_path / "m", _Encoder(em), bm, None, None, others=(partner,), fusion=qf)
     alone = verify.Verifier(tmp_path / "m", _Encoder(em), bm, None, None)
     assert v.fused and v.width == em.shape[1] + ep.shape[1] and v.hash != alone.hash
     enrol, test = [200, 201, 202], [203, 204, 230, 231]  # instrument 25; then 25 twice and 28 twice
@@ -189,3 +191,77 @@ def test_member_features_lay_out_every_member_then_the_quality():
     np.testing.assert_array_equal(fusion.member_features([l1, l2, l3], w),
                                   [[1.0, 3.0, -1.0, 0.5, 1.5, -0.5, 0.5], [-2.0, 0.5, 4.0, -0.5, 0.125, 1.0, 0.25]])
     np.testing.assert_array_equal(fusion.fusion_features(l1, l2, w), [[1.0, 3.0, 0.5, 1.5, 0.5], [-2.0, 0.5, -0.5, 0.125, 0.25]])
+
+
+def _member_views(widths=(16, 12, 8), seed=5, n_inst=30, per=8):
+    """Calibrated back-ends of models of different widths over the same clips."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_inst), per)
+    views = []
+    for k, d in enumerate(widths):
+        centres = rng.standard_normal((n_inst, d)).astype(np.float32)
+        emb = 1.5 + centres[labels] + (0.5 + 0.2 * k) * rng.standard_normal((labels.size, d)).astype(np.float32)
+        be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+        be.calibration = (2.0 + k, -0.5 * k)
+        views.append((be, emb))
+    return views, labels
+
+
+def test_a_system_of_three_models_scores_as_its_trial_list_and_keeps_its_members(tmp_path):
+    """Three members of widths 16, 12 and 8, the second the main one: the Verifier's layout
+    is the main model first, then the others in the fusion's order; its verdict's LLR is the
+    m-member trial LLR of the same trials; identification over every member gives unit
+    vectors; the fusion file names its members and refuses a weight count that is not 2m + 1."""
+    from dataclasses import replace
+
+    from mie_core import verify
+    from mie_core.trials import make_trials
+
+    views, labels = _member_views()
+    backends, embs = [b for b, _ in views], [e for _, e in views]
+    rng = np.random.default_rng(6)
+    held = labels >= 20
+    tr = make_trials(labels[held], np.random.default_rng(0), 3, 3, 3)
+    qf = fusion.fit_member_fusion(backends, embs, [e + rng.normal(0, 1, e.shape) for e in embs],
+                                  [([e[held] for e in embs], tr)])
+    qf = replace(qf, members=("a", "b", "c"), main="b")
+    assert qf.fusion.weights.shape == (7,) and qf.n_members == 3
+    qf.save(tmp_path)
+    back = fusion.QualityFusion.load(tmp_path)
+    assert back.members == ("a", "b", "c") and back.main == "b"
+    np.testing.assert_array_equal(back.fusion.weights, qf.fusion.weights)
+    members = []
+    for name, (be, e) in zip("abc", views):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(e.tobytes())  # what the hash reads
+        members.append(verify.Verifier(tmp_path / name, _Encoder(e), be, None, None))
+    a, b, c = members
+    # layout [b, a, c]: the fusion's order a, b, c sits at positions 1, 0, 2
+    v = verify.Verifier(tmp_path, b.encoder, b.backend, None, None, others=(a, c), fusion=back, order=(1, 0, 2),
+                        weights=b.path)
+    assert v.fused and v.width == 12 + 16 + 8 and [p.name for p in v.member_paths] == ["b", "a", "c"]
+    clips = np.arange(len(labels))[held]
+    emb = v.embed(clips)
+    parts = v.split(emb)
+    assert [x.shape[1] for x in parts] == [12, 16, 8]
+    np.testing.assert_array_equal(parts[1], embs[0][clips])
+    want = fusion.member_trial_llrs(backends, back, [e[held] for e in embs], tr)
+    for m in range(len(tr.model_label)):
+        sel = tr.model == m
+        got = verify.verify(v, emb[tr.enroll[m]], emb[tr.test[sel]])
+        np.testing.assert_allclose(got["llr"], want[sel], rtol=1e-5, atol=1e-5 * np.abs(want).max())
+        np.testing.assert_allclose(got["score"], b.backend.score(parts[0][tr.enroll[m]], parts[0][tr.test[sel]]))
+    # identification over every member: each member's unit vectors side by side over sqrt(3)
+    v.centroids = np.zeros((2, 36), np.float32)
+    np.testing.assert_allclose(np.linalg.norm(v.identify_vectors(emb), axis=1), 1.0, rtol=1e-5)
+    v.centroids = np.zeros((2, 12), np.float32)  # the main model's space
+    np.testing.assert_allclose(v.identify_vectors(emb), b.backend.vectors(parts[0]))
+    # the hash names every member's weights: another member makes another system
+    other = verify.Verifier(tmp_path, b.encoder, b.backend, None, None, others=(c, a), fusion=back, order=(2, 0, 1),
+                            weights=b.path)
+    assert v.hash != other.hash and v.hash != b.hash
+    meta = json.loads((tmp_path / "fusion.json").read_text())
+    meta["fusion"]["weights"] = meta["fusion"]["weights"][:5]
+    (tmp_path / "fusion.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="3 models needs 7"):
+        fusion.QualityFusion.load(tmp_path)

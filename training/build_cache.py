@@ -3,6 +3,7 @@
     python -m training.build_cache [--model mel122=runs/mel122/best --model cqt122=runs/cqt122/best]
                                    [--clean mel122=CLEAN_CHECKPOINT ...]
                                    [--corpus data/corpus] [--out cache] [--no-probing]
+                                   [--system NAME=MAIN,MEMBER,... [--systems-only]]
 
 Writes (all of it made by our own code; the shipped cache's budget is in tests/test_cache.py):
 
@@ -24,6 +25,8 @@ Writes (all of it made by our own code; the shipped cache's budget is in tests/t
 * ``results/benchmark.json``: verification on identical trials for every model and
   the MFCC baseline (EER, bootstrap interval, minDCF, threshold at the EER point, DET
   points, per-family EER, significance), and probing results for every label.
+* with ``--system NAME=MAIN,MEMBER,...``, a system fusing several of those models
+  (``models/NAME/``: :func:`add_system`); ``--systems-only`` adds it to a built cache.
 * ``manifest.json``: every file with its size, sha256 and the command that made it.
 
 The app reads only this folder (and renders notes on demand from the soundfonts).
@@ -91,7 +94,14 @@ def main(argv=None) -> int:
                    help="fit the back-end's multi-condition LDA with this many dimensions (0: none, as shipped)")
     p.add_argument("--probing-only", action="store_true",
                    help="add the probing results to an existing cache from its embeddings (one process per model)")
+    p.add_argument("--system", action="append", default=[], metavar="NAME=MAIN,MEMBER,...",
+                   help="a system fusing several of the cache's models (folders under models/, e.g. "
+                        "mel+cqt=cqt122,cqt122/clean,mel122,mel122/clean; the first is the one shown on maps): "
+                        "fitted after the models (repeatable; mie_core.fusion)")
+    p.add_argument("--systems-only", action="store_true",
+                   help="add the --system(s) to an existing cache without rebuilding it")
     args = p.parse_args(argv)
+    systems = [parse_system(spec, p) for spec in args.system]
     models = [m.split("=", 1) for m in (args.model or DEFAULT_MODELS)]
     partners = dict(c.split("=", 1) for c in args.clean)
     unknown = sorted(set(partners) - {n for n, _ in models})
@@ -100,6 +110,10 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if args.probing_only:
         return add_probing(out, [n for n, _ in models])
+    if args.systems_only:
+        for name, members in systems:
+            add_system(out, name, members, args.corpus, args.precision)
+        return 0
     corpus = Corpus.load(args.corpus or default_corpus_dir())
     tmp = out.with_name(out.name + ".building")
     if tmp.exists():
@@ -191,8 +205,8 @@ def main(argv=None) -> int:
         res.pop("_scores")
         if pname == "real":  # no real instrument is in the corpus: identification is a fair test here
             for name in named:
-                res["models"][name]["identify"] = identification_rates(backends[name], *centroids[name],
-                                                                       emb[name][pname], part.rows)
+                res["models"][name]["identify"] = identification_rates(backends[name].vectors(emb[name][pname]),
+                                                                       *centroids[name], part.rows)
         results["parts"][pname] = res
         say(f"{pname}: " + ", ".join(f"{n} EER {100 * m['eer']:.2f} %" for n, m in res["models"].items()))
     if not args.no_probing:
@@ -205,13 +219,90 @@ def main(argv=None) -> int:
     (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=json_default))
     cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models) + \
         "".join(f" --clean {n}={p}" for n, p in partners.items()) + \
+        "".join(f" --system {n}={','.join(m)}" for n, m in systems) + \
         f" --precision {precision} --parts {','.join(parts)}" + (" --no-probing" if args.no_probing else "")
     manifest = write_manifest(tmp, cmd)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     say(f"wrote {out}: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB")
+    for name, members in systems:
+        add_system(out, name, members, args.corpus, precision)
     return 0
+
+
+def parse_system(spec: str, parser=None) -> tuple[str, list[str]]:
+    """``NAME=MAIN,MEMBER,...`` -> (name, members, the main one first)."""
+    name, _, rest = spec.partition("=")
+    members = [m.strip().strip("/") for m in rest.split(",") if m.strip()]
+    if not name or "/" in name or len(members) < 2 or len(set(members)) != len(members):
+        msg = f"--system {spec!r}: give NAME=MAIN,MEMBER,... with two or more distinct model folders"
+        if parser is not None:
+            parser.error(msg)
+        raise ValueError(msg)
+    return name, members
+
+
+def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precision: str = "auto") -> None:
+    """Fit a system of the cache's models (:func:`mie_core.report.fit_system`) and add it to
+    the cache: ``models/<name>/fusion.json`` (naming the member folders), its instrument
+    centroids over every member (:meth:`mie_core.verify.Verifier.identify_vectors`), and its
+    results on every part of ``results/benchmark.json`` (``parts.<part>.systems.<name>``: the
+    same trials as the models', and identification on the real part). The members'
+    back-ends are the shipped ones, untouched; the manifest is rewritten."""
+    from mie_core import evaluation
+    from mie_core.report import fit_system
+    from mie_core.scoring import Backend
+    from mie_core.verify import load_verifier
+
+    models = Path(out) / "models"
+    paths = {m: models / m for m in members}
+    for m, path in paths.items():
+        if not (path / "model.json").exists() or not Backend.exists(path):
+            raise SystemExit(f"--system {name}: {path} is not a model folder with a back-end in the cache")
+    backends = {m: Backend.load(path) for m, path in paths.items()}
+    results_path = Path(out) / "results" / "benchmark.json"
+    results = json.loads(results_path.read_text())
+    precision = results.get("precision") or resolve_precision(precision)
+    corpus = Corpus.load(corpus_dir or default_corpus_dir())
+    evaluated = [p_ for p_ in results["parts"] if p_ != "real" or (Path(out) / "embeddings" / "notes_real.parquet").exists()]
+    parts = load_parts(corpus, tuple(dict.fromkeys(FUSION_PARTS + tuple(evaluated))), SPLIT)
+    store = EmbeddingStore()
+    # the fusion's member order: as given, the main one first
+    qf = fit_system(paths, backends, parts, members[0], store, precision, SEED, log=say)
+    folder = models / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    qf.save(folder)
+    ver = load_verifier(folder, precision)  # the system as the app loads it
+    bank = embed_models(paths, parts["bank"], store, precision, log=say)
+    cents, info = [], None
+    for path in ver.member_paths:
+        m = str(path.relative_to(models))
+        c, info = instrument_centroids(backends[m], bank[m], parts["bank"].rows)
+        cents.append(c)
+    cents = np.concatenate(cents, axis=1) / np.sqrt(len(cents))
+    np.save(folder / "centroids.npy", cents.astype(np.float16))
+    (folder / "instruments.json").write_text(
+        json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+    ver = load_verifier(folder, precision)
+    for pname in evaluated:
+        part = parts[pname]
+        e = embed_models(paths, part, store, precision, log=say)
+        draws = evaluation.protocol_draws(part.rows["instrument_str"].to_numpy(), results.get("seed", SEED),
+                                          results["parts"][pname].get("n_draws", 5))
+        rec = evaluation.member_fusion_results([backends[m] for m in members], [e[m] for m in members], qf, draws)
+        if pname == "real":
+            emb = ver.join(*[e[str(path.relative_to(models))] for path in ver.member_paths])
+            rec["identify"] = identification_rates(ver.identify_vectors(emb), ver.centroids, ver.instruments, part.rows)
+        results["parts"][pname].setdefault("systems", {})[name] = {"fused": rec, "members": members, "main": members[0]}
+        say(f"{name} on {pname}: fused EER {100 * rec['eer']:.2f} %, genuine accepted {100 * (1 - rec['p_miss']):.1f} %, "
+            f"impostors rejected {100 * (1 - rec['p_fa']):.1f} %")
+    results_path.write_text(json.dumps(results, indent=1, default=json_default))
+    old = json.loads((Path(out) / "manifest.json").read_text())["command"]
+    spec = f"--system {name}={','.join(members)}"
+    write_manifest(Path(out), old if spec in old else f"{old}; then python -m training.build_cache --systems-only {spec}")
+    say(f"{name}: a system of {len(members)} models added to {out}")
 
 
 def say(msg: str) -> None:

@@ -121,7 +121,7 @@ def verdict_rates(model: str) -> pd.DataFrame | None:
     was right, per evaluation part, from the cache."""
     rows = []
     for part, res in benchmark().get("parts", {}).items():
-        c = verdict_record(res.get("models", {}).get(model, {}))
+        c = verdict_record(res.get("models", {}).get(model) or res.get("systems", {}).get(model, {}))
         if c and part in PART_NAMES:
             rows.append({"measured on": PART_NAMES[part], "genuine accepted": f"{100 * (1 - c['p_miss']):.1f} %",
                          "impostors rejected": f"{100 * (1 - c['p_fa']):.1f} %",
@@ -148,6 +148,13 @@ def parts_summary() -> pd.DataFrame | None:
                          "genuine accepted (%)": round(100 * (1 - c["p_miss"]), 1) if c else None,
                          "impostors rejected (%)": round(100 * (1 - c["p_fa"]), 1) if c else None,
                          "instruments": res["n_instruments"]})
+        for name, m in res.get("systems", {}).items():  # systems of several models: fused only
+            c = m["fused"]
+            rows.append({"part": PART_NAMES[part], "model": f"{name} ({' + '.join(m['members'])})",
+                         "EER raw (%)": None, "EER AS-norm (%)": None, "EER fused (%)": round(100 * c["eer"], 2),
+                         "Cllr": round(c["cllr"], 3), "genuine accepted (%)": round(100 * (1 - c["p_miss"]), 1),
+                         "impostors rejected (%)": round(100 * (1 - c["p_fa"]), 1),
+                         "instruments": res["n_instruments"]})
     return pd.DataFrame(rows) if rows else None
 
 
@@ -165,6 +172,27 @@ def cache() -> workbench.Cache:
 
 def models() -> list[workbench.ModelEntry]:
     return _models(str(workbench.cache_dir()), str(workbench.runs_dir()))
+
+
+def systems() -> list[workbench.ModelEntry]:
+    """The cache's systems of several models (Verify and My instruments offer them)."""
+    return _systems(str(workbench.cache_dir()))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _systems(cache_path: str) -> list[workbench.ModelEntry]:
+    return workbench.find_systems(Path(cache_path))
+
+
+def main_entry(entry: workbench.ModelEntry) -> workbench.ModelEntry:
+    """The model that stands for ``entry`` on maps and in the cache's embeddings: itself, or a
+    system's main member."""
+    if not entry.system:
+        return entry
+    found = next((m for m in models() if m.shipped and m.name == entry.main), None)
+    if found is None:
+        raise ValueError(f"the system {entry.name} names {entry.main} as its main model, which the cache lacks")
+    return found
 
 
 def broken_models() -> list[tuple[str, str]]:
@@ -254,13 +282,17 @@ def _shipped_embeddings(name: str, part: str) -> np.ndarray:
 
 def system_embeddings(entry: workbench.ModelEntry, ver, part: str = "test") -> np.ndarray:
     """(n, width) embeddings of the evaluation notes as ``ver.embed`` gives them: for a fused
-    shipped model, its own and its clean partner's (``<name>_clean_<part>.npy``) side by side."""
-    own = embeddings(entry, part)
+    shipped model or system, every member's from the cache side by side (a model's own as
+    ``<name>_<part>.npy``, its clean partner's as ``<name>_clean_<part>.npy``)."""
     if not ver.fused:
-        return own
-    if not (entry.shipped and cache().has_embeddings(f"{entry.name}_clean", part)):
-        raise ValueError(f"the cache has no {part} embeddings of {entry.name}'s clean partner; rebuild the cache")
-    return ver.join(own, _shipped_embeddings(f"{entry.name}_clean", part))
+        return embeddings(entry, part)
+    root = workbench.cache_dir().resolve() / "models"
+    paths = [p.resolve() for p in ver.member_paths]
+    names = [str(p.relative_to(root)).replace("/", "_") if p.is_relative_to(root) else None for p in paths]
+    missing = [n or str(p) for n, p in zip(names, ver.member_paths) if not (n and cache().has_embeddings(n, part))]
+    if not entry.shipped or missing:
+        raise ValueError(f"the cache has no {part} embeddings of {', '.join(missing) or entry.name}; rebuild the cache")
+    return ver.join(*[_shipped_embeddings(n, part) for n in names])
 
 
 def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes:
@@ -393,8 +425,10 @@ def cache_problems() -> list[str]:
 
 
 def pick_model(label: str = "Model", key: str = "model", default: str | None = None,
-               container=None) -> workbench.ModelEntry | None:
-    ms = models()
+               container=None, with_systems: bool = False) -> workbench.ModelEntry | None:
+    """A model chosen in the sidebar (kept across pages); ``with_systems``: the cache's systems
+    of several models too (for the pages that verify and identify clips)."""
+    ms = models() + (systems() if with_systems else [])
     for folder, why in broken_models():
         (container or st.sidebar).warning(f"Broken checkpoint left out: {why}", icon=":material/broken_image:")
     if not ms:
