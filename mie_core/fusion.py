@@ -27,10 +27,12 @@ A shipped model folder with a fusion holds its clean partner in ``clean/`` (chec
 and back-end) and the fitted detector and weights in ``fusion.json``
 (:class:`QualityFusion`). The same recipe fuses m models (:func:`fit_member_fusion`): a
 *system* folder (``cache/models/mel+cqt``) holds only its ``fusion.json``, naming the
-shipped model folders it fuses, and its instrument centroids; :func:`mie_core.verify.load_verifier` loads both models and
-:func:`mie_core.verify.verify` scores with the fused LLR. Two entry points compute it:
-:func:`system_llr` (one enrolment against clips: the app and the command line) and
-:func:`trial_llrs` (a trial list: ``evaluate`` and the cache builder); a test holds them equal.
+shipped model folders it fuses, and its instrument centroids.
+:func:`mie_core.verify.load_verifier` loads every member and :func:`mie_core.verify.verify`
+scores with the fused LLR. Two entry points compute it: :func:`member_system_llr` (one
+enrolment against clips: the app and the command line) and :func:`member_trial_llrs` (a
+trial list: ``evaluate`` and the cache builder), with :func:`system_llr` and
+:func:`trial_llrs` their pair's case; tests hold them equal.
 """
 from __future__ import annotations
 
