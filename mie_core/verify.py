@@ -15,6 +15,12 @@ A shipped model folder (``cache/models/<name>``) holds, beside the checkpoint:
   ``(n, d_main + d_partner)``, and everything here takes that width;
   :meth:`Verifier.own` is the main model's part (maps, identification, exports).
 
+A *system* folder (``cache/models/mel+cqt``) holds no checkpoint: its ``fusion.json``
+names the model folders it fuses (``cqt122``, ``cqt122/clean``, ...; the first is the main
+one), and its ``centroids.npy`` every corpus instrument in all members' scoring spaces side
+by side (:meth:`Verifier.identify_vectors`). :func:`load_verifier` loads it as the fused
+system of those members; everything below takes its width.
+
 :func:`verify` gives per clip the AS-norm score, the calibrated probability that the
 clip comes from the enrolled instrument (at a stated prior), the verdict, and whether
 the clip is typical of what the model was trained on. :func:`identify` ranks corpus
