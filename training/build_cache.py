@@ -250,10 +250,8 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
     results on every part of ``results/benchmark.json`` (``parts.<part>.systems.<name>``: the
     same trials as the models', and identification on the real part). The members'
     back-ends are the shipped ones, untouched; the manifest is rewritten."""
-    from mie_core import evaluation
-    from mie_core.report import fit_system
+    from mie_core.report import fit_system, system_results
     from mie_core.scoring import Backend
-    from mie_core.verify import load_verifier
 
     models = Path(out) / "models"
     paths = {m: models / m for m in members}
@@ -274,30 +272,24 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
     if folder.exists():
         shutil.rmtree(folder)
     qf.save(folder)
-    ver = load_verifier(folder, precision)  # the system as the app loads it
+    # every corpus instrument in each member's space, in the embedding's layout (the main one
+    # first, then the fusion's order: here the order given), side by side
     bank = embed_models(paths, parts["bank"], store, precision, log=say)
     cents, info = [], None
-    for path in ver.member_paths:
-        m = str(path.relative_to(models))
+    for m in members:
         c, info = instrument_centroids(backends[m], bank[m], parts["bank"].rows)
         cents.append(c)
     cents = np.concatenate(cents, axis=1) / np.sqrt(len(cents))
     np.save(folder / "centroids.npy", cents.astype(np.float16))
     (folder / "instruments.json").write_text(
         json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
-    ver = load_verifier(folder, precision)
-    for pname in evaluated:
-        part = parts[pname]
-        e = embed_models(paths, part, store, precision, log=say)
-        draws = evaluation.protocol_draws(part.rows["instrument_str"].to_numpy(), results.get("seed", SEED),
-                                          results["parts"][pname].get("n_draws", 5))
-        rec = evaluation.member_fusion_results([backends[m] for m in members], [e[m] for m in members], qf, draws)
-        if pname == "real":
-            emb = ver.join(*[e[str(path.relative_to(models))] for path in ver.member_paths])
-            rec["identify"] = identification_rates(ver.identify_vectors(emb), ver.centroids, ver.instruments, part.rows)
-        results["parts"][pname].setdefault("systems", {})[name] = {"fused": rec, "members": members, "main": members[0]}
-        say(f"{name} on {pname}: fused EER {100 * rec['eer']:.2f} %, genuine accepted {100 * (1 - rec['p_miss']):.1f} %, "
-            f"impostors rejected {100 * (1 - rec['p_fa']):.1f} %")
+    for pname in evaluated:  # as evaluate scores a system: its members and fusion as saved
+        rec = system_results(folder, parts[pname], store, precision, results.get("seed", SEED),
+                             results["parts"][pname].get("n_draws", 5), log=say)
+        results["parts"][pname].setdefault("systems", {})[name] = rec
+        f = rec["fused"]
+        say(f"{name} on {pname}: fused EER {100 * f['eer']:.2f} %, genuine accepted {100 * (1 - f['p_miss']):.1f} %, "
+            f"impostors rejected {100 * (1 - f['p_fa']):.1f} %")
     results_path.write_text(json.dumps(results, indent=1, default=json_default))
     old = json.loads((Path(out) / "manifest.json").read_text())["command"]
     spec = f"--system {name}={','.join(members)}"
