@@ -177,3 +177,89 @@ def test_the_shipped_room_bank_is_used_and_never_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setattr(chain, "SHIPPED_ROOMS", tmp_path / "nothing")
     with pytest.raises(FileNotFoundError, match="git checkout cache/rooms"):
         chain.room_bank(data_root=tmp_path)
+
+
+def _sampler(bank, seed=3, **kw):
+    import pandas as pd
+
+    from training.data import ClipSampler, NoteSet
+
+    rng = np.random.default_rng(0)
+    audio = (8000 * np.sin(2 * np.pi * rng.uniform(100, 800, (12, 1)) * np.arange(32000) / 16000)).astype(np.int16)
+    notes = NoteSet(audio, pd.DataFrame({"i": range(12)}), np.arange(12) % 4, np.arange(12) % 2,
+                    [f"i{k}" for k in range(4)], ["a", "b"])
+    return ClipSampler(notes, crop_s=0.5, seed=seed, chain=chain.RecordingChain(chain.TRAIN_PARAMS, bank), **kw)
+
+
+def test_parallel_batches_are_a_fixed_stream_that_resumes_exactly(bank):
+    """``data.batch_workers``: worker j of n makes batches j, j+n, ... from its own generator,
+    so two runs give the same stream whatever the timing, the stream is not n copies of one
+    generator, and a stream rebuilt from a mid-stream state goes on exactly as the
+    unbroken one (odd position: worker 1's turn)."""
+    from training.data import ParallelBatches
+
+    def take(stream, k):
+        try:
+            return [stream.next() for _ in range(k)], stream.state
+        finally:
+            stream.close()
+
+    whole, _ = take(ParallelBatches(_sampler(bank), 6, workers=2, seed=7), 5)
+    again, _ = take(ParallelBatches(_sampler(bank), 6, workers=2, seed=7), 5)
+    for a, b in zip(whole, again):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(whole[0][0], whole[1][0])  # the two workers draw differently
+    assert whole[0][0].shape == (6, 8000) and whole[0][0].dtype == np.float32
+    first, state = take(ParallelBatches(_sampler(bank), 6, workers=2, seed=7), 3)
+    assert state["turn"] == 1 and len(state["workers"]) == 2
+    rest, _ = take(ParallelBatches(_sampler(bank, seed=99), 6, workers=2, state=state), 2)
+    for a, b in zip(first + rest, whole):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="made by 2 workers, not 3"):
+        ParallelBatches(_sampler(bank), 6, workers=3, state=state)
+
+
+def test_a_failing_batch_worker_raises_with_its_traceback(bank):
+    from training.data import ParallelBatches
+
+    sampler = _sampler(bank)
+    sampler.bounds = None  # every clip fails inside the worker (TypeError)
+    stream = ParallelBatches(sampler, 4, workers=2)
+    try:
+        with pytest.raises(RuntimeError, match="batch worker 0 failed:(.|\\n)*TypeError"):
+            stream.next()
+    finally:
+        stream.close()
+
+
+
+def test_note_bounds_over_processes_equal_one_process():
+    """Many notes' non-silent bounds are found over several processes (a GPU run renders
+    90,000): the same bounds as one process, in order."""
+    from training.data import _bounds
+
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal((4500, 4000)) * 3000).astype(np.int16)
+    audio[:, : int(rng.integers(1, 1000))] = 0
+    audio[::3, 2500:] = 0
+    one = _bounds(audio, 40.0, workers=1)
+    np.testing.assert_array_equal(_bounds(audio, 40.0, workers=2), one)
+    assert (one[::3, 1] < 3000).all() and (one[1::3, 1] > 3500).all()
+
+
+def test_closing_the_batch_workers_is_prompt_with_batches_unread(bank):
+    """A stopped run must not wait on its workers: each holds batches nobody will read
+    (2 MB, more than a pipe buffers), which would keep it from exiting on its own."""
+    import time
+
+    from training.data import ParallelBatches
+
+    stream = ParallelBatches(_sampler(bank), 64, workers=2)
+    stream.next()
+    time.sleep(1.0)  # the workers fill their queues
+    t = time.perf_counter()
+    stream.close()
+    assert time.perf_counter() - t < 2.0
+    assert not any(p.is_alive() for p in stream._procs)

@@ -117,6 +117,32 @@ def test_a_run_folder_is_owned(reference_run, tiny_corpus, tmp_path):
     assert (out / "tiny" / "state.pt").read_bytes() == before
 
 
+def test_a_killed_trainer_frees_its_folder_though_its_helpers_live_on(tmp_path):
+    """The batch workers and the bounds pool are forked from the trainer and share its
+    lock's open file: they drop it at fork, so a trainer killed with SIGKILL can be
+    resumed at once, even while a helper of it is still alive."""
+    from training.train import RunLock
+
+    script = (
+        "import multiprocessing as mp, os, sys, time\n"
+        "from pathlib import Path\n"
+        "from training.train import RunLock\n"
+        "lock = RunLock(Path(sys.argv[1]))\n"
+        "helper = mp.get_context('fork').Process(target=time.sleep, args=(60,))\n"
+        "helper.start()\n"
+        "print(helper.pid, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    with open(tmp_path / "out.txt", "w") as out:  # a file, not a pipe: the helper keeps it open
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], cwd=REPO, stdout=out, timeout=60)
+    helper = int((tmp_path / "out.txt").read_text().split()[0])
+    try:
+        os.kill(helper, 0)  # still alive
+        RunLock(tmp_path / "run").release()  # the folder is free all the same
+    finally:
+        os.kill(helper, signal.SIGKILL)
+
+
 def test_resume_never_unpickles(tmp_path):
     """A crafted state.pt that would run code when unpickled is refused, and nothing runs."""
     import pickle

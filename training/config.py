@@ -34,6 +34,9 @@ class DataConfig:
     split: "program_disjoint" or "soundfont_disjoint".
     train_*: which notes of the training instruments are rendered into memory.
     valid_*: which notes of the valid instruments are embedded (whole notes).
+    batch_workers: processes that make training batches (0 = one thread beside the model,
+        enough on a CPU; a GPU needs about one per spare core, the recording chain being
+        the CPU's work). The batches depend on this number, not on timing.
     crop_s: length of a training clip in seconds (0 = the whole segment, as the paper).
     augment: the paper's note concatenation (Sec. V-B-2) with probability concat_prob,
         segments of concat_min_s..concat_max_s seconds of trimmed notes.
@@ -60,6 +63,7 @@ class DataConfig:
     concat_max_s: float = 5.0
     trim_top_db: float = 40.0
     render_workers: int = 0
+    batch_workers: int = 0
     performed_share: float = 0.0
     performed_held_s: tuple = (0.2, 3.0)
 
@@ -87,7 +91,7 @@ class DataConfig:
             if bad or not getattr(self, name):
                 raise ConfigError(f"data.{name} must be MIDI velocities from 1 to 127, not {list(getattr(self, name))}")
         for name in ("train_pitch_offset", "valid_pitch_offset", "train_max_notes_per_instrument",
-                     "valid_max_notes_per_instrument", "render_workers"):
+                     "valid_max_notes_per_instrument", "render_workers", "batch_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"data.{name} must be >= 0, not {getattr(self, name)}")
         for name in ("crop_s", "concat_min_s", "concat_max_s", "trim_top_db", "concat_prob"):

@@ -21,6 +21,7 @@ cut to 4 s so a batch is one tensor). Every choice comes from the sampler's
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,11 +48,37 @@ class NoteSet:
     families: list[str]
 
 
-def _bounds(audio: np.ndarray, top_db: float) -> np.ndarray:
-    out = np.zeros((audio.shape[0], 2), dtype=np.int64)
-    for i, x in enumerate(audio):
-        out[i] = trim_bounds(x.astype(np.float32) / 32768.0, SR, top_db)
+_FORKED: dict = {}  # what forked _bounds workers read: the notes, shared copy-on-write
+
+
+def _bounds_range(audio: np.ndarray, top_db: float, start: int, stop: int) -> np.ndarray:
+    out = np.zeros((stop - start, 2), dtype=np.int64)
+    for i in range(start, stop):
+        out[i - start] = trim_bounds(audio[i].astype(np.float32) / 32768.0, SR, top_db)
     return out
+
+
+def _bounds_chunk(start: int, stop: int) -> np.ndarray:
+    return _bounds_range(_FORKED["audio"], _FORKED["top_db"], start, stop)
+
+
+def _bounds(audio: np.ndarray, top_db: float, workers: int | None = None) -> np.ndarray:
+    """(n, 2) sample bounds of each note's non-silent region; over several processes when
+    there are many notes (0.5 ms a note: 45 s for a GPU run's 90,000 on one core)."""
+    n = audio.shape[0]
+    workers = min(os.cpu_count() or 1, 16) if workers is None else workers
+    if workers <= 1 or n < 4096:
+        return _bounds_range(audio, top_db, 0, n)
+    import multiprocessing as mp
+
+    edges = np.linspace(0, n, 4 * workers + 1).astype(int)
+    _FORKED.update(audio=audio, top_db=top_db)
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.starmap(_bounds_chunk, zip(edges[:-1], edges[1:]))
+    finally:
+        _FORKED.clear()
+    return np.concatenate(parts)
 
 
 def load_corpus_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, dict]:
@@ -276,3 +303,100 @@ class Prefetcher:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def _batch_worker(sampler: ClipSampler, size: int, state: dict, out, stop) -> None:
+    """The loop of one :class:`ParallelBatches` process: batches, each with the generator's
+    state after it, until told to stop; an error goes out as its traceback."""
+    import queue
+    import traceback
+
+    parent = os.getppid()
+    sampler.set_state(state)
+    while not stop.is_set() and os.getppid() == parent:  # a killed trainer leaves no workers behind
+        try:
+            item = (sampler.batch(size), sampler.state())
+        except BaseException:  # noqa: BLE001  (handed to the consumer, which raises it)
+            item = (traceback.format_exc(), None)
+        while not stop.is_set() and os.getppid() == parent:
+            try:
+                out.put(item, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if item[1] is None:
+            return
+
+
+class ParallelBatches:
+    """Training batches made by ``workers`` processes, handed out in a fixed order.
+
+    What a GPU needs: the recording chain costs about 2 ms of one core per 1-s clip, so
+    one thread makes about 500 clips/s while an H100 trains on several thousand.
+
+    Logical worker ``j`` of ``n`` owns a generator of its own (seeded ``[seed, j]``, or
+    restored from :attr:`state`) and makes the run's batches ``j, j + n, j + 2n, ...``;
+    batch ``b`` is taken from worker ``b mod n``. The stream thus depends on the seed and
+    ``n``, never on timing, and :attr:`state` (each worker's generator after its last
+    batch handed out, and whose turn is next) resumes it exactly where it stopped. The
+    processes are forked: they share the notes in memory and never touch the GPU.
+    """
+
+    def __init__(self, sampler: ClipSampler, size: int, workers: int, seed: int = 0, state: dict | None = None,
+                 depth: int = 2):
+        import multiprocessing as mp
+
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, not {workers}")
+        if state is not None and len(state["workers"]) != workers:
+            raise ValueError(f"the saved batch stream was made by {len(state['workers'])} workers, not {workers}")
+        self.n = int(workers)
+        self.size = int(size)
+        self._states = (list(state["workers"]) if state is not None
+                        else [np.random.default_rng([seed, j]).bit_generator.state for j in range(self.n)])
+        self._turn = int(state["turn"]) if state is not None else 0
+        ctx = mp.get_context("fork")
+        self._stop = ctx.Event()
+        self._queues = [ctx.Queue(maxsize=depth) for _ in range(self.n)]
+        self._procs = [ctx.Process(target=_batch_worker, args=(sampler, self.size, self._states[j], self._queues[j],
+                                                               self._stop), name=f"batches-{j}", daemon=True)
+                       for j in range(self.n)]
+        for p in self._procs:
+            p.start()
+
+    @property
+    def state(self) -> dict:
+        """What a checkpoint saves to resume the stream after the last batch handed out."""
+        return {"kind": "parallel", "workers": list(self._states), "turn": self._turn}
+
+    def next(self) -> tuple:
+        """The next batch of the stream (as :meth:`ClipSampler.batch` returns it)."""
+        import queue
+
+        j = self._turn
+        while True:
+            try:
+                batch, state = self._queues[j].get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self._procs[j].is_alive():
+                    raise RuntimeError(f"batch worker {j} died (exit code {self._procs[j].exitcode})") from None
+        if state is None:
+            raise RuntimeError(f"batch worker {j} failed:\n{batch}")
+        self._states[j] = state
+        self._turn = (j + 1) % self.n
+        return batch
+
+    def close(self) -> None:
+        """Stops the workers at once. They hold nothing that needs saving (the stream's
+        state lives here), and a worker whose queue still holds a batch that will never be
+        read cannot exit by itself (its queue's feeder thread waits to flush it)."""
+        self._stop.set()
+        for p in self._procs:
+            if p.is_alive():
+                p.terminate()
+        for p in self._procs:
+            p.join(timeout=5)
+        for q in self._queues:
+            q.close()
+            q.cancel_join_thread()

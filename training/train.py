@@ -40,7 +40,7 @@ from mie_core.checkpoint import library_versions, save_checkpoint
 from mie_core.hardware import cpu_has_bf16
 from mie_core.model import InstrumentEncoder
 from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config
-from training.data import ClipSampler, Prefetcher, load_corpus_sets, load_nsynth_sets, load_rwc_sets
+from training.data import ClipSampler, ParallelBatches, Prefetcher, load_corpus_sets, load_nsynth_sets, load_rwc_sets
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -165,12 +165,23 @@ class RunLock:
                               "another run.name / run.out_dir") from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        # a forked helper (batch workers, the bounds pool) shares the lock's open file and
+        # would hold the folder after the trainer is killed: it closes its copy at once
+        os.register_at_fork(after_in_child=self._drop_in_child)
+
+    def _drop_in_child(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def release(self) -> None:
         import fcntl
 
+        if self.fd is None:
+            return
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
+        self.fd = None
 
 
 class Logger:
@@ -352,13 +363,26 @@ def run(args) -> int:
         opt.load_state_dict(state["optimizer"])
         step, best = state["step"], state["best"]
         trained_s, clips_seen = state.get("trained_s", 0.0), state.get("clips_seen", 0)
-        sampler.set_state(state["sampler"][rank] if isinstance(state["sampler"], list) else state["sampler"])
+        saved_stream = state["sampler"][rank] if isinstance(state["sampler"], list) else state["sampler"]
+        parallel = saved_stream.get("kind") == "parallel"
+        if parallel != bool(cfg.data.batch_workers):
+            raise ConfigError(f"{args.resume}: the run's batches were made with data.batch_workers = "
+                              f"{len(saved_stream['workers']) if parallel else 0}; a resume keeps that number")
+        if not parallel:
+            sampler.set_state(saved_stream)
         torch.set_rng_state(state["torch_rng"])
         if is_main:
             log.say(f"resumed at step {step} of {o.steps}")
             log.event(event="resume", step=step)
 
-    batches = Prefetcher(sampler, per_rank)
+    if cfg.data.batch_workers:
+        try:
+            batches = ParallelBatches(sampler, per_rank, cfg.data.batch_workers, seed=cfg.run.seed * 1009 + rank,
+                                      state=saved_stream if state is not None else None)
+        except ValueError as err:
+            raise ConfigError(f"{args.resume}: {err}") from None
+    else:
+        batches = Prefetcher(sampler, per_rank)
     train_model: nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
