@@ -143,6 +143,25 @@ def test_a_killed_trainer_frees_its_folder_though_its_helpers_live_on(tmp_path):
         os.kill(helper, signal.SIGKILL)
 
 
+def test_export_of_a_state_is_the_run_s_own_export(reference_run, tmp_path):
+    """``--export STATE --to DIR``: a run's last checkpoint as a model folder. For a finished
+    run it holds the weights of the run's own ``last`` export, and loads and embeds alike."""
+    res = run_train([sys.executable, "-m", "training.train", "--export", str(reference_run / "state.pt"),
+                     "--to", str(tmp_path / "m")])
+    assert "wrote" in res.stdout
+    ours, theirs = load_file(tmp_path / "m" / "model.safetensors"), load_file(reference_run / "last" / "model.safetensors")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["provenance"]["step"] == 200 and meta["label_maps"]["instrument"]
+    x = torch.randn(2, 16000) * 0.1
+    a, b = InstrumentEncoder.from_checkpoint(tmp_path / "m"), InstrumentEncoder.from_checkpoint(reference_run / "last")
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+    res = subprocess.run([sys.executable, "-m", "training.train", "--export", str(reference_run / "state.pt")],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--to" in res.stderr
+
+
 def test_resume_never_unpickles(tmp_path):
     """A crafted state.pt that would run code when unpickled is refused, and nothing runs."""
     import pickle

@@ -212,12 +212,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="build the model, print parameter counts, train nothing")
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a folder that holds one (its state, log and exports are replaced)")
+    p.add_argument("--export", metavar="STATE", help="write the model of a run's state.pt (its last checkpoint) "
+                   "as a model folder, --to DIR; trains nothing")
+    p.add_argument("--to", help="the model folder --export writes")
     args = p.parse_args(argv)
+    if args.export:
+        try:
+            export_state(args.export, args.to)
+        except ConfigError as err:
+            print(f"config error: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.to}")
+        return 0
     try:
         return run(args)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2
+
+
+def export_state(state_path: str | Path, folder: str | Path | None) -> Path:
+    """The model of a run's checkpoint (``state.pt``) as a model folder: what to keep when
+    a run stops before its end (a GPU lease running out, say). The folder's provenance
+    names the state, its step and clips; its metrics are the run's best validation."""
+    if not folder:
+        raise ConfigError("--export needs --to DIR (the model folder to write)")
+    state = load_state(state_path)
+    cfg = from_dict(state["config"], where=str(state_path))
+    maps = state["label_maps"]
+    model = build(cfg, len(maps["instrument"]), len(maps["family"]))
+    model.load_state_dict(state["model"])
+    trained_s = state.get("trained_s", 0.0)
+    prov = {"config": cfg.to_dict(), "corpus": state.get("recipe"), "versions_at_training": state.get("versions"),
+            "step": state["step"], "clips_seen": state.get("clips_seen"), "trained_minutes": round(trained_s / 60, 2),
+            "exported_from": str(Path(state_path).resolve()),
+            "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return save_checkpoint(folder, model.encoder, model.heads, maps, prov, {"valid": state.get("best")})
 
 
 def resolve_config(args) -> tuple[Config, dict | None]:
@@ -230,7 +260,7 @@ def resolve_config(args) -> tuple[Config, dict | None]:
         return from_dict(apply_overrides(state["config"], args.set), where=args.resume), state
     if args.config:
         return load_config(args.config, args.set), None
-    raise ConfigError("give --config or --resume")
+    raise ConfigError("give --config, --resume or --export")
 
 
 def select_device(cfg: Config, local_rank: int, world: int) -> tuple[torch.device, bool]:
