@@ -33,6 +33,7 @@ with ui.guard():
             best = r.get("fused") or r.get("asnorm", r)  # what the Verify page scores with
             row[f"EER {label} (%)"] = round(100 * best["eer"], 2) if best else None
         row.update({"trained steps": prov.get("step"), "training clips": prov.get("clips_seen"),
+                    "trained on": (prov.get("machine") or {}).get("gpu") or ("CPU" if prov.get("machine") else None),
                     "source": "shipped" if m.shipped else "trained here"})
         rows.append(row)
     for m in ui.systems():  # systems of several shipped models, one fusion (the Verify page's default)
@@ -45,8 +46,8 @@ with ui.guard():
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         st.caption("EER on unseen instruments with the calibrated scoring the Verify page uses (each shipped model "
-                   "fused with its clean-trained partner, weighted by how clean the clip sounds; mel+cqt fuses both "
-                   "pairs, four models), measured "
+                   "fused with its clean-trained partner, weighted by how clean the clip sounds; mel+cqt adds the "
+                   "clean-trained Mel model to the cqt122 pair), measured "
                    "three ways on identical trials: clean SoundFont renders; the same notes through simulated rooms, "
                    "microphones, noise and codecs never used in training; and real recordings of single notes "
                    "(tonejs-instruments). The Benchmark page has the raw-cosine figures beside them.")
