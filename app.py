@@ -63,10 +63,13 @@ with ui.guard():
     if corpus:
         st.subheader("Corpus")
         n_test = len(ui.notes("test")) if ui.cache().exists else 0
+        counts = {m.name: (m.meta.get("provenance") or {}).get("corpus", {}).get("n_train_notes")
+                  for m in ([m for m in models if m.shipped] or models)}
+        train_notes = ", ".join(f"{n:,} ({name})" for name, n in counts.items() if isinstance(n, int)) or "?"
         st.markdown(
             f"Real sampled instruments rendered from SoundFonts ({', '.join(corpus.get('soundfonts', {}))}); "
             f"split **{corpus.get('split')}**: no General MIDI program of a test instrument is seen in training. "
-            f"{corpus.get('n_train_notes', '?')} training notes; the maps and benchmarks use {n_test} notes of "
+            f"Training notes rendered: {train_notes}; the maps and benchmarks use {n_test} notes of "
             f"{ui.notes('test')['instrument_str'].nunique() if n_test else 0} unseen test instruments.")
     missing = [s for s in ("timgm6mb", "merlin", "fluidr3mono", "msgeneral")
                if s not in workbench.soundfont_paths()]

@@ -71,6 +71,11 @@ def test_home_lists_the_models_with_their_eer(app, tiny_cache):
             eer = bench["parts"][part]["models"][name][kind]["eer"]
             assert row[column] == pytest.approx(100 * eer, abs=0.01)
     assert "mfcc" in " ".join(c.value for c in at.caption).lower()
+    assert set(df["trained on"].dropna()) == {"CPU"}  # the tiny models trained here, on no GPU
+    text = " ".join(m.value for m in at.markdown)  # the training notes each model rendered, by name
+    for name in ("cqt_tiny", "mel_tiny"):
+        meta = json.loads((tiny_cache["cache"] / "models" / name / "model.json").read_text())
+        assert f"{meta['provenance']['corpus']['n_train_notes']:,} ({name})" in text
     row = df[df["model"] == "tiny_sys"].iloc[0]  # the system of three models, from its own results
     assert row["EER clean renders (%)"] == pytest.approx(100 * bench["parts"]["test"]["systems"]["tiny_sys"]["fused"]["eer"],
                                                          abs=0.01)
