@@ -263,3 +263,38 @@ def test_closing_the_batch_workers_is_prompt_with_batches_unread(bank):
     stream.close()
     assert time.perf_counter() - t < 2.0
     assert not any(p.is_alive() for p in stream._procs)
+
+
+def test_batch_workers_exit_when_the_trainer_is_killed(tmp_path):
+    """A trainer killed with SIGKILL leaves no batch workers behind, though each still holds
+    a batch nobody will read (before: they waited for ever to flush it)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = (
+        "import os, sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from mie_core import chain\n"
+        "from test_chain import _sampler\n"
+        "from training.data import ParallelBatches\n"
+        "s = ParallelBatches(_sampler(chain.room_bank(seed=0)), 64, workers=2)\n"
+        "s.next()\n"
+        "print(*[p.pid for p in s._procs], flush=True)\n"
+        "import time; time.sleep(1.0)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    with open(tmp_path / "pids.txt", "w") as out:
+        subprocess.run([sys.executable, "-c", script], cwd=repo, stdout=out, timeout=120)
+    pids = [int(p) for p in (tmp_path / "pids.txt").read_text().split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+        time.sleep(0.1)
+    alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
+    for p in alive:
+        os.kill(p, 9)
+    assert not alive

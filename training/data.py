@@ -312,6 +312,7 @@ def _batch_worker(sampler: ClipSampler, size: int, state: dict, out, stop) -> No
     import traceback
 
     parent = os.getppid()
+    out.cancel_join_thread()  # on exit, never wait to flush a batch nobody will read (the trainer died)
     sampler.set_state(state)
     while not stop.is_set() and os.getppid() == parent:  # a killed trainer leaves no workers behind
         try:

@@ -216,15 +216,10 @@ def main(argv: list[str] | None = None) -> int:
                    "as a model folder, --to DIR; trains nothing")
     p.add_argument("--to", help="the model folder --export writes")
     args = p.parse_args(argv)
-    if args.export:
-        try:
-            export_state(args.export, args.to)
-        except ConfigError as err:
-            print(f"config error: {err}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.to}")
-        return 0
     try:
+        if args.export:
+            print(f"wrote {export_state(args.export, args.to)}")
+            return 0
         return run(args)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
@@ -394,23 +389,16 @@ def run(args) -> int:
         step, best = state["step"], state["best"]
         trained_s, clips_seen = state.get("trained_s", 0.0), state.get("clips_seen", 0)
         saved_stream = state["sampler"][rank] if isinstance(state["sampler"], list) else state["sampler"]
-        parallel = saved_stream.get("kind") == "parallel"
-        if parallel != bool(cfg.data.batch_workers):
-            raise ConfigError(f"{args.resume}: the run's batches were made with data.batch_workers = "
-                              f"{len(saved_stream['workers']) if parallel else 0}; a resume keeps that number")
-        if not parallel:
+        if not cfg.data.batch_workers:  # with batch workers the stream's state is theirs (ParallelBatches)
             sampler.set_state(saved_stream)
         torch.set_rng_state(state["torch_rng"])
         if is_main:
             log.say(f"resumed at step {step} of {o.steps}")
             log.event(event="resume", step=step)
 
-    if cfg.data.batch_workers:
-        try:
-            batches = ParallelBatches(sampler, per_rank, cfg.data.batch_workers, seed=cfg.run.seed * 1009 + rank,
-                                      state=saved_stream if state is not None else None)
-        except ValueError as err:
-            raise ConfigError(f"{args.resume}: {err}") from None
+    if cfg.data.batch_workers:  # a resume keeps the run's config, so its number of workers too
+        batches = ParallelBatches(sampler, per_rank, cfg.data.batch_workers, seed=cfg.run.seed * 1009 + rank,
+                                  state=saved_stream if state is not None else None)
     else:
         batches = Prefetcher(sampler, per_rank)
     train_model: nn.Module = model
