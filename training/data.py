@@ -312,7 +312,6 @@ def _batch_worker(sampler: ClipSampler, size: int, state: dict, out, stop) -> No
     import traceback
 
     parent = os.getppid()
-    out.cancel_join_thread()  # on exit, never wait to flush a batch nobody will read (the trainer died)
     sampler.set_state(state)
     while not stop.is_set() and os.getppid() == parent:  # a killed trainer leaves no workers behind
         try:
@@ -326,7 +325,8 @@ def _batch_worker(sampler: ClipSampler, size: int, state: dict, out, stop) -> No
             except queue.Full:
                 continue
         if item[1] is None:
-            return
+            return  # the error goes out (flushed at exit) and the trainer raises it
+    out.cancel_join_thread()  # stopped, or the trainer died: never wait at exit to flush a batch nobody reads
 
 
 class ParallelBatches:
