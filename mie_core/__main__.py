@@ -110,7 +110,7 @@ def cmd_embed(args) -> int:
         print(f"error: the output folder {out.parent} does not exist", file=sys.stderr)
         return 2
     enc = InstrumentEncoder.from_checkpoint(args.model)
-    names, waves, bad = _read_clips(args.files, args.max_seconds)
+    names, waves, bad = _read_clips(args.files, args.max_seconds, note=False)  # whole files, as documented
     for b in bad:
         print(f"error: {b}", file=sys.stderr)
     if (bad and not args.skip_bad) or not waves:
@@ -144,14 +144,17 @@ def cmd_verify_cache(args) -> int:
     return 1 if problems else 0
 
 
-def _read_clips(files, max_seconds: float, skip_bad: bool = False) -> tuple[list, list, list[str]]:
-    """(names, waves, errors) of audio files; each error one line naming its file."""
-    from .audio import AudioError, load_audio
+def _read_clips(files, max_seconds: float, skip_bad: bool = False, note: bool = True) -> tuple[list, list, list[str]]:
+    """(names, waves, errors) of audio files, each wave (with ``note``) the note as every
+    verdict's embedding path cuts it (:func:`mie_core.audio.note_excerpt`), else the whole
+    file; each error one line naming its file."""
+    from .audio import AudioError, load_audio, note_excerpt
 
     names, waves, bad = [], [], []
     for f in files:
         try:
-            waves.append(load_audio(f, max_seconds=max_seconds))
+            x = load_audio(f, max_seconds=max_seconds)
+            waves.append(note_excerpt(x) if note else x)
             names.append(str(f))
         except AudioError as err:
             bad.append(str(err))

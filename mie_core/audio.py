@@ -222,6 +222,34 @@ def trim_silence(x: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 40.0) -> 
     return x[start:end]
 
 
+#: a note is embedded from its onset for at most this long (the ``real`` test part's notes
+#: were measured so: :mod:`mie_core.realrec`; a 6-s excerpt is two of the encoder's 4-s windows)
+NOTE_SECONDS = 6.0
+#: kept before the onset, so an attack is never cut (every real test note starts within 50 ms)
+ONSET_MARGIN_S = 0.1
+
+
+def note_bounds(x: np.ndarray, sr: int = SAMPLE_RATE, max_seconds: float = NOTE_SECONDS, top_db: float = 60.0,
+                margin_s: float = ONSET_MARGIN_S) -> tuple[int, int]:
+    """Sample range [start, end) of the note in ``x`` that is embedded: from ``margin_s``
+    before the onset (the first 25-ms frame within ``top_db`` dB of the loudest, as
+    :func:`trim_bounds`) for at most ``max_seconds``. Leading silence (a recording started
+    before the player) is skipped; a clip that starts at its onset keeps its first sample,
+    so for it this is ``x[:max_seconds * sr]``. An all-silent clip gives (0, min(len, max)).
+    """
+    n = int(round(max_seconds * sr))
+    onset, end = trim_bounds(x, sr, top_db)
+    start = max(0, onset - int(round(margin_s * sr))) if end > onset else 0
+    return start, min(len(x), start + n)
+
+
+def note_excerpt(x: np.ndarray, sr: int = SAMPLE_RATE, max_seconds: float = NOTE_SECONDS) -> np.ndarray:
+    """The part of a recorded note that every embedding path uses (:func:`note_bounds`):
+    the app's uploads, ``python -m mie_core verify/identify`` and the ``real`` test part."""
+    start, end = note_bounds(x, sr, max_seconds)
+    return x[start:end]
+
+
 def to_wav_bytes(x: np.ndarray, sr: int = SAMPLE_RATE) -> bytes:
     """16-bit PCM WAV bytes of a float signal (for playback in the app and downloads)."""
     buf = io.BytesIO()

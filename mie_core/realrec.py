@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import gm
+from .audio import NOTE_SECONDS
 from .soundfonts import data_dir
 
 # package name -> General MIDI program of the instrument it records
@@ -38,7 +39,7 @@ TONEJS: dict[str, int] = {
 }
 NOTE_RE = re.compile(r"^([A-G])(s|b|#)?(-?\d)$")
 SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-MAX_SECONDS = 6.0  # real notes are cut to this length (the longest piano and harp notes ring on)
+MAX_SECONDS = NOTE_SECONDS  # real notes are cut to this length (the longest piano and harp notes ring on)
 
 
 def tonejs_dir(root: Path | None = None) -> Path:
@@ -129,8 +130,9 @@ def tonejs_table(root: Path | None = None) -> pd.DataFrame:
 
 
 def load_tonejs_audio(table: pd.DataFrame, max_seconds: float = MAX_SECONDS) -> list[np.ndarray]:
-    """The notes of ``table`` as float32 at 16 kHz, each cut to ``max_seconds``."""
-    from .audio import load_audio
+    """The notes of ``table`` as float32 at 16 kHz, each as every embedding path cuts a note
+    (:func:`mie_core.audio.note_excerpt`: from its onset, at most ``max_seconds``; every
+    tonejs file starts within 50 ms of its onset, so this is its first ``max_seconds``)."""
+    from .audio import load_audio, note_excerpt
 
-    n = int(max_seconds * 16000)
-    return [load_audio(p)[:n] for p in table["path"]]
+    return [note_excerpt(load_audio(p), max_seconds=max_seconds) for p in table["path"]]

@@ -28,7 +28,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
         st.subheader("2. Test a clip")
         c1, c2 = st.columns(2)
         test_file = c1.file_uploader(f"A clip to test (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s)", type=FORMATS,
-                                     key="test_file")
+                                     key="test_file", help=ui.UPLOAD_HELP)
         recorded = c2.audio_input("... or record one", key="test_rec")
         recal = None  # the user's own calibration (My instruments), where they fitted one for this system
         if ver.can_calibrate:
@@ -178,7 +178,7 @@ with ui.guard():
     if src == "my own notes":
         files = st.file_uploader(f"Notes of one instrument (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)",
                                  type=FORMATS,
-                                 accept_multiple_files=True, key="enrol_files")
+                                 accept_multiple_files=True, key="enrol_files", help=ui.UPLOAD_HELP)
         clips = ui.read_uploads(files)
         for i, (n, x) in enumerate(clips):
             show_clip(n, x, f"enrol{i}")

@@ -46,7 +46,7 @@ with ui.guard():
         st.markdown("**Enrol an instrument**")
         name = st.text_input("Name (e.g. 'my violin')", key="lib_name")
         files = st.file_uploader(f"Its notes (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)", type=FORMATS,
-                                 accept_multiple_files=True, key="lib_files")
+                                 accept_multiple_files=True, key="lib_files", help=ui.UPLOAD_HELP)
         if st.form_submit_button("Enrol", type="primary"):
             clips = ui.read_uploads(files)
             if not name.strip():

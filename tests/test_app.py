@@ -380,3 +380,16 @@ def test_verify_offers_the_users_own_calibration(app, tiny_cache, tmp_path, monk
     box = [c for c in at.checkbox if c.key == "mycal_cqt_tiny"]
     assert box and box[0].value is True
     assert f"{done['n_target']} genuine and {done['n_nontarget']} impostor" in box[0].label
+
+
+@pytest.mark.parametrize("native, cached, want", [(True, "bf16", "bf16"), (False, "bf16", "fp32"),
+                                                  (True, "fp32", "fp32"), (False, "fp32", "fp32")])
+def test_uploads_are_embedded_in_fp32_where_bf16_would_be_emulated(monkeypatch, native, cached, want):
+    """The cache's precision where this CPU runs bf16 natively; fp32 elsewhere (emulated bf16
+    autocast made enrolling five notes 6x slower on a CPU without AVX-512, 2026-11-27)."""
+    from mie_core import hardware
+    from pages.common import ui
+
+    monkeypatch.setattr(hardware, "_BF16", native)
+    monkeypatch.setattr(ui, "benchmark", lambda: {"precision": cached})
+    assert ui.embed_precision() == want

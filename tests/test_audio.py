@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mie_core.audio import AudioError, load_audio, trim_bounds, trim_silence
+from mie_core.audio import AudioError, load_audio, note_bounds, note_excerpt, trim_bounds, trim_silence
 from mie_core.augment import concat_notes, random_crop
 
 
@@ -138,6 +138,57 @@ def test_trim_removes_silence_to_within_a_frame():
     a, b = trim_bounds(x, sr, top_db=40)
     assert abs(a - 8000) <= 400 and abs(b - 24000) <= 400  # one 25 ms frame
     assert len(trim_silence(x, sr)) == b - a
+
+
+def _decaying_note(seconds: float, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.5 * np.exp(-t / 1.5) * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+def test_a_note_is_embedded_from_its_onset_for_at_most_six_seconds():
+    sr = 16000
+    note = _decaying_note(10.0)
+    # a note that starts at its onset keeps its first sample: exactly the first 6 s
+    # (the real test part's notes, measured so)
+    np.testing.assert_array_equal(note_excerpt(note), note[: 6 * sr])
+    # 2 s of near silence (-100 dBFS hiss) recorded before the player starts: skipped, but
+    # the 0.1 s before the onset is kept so the attack is never cut
+    hiss = (1e-5 * np.random.default_rng(0).standard_normal(2 * sr)).astype(np.float32)
+    x = np.concatenate([hiss, note])
+    start, end = note_bounds(x)
+    assert 2 * sr - int(0.1 * sr) - 400 <= start <= 2 * sr - int(0.1 * sr) + 160  # within a 25-ms frame
+    assert end - start == 6 * sr
+    # shorter clips are kept whole, silence before them dropped; a silent clip is kept as is
+    short = np.concatenate([np.zeros(sr, np.float32), _decaying_note(1.5)])
+    s0, e0 = note_bounds(short)
+    assert e0 == len(short) and abs(s0 - int(0.9 * sr)) <= 400
+    assert note_bounds(np.zeros(8 * sr, np.float32)) == (0, 6 * sr)
+    assert len(note_excerpt(note, max_seconds=2.0)) == 2 * sr
+
+
+def test_the_app_and_the_commands_embed_the_same_excerpt(tmp_path):
+    """One pipeline: an upload (Verify, My instruments) and a file given to ``verify`` or
+    ``identify`` become the same audio, the note excerpt; ``embed`` keeps whole files."""
+    from mie_core.__main__ import _read_clips
+    from pages.common import ui
+
+    sr = 16000
+    x = np.concatenate([np.zeros(sr, np.float32), _decaying_note(12.0)])
+    f = tmp_path / "long_violin.wav"
+    sf.write(f, x, sr, subtype="FLOAT")
+    want = note_excerpt(load_audio(f))
+    assert len(want) == 6 * sr
+    _, waves, bad = _read_clips([f], 60.0)
+    assert not bad
+    np.testing.assert_array_equal(waves[0], want)
+    _, whole, _ = _read_clips([f], 60.0, note=False)
+    assert len(whole[0]) == len(x)
+    with open(f, "rb") as fh:
+        up = io.BytesIO(fh.read())
+    up.name = f.name
+    got, err = ui.read_upload(up)
+    assert err is None
+    np.testing.assert_array_equal(got, want)
 
 
 def test_concat_is_exact_length_and_uses_notes_without_repeats():

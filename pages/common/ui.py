@@ -102,6 +102,9 @@ def encoder(path: str):
 
 
 MAX_UPLOAD_S = 60.0  # mie_core.audio's default limit, said before an upload
+NOTE_S = mie_audio.NOTE_SECONDS  # what is embedded of an upload: its note from the onset, at most this long
+UPLOAD_HELP = (f"Up to {MAX_UPLOAD_S:g} s. The note is used from its onset for at most {NOTE_S:g} s (leading silence "
+               "skipped), as the real recordings the verdicts were measured on.")
 AUDIO_FORMATS = ["wav", "flac", "ogg", "mp3"]  # what the uploaders accept (mie_core.audio reads them all)
 
 
@@ -354,10 +357,16 @@ def _shipped_map(name: str, method: str) -> np.ndarray | None:
 
 
 def embed_precision() -> str:
-    """Embed uploads and runs as the cache was embedded ("bf16" autocast or "fp32"), so scores
-    compare; on a CPU without native bf16 the same autocast runs, only slower."""
+    """Embed uploads and runs as the cache was embedded ("bf16" autocast or "fp32") where this
+    CPU has native bf16; elsewhere in fp32. bf16 autocast on a CPU without it is emulated:
+    on an AMD EPYC without AVX-512 it took 17.6 s to enrol five notes with the mel+cqt system
+    against 2.8 s in fp32 (2026-11-27), and fp32 and bf16 embeddings of the shipped models
+    agree to a cosine of 0.99998 (``benchmarks/cross_cpu.py``), far inside the scores' spread."""
+    from mie_core.hardware import cpu_has_bf16
+
     b = benchmark()
-    return b.get("precision") or ("bf16" if b.get("embed_bf16") else "fp32")
+    cached = b.get("precision") or ("bf16" if b.get("embed_bf16") else "fp32")
+    return cached if cpu_has_bf16() else "fp32"
 
 
 def embed_bf16() -> bool:
@@ -511,9 +520,10 @@ def read_uploads(files) -> list[tuple[str, np.ndarray]]:
 
 
 def read_upload(f) -> tuple[np.ndarray | None, str | None]:
-    """(audio, None) or (None, the library's message naming the file) for an uploaded file."""
+    """(audio, None) or (None, the library's message naming the file) for an uploaded file;
+    the audio is the note as every embedding path cuts it (:func:`mie_core.audio.note_excerpt`)."""
     try:
-        return mie_audio.load_audio(f), None
+        return mie_audio.note_excerpt(mie_audio.load_audio(f)), None
     except mie_audio.AudioError as err:
         return None, str(err)
 
