@@ -7,8 +7,8 @@
   per note, so every model is scored on identical wet audio;
 * ``real``: real recordings of single notes by musicians (:mod:`mie_core.realrec`, the
   tonejs-instruments samples), where they have been fetched;
-* ``bank``: 8 notes of every corpus instrument (train, valid and test), clean: the
-  training instruments give the scoring back-end its mean and cohort
+* ``bank``: 6 notes (``BANK_NOTES_PER_INSTRUMENT``) of every corpus instrument (train,
+  valid and test), clean: the training instruments give the scoring back-end its mean and cohort
   (:mod:`mie_core.scoring`), all of them the centroids the app identifies clips against;
 * ``bankwet``: the ``bank`` notes of the *training* instruments through the recording
   chain of the *training* rooms (seeded per note): with the clean ones, the notes the

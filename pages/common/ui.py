@@ -369,10 +369,6 @@ def embed_precision() -> str:
     return cached if cpu_has_bf16() else "fp32"
 
 
-def embed_bf16() -> bool:
-    return embed_precision() == "bf16"
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def play(row_dict: dict) -> bytes:
     """WAV bytes of a corpus note rendered on demand."""
