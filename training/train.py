@@ -310,6 +310,19 @@ def claim_run_dir(run_dir: Path, resuming: bool, overwrite: bool) -> RunLock:
     return lock
 
 
+def distill_source(cfg: Config, init_from: str | None, state: dict | None) -> str | None:
+    """The model a distilled run learns from: ``distill.teacher``, or for ``init`` the model
+    the run started from (``--init-from``; a resumed run's own); None without distillation."""
+    if not cfg.distill.enabled:
+        return None
+    if cfg.distill.teacher != "init":
+        return cfg.distill.teacher
+    source = init_from if state is None else state.get("recipe", {}).get("init_from")
+    if not source:
+        raise ConfigError("distill.teacher 'init' is the model given by --init-from; none was given")
+    return str(source)
+
+
 def run(args) -> int:
     t_start = time.monotonic()
     cfg, state = resolve_config(args)
@@ -319,6 +332,15 @@ def run(args) -> int:
     if args.dry_run:
         print_dry_run(cfg, device, bf16)
         return 0
+    # the teacher before the data (minutes on a real corpus): a missing one fails at once
+    teacher_source, teacher = distill_source(cfg, args.init_from, state), None
+    if teacher_source:
+        from training.distill import load_teacher
+
+        try:
+            teacher = load_teacher(teacher_source, cfg.model, device)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"distill.teacher: {err}") from None
 
     run_dir = Path(cfg.run.out_dir) / cfg.run.name
     is_main = rank == 0
@@ -355,24 +377,14 @@ def run(args) -> int:
         # layout: torch 2.13's fp32 channels_last convolution backward corrupted the heap here
         # for some shapes (ResNet width 8 on 1-s crops: "double free or corruption").
         model.encoder.encoder.to(memory_format=torch.channels_last)
-    teacher = None
-    if cfg.distill.enabled:
-        from training.distill import load_teacher, relative_mse
+    if teacher is not None:
+        from training.distill import relative_mse
 
-        source = cfg.distill.teacher
-        if source == "init":
-            source = recipe.get("init_from")
-            if not source:
-                raise ConfigError("distill.teacher 'init' is the model given by --init-from; none was given")
-        try:
-            teacher = load_teacher(source, cfg.model, device)
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"distill.teacher: {err}") from None
         if bf16 or device.type == "cuda":
             teacher.encoder.to(memory_format=torch.channels_last)
-        recipe = {**recipe, "teacher": str(Path(source).resolve())}
+        recipe = {**recipe, "teacher": str(Path(teacher_source).resolve())}
         if is_main:
-            log.say(f"distillation from {source} (frozen), weight {cfg.distill.weight}")
+            log.say(f"distillation from {teacher_source} (frozen), weight {cfg.distill.weight}")
     o = cfg.optim
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     per_rank = max(1, o.batch_size // world)
