@@ -403,6 +403,8 @@ def test_verify_with_real_recordings(server, page, system):
     enrol = page.locator("[data-testid=stFileUploader]").filter(has_text="Notes of one instrument")
     enrol.locator("input[type=file]").set_input_files([str(p) for p in violin[:10:2]])
     settle(page)
+    # the violin files are 11-16 s long: the page says which 6 s of each note it embeds
+    assert "is used (from the onset, at most 6 s)" in page.locator("[data-testid=stMain]").inner_text()
     page.get_by_role("button", name="Enrol", exact=True).click()
     page.wait_for_selector("text=Enrolled", timeout=30000)
     settle(page)

@@ -517,11 +517,18 @@ def read_uploads(files) -> list[tuple[str, np.ndarray]]:
 
 def read_upload(f) -> tuple[np.ndarray | None, str | None]:
     """(audio, None) or (None, the library's message naming the file) for an uploaded file;
-    the audio is the note as every embedding path cuts it (:func:`mie_core.audio.note_excerpt`)."""
+    the audio is the note as every embedding path cuts it (:func:`mie_core.audio.note_bounds`),
+    and the page says so where that is not the whole file."""
     try:
-        return mie_audio.note_excerpt(mie_audio.load_audio(f)), None
+        x = mie_audio.load_audio(f)
     except mie_audio.AudioError as err:
         return None, str(err)
+    start, end = mie_audio.note_bounds(x)
+    if (start, end) != (0, len(x)):
+        sr = mie_audio.SAMPLE_RATE
+        st.caption(f"{f.name}: {len(x) / sr:.1f} s; its note from {start / sr:.2f} s to {end / sr:.2f} s is used "
+                   f"(from the onset, at most {NOTE_S:g} s).")
+    return x[start:end], None
 
 
 class guard:
