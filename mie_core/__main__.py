@@ -144,7 +144,7 @@ def cmd_verify_cache(args) -> int:
     return 1 if problems else 0
 
 
-def _read_clips(files, max_seconds: float, skip_bad: bool = False, note: bool = True) -> tuple[list, list, list[str]]:
+def _read_clips(files, max_seconds: float, note: bool = True) -> tuple[list, list, list[str]]:
     """(names, waves, errors) of audio files, each wave (with ``note``) the note as every
     verdict's embedding path cuts it (:func:`mie_core.audio.note_excerpt`), else the whole
     file; each error one line naming its file."""

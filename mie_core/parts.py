@@ -129,7 +129,7 @@ def real_part(root=None) -> Part | None:
     rows = realrec.tonejs_table(root)
     if rows.empty:
         return None
-    return Part("real", rows.drop(columns=["path"]), f"real:tonejs:max{realrec.MAX_SECONDS}s",
+    return Part("real", rows.drop(columns=["path"]), f"real:tonejs:max{realrec.NOTE_SECONDS}s",
                 lambda: realrec.load_tonejs_audio(rows))
 
 

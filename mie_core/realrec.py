@@ -39,7 +39,6 @@ TONEJS: dict[str, int] = {
 }
 NOTE_RE = re.compile(r"^([A-G])(s|b|#)?(-?\d)$")
 SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-MAX_SECONDS = NOTE_SECONDS  # real notes are cut to this length (the longest piano and harp notes ring on)
 
 
 def tonejs_dir(root: Path | None = None) -> Path:
@@ -129,7 +128,7 @@ def tonejs_table(root: Path | None = None) -> pd.DataFrame:
     return df.drop_duplicates("note_str").sort_values("note_str").reset_index(drop=True)
 
 
-def load_tonejs_audio(table: pd.DataFrame, max_seconds: float = MAX_SECONDS) -> list[np.ndarray]:
+def load_tonejs_audio(table: pd.DataFrame, max_seconds: float = NOTE_SECONDS) -> list[np.ndarray]:
     """The notes of ``table`` as float32 at 16 kHz, each as every embedding path cuts a note
     (:func:`mie_core.audio.note_excerpt`: from its onset, at most ``max_seconds``; every
     tonejs file starts within 50 ms of its onset, so this is its first ``max_seconds``)."""

@@ -438,14 +438,18 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
             labelled[-1].write_bytes(f.read_bytes())
     page.goto(f"{url}/My_instruments")
     settle(page)
+    enrolling = []
     for n, files in notes.items():
         page.get_by_label("Name (e.g. 'my violin')").fill(n)
         page.locator("[data-testid=stFileUploader]").filter(has_text="Its notes").locator(
             "input[type=file]").set_input_files([str(f) for f in files[:5]])
         settle(page)
+        t = time.perf_counter()
         page.get_by_role("button", name="Enrol", exact=True).click()
         page.wait_for_selector(f"text=Enrolled {n} from 5 clip(s)", timeout=30000)
+        enrolling.append(time.perf_counter() - t)
         settle(page)
+    print("\nenrolling five real notes, click to 'Enrolled' (s): " + ", ".join(f"{s:.2f}" for s in enrolling))
     # two instruments: the verdicts calibrate themselves on the enrolments (10 + 10 trials)
     assert "calibrated on your enrolments (10 genuine and 10 impostor trials)" in page.locator(
         "[data-testid=stMain]").inner_text()

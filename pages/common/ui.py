@@ -102,8 +102,7 @@ def encoder(path: str):
 
 
 MAX_UPLOAD_S = 60.0  # mie_core.audio's default limit, said before an upload
-NOTE_S = mie_audio.NOTE_SECONDS  # what is embedded of an upload: its note from the onset, at most this long
-UPLOAD_HELP = (f"Up to {MAX_UPLOAD_S:g} s. The note is used from its onset for at most {NOTE_S:g} s (leading silence "
+UPLOAD_HELP = (f"Up to {MAX_UPLOAD_S:g} s. The note is used from its onset for at most {mie_audio.NOTE_SECONDS:g} s (leading silence "
                "skipped), as the real recordings the verdicts were measured on.")
 AUDIO_FORMATS = ["wav", "flac", "ogg", "mp3"]  # what the uploaders accept (mie_core.audio reads them all)
 
@@ -359,14 +358,14 @@ def _shipped_map(name: str, method: str) -> np.ndarray | None:
 def embed_precision() -> str:
     """Embed uploads and runs as the cache was embedded ("bf16" autocast or "fp32") where this
     CPU has native bf16; elsewhere in fp32. bf16 autocast on a CPU without it is emulated:
-    on an AMD EPYC without AVX-512 it took 17.6 s to enrol five notes with the mel+cqt system
-    against 2.8 s in fp32 (2026-11-27), and fp32 and bf16 embeddings of the shipped models
-    agree to a cosine of 0.99998 (``benchmarks/cross_cpu.py``), far inside the scores' spread."""
-    from mie_core.hardware import cpu_has_bf16
+    6.6x slower for five real notes with the mel+cqt system on an AMD EPYC without AVX-512,
+    and fp32 and bf16 embeddings agree to a cosine of 0.99998 or better
+    (``benchmarks/upload_embedding.py``, ``benchmarks/cross_cpu.py``)."""
+    from mie_core.embeddings import resolve_precision
 
     b = benchmark()
     cached = b.get("precision") or ("bf16" if b.get("embed_bf16") else "fp32")
-    return cached if cpu_has_bf16() else "fp32"
+    return resolve_precision("auto") if cached == "bf16" else "fp32"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -527,7 +526,7 @@ def read_upload(f) -> tuple[np.ndarray | None, str | None]:
     if (start, end) != (0, len(x)):
         sr = mie_audio.SAMPLE_RATE
         st.caption(f"{f.name}: {len(x) / sr:.1f} s; its note from {start / sr:.2f} s to {end / sr:.2f} s is used "
-                   f"(from the onset, at most {NOTE_S:g} s).")
+                   f"(from the onset, at most {mie_audio.NOTE_SECONDS:g} s).")
     return x[start:end], None
 
 
