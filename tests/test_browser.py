@@ -100,9 +100,14 @@ IDLE = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-s
 QUIET_MS = 400
 # installed at document start in every page: stamps the time of the last change to the DOM
 OBSERVE = """
-window._mieT0 = 0; window._mieLast = performance.now();
-new MutationObserver(() => { window._mieLast = performance.now(); })
-  .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+window._mieT0 = 0; window._mieLast = performance.now(); window._mieRuns = 0; window._mieRunning = false;
+new MutationObserver(() => {
+  window._mieLast = performance.now();
+  const state = document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state');
+  const running = state === 'running' || state === 'rerunRequested';
+  if (running && !window._mieRunning) window._mieRuns += 1;
+  window._mieRunning = running;
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 """
 
 
@@ -125,6 +130,18 @@ def settle(page, timeout: float = 60.0) -> None:
     """Wait until a title is shown, no script run is in progress and the page has been still for a moment."""
     page.wait_for_function(f"() => !!document.querySelector('[data-testid=stMain] h1') && {IDLE}"
                            f" && performance.now() - window._mieLast > 200", timeout=timeout * 1000, polling=50)
+
+
+def upload(page, uploader, files, timeout: float = 60.0) -> None:
+    """Give ``files`` to a file uploader's ``input`` and wait for the script run the upload starts.
+
+    The browser sends the files, then Streamlit reruns the script; until then the page may look
+    still, and ``settle`` alone could return before the page has seen the files (a click on
+    "Enrol" would then enrol nothing). The run counter of ``OBSERVE`` tells that run apart."""
+    runs = page.evaluate("() => window._mieRuns")
+    uploader.set_input_files(files)
+    page.wait_for_function(f"() => window._mieRuns > {runs} && {IDLE}", timeout=timeout * 1000, polling=50)
+    settle(page, timeout)
 
 
 def _finished(page, done: str, arg, timeout: float) -> float:
@@ -401,10 +418,9 @@ def test_verify_with_real_recordings(server, page, system):
     page.get_by_text("my own notes").click()
     settle(page)
     enrol = page.locator("[data-testid=stFileUploader]").filter(has_text="Notes of one instrument")
-    enrol.locator("input[type=file]").set_input_files([str(p) for p in violin[:10:2]])
-    settle(page)
-    # the violin files are 11-16 s long: the page says which 6 s of each note it embeds
-    assert "is used (from the onset, at most 6 s)" in page.locator("[data-testid=stMain]").inner_text()
+    upload(page, enrol.locator("input[type=file]"), [str(p) for p in violin[:10:2]])
+    # the violin files are 11-16 s long: the page says which 6 s of each note it embeds, once per file
+    assert page.locator("[data-testid=stMain]").inner_text().count("is used (from the onset, at most 6 s)") == 5
     page.get_by_role("button", name="Enrol", exact=True).click()
     page.wait_for_selector("text=Enrolled", timeout=30000)
     settle(page)
@@ -441,6 +457,7 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
     enrolling = []
     for n, files in notes.items():
         page.get_by_label("Name (e.g. 'my violin')").fill(n)
+        # in the enrol form: no script run until "Enrol", which Streamlit holds back while files upload
         page.locator("[data-testid=stFileUploader]").filter(has_text="Its notes").locator(
             "input[type=file]").set_input_files([str(f) for f in files[:5]])
         settle(page)
@@ -454,9 +471,8 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
     assert "calibrated on your enrolments (10 genuine and 10 impostor trials)" in page.locator(
         "[data-testid=stMain]").inner_text()
 
-    page.locator("[data-testid=stFileUploader]").filter(has_text="Clips to score").locator(
-        "input[type=file]").set_input_files([str(f) for f in labelled])
-    settle(page)
+    upload(page, page.locator("[data-testid=stFileUploader]").filter(has_text="Clips to score").locator(
+        "input[type=file]"), [str(f) for f in labelled])
     page.get_by_text("Calibrate on these clips").click()
     settle(page)
     page.get_by_role("button", name="Fit the calibration on my clips").click()
@@ -472,9 +488,8 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
     assert box.count() == 1 and "4 genuine and 4 impostor" in box.inner_text()
     page.get_by_text("my own notes").click()
     settle(page)
-    page.locator("[data-testid=stFileUploader]").filter(has_text="Notes of one instrument").locator(
-        "input[type=file]").set_input_files([str(f) for f in notes["violin"][:5]])
-    settle(page)
+    upload(page, page.locator("[data-testid=stFileUploader]").filter(has_text="Notes of one instrument").locator(
+        "input[type=file]"), [str(f) for f in notes["violin"][:5]])
     page.get_by_role("button", name="Enrol", exact=True).click()
     page.wait_for_selector("text=Enrolled", timeout=30000)
     settle(page)
