@@ -50,36 +50,56 @@ def train_cmd(corpus, out_dir, *extra, config="tiny"):
 
 
 def run_train(args, timeout=900):
-    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res
+    return run_trains([args], timeout)[0]
 
+
+def run_trains(commands, timeout=900):
+    """Run the commands side by side (each on one thread) and check that every one succeeded."""
+    procs = [subprocess.Popen(c, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}) for c in commands]
+    results = []
+    try:
+        for c, p in zip(commands, procs):
+            out, err = p.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess(c, p.returncode, out, err))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for r in results:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return results
 
 
 @pytest.fixture(scope="session")
-def reference_run(tiny_corpus, tmp_path_factory):
+def tiny_runs(tiny_corpus, tmp_path_factory):
+    """Two unbroken tiny runs, trained side by side (one thread each): the reference run (CQT),
+    where the others must end, and a Mel run for the cache."""
+    ref, mel = tmp_path_factory.mktemp("ref"), tmp_path_factory.mktemp("mel")
+    run_trains([train_cmd(tiny_corpus.root, ref),
+                train_cmd(tiny_corpus.root, mel, "--set", "model.init=mel", "--set", "run.name=mel_tiny")])
+    return {"cqt": ref / "tiny", "mel": mel / "mel_tiny"}
+
+
+@pytest.fixture(scope="session")
+def reference_run(tiny_runs):
     """An unbroken tiny run; the others must end where it ends."""
-    out = tmp_path_factory.mktemp("ref")
-    run_train(train_cmd(tiny_corpus.root, out))
-    return out / "tiny"
-
-
+    return tiny_runs["cqt"]
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tiny_corpus, reference_run, tmp_path_factory):
+def tiny_cache(tiny_corpus, reference_run, tiny_runs, tmp_path_factory):
     """A cache like the shipped one, built by our builder from two tiny models (CQT and Mel),
     cqt_tiny fused with a partner, and a system of three (mie_core.fusion)."""
     out = tmp_path_factory.mktemp("tinycache")
-    runs = out / "runs"
-    run_train(train_cmd(tiny_corpus.root, runs, "--set", "model.init=mel", "--set", "run.name=mel_tiny"))
+    mel_run = tiny_runs["mel"]
     run_train([sys.executable, "-m", "training.build_cache", "--model", f"cqt_tiny={reference_run / 'best'}",
-               "--model", f"mel_tiny={runs / 'mel_tiny' / 'best'}", "--corpus", str(tiny_corpus.root),
+               "--model", f"mel_tiny={mel_run / 'best'}", "--corpus", str(tiny_corpus.root),
                # cqt_tiny fused with a partner, as the shipped models are with their clean-trained ones
                # (here the Mel run stands in for it: the fusion's plumbing, not its gain, is tested)
-               "--clean", f"cqt_tiny={runs / 'mel_tiny' / 'best'}",
+               "--clean", f"cqt_tiny={mel_run / 'best'}",
                # a system of three of its models, as the shipped mel+cqt fuses four
                "--system", "tiny_sys=cqt_tiny,cqt_tiny/clean,mel_tiny",
                "--out", str(out / "cache"), "--draws", "2", "--parts", "test,valid,wet"], timeout=900)
-    return {"cache": out / "cache", "runs": runs}
+    return {"cache": out / "cache", "runs": mel_run.parent}

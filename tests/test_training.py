@@ -18,7 +18,7 @@ from mie_core.model import InstrumentEncoder
 from training.config import ConfigError, load_config
 from training.train import build, lr_at
 
-from conftest import run_train, train_cmd
+from conftest import run_train, run_trains, train_cmd
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((REPO / "training" / "configs").glob("*.yaml"))
@@ -266,35 +266,33 @@ def test_tiny_config_learns(reference_run, tiny_corpus):
     assert meta["provenance"]["config"]["run"]["name"] == "tiny" and meta["versions"]["torch"]
 
 
-def test_sigkill_and_resume_follows_the_same_path(reference_run, tiny_corpus, tmp_path):
-    proc = subprocess.Popen(train_cmd(tiny_corpus.root, tmp_path), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    state = tmp_path / "tiny" / "state.pt"
-    log = tmp_path / "tiny" / "log.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if state.exists() and log.exists() and any('"step": 45,' in l for l in log.read_text().splitlines()):
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    saved = torch.load(state, map_location="cpu", weights_only=False)["step"]
-    assert 40 <= saved < 200  # killed between checkpoints: steps after the last one are redone
-    run_train([sys.executable, "-m", "training.train", "--resume", str(state)])
-    a, b = weights(reference_run), weights(tmp_path / "tiny")
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
-def test_max_minutes_stops_at_a_checkpoint_and_resume_matches(reference_run, tiny_corpus, tmp_path):
+def test_stop_kill_and_resume_follow_the_same_path(reference_run, tiny_corpus, tmp_path):
+    """A run stopped by --max-minutes (at its step-0 checkpoint), resumed, killed by SIGKILL between
+    two checkpoints and resumed again ends with the reference run's weights, bit for bit (one
+    run through both interruptions: each alone would retrain the whole tiny run)."""
     run_train(train_cmd(tiny_corpus.root, tmp_path, "--max-minutes", "0"))
     state = tmp_path / "tiny" / "state.pt"
+    log = tmp_path / "tiny" / "log.jsonl"
     assert torch.load(state, map_location="cpu", weights_only=False)["step"] == 0
+    err = tmp_path / "resume.err"
+    with err.open("w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "training.train", "--resume", str(state)], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if any('"step": 45,' in l for l in log.read_text().splitlines()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert "resumed at step 0" in err.read_text()
+    saved = torch.load(state, map_location="cpu", weights_only=False)["step"]
+    assert 40 <= saved < 200  # killed between checkpoints: steps after the last one are redone
     res = run_train([sys.executable, "-m", "training.train", "--resume", str(state)])
-    assert "resumed at step 0" in res.stderr
+    assert f"resumed at step {saved}" in res.stderr
     a, b = weights(reference_run), weights(tmp_path / "tiny")
+    assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
@@ -408,9 +406,10 @@ def test_distillation_pulls_wet_clips_to_where_the_teacher_puts_them_clean(refer
     teacher = reference_run / "last"
     common = ["--init-from", str(teacher), "--set", "optim.steps=30", "--set", "optim.warmup_steps=3",
               "--set", "run.ckpt_every=10"]
-    run_train(train_cmd(tiny_corpus.root, tmp_path / "off", *common))
-    # the distilled run is stopped before its first step and resumed: it must find its teacher again
-    run_train(train_cmd(tiny_corpus.root, tmp_path / "on", *common, "--set", "distill.weight=5", "--max-minutes", "0"))
+    # side by side: the run without distillation, and the distilled run stopped before its first
+    # step, then resumed: it must find its teacher again
+    run_trains([train_cmd(tiny_corpus.root, tmp_path / "off", *common),
+                train_cmd(tiny_corpus.root, tmp_path / "on", *common, "--set", "distill.weight=5", "--max-minutes", "0")])
     res = run_train([sys.executable, "-m", "training.train", "--resume", str(tmp_path / "on" / "tiny" / "state.pt")])
     assert "distillation from" in res.stderr
     log = [json.loads(l) for l in (tmp_path / "on" / "tiny" / "log.jsonl").read_text().splitlines()]
