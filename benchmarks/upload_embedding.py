@@ -63,21 +63,19 @@ def main() -> int:
     cos = (unit(emb["fp32", "note excerpts"]) * unit(emb["bf16", "note excerpts"])).sum(1)
     print(f"fp32 vs bf16 embeddings of the excerpts: worst cosine {cos.min():.6f}")
     if args.against_cache:
-        from mie_core.workbench import cache_dir
+        from mie_core.parts import real_part
+        from mie_core.workbench import Cache
 
-        main_model = vers["fp32"].encoder
-        name = Path(vers["fp32"].path).name
-        cached = cache_dir() / "embeddings" / f"{name}_real.npy"
-        if not cached.exists():
-            raise SystemExit(f"{cached} is missing: --against-cache needs a single shipped model, e.g. "
-                             "--model cache/models/cqt122")
-        import pandas as pd
-
-        rows = pd.read_parquet(cache_dir() / "embeddings" / "notes_real.parquet")
-        table = realrec.tonejs_table().set_index("note_str").loc[rows["note_str"]].reset_index()
-        mine = main_model.embed(realrec.load_tonejs_audio(table))
-        cos = (unit(mine) * unit(np.load(cached).astype(np.float32))).sum(1)
-        print(f"{name}, the real part ({len(rows)} notes) in fp32 here vs the cache's: worst cosine {cos.min():.6f}, "
+        cache, name = Cache(), Path(vers["fp32"].path).name
+        if not cache.has_embeddings(name, "real"):
+            raise SystemExit(f"the cache has no {name} embeddings of the real part: --against-cache needs a "
+                             "single shipped model, e.g. --model cache/models/cqt122")
+        part = real_part()
+        if part is None or part.rows["note_str"].tolist() != cache.notes("real")["note_str"].tolist():
+            raise SystemExit("the real recordings here are not the notes the cache embedded: python -m mie_core fetch")
+        mine = vers["fp32"].encoder.embed(part.audio())
+        cos = (unit(mine) * unit(cache.embeddings(name, "real"))).sum(1)
+        print(f"{name}, the real part ({len(mine)} notes) in fp32 here vs the cache's: worst cosine {cos.min():.6f}, "
               f"median {np.median(cos):.6f}")
     return 0
 

@@ -18,7 +18,7 @@ from mie_core.model import InstrumentEncoder
 from training.config import ConfigError, load_config
 from training.train import build, lr_at
 
-from conftest import run_train, run_trains, train_cmd
+from conftest import run_train, run_trains, train_cmd, train_env
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((REPO / "training" / "configs").glob("*.yaml"))
@@ -277,7 +277,7 @@ def test_stop_kill_and_resume_follow_the_same_path(reference_run, tiny_corpus, t
     err = tmp_path / "resume.err"
     with err.open("w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "training.train", "--resume", str(state)], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                stdout=subprocess.DEVNULL, stderr=f, env=train_env())
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None:
             if any('"step": 45,' in l for l in log.read_text().splitlines()):

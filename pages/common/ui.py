@@ -102,8 +102,8 @@ def encoder(path: str):
 
 
 MAX_UPLOAD_S = 60.0  # mie_core.audio's default limit, said before an upload
-UPLOAD_HELP = (f"Up to {MAX_UPLOAD_S:g} s. The note is used from its onset for at most {mie_audio.NOTE_SECONDS:g} s (leading silence "
-               "skipped), as the real recordings the verdicts were measured on.")
+UPLOAD_HELP = (f"The note is used from its onset for at most {mie_audio.NOTE_SECONDS:g} s (leading silence skipped), "
+               "as the real recordings the verdicts were measured on.")
 AUDIO_FORMATS = ["wav", "flac", "ogg", "mp3"]  # what the uploaders accept (mie_core.audio reads them all)
 
 
