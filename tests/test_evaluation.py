@@ -315,6 +315,22 @@ def test_evaluate_command_writes_every_file(reference_run, tiny_corpus, tmp_path
     assert list((tmp_path / "data" / "embeddings").glob("*.npy"))
 
 
+def test_evaluate_raw_only_embeds_the_scored_parts_alone(reference_run, tiny_corpus, tmp_path):
+    """``--raw-only``: the paper's cosine scores, no back-end, so no bank or calibration notes
+    are embedded (an ablation's evaluation on a CPU)."""
+    out = tmp_path / "report"
+    cmd = [sys.executable, "-m", "mie_core", "evaluate", "--raw-only", "--model", f"tinyA={reference_run / 'last'}",
+           "--corpus", str(tiny_corpus.root), "--parts", "valid", "--out", str(out), "--draws", "2", "--no-probing"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
+                         env={**__import__("os").environ, "MIE_DATA": str(tmp_path / "data")})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "fitting the scoring back-ends" not in res.stderr and "bank part" not in res.stderr
+    full = json.loads((out / "results.json").read_text())
+    m = full["parts"]["valid"]["models"]["tinyA"]
+    assert "asnorm" not in m and "calibrated" not in m and 0 <= m["eer"] <= 0.5
+    assert len(list((tmp_path / "data" / "embeddings").glob("*.npy"))) == 1  # one model, one part
+
+
 def test_multicondition_lda_backend_on_the_tiny_corpus(tiny_corpus, reference_run, tmp_path):
     """``bankwet`` is the training instruments' bank notes through the training chain, and a
     back-end with LDA is fitted on both (the ``build_cache --lda-dims`` path)."""
