@@ -1,6 +1,6 @@
 """Does searching more instruments name the family of real notes better? Shipped centroids vs with an extra corpus's.
 
-    python benchmarks/extra_instruments.py [--extra data/corpus_freepats] [--model NAME=PATH ...] [--raw]
+    python benchmarks/extra_instruments.py [--extra data/corpus_freepats] [--model NAME=PATH ...]
 
 The app names a clip's family and type from its nearest corpus instrument (the shipped
 ``centroids.npy`` of every instrument of the default corpus, :func:`mie_core.verify.identify`).
@@ -10,11 +10,6 @@ as the shipped bank), with the model's own shipped back-end, and prints on the r
 (tonejs recordings) the family of the nearest instrument (top-1) and the right General
 MIDI program in the top 5, shipped centroids against shipped + extra, and the extra
 ones alone, on identical notes, with their ratio.
-
-``--raw`` reads models that have no back-end (a run's ``best/``, an ablation) the same way
-for all: vectors centred on the mean unit embedding of the default corpus's ``bank`` notes
-of training instruments, centroids of every corpus instrument from the bank (as the shipped
-ones are made, without the rest of the back-end).
 """
 from __future__ import annotations
 
@@ -30,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402
 
 from mie_core.corpus import Corpus, select_notes  # noqa: E402
-from mie_core.embeddings import unit  # noqa: E402
 from mie_core.parts import BANK_NOTES_PER_INSTRUMENT, Part, render_rows  # noqa: E402
 from mie_core.report import embed_models, parse_model_arg  # noqa: E402
 from mie_core.scoring import Backend  # noqa: E402
@@ -41,9 +35,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--extra", default="data/corpus_freepats", help="corpus folder whose new instruments are added")
     p.add_argument("--model", action="append", help="NAME=PATH of a shipped model folder (default: cqt122, mel122)")
-    p.add_argument("--raw", action="store_true", help="no shipped back-end: centre on the bank's training notes")
     args = p.parse_args()
-    parts, precision, store = _common.evaluation_parts(("real",) + (("bank",) if args.raw else ()))
+    parts, precision, store = _common.evaluation_parts(("real",))
     if "real" not in parts:
         print("no real recordings fetched (python -m mie_core fetch)")
         return 1
@@ -51,14 +44,8 @@ def main() -> int:
     extra = Corpus.load(args.extra)
     models = [parse_model_arg(m) for m in (args.model or ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122"))]
     for name, path in models:
-        if args.raw:
-            bank_emb = embed_models({name: path}, parts["bank"], store, precision, log=print)[name]
-            train = (parts["bank"].rows["part"] == "train").to_numpy()
-            be = Backend(mean=unit(bank_emb[train]).mean(0), cohort=np.zeros((1, bank_emb.shape[1]), np.float32))
-            cents, info = instrument_centroids(be, bank_emb, parts["bank"].rows)
-        else:
-            be = Backend.load(Path(path))
-            cents, info = _centroids(Path(path))
+        be = Backend.load(Path(path))
+        cents, info = _centroids(Path(path))
         new = extra.notes[~extra.notes["instrument_str"].isin(set(info["instrument_str"]))]
         rows = select_notes(new, max_per_instrument=BANK_NOTES_PER_INSTRUMENT, seed=0).reset_index(drop=True)
         bank = Part("extrabank", rows, f"bank:{extra.fingerprint}:new", lambda r=rows: render_rows(r, corpus=extra))
@@ -69,7 +56,7 @@ def main() -> int:
                  f"shipped + {add_i['instrument_str'].nunique()} extra": identification_rates(q, *both, real.rows),
                  "extra alone": identification_rates(q, add_c, add_i, real.rows)}
         base = rates["shipped"]
-        print(f"\n{name} ({path}), {precision}{', raw centring' if args.raw else ''}: {len(real.rows)} real notes")
+        print(f"\n{name} ({path}), {precision}: {len(real.rows)} real notes")
         print(f"{'centroids':22s} {'family top-1':>12s} {'ratio':>6s} {'program top-5':>13s} {'ratio':>6s}")
         for label, r in rates.items():
             print(f"{label:22s} {100 * r['family_top1']:11.1f}% {r['family_top1'] / base['family_top1']:6.2f} "
