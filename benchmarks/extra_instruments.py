@@ -28,7 +28,7 @@ from mie_core.corpus import Corpus, select_notes  # noqa: E402
 from mie_core.parts import BANK_NOTES_PER_INSTRUMENT, Part, render_rows  # noqa: E402
 from mie_core.report import embed_models, parse_model_arg  # noqa: E402
 from mie_core.scoring import Backend  # noqa: E402
-from mie_core.verify import _centroids, identification_rates, instrument_centroids  # noqa: E402
+from mie_core.verify import identification_rates, instrument_centroids, load_centroids  # noqa: E402
 
 
 def main() -> int:
@@ -45,7 +45,7 @@ def main() -> int:
     models = [parse_model_arg(m) for m in (args.model or ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122"))]
     for name, path in models:
         be = Backend.load(Path(path))
-        cents, info = _centroids(Path(path))
+        cents, info = load_centroids(Path(path))
         new = extra.notes[~extra.notes["instrument_str"].isin(set(info["instrument_str"]))]
         rows = select_notes(new, max_per_instrument=BANK_NOTES_PER_INSTRUMENT, seed=0).reset_index(drop=True)
         bank = Part("extrabank", rows, f"bank:{extra.fingerprint}:new", lambda r=rows: render_rows(r, corpus=extra))

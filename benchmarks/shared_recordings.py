@@ -39,9 +39,10 @@ def main() -> int:
     pitches = [int(x) for x in args.pitches.split(",")]
     print(f"same notes, two soundfonts ({len(programs)} programs x {len(pitches)} pitches where both have them)")
     print(f"{'pair':26s} {'notes':>5s} {'median':>7s} {'max':>6s}")
+    notes = {(k, prog, pitch): render.render_raw(str(f), 0, prog, pitch, 100)  # each note rendered once
+             for k, f in fonts.items() for prog in programs if prog in presets[k] for pitch in pitches}
     for a, b in itertools.combinations(fonts, 2):
-        sims = [provenance.similarity(render.render_raw(str(fonts[a]), 0, prog, pitch, 100),
-                                      render.render_raw(str(fonts[b]), 0, prog, pitch, 100))
+        sims = [provenance.similarity(notes[a, prog, pitch], notes[b, prog, pitch])
                 for prog in programs if prog in presets[a] and prog in presets[b] for pitch in pitches]
         if sims:
             print(f"{a + ' - ' + b:26s} {len(sims):5d} {np.median(sims):7.3f} {max(sims):6.3f}")

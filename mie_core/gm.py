@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 FAMILIES = (
     "bass", "brass", "flute", "guitar", "keyboard", "mallet",
     "organ", "reed", "string", "synth_lead", "vocal",
@@ -71,6 +73,16 @@ GM_TABLE: dict[int, tuple[str, str, str]] = {
     **{p: ("mallet", _A, "normal") for p in range(112, 118)},
     118: ("mallet", _S, "normal"), 119: ("mallet", _A, "reverse"),
 }
+
+def midi_to_hz(m):
+    """MIDI note number(s) -> Hz (A4 = 69 = 440 Hz, equal temperament); fractional notes allowed."""
+    return 440.0 * 2.0 ** ((np.asarray(m, dtype=np.float64) - 69.0) / 12.0)
+
+
+def hz_to_midi(f):
+    """Hz -> fractional MIDI note number(s), the inverse of :func:`midi_to_hz`."""
+    return 69.0 + 12.0 * np.log2(np.asarray(f, dtype=np.float64) / 440.0)
+
 
 # words in a preset name that name a playing style (checked in this order)
 _NAME_STYLES: tuple[tuple[str, str], ...] = (

@@ -55,6 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .gm import hz_to_midi, midi_to_hz
+
 HEADER_BYTES = 129 + 63 + 47  # file, instrument and layer headers before the first wave
 WAVE_HEADER_BYTES = 96
 MAGIC = (b"GF1PATCH110", b"GF1PATCH100")
@@ -190,19 +192,15 @@ def envelope_generators(w: Wave) -> dict[int, int]:
             38: _timecents(sweep_seconds(w.rates[3]))}
 
 
-def hz_to_midi(hz: float) -> float:
-    return 69.0 + 12.0 * math.log2(hz / 440.0)
-
-
 def key_map(waves: tuple[Wave, ...]) -> list[tuple[int, int, int]]:
     """(low key, high key, wave index) zones covering keys 0-127: each key goes to the first
     wave whose frequency range holds its pitch, else to the wave with the nearest root."""
+    roots = hz_to_midi([w.root_hz for w in waves])
     owner = []
     for key in range(128):
-        hz = 440.0 * 2 ** ((key - 69) / 12)
+        hz = midi_to_hz(key)
         inside = [i for i, w in enumerate(waves) if w.low_hz <= hz <= w.high_hz]
-        owner.append(inside[0] if inside else
-                     int(np.argmin([abs(hz_to_midi(w.root_hz) - (key)) for w in waves])))
+        owner.append(inside[0] if inside else int(np.argmin(np.abs(roots - key))))
     zones, start = [], 0
     for key in range(1, 129):
         if key == 128 or owner[key] != owner[start]:
@@ -249,7 +247,7 @@ def patches_to_sf2(patches: list[Patch], out: str | Path, bank_name: str = "free
             start = len(smpl) // 2
             smpl += w.data.astype("<i2").tobytes() + b"\0\0" * _PAD_SAMPLES
             n = len(w.data)
-            midi = hz_to_midi(w.root_hz)
+            midi = float(hz_to_midi(w.root_hz))
             root = int(np.clip(round(midi), 0, 127))
             cents = int(np.clip(round((midi - root) * 100), -99, 99))
             ls, le = (w.loop_start, w.loop_end) if w.loop_start is not None else (0, n)

@@ -121,7 +121,9 @@ def _fetch_deb(src: SoundFontSource, dest: Path) -> None:
         if src.kind == "gus-deb":  # a folder of GUS patches: written out as one SoundFont of ours
             from .guspatch import convert_folder
 
-            convert_folder(member, dest.with_suffix(".part"), programs=range(120))
+            from .gm import GM_TABLE
+
+            convert_folder(member, dest.with_suffix(".part"), programs=GM_TABLE)  # instruments, no sound effects
         else:
             shutil.copyfile(member.resolve(), dest.with_suffix(".part"))
     dest.with_suffix(".part").rename(dest)
@@ -156,7 +158,8 @@ def find_soundfonts(fetch: bool = True, root: Path | None = None, log=None,
                                                  f"{src.sha256[:12]}; refused")
                     elif log:  # Debian's signed archive moved to a new version: used, and said
                         log(f"note: {src.filename} from Debian differs from the pinned version "
-                            f"(sha256 {got[:12]}, pinned {src.sha256[:12]}): a newer package")
+                            f"(sha256 {got[:12]}, pinned {src.sha256[:12]}): a newer package"
+                            + (" or a change of mie_core.guspatch" if src.kind == "gus-deb" else ""))
             except (subprocess.SubprocessError, OSError, RuntimeError, StopIteration, KeyError) as err:
                 detail = getattr(err, "stderr", "") or str(err)
                 missing[src.filename] = f"could not fetch {src.package}: {str(detail).strip()[:200]}"

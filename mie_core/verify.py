@@ -161,7 +161,7 @@ def load_verifier(model_dir: str | Path, precision: str = "auto", single: bool =
         return _load_system(folder, qf, precision)
     enc = InstrumentEncoder.from_checkpoint(folder)
     backend = Backend.load(folder) if Backend.exists(folder) else None
-    cents, info = _centroids(folder) if not single else (None, None)
+    cents, info = load_centroids(folder) if not single else (None, None)
     if qf is None:
         return Verifier(folder, enc, backend, cents, info, resolve_precision(precision))
     if backend is None or backend.calibration is None:
@@ -192,14 +192,16 @@ def _load_system(folder: Path, qf: QualityFusion, precision: str) -> Verifier:
         raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
                          f"its members' back-ends give {want}")
     main = members[qf.main]
-    cents, info = _centroids(folder)
+    cents, info = load_centroids(folder)
     if cents is not None and cents.shape[1] not in (main.backend.width, want):
         raise ValueError(f"{folder}: centroids of width {cents.shape[1]} are neither the main model's nor every member's")
     return Verifier(folder, main.encoder, main.backend, cents, info, resolve_precision(precision),
                     tuple(members[m] for m in names[1:]), qf, tuple(names.index(m) for m in qf.members), main.path)
 
 
-def _centroids(folder: Path) -> tuple[np.ndarray | None, pd.DataFrame | None]:
+def load_centroids(folder: Path) -> tuple[np.ndarray | None, pd.DataFrame | None]:
+    """A model folder's shipped instrument centroids (n, k) and their labels (``instruments.json``),
+    or (None, None) where it has none."""
     if not ((folder / "centroids.npy").exists() and (folder / "instruments.json").exists()):
         return None, None
     cents = np.load(folder / "centroids.npy", allow_pickle=False).astype(np.float32)
