@@ -484,6 +484,8 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
     assert_no_exception(page, "my calibration")
     page.goto(f"{url}/Verify")
     settle(page)
+    # the page can be still before its first script run has drawn it (CI): wait for the box
+    page.wait_for_selector("text=Use my calibration", timeout=30000)
     box = page.get_by_text("Use my calibration")
     assert box.count() == 1 and "4 genuine and 4 impostor" in box.inner_text()
     page.get_by_text("my own notes").click()
