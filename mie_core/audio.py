@@ -20,7 +20,6 @@ from typing import BinaryIO, Union
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1
@@ -180,6 +179,8 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if sr_in == sr_out:
         return np.ascontiguousarray(x, dtype=np.float32)
     ratio = Fraction(sr_out, sr_in)
+    from scipy.signal import resample_poly  # here: scipy.signal takes 1.4 s to import, and most callers never resample
+
     y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator)
     return y.astype(np.float32)
 

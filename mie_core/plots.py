@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy.stats import norm  # noqa: E402
+from scipy.special import ndtri  # noqa: E402
 
 DET_TICKS = [0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
 
@@ -22,7 +22,7 @@ def det_figure(results: dict):
     for name, rec in results["models"].items():
         d = rec["det"]
         ax.plot(d["probit_fa"], d["probit_miss"], label=f"{name} (EER {100 * rec['eer']:.2f} %)")
-    ticks = norm.ppf(DET_TICKS)
+    ticks = ndtri(DET_TICKS)
     ax.set_xticks(ticks, [f"{100 * t:g}" for t in DET_TICKS])
     ax.set_yticks(ticks, [f"{100 * t:g}" for t in DET_TICKS])
     ax.set_xlim(ticks[0], ticks[-1])

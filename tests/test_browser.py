@@ -99,15 +99,24 @@ def browser():
 IDLE = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
 QUIET_MS = 400
 # installed at document start in every page: stamps the time of the last change to the DOM
+# and counts the script runs begun (_mieRuns) and ended (_mieDone). Runs end are counted from the
+# mutation records' old values, so a run that starts and ends between two callbacks still counts.
 OBSERVE = """
 window._mieT0 = 0; window._mieLast = performance.now(); window._mieRuns = 0; window._mieRunning = false;
-new MutationObserver(() => {
+window._mieDone = 0;
+const _mieBusy = (v) => v === 'running' || v === 'rerunRequested';
+new MutationObserver((records) => {
   window._mieLast = performance.now();
+  const states = records.filter(r => r.type === 'attributes' && r.attributeName === 'data-test-script-state');
+  states.forEach((r, i) => {
+    const now = i + 1 < states.length ? states[i + 1].oldValue : r.target.getAttribute('data-test-script-state');
+    if (_mieBusy(r.oldValue) && now === 'notRunning') window._mieDone += 1;
+  });
   const state = document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state');
-  const running = state === 'running' || state === 'rerunRequested';
+  const running = _mieBusy(state);
   if (running && !window._mieRunning) window._mieRuns += 1;
   window._mieRunning = running;
-}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true, attributeOldValue: true});
 """
 
 
@@ -130,6 +139,16 @@ def settle(page, timeout: float = 60.0) -> None:
     """Wait until a title is shown, no script run is in progress and the page has been still for a moment."""
     page.wait_for_function(f"() => !!document.querySelector('[data-testid=stMain] h1') && {IDLE}"
                            f" && performance.now() - window._mieLast > 200", timeout=timeout * 1000, polling=50)
+
+
+def visit(page, url: str, timeout: float = 60.0) -> None:
+    """Open ``url`` and wait until the page's first script run has ended and the page is still.
+
+    A page just loaded can show its title and no run in progress before that first run has
+    drawn the rest (a CI run once read the Verify page then and found no calibration box)."""
+    page.goto(url)
+    page.wait_for_function(f"() => window._mieDone >= 1 && {IDLE}", timeout=timeout * 1000, polling=50)
+    settle(page, timeout)
 
 
 def upload(page, uploader, files, timeout: float = 60.0) -> None:
@@ -223,8 +242,7 @@ def test_every_page_in_a_real_browser(server, page, tmp_path):
 
 def test_map_selection_and_colouring(server, page):
     url, cache = server
-    page.goto(f"{url}/Embedding_map")
-    settle(page)
+    visit(page, f"{url}/Embedding_map")
     page.wait_for_function(LEGEND_HAS, arg=["bass", "brass", "keyboard"], timeout=30000)  # the map is drawn
     # change the colouring, three times: from the choice to the map redrawn with its new legend
     recolour = []
@@ -283,8 +301,7 @@ def lasso(page, area, half: float = 0.45) -> None:
 
 def test_mel_vs_cqt_tabs_and_linked_maps(server, page):
     url, _ = server
-    page.goto(f"{url}/Mel_vs_CQT")
-    settle(page)
+    visit(page, f"{url}/Mel_vs_CQT")
     page.wait_for_function("() => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.endsWith("
                            "' learned'))", timeout=30000)  # the filter bands are drawn
     # the maps tab: the first time in a browser tab sets up WebGL (like a first load), then as a view change
@@ -338,8 +355,7 @@ def test_verify_upload_verdict_and_bad_file(server, page, tmp_path):
     # a file that claims to be audio but is not (Streamlit's uploader already refuses other extensions)
     bad = tmp_path / "not_really.wav"
     bad.write_text("definitely not audio\n" * 50)
-    page.goto(f"{url}/Verify")
-    settle(page)
+    visit(page, f"{url}/Verify")
     page.get_by_role("button", name="Enrol", exact=True).click()
     page.wait_for_selector("text=Enrolled", timeout=30000)
     settle(page)
@@ -402,8 +418,7 @@ def test_verify_with_real_recordings(server, page, system):
     url, _ = server
     violin = sorted(REAL.joinpath("violin").glob("*.mp3"))
     trumpet = sorted(REAL.joinpath("trumpet").glob("*.mp3"))
-    page.goto(f"{url}/Verify")
-    settle(page)
+    visit(page, f"{url}/Verify")
     page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Model").click()
     options = page.get_by_role("option").filter(has_text=f"{system} (shipped")
     if options.count() == 0:
@@ -452,8 +467,7 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
         for f in files[6:8]:
             labelled.append(tmp_path / f"{n}_{f.name}")
             labelled[-1].write_bytes(f.read_bytes())
-    page.goto(f"{url}/My_instruments")
-    settle(page)
+    visit(page, f"{url}/My_instruments")
     enrolling = []
     for n, files in notes.items():
         page.get_by_label("Name (e.g. 'my violin')").fill(n)
@@ -482,8 +496,7 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
         page.screenshot(path=str(SHOTS / "my_instruments_calibrated.png"), full_page=True)
     settle(page)
     assert_no_exception(page, "my calibration")
-    page.goto(f"{url}/Verify")
-    settle(page)
+    visit(page, f"{url}/Verify")
     # the page can be still before its first script run has drawn it (CI): wait for the box
     page.wait_for_selector("text=Use my calibration", timeout=30000)
     box = page.get_by_text("Use my calibration")

@@ -267,13 +267,20 @@ def test_tiny_config_learns(reference_run, tiny_corpus):
 
 
 def test_stop_kill_and_resume_follow_the_same_path(reference_run, tiny_corpus, tmp_path):
-    """A run stopped by --max-minutes (at its step-0 checkpoint), resumed, killed by SIGKILL between
-    two checkpoints and resumed again ends with the reference run's weights, bit for bit (one
-    run through both interruptions: each alone would retrain the whole tiny run)."""
+    """A run stopped by --max-minutes (at its step-0 checkpoint), resumed and stopped by
+    --stop-at-step, resumed, killed by SIGKILL between two checkpoints and resumed again ends
+    with the reference run's weights, bit for bit (one run through every interruption: each
+    alone would retrain the whole tiny run)."""
     run_train(train_cmd(tiny_corpus.root, tmp_path, "--max-minutes", "0"))
     state = tmp_path / "tiny" / "state.pt"
     log = tmp_path / "tiny" / "log.jsonl"
     assert torch.load(state, map_location="cpu", weights_only=False)["step"] == 0
+    # a budget in steps: stops at that step (not a checkpoint of the schedule), the schedule unchanged
+    res = run_train([sys.executable, "-m", "training.train", "--resume", str(state), "--stop-at-step", "17"])
+    assert "stopped as asked at step 17 of 200" in res.stderr
+    assert torch.load(state, map_location="cpu", weights_only=False)["step"] == 17
+    paused = [json.loads(l) for l in log.read_text().splitlines() if '"paused"' in l]
+    assert [(r["step"], r["reason"]) for r in paused] == [(0, "time"), (17, "steps")]
     err = tmp_path / "resume.err"
     with err.open("w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "training.train", "--resume", str(state)], cwd=REPO,
@@ -286,7 +293,7 @@ def test_stop_kill_and_resume_follow_the_same_path(reference_run, tiny_corpus, t
         assert proc.poll() is None, "the run ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert "resumed at step 0" in err.read_text()
+    assert "resumed at step 17" in err.read_text()
     saved = torch.load(state, map_location="cpu", weights_only=False)["step"]
     assert 40 <= saved < 200  # killed between checkpoints: steps after the last one are redone
     res = run_train([sys.executable, "-m", "training.train", "--resume", str(state)])

@@ -2,6 +2,7 @@
 
     python -m training.train --config training/configs/cqt122.yaml
     python -m training.train --resume runs/cqt122/state.pt [--max-minutes 60]
+    python -m training.train --config ... --stop-at-step 500  # a budget in steps; resumable
     python -m training.train --config training/configs/tiny.yaml --init-from runs/cqt122/best
     python -m training.train --config ... --dry-run          # parameter counts, nothing trained
     torchrun --nproc_per_node 8 -m training.train --config ...   # DDP, one process per GPU
@@ -209,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-from", help="start from this model's encoder; new heads for the new labels")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config field")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly at a checkpoint after N minutes")
+    p.add_argument("--stop-at-step", type=int, default=None, metavar="N",
+                   help="stop cleanly at a checkpoint after step N of the config's schedule (a budget in steps "
+                        "that is the same on every machine; --resume carries on to the schedule's end)")
     p.add_argument("--dry-run", action="store_true", help="build the model, print parameter counts, train nothing")
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a folder that holds one (its state, log and exports are replaced)")
@@ -216,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                    "as a model folder, --to DIR; trains nothing")
     p.add_argument("--to", help="the model folder --export writes")
     args = p.parse_args(argv)
+    if args.stop_at_step is not None and args.stop_at_step < 1:
+        p.error(f"--stop-at-step must be a step >= 1, not {args.stop_at_step}")
     try:
         if args.export:
             print(f"wrote {export_state(args.export, args.to)}")
@@ -467,6 +473,9 @@ def run(args) -> int:
     stop_reason = "done"
     window_t, window_clips = time.monotonic(), 0
     while step < o.steps:
+        if args.stop_at_step is not None and step >= args.stop_at_step:
+            stop_reason = "steps"
+            break
         if args.max_minutes is not None:
             out_of_time = time.monotonic() - t_start > args.max_minutes * 60
             if world > 1:  # every rank stops at the same step
@@ -533,11 +542,13 @@ def run(args) -> int:
     batches.close()
     if bar is not None:
         bar.close()
-    if stop_reason == "time":
+    if stop_reason in ("time", "steps"):
         checkpoint()
         if is_main:
-            log.event(event="paused", step=step)
-            log.say(f"stopped after {args.max_minutes} min at step {step}; carry on with "
+            log.event(event="paused", step=step, reason=stop_reason)
+            why = f"after {args.max_minutes} min" if stop_reason == "time" else "as asked"
+            log.say(f"stopped {why} at step {step} of {o.steps}; its model: `python -m training.train --export "
+                    f"{run_dir / 'state.pt'} --to DIR`; carry on with "
                     f"`python -m training.train --resume {run_dir / 'state.pt'}`")
         return 0
     validate()
