@@ -64,6 +64,25 @@ def test_rendering_is_deterministic_and_has_the_right_shape(tiny_corpus):
     assert np.abs(a).max() < 32767
 
 
+def test_few_notes_render_in_this_process_unless_workers_are_asked_for(tiny_corpus, monkeypatch):
+    """Starting spawned workers takes seconds; ``workers=None`` below MIN_POOL_NOTES notes never does."""
+    started = []
+
+    class Recording(render.ProcessPoolExecutor):
+        def __init__(self, *a, **k):
+            started.append(k.get("max_workers"))
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(render, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(render, "default_workers", lambda: 2)
+    specs = tiny_corpus.specs(tiny_corpus.notes.iloc[:300])
+    one = render.render_many(specs, chunk=64)
+    assert started == []
+    monkeypatch.setattr(render, "MIN_POOL_NOTES", 300)  # at the threshold: all usable cores
+    assert render.render_many(specs, chunk=64).tobytes() == one.tobytes() and started == [2]
+    assert render.render_many(specs[:10], workers=2, chunk=4).tobytes() == one[:10].tobytes() and started == [2, 2]
+
+
 def test_silent_notes_are_dropped(wheel_soundfonts, tmp_path):
     from mie_core.corpus import build_corpus
 
