@@ -261,6 +261,22 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .compare import compare_reports, load_report, markdown
+
+    try:
+        reports = {Path(f).name: load_report(f) for f in args.reports}
+        parts = [p.strip() for p in args.parts.split(",") if p.strip()] if args.parts else None
+        table = markdown(compare_reports(reports, parts))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(table)
+    print(table, end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mie_core", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -339,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--probe-notes", type=int, default=2000,
                    help="probe a seeded subset of this many notes (0: all, the paper's setting; slow on a CPU)")
     v.set_defaults(func=cmd_evaluate)
+
+    cp = sub.add_parser("compare", help="models of several evaluate reports on identical trials, with Eq. 1 between them")
+    cp.add_argument("reports", nargs="+", help="report folders written by evaluate (same corpus, parts, seed, draws)")
+    cp.add_argument("--parts", default=None, help="comma-separated parts (default: those every report has)")
+    cp.add_argument("--out", default=None, help="also write the Markdown here")
+    cp.set_defaults(func=cmd_compare)
 
     args = p.parse_args(argv)
     try:
