@@ -77,10 +77,11 @@ def main() -> int:
         add_c, add_i = instrument_centroids(be, embed_models({name: path}, bank, store, precision, log=print)[name], rows)
         q = be.vectors(embed_models({name: path}, real, store, precision, log=print)[name])
         both = (np.concatenate([cents, add_c]), pd.concat([info, add_i], ignore_index=True))
-        rates = {"shipped": identification_rates(q, cents, info, real.rows),
-                 f"shipped + {add_i['instrument_str'].nunique()} extra": identification_rates(q, *both, real.rows),
+        corpus = "shipped" if own else "corpus"  # the shipped centroids, or the same instruments' from its bank
+        rates = {corpus: identification_rates(q, cents, info, real.rows),
+                 f"{corpus} + {add_i['instrument_str'].nunique()} extra": identification_rates(q, *both, real.rows),
                  "extra alone": identification_rates(q, add_c, add_i, real.rows)}
-        base = rates["shipped"]
+        base = rates[corpus]
         how = "its own back-end" if own else "centring alone"
         print(f"\n{name} ({path}), {precision}, {how}: {len(real.rows)} real notes")
         print(f"{'centroids':22s} {'family top-1':>12s} {'ratio':>6s} {'program top-5':>13s} {'ratio':>6s}")
