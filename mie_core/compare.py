@@ -38,7 +38,8 @@ def compare_reports(reports: dict[str, tuple[dict, str]], parts: list[str] | Non
     "significant"}}}: EER (ROCCH, mean and std over the draws), and Eq. 1 between every pair
     on the first draw, Holm-corrected over the pairs, as ``evaluate`` does within one run.
     Parts default to those every report has. A model in several reports is kept once when
-    its EERs agree draw for draw (the MFCC baseline), else named ``name@label``. Raises
+    its EERs agree draw for draw (the MFCC baseline), else named ``name@label`` and said in
+    the part's ``notes`` (where the MFCC baseline differs, the part's audio does). Raises
     ValueError where the reports' trial lists or a part's trial counts differ.
     """
     if len(reports) < 2:
@@ -56,7 +57,7 @@ def compare_reports(reports: dict[str, tuple[dict, str]], parts: list[str] | Non
         raise ValueError(f"part(s) {', '.join(missing)} not in every report (common: {', '.join(common) or 'none'})")
     out = {}
     for part in parts:
-        models, counts = {}, set()
+        models, counts, notes = {}, set(), []
         for label, (res, _) in reports.items():
             pr = res["parts"][part]
             counts.add((int(pr["n_target"]), int(pr["n_nontarget"])))
@@ -67,6 +68,10 @@ def compare_reports(reports: dict[str, tuple[dict, str]], parts: list[str] | Non
                 if name in models:
                     if np.allclose(models[name]["eer_draws"], row["eer_draws"], rtol=0, atol=1e-12):
                         continue
+                    notes.append(f"{part}: {name} scores differently in {models[name]['report']} and {label}"
+                                 + (" (the MFCC baseline has no weights: the part's audio differs between the "
+                                    "reports, so their models did not hear the same notes)"
+                                    if name == "mfcc_baseline" else " (another precision, or another part version)"))
                     name = f"{name}@{label}"
                 models[name] = row
         if len(counts) != 1:
@@ -74,7 +79,7 @@ def compare_reports(reports: dict[str, tuple[dict, str]], parts: list[str] | Non
         n_t, n_n = counts.pop()
         names = list(models)
         sig = significance_matrix([models[n]["eer_first_draw"] for n in names], n_t, n_n, alpha)
-        out[part] = {"models": models, "n_target": n_t, "n_nontarget": n_n,
+        out[part] = {"models": models, "n_target": n_t, "n_nontarget": n_n, "notes": notes,
                      "significance": {"names": names, **{k: v.tolist() for k, v in sig.items()}}}
     return out
 
@@ -100,4 +105,7 @@ def markdown(comparison: dict[str, dict]) -> str:
             for j in range(i + 1, k):
                 lines.append(f"| {p} | {s['names'][i]} | {s['names'][j]} | {s['z'][i][j]:.2f} | "
                              f"{s['p_holm'][i][j]:.2g} | {'yes' if s['significant'][i][j] else 'no'} |")
+    notes = [n for c in comparison.values() for n in c.get("notes", [])]
+    if notes:
+        lines += ["", "Not the same scores in every report:", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"

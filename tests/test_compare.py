@@ -44,8 +44,12 @@ def test_eq1_between_reports_as_within_one_run():
 def test_a_model_that_differs_between_reports_is_kept_under_both_names():
     a = result({"mel122": [0.11, 0.12]})
     b = result({"mel122": [0.11, 0.125], "x": [0.2, 0.2]})  # e.g. embedded at another precision
-    names = list(compare_reports({"A": (a, "s"), "B": (b, "s")})["test"]["models"])
-    assert names == ["mel122", "mel122@B", "x"]
+    c = compare_reports({"A": (a, "s"), "B": (b, "s")})
+    assert list(c["test"]["models"]) == ["mel122", "mel122@B", "x"]
+    assert c["test"]["notes"] == ["test: mel122 scores differently in A and B (another precision, or another part version)"]
+    # the weightless MFCC baseline differing means the part's audio differs: said as such
+    c = compare_reports({"A": (result({"mfcc_baseline": [0.4]}), "s"), "B": (result({"mfcc_baseline": [0.41]}), "s")})
+    assert "the part's audio differs" in c["wet"]["notes"][0] and "the part's audio differs" in markdown(c)
 
 
 def test_reports_on_other_trials_or_parts_are_refused():
