@@ -70,7 +70,7 @@ def compare_reports(reports: dict[str, tuple[dict, str]], parts: list[str] | Non
                         continue
                     notes.append(f"{part}: {name} scores differently in {models[name]['report']} and {label}"
                                  + (" (the MFCC baseline has no weights: the part's audio differs between the "
-                                    "reports, so their models did not hear the same notes)"
+                                    "reports, if only in low bits from another CPU's arithmetic)"
                                     if name == "mfcc_baseline" else " (another precision, or another part version)"))
                     name = f"{name}@{label}"
                 models[name] = row
