@@ -31,10 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402
 
 from mie_core.corpus import Corpus, default_corpus_dir, select_notes  # noqa: E402
-from mie_core.embeddings import unit  # noqa: E402
 from mie_core.parts import BANK_NOTES_PER_INSTRUMENT, Part, bank_part, render_rows  # noqa: E402
 from mie_core.report import embed_models, parse_model_arg  # noqa: E402
-from mie_core.scoring import Backend  # noqa: E402
+from mie_core.scoring import Backend, fit_backend  # noqa: E402
 from mie_core.verify import identification_rates, instrument_centroids, load_centroids  # noqa: E402
 
 
@@ -45,7 +44,7 @@ def centred_search(name: str, path: str, store, precision) -> tuple[Backend, np.
     bank = bank_part(Corpus.load(default_corpus_dir()))
     emb = embed_models({name: path}, bank, store, precision, log=print)[name]
     train = (bank.rows["part"] == "train").to_numpy()
-    be = Backend(unit(emb[train]).mean(0).astype(np.float32), np.zeros((0, 0), np.float32))
+    be = fit_backend(emb[train], bank.rows["instrument_str"].to_numpy()[train])  # its mean is all that is used
     cents, info = instrument_centroids(be, emb, bank.rows)
     return be, cents, info
 

@@ -246,7 +246,7 @@ def default_workers() -> int:
 # and loads each soundfont it needs anew, while one core renders 400-1,000 notes a second.
 # In a trainer, the tiny test corpus's 337 training notes took 0.8 s in this process and
 # 9.4 s over two spawned ones; `python benchmarks/render_speed.py` on 2 cores: two processes
-# take 3.9x, 2.2x and 2.8x the time of one at 337, 1,024 and 4,096 notes (2026-11-27).
+# take 6.3x, 2.2x and 3.3x the time of one at 337, 1,024 and 4,096 notes (2026-11-27).
 MIN_POOL_NOTES = 4096
 
 

@@ -99,11 +99,10 @@ def browser():
 IDLE = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
 QUIET_MS = 400
 # installed at document start in every page: stamps the time of the last change to the DOM
-# and counts the script runs begun (_mieRuns) and ended (_mieDone). Runs end are counted from the
-# mutation records' old values, so a run that starts and ends between two callbacks still counts.
+# and counts the script runs that have ended (_mieDone), from the mutation records' old values,
+# so a run that starts and ends between two callbacks still counts.
 OBSERVE = """
-window._mieT0 = 0; window._mieLast = performance.now(); window._mieRuns = 0; window._mieRunning = false;
-window._mieDone = 0;
+window._mieT0 = 0; window._mieLast = performance.now(); window._mieDone = 0;
 const _mieBusy = (v) => v === 'running' || v === 'rerunRequested';
 new MutationObserver((records) => {
   window._mieLast = performance.now();
@@ -112,10 +111,6 @@ new MutationObserver((records) => {
     const now = i + 1 < states.length ? states[i + 1].oldValue : r.target.getAttribute('data-test-script-state');
     if (_mieBusy(r.oldValue) && now === 'notRunning') window._mieDone += 1;
   });
-  const state = document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state');
-  const running = _mieBusy(state);
-  if (running && !window._mieRunning) window._mieRuns += 1;
-  window._mieRunning = running;
 }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true, attributeOldValue: true});
 """
 
@@ -156,10 +151,10 @@ def upload(page, uploader, files, timeout: float = 60.0) -> None:
 
     The browser sends the files, then Streamlit reruns the script; until then the page may look
     still, and ``settle`` alone could return before the page has seen the files (a click on
-    "Enrol" would then enrol nothing). The run counter of ``OBSERVE`` tells that run apart."""
-    runs = page.evaluate("() => window._mieRuns")
+    "Enrol" would then enrol nothing). ``OBSERVE``'s count of ended runs tells that run apart."""
+    done = page.evaluate("() => window._mieDone")
     uploader.set_input_files(files)
-    page.wait_for_function(f"() => window._mieRuns > {runs} && {IDLE}", timeout=timeout * 1000, polling=50)
+    page.wait_for_function(f"() => window._mieDone > {done} && {IDLE}", timeout=timeout * 1000, polling=50)
     settle(page, timeout)
 
 
