@@ -187,6 +187,7 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
 
 
 def cmd_verify(args) -> int:
+    from .pitch import note_midi, pitch_gaps
     from .verify import load_verifier, verify
 
     v = load_verifier(args.model, args.precision)
@@ -204,15 +205,20 @@ def cmd_verify(args) -> int:
         print("error: no test clip", file=sys.stderr)
         return 2
     res = verify(v, v.embed(ew), v.embed(tw), args.prior)
+    enrol_midi = np.array([note_midi(w) for w in ew])
     if not v.can_calibrate:
         print(f"note: {args.model} has no calibrated back-end: scores are cosines, no probability or verdict",
               file=sys.stderr)
     rows = []
-    for name, r in zip(tn, res.itertuples(index=False)):
+    for name, w, r in zip(tn, tw, res.itertuples(index=False)):
+        midi = note_midi(w)
+        gap = float(pitch_gaps([midi], enrol_midi)[0])
         row = {"file": name, "score": float(r.score), "llr": None if np.isnan(r.llr) else float(r.llr),
                "probability": None if np.isnan(r.probability) else float(r.probability),
                "accept": None if r.accept is None else bool(r.accept),
-               "typical": None if r.typical is None else bool(r.typical)}
+               "typical": None if r.typical is None else bool(r.typical),
+               # the clip's estimated pitch (MIDI) and its distance (semitones) to the nearest enrolment note
+               "pitch": None if np.isnan(midi) else round(midi, 2), "pitch_gap": None if np.isnan(gap) else round(gap, 2)}
         if v.fused:  # the trial's P(clean), which weighs the clean model against the chain-trained one
             row["quality"] = float(r.quality)
         rows.append(row)

@@ -158,6 +158,12 @@ class Cache:
         p = self.root / "results" / "benchmark.json"
         return json.loads(p.read_text()) if p.exists() else {}
 
+    def pitch_gaps(self) -> dict:
+        """``results/pitch_gaps.json`` (verdicts on real notes by pitch distance to the
+        enrolment: ``training.build_cache.add_pitch_gaps``), or {} where the cache has none."""
+        p = self.root / "results" / "pitch_gaps.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
     def notes(self, part: str = "test") -> pd.DataFrame:
         if part not in self._notes:
             self._notes[part] = pd.read_parquet(self.root / "embeddings" / f"notes_{part}.parquet")

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from mie_core import maps, verify, workbench
+from mie_core import maps, pitch, verify, workbench
 from mie_core.library import InstrumentLibrary
 from pages.common import ui
 
@@ -93,6 +93,12 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                                    "training instruments is weaker than for 99 % of held-out notes. Treat the verdict "
                                    "with care (is it one note of one instrument, and not mostly noise or silence?).",
                                    icon=":material/warning:")
+                    if state.get("enrol_pitch") is not None:  # how far the clip lies from the enrolment's range
+                        line, warn = pitch.describe_gap(pitch.note_midi(x), state["enrol_pitch"],
+                                                        ui.pitch_gap_rates(entry.name), entry.name)
+                        st.caption(line)
+                        if warn:
+                            st.warning(warn, icon=":material/straighten:")
                     rates = ui.verdict_rates(entry.name)
                     if rates is not None:
                         with st.expander("How often is this verdict right? (measured at prior 50 %, with the "
@@ -202,15 +208,22 @@ with ui.guard():
             else:
                 state["enrol"] = ver.embed([x for _, x in clips])
                 state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
+                state["enrol_pitch"] = np.array([pitch.note_midi(x) for _, x in clips])
         else:
             emb = ui.system_embeddings(entry, ver, "test")
             state["enrol"] = emb[pick.index.to_numpy()]
             state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
             state["enrol_rows"] = pick.index.to_numpy()
+            state["enrol_pitch"] = pick["pitch"].to_numpy(dtype=float)
     if state.get("enrol") is not None and state.get("enrol_model") != entry.name:
         st.info("The enrolment was made with another model; enrol again with this one.")
         state["enrol"] = None
     if state.get("enrol") is not None:
-        st.success(f"Enrolled: **{state['enrol_name']}** with {entry.name}.")
+        span = state.get("enrol_pitch")
+        span = span[np.isfinite(span)] if span is not None else np.zeros(0)
+        where = (f", notes from {pitch.note_label(span.min())} to {pitch.note_label(span.max())}" if span.size
+                 else ", no note with a clear pitch")
+        st.success(f"Enrolled: **{state['enrol_name']}** with {entry.name}{where}. Test notes far outside this range "
+                   "are verified less reliably: enrol across the range you will test.")
 
     test_section(entry, ver, state, default_thr, cents, cent_info, coords, emb_test, test_notes, all_notes)

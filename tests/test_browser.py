@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
+from mie_core import realrec
+from mie_core.sincconv import note_name
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -434,6 +438,10 @@ def test_verify_with_real_recordings(server, page, system):
     page.get_by_role("button", name="Enrol", exact=True).click()
     page.wait_for_selector("text=Enrolled", timeout=30000)
     settle(page)
+    # the enrolment's pitch range, estimated from the notes (their file names give it too)
+    span = [realrec.note_to_midi(p.stem) for p in violin[:10:2]]
+    text = page.locator("[data-testid=stMain]").inner_text()
+    assert f"notes from {note_name(min(span))}" in text and f"to {note_name(max(span))}" in text, text
     test = page.locator("[data-testid=stFileUploader]").filter(has_text="A clip to test").locator("input[type=file]")
     probs = {}
     for name, f in (("violin", violin[7]), ("trumpet", trumpet[len(trumpet) // 2])):
@@ -442,7 +450,9 @@ def test_verify_with_real_recordings(server, page, system):
         settle(page)
         assert_no_exception(page, f"verify real {name}")
         probs[name] = _probability(page)
-        assert "Nearest instruments" in page.locator("[data-testid=stMain]").inner_text()
+        text = page.locator("[data-testid=stMain]").inner_text()
+        assert "Nearest instruments" in text
+        assert re.search(r"Pitch: \S+ \(MIDI [\d.]+\); the nearest enrolment note is \d+ semitones away", text), text
         page.screenshot(path=str(SHOTS / f"verify_real_{name}_{system}.png"), full_page=True)
     print(f"\n{system}, real recordings: P(enrolled violin) for a violin note {probs['violin']:.1f} %, "
           f"for a trumpet note {probs['trumpet']:.1f} %")

@@ -100,6 +100,8 @@ def main(argv=None) -> int:
                         "fitted after the models (repeatable; mie_core.fusion)")
     p.add_argument("--systems-only", action="store_true",
                    help="add the --system(s) to an existing cache without rebuilding it")
+    p.add_argument("--pitch-gaps-only", action="store_true",
+                   help="add results/pitch_gaps.json (verdicts on the real part by pitch distance) to a built cache")
     args = p.parse_args(argv)
     systems = [parse_system(spec, p) for spec in args.system]
     models = [m.split("=", 1) for m in (args.model or DEFAULT_MODELS)]
@@ -113,6 +115,9 @@ def main(argv=None) -> int:
     if args.systems_only:
         for name, members in systems:
             add_system(out, name, members, args.corpus, args.precision)
+        return 0
+    if args.pitch_gaps_only:
+        add_pitch_gaps(out, args.corpus, args.precision)
         return 0
     corpus = Corpus.load(args.corpus or default_corpus_dir())
     tmp = out.with_name(out.name + ".building")
@@ -228,7 +233,62 @@ def main(argv=None) -> int:
     say(f"wrote {out}: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB")
     for name, members in systems:
         add_system(out, name, members, args.corpus, precision)
+    if "real" in parts:
+        add_pitch_gaps(out, args.corpus, precision)
     return 0
+
+
+def add_pitch_gaps(out: Path, corpus_dir=None, precision: str = "auto") -> None:
+    """``results/pitch_gaps.json``: how often the Verify page's verdict (prior 50 %, each
+    model's calibration as shipped) was right on the real part, by the pitch distance from a
+    test note to the nearest of its enrolment notes (:func:`mie_core.pitch.rates_by_gap`), for
+    every calibrated model and system of the cache, on the trials of ``benchmark.json``'s real
+    part. Pitches are estimated from the audio (:func:`mie_core.pitch.note_midi`), as the page
+    estimates an upload's, not read from the file names. The manifest is rewritten."""
+    from mie_core import evaluation, pitch
+    from mie_core.verify import load_verifier, verify
+
+    results = json.loads((Path(out) / "results" / "benchmark.json").read_text())
+    if "real" not in results.get("parts", {}):
+        raise SystemExit("--pitch-gaps-only: the cache has no results on the real part (python -m mie_core fetch, "
+                         "then build the cache)")
+    precision = resolve_precision(precision)  # this CPU's (the verdicts move in low bits only: cross_cpu.py)
+    parts = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), ("real",), SPLIT)
+    if "real" not in parts:
+        raise SystemExit("--pitch-gaps-only: the real recordings are not here (python -m mie_core fetch)")
+    part, real = parts["real"], results["parts"]["real"]
+    say(f"estimating the pitch of {len(part.rows)} real notes")
+    midi = np.array([pitch.note_midi(x) for x in part.audio()])
+    draws = evaluation.protocol_draws(part.rows["instrument_str"].to_numpy(), results.get("seed", SEED),
+                                      real.get("n_draws", 5))
+    store = EmbeddingStore()
+    record = {"part": "real", "pitch": "estimated from the audio (mie_core.pitch.note_midi, YIN)",
+              "n_notes": int(len(midi)), "n_without_pitch": int(np.isnan(midi).sum()),
+              "within_a_semitone_of_label": float(np.mean(np.abs(midi - part.rows["pitch"].to_numpy()) < 1.0)),
+              "n_draws": len(draws), "prior": 0.5, "precision": precision, "models": {}}
+    for folder in sorted(p_ for p_ in (Path(out) / "models").iterdir() if p_.is_dir()):
+        ver = load_verifier(folder, precision)
+        if not ver.can_calibrate:
+            continue
+        emb = ver.join(*[embed_models({str(m): m}, part, store, precision, log=say)[str(m)] for m in ver.member_paths])
+        gaps, target, accept = [], [], []
+        for tr in draws:
+            for m, enrol in enumerate(tr.enroll):
+                k = np.flatnonzero(tr.model == m)
+                v = verify(ver, emb[enrol], emb[tr.test[k]])
+                gaps.append(pitch.pitch_gaps(midi[tr.test[k]], midi[enrol]))
+                target.append(tr.target[k])
+                accept.append(v["accept"].to_numpy(dtype=bool))
+        gaps, target, accept = (np.concatenate(a) for a in (gaps, target, accept))
+        rows = pitch.rates_by_gap(gaps, target, accept)
+        record["models"][folder.name] = {"bins": rows, "genuine_accepted": float(accept[target].mean()),
+                                         "impostors_rejected": float(1 - accept[~target].mean())}
+        say(f"{folder.name}: genuine accepted by pitch gap " +
+            ", ".join(f"{r['gap']}: {100 * r['genuine_accepted']:.1f} % of {r['n_genuine']}" for r in rows))
+    (Path(out) / "results" / "pitch_gaps.json").write_text(json.dumps(record, indent=1, default=json_default))
+    old = json.loads((Path(out) / "manifest.json").read_text())["command"]
+    write_manifest(Path(out), old if "--pitch-gaps-only" in old else f"{old}; then python -m training.build_cache --pitch-gaps-only")
+    say(f"wrote {Path(out) / 'results' / 'pitch_gaps.json'}")
 
 
 def parse_system(spec: str, parser=None) -> tuple[str, list[str]]:

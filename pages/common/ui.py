@@ -112,6 +112,12 @@ PART_NAMES = {"test": "clean renders of unseen instruments", "wet": "the same th
               "noise and codecs", "real": "real recordings (tonejs-instruments)"}
 
 
+@st.cache_data(show_spinner=False)
+def pitch_gap_rates(model: str) -> list[dict] | None:
+    """The cache's measured verdicts on real notes by pitch gap for one model or system (or None)."""
+    return cache().pitch_gaps().get("models", {}).get(model, {}).get("bins")
+
+
 def verdict_record(m: dict) -> dict | None:
     """Of one model's cached results in a part, those of the verdict the Verify page gives:
     the fused system's where the model has a clean partner, else its calibrated back-end's."""
