@@ -78,16 +78,30 @@ class InstrumentLibrary:
     def names(self) -> list[str]:
         return sorted(self._index()["instruments"])
 
-    def add(self, name: str, embeddings: np.ndarray, files: list[str]) -> None:
-        """Enrol (or replace) ``name`` from raw embeddings (k, d) of its clips."""
+    def add(self, name: str, embeddings: np.ndarray, files: list[str], pitches=None) -> None:
+        """Enrol (or replace) ``name`` from raw embeddings (k, d) of its clips; ``pitches``: their
+        estimated MIDI pitches (k,) (:func:`mie_core.pitch.note_midi`; NaN where none), kept so a
+        scored clip's distance to the enrolment's range can be given."""
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
         if emb.shape[0] == 0 or not np.isfinite(emb).all():
             raise ValueError("an enrolment needs at least one clip with finite embeddings")
+        rec = {"file": f"{slug(name)}.npy", "files": list(map(str, files)), "n": int(len(emb)),
+               "added": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        if pitches is not None:
+            p = np.asarray(pitches, np.float64).reshape(-1)
+            if p.size != len(emb):
+                raise ValueError(f"{p.size} pitches for {len(emb)} enrolment clips")
+            rec["pitch"] = [None if not np.isfinite(v) else round(float(v), 3) for v in p]
         idx = self._index()
         atomic_save_npy(self.folder / f"{slug(name)}.npy", emb.astype(np.float16))
-        idx["instruments"][name] = {"file": f"{slug(name)}.npy", "files": list(map(str, files)), "n": int(len(emb)),
-                                    "added": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        idx["instruments"][name] = rec
         self._write(idx)
+
+    def pitches(self) -> dict[str, np.ndarray]:
+        """Each instrument's enrolment pitches (MIDI; NaN where a clip had none, or for an
+        instrument enrolled before pitches were kept)."""
+        return {n: np.array([np.nan if v is None else v for v in r.get("pitch", [None] * r["n"])], np.float64)
+                for n, r in sorted(self._index()["instruments"].items())}
 
     def remove(self, name: str) -> None:
         idx = self._index()

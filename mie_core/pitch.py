@@ -185,6 +185,15 @@ def note_label(midi: float) -> str:
     return f"{note_name(midi)} (MIDI {midi:.1f})" if np.isfinite(midi) else "no clear pitch"
 
 
+def span_label(midis) -> str:
+    """'A3-C6': the lowest and highest of some notes' pitches ('' where none has one)."""
+    from .sincconv import note_name
+
+    m = np.asarray(midis, np.float64).reshape(-1)
+    m = m[np.isfinite(m)]
+    return f"{note_name(m.min())}-{note_name(m.max())}" if m.size else ""
+
+
 def describe_gap(test_midi: float, enrol_midi, rows: list[dict] | None, model: str) -> tuple[str, str | None]:
     """What the Verify page says of a test note's pitch: (a line on its pitch and its gap to the
     enrolment, a warning or None). The warning comes from a gap of :data:`FAR_GAP` semitones on,
@@ -204,7 +213,7 @@ def describe_gap(test_midi: float, enrol_midi, rows: list[dict] | None, model: s
     here, near = (gap_bin(rows, gap), gap_bin(rows, 0.0)) if rows else (None, None)
     measured = ""
     if here is not None and near is not None and here["n_genuine"] and near["n_genuine"]:
-        measured = (f" On real recordings, {model} accepted {100 * here['genuine_accepted']:.0f} % of genuine notes "
+        measured = (f" On real recordings (prior 50 %, the model's own calibration), {model} accepted {100 * here['genuine_accepted']:.0f} % of genuine notes "
                     f"{here['gap']} semitones from every enrolment note ({here['n_genuine']} trials), against "
                     f"{100 * near['genuine_accepted']:.0f} % of those within 2 semitones.")
     return line, (f"This note is {gap:.0f} semitones from every enrolment note, and an instrument sounds different "

@@ -318,14 +318,22 @@ def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "progra
 
 
 def identify_enrolled(v: Verifier, emb: np.ndarray, enrolled: dict[str, np.ndarray],
-                      prior: float = DEFAULT_PRIOR, recalibration: tuple[float, float] | None = None) -> pd.DataFrame:
+                      prior: float = DEFAULT_PRIOR, recalibration: tuple[float, float] | None = None,
+                      test_midi=None, enrolled_midi: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """1:N identification against the user's enrolled instruments: one row per clip and
-    enrolled instrument, with score, LLR and calibrated probability, most likely first per clip."""
+    enrolled instrument, with score, LLR and calibrated probability, most likely first per clip.
+    With the clips' pitches ``test_midi`` (n,) and the enrolments' ``enrolled_midi`` (name ->
+    (k,), :meth:`mie_core.library.InstrumentLibrary.pitches`), a ``pitch_gap`` column: semitones
+    from the clip to that instrument's nearest enrolment note (:func:`mie_core.pitch.pitch_gaps`)."""
+    from .pitch import pitch_gaps
+
     rows = []
     for name, enrol_emb in enrolled.items():
         r = verify(v, enrol_emb, emb, prior, recalibration)
         r.insert(0, "clip", np.arange(len(r)))
         r.insert(1, "instrument", name)
+        if test_midi is not None and enrolled_midi is not None:
+            r["pitch_gap"] = pitch_gaps(test_midi, enrolled_midi.get(name, np.full(1, np.nan)))
         rows.append(r)
     if not rows:
         return pd.DataFrame(columns=["clip", "instrument", "score", "llr", "probability", "accept", "typical"])

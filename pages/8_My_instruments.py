@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mie_core import verify
+from mie_core import pitch, verify
 from mie_core.embeddings import unit
 from mie_core.library import ENROLMENT_SOURCE, InstrumentLibrary
 from pages.common import ui
@@ -31,8 +31,9 @@ with ui.guard():
     st.subheader("Enrolled instruments")
     info = lib.info()
     if info:
-        table = pd.DataFrame([{"instrument": n, "clips": r["n"], "added": r["added"], "files": ", ".join(r["files"])}
-                              for n, r in sorted(info.items())])
+        spans = lib.pitches()
+        table = pd.DataFrame([{"instrument": n, "clips": r["n"], "range": pitch.span_label(spans[n]),
+                               "added": r["added"], "files": ", ".join(r["files"])} for n, r in sorted(info.items())])
         st.dataframe(table, hide_index=True)
         gone = st.selectbox("Remove an instrument", ["(none)"] + sorted(info), key="lib_remove")
         if gone != "(none)" and st.button(f"Remove {gone}", key="lib_remove_btn"):
@@ -54,7 +55,8 @@ with ui.guard():
             elif not clips:
                 st.warning("Upload at least one readable note.")
             else:
-                lib.add(name.strip(), ver.embed([x for _, x in clips]), [n for n, _ in clips])
+                lib.add(name.strip(), ver.embed([x for _, x in clips]), [n for n, _ in clips],
+                        pitches=[pitch.note_midi(x) for _, x in clips])
                 said = f"Enrolled {name.strip()} from {len(clips)} clip(s)."
                 if done := lib.refresh_calibration(ver):
                     said += (f" Verdicts are now calibrated on your enrolments ({done['n_target']} genuine and "
@@ -102,7 +104,8 @@ with ui.guard():
         st.info("Enrol at least one instrument first.")
     elif clips:
         emb = ver.embed([x for _, x in clips])
-        res = verify.identify_enrolled(ver, emb, enrolled, prior, recalibration=cal)
+        res = verify.identify_enrolled(ver, emb, enrolled, prior, recalibration=cal,
+                                       test_midi=[pitch.note_midi(x) for _, x in clips], enrolled_midi=lib.pitches())
         res.insert(0, "file", [clips[i][0] for i in res["clip"]])
         best = res.groupby("clip").head(1)
         st.markdown("**Best match per clip**")

@@ -23,16 +23,26 @@ def test_library_persists_plain_files_and_scores(tmp_path):
     be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
     be.calibration = (4.0, -1.0)
     lib = InstrumentLibrary("abc123", tmp_path)
-    lib.add("my violin", emb[labels == 25][:5], ["v1.wav", "v2.wav"])
-    lib.add("my trumpet", emb[labels == 26][:5], ["t1.wav"])
+    lib.add("my violin", emb[labels == 25][:5], ["v1.wav", "v2.wav"], pitches=[55.0, 62.2, np.nan, 67.0, 76.0])
+    lib.add("my trumpet", emb[labels == 26][:5], ["t1.wav"])  # no pitches given (a library kept before them)
     again = InstrumentLibrary("abc123", tmp_path)  # as after a restart
+    kept = again.pitches()
+    np.testing.assert_array_equal(kept["my violin"], [55.0, 62.2, np.nan, 67.0, 76.0])
+    assert kept["my trumpet"].shape == (5,) and np.isnan(kept["my trumpet"]).all()
+    with pytest.raises(ValueError, match="2 pitches for 5"):
+        lib.add("bad", emb[labels == 27][:5], ["b.wav"], pitches=[60.0, 61.0])
     assert again.names() == ["my trumpet", "my violin"]
     files = sorted(p.name for p in (tmp_path / "abc123").iterdir())
     assert files == ["library.json", "my_trumpet.npy", "my_violin.npy"]  # JSON and float16, nothing pickled
     assert np.load(tmp_path / "abc123" / "my_violin.npy").dtype == np.float16
     assert json.loads((tmp_path / "abc123" / "library.json").read_text())["instruments"]["my violin"]["n"] == 5
     v = verify.Verifier(tmp_path, None, be, None, None)
-    res = verify.identify_enrolled(v, emb[labels == 25][5:8], again.embeddings())
+    res = verify.identify_enrolled(v, emb[labels == 25][5:8], again.embeddings(), test_midi=[60.0, 80.0, np.nan],
+                                   enrolled_midi=kept)
+    gap = res.set_index(["clip", "instrument"])["pitch_gap"]
+    assert gap[(0, "my violin")] == pytest.approx(2.2) and gap[(1, "my violin")] == pytest.approx(4.0)
+    assert np.isnan(gap[(2, "my violin")]) and np.isnan(gap[(0, "my trumpet")])  # no pitch on one side
+    assert "pitch_gap" not in verify.identify_enrolled(v, emb[labels == 25][5:8], again.embeddings())
     best = res.groupby("clip").head(1)
     assert (best["instrument"] == "my violin").all() and best["probability"].min() > 0.5
     again.remove("my trumpet")
