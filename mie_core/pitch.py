@@ -3,7 +3,9 @@
 Verification scores fall with the pitch distance between a test note and the instrument's
 enrolment notes (an instrument's timbre changes over its range): on real recordings the
 shipped models accept far fewer genuine notes an octave or more away from every enrolment
-note than notes within a few semitones (``benchmarks/pitch_gap.py``). An uploaded clip carries
+note than notes within a few semitones (``cache/results/pitch_gaps.json``, made by ``python -m
+training.build_cache --pitch-gaps-only``; README, "How far the test note lies from the
+enrolment"). An uploaded clip carries
 no pitch label, so the Verify page estimates it here to say how far a test note lies from the
 enrolment, and to tell the user to enrol across the range they will test.
 
@@ -26,6 +28,9 @@ FMAX_HZ = 4200.0
 THRESHOLD = 0.10
 #: mean power per sample (about -100 dBFS) below which a frame is silence
 SILENT_ENERGY = 1e-10
+#: YIN's analysis frames (ms): each compared with itself shifted by up to 1 / FMIN_HZ
+WINDOW_MS = 64.0
+HOP_MS = 20.0
 #: frames more aperiodic than this are left out of a note's pitch
 MAX_APERIODICITY = 0.3
 
@@ -41,7 +46,7 @@ def hz_of_midi(midi):
 
 
 def yin(x: np.ndarray, sr: int = SAMPLE_RATE, fmin_hz: float = FMIN_HZ, fmax_hz: float = FMAX_HZ,
-        window_ms: float = 64.0, hop_ms: float = 20.0, threshold: float = THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+        window_ms: float = WINDOW_MS, hop_ms: float = HOP_MS, threshold: float = THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame f0 (Hz) and aperiodicity of a mono signal, YIN steps 2-5.
 
     x: (n,) float samples at ``sr``; frames of ``window_ms`` every ``hop_ms``, each compared
@@ -105,12 +110,12 @@ def note_midi(x: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 20.0, max_ap
     below ``max_aperiodicity``; NaN with fewer than ``min_frames`` such frames (noise, a
     drum, silence, a clip shorter than about 0.1 s).
     """
-    f0, ap = yin(np.asarray(x, np.float64), sr)
+    x = np.asarray(x, np.float64)
+    f0, ap = yin(x, sr)
     if f0.size == 0:
         return float("nan")
-    w = int(round(0.064 * sr))
-    hop = int(round(0.020 * sr))
-    x = np.asarray(x, np.float64)
+    w = int(round(WINDOW_MS * sr / 1000))
+    hop = max(1, int(round(HOP_MS * sr / 1000)))
     level = np.array([np.sqrt(np.mean(x[i * hop : i * hop + w] ** 2)) + 1e-12 for i in range(len(f0))])
     loud = 20 * np.log10(level / level.max()) > -top_db
     keep = loud & (ap < max_aperiodicity) & np.isfinite(f0)
