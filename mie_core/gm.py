@@ -84,6 +84,13 @@ def hz_to_midi(f):
     return 69.0 + 12.0 * np.log2(np.asarray(f, dtype=np.float64) / 440.0)
 
 
+def note_name(midi: float) -> str:
+    """'A4' for 69; rounds to the nearest note."""
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    m = int(round(float(midi)))
+    return f"{names[m % 12]}{m // 12 - 1}"
+
+
 # words in a preset name that name a playing style (checked in this order)
 _NAME_STYLES: tuple[tuple[str, str], ...] = (
     (r"pizz", "pizzicato"), (r"trem", "tremolo"), (r"\bmute", "muted"), (r"slap", "slap"),

@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from .gm import hz_to_midi, note_name
+
 SAMPLE_RATE = 16000
 #: lowest and highest fundamentals searched (Hz): A0 and about C8, the piano's range
 FMIN_HZ = 27.5
@@ -33,16 +35,6 @@ WINDOW_MS = 64.0
 HOP_MS = 20.0
 #: frames more aperiodic than this are left out of a note's pitch
 MAX_APERIODICITY = 0.3
-
-
-def midi_of_hz(f_hz):
-    """MIDI note number (fractional) of a frequency in Hz: 69 + 12 log2(f / 440)."""
-    return 69.0 + 12.0 * np.log2(np.asarray(f_hz, np.float64) / 440.0)
-
-
-def hz_of_midi(midi):
-    """Frequency in Hz of a (fractional) MIDI note number."""
-    return 440.0 * 2.0 ** ((np.asarray(midi, np.float64) - 69.0) / 12.0)
 
 
 def yin(x: np.ndarray, sr: int = SAMPLE_RATE, fmin_hz: float = FMIN_HZ, fmax_hz: float = FMAX_HZ,
@@ -121,7 +113,7 @@ def note_midi(x: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 20.0, max_ap
     keep = loud & (ap < max_aperiodicity) & np.isfinite(f0)
     if keep.sum() < min_frames:
         return float("nan")
-    return float(np.median(midi_of_hz(f0[keep])))
+    return float(np.median(hz_to_midi(f0[keep])))
 
 
 def pitch_gaps(test_midi, enrol_midi) -> np.ndarray:
@@ -137,6 +129,12 @@ def pitch_gaps(test_midi, enrol_midi) -> np.ndarray:
 
 #: the pitch gaps' bins (semitones) of :func:`rates_by_gap`: within 2, 3-11, 12-23, 24 or more
 GAP_EDGES = (3, 12, 24)
+
+
+def _in_bin(gaps, lo: float, hi: float | None):
+    """Whether gaps (semitones, rounded to whole ones) lie in the bin [lo, hi) (NaN: in none)."""
+    gaps = np.asarray(gaps, np.float64)
+    return np.isfinite(gaps) & (gaps >= lo - 0.5) & ((gaps < hi - 0.5) if hi is not None else True)
 
 
 def gap_label(lo: float, hi: float | None) -> str:
@@ -160,7 +158,7 @@ def rates_by_gap(gaps: np.ndarray, target: np.ndarray, accept: np.ndarray, edges
     out = []
     for i, lo in enumerate(bounds):
         hi = bounds[i + 1] if i + 1 < len(bounds) else None
-        k = np.isfinite(gaps) & (gaps >= lo - 0.5) & ((gaps < hi - 0.5) if hi is not None else True)
+        k = _in_bin(gaps, lo, hi)
         g, n = k & target, k & ~target
         out.append({"gap": gap_label(lo, hi), "lo": lo, "hi": hi,
                     "genuine_accepted": float(accept[g].mean()) if g.any() else float("nan"),
@@ -171,12 +169,7 @@ def rates_by_gap(gaps: np.ndarray, target: np.ndarray, accept: np.ndarray, edges
 
 def gap_bin(rows: list[dict], gap: float) -> dict | None:
     """The row of :func:`rates_by_gap`'s output that holds a gap (None for NaN)."""
-    if not np.isfinite(gap):
-        return None
-    for r in rows:
-        if gap >= r["lo"] - 0.5 and (r["hi"] is None or gap < r["hi"] - 0.5):
-            return r
-    return None
+    return next((r for r in rows if _in_bin(np.float64(gap), r["lo"], r["hi"])), None)
 
 
 #: from this gap (semitones) on, the Verify page warns that the verdict is less reliable
@@ -185,15 +178,11 @@ FAR_GAP = 12
 
 def note_label(midi: float) -> str:
     """'G4 (MIDI 67.1)' for a pitch, 'no clear pitch' for NaN."""
-    from .sincconv import note_name
-
     return f"{note_name(midi)} (MIDI {midi:.1f})" if np.isfinite(midi) else "no clear pitch"
 
 
 def span_label(midis) -> str:
     """'A3-C6': the lowest and highest of some notes' pitches ('' where none has one)."""
-    from .sincconv import note_name
-
     m = np.asarray(midis, np.float64).reshape(-1)
     m = m[np.isfinite(m)]
     return f"{note_name(m.min())}-{note_name(m.max())}" if m.size else ""

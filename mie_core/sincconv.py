@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .gm import hz_to_midi, midi_to_hz  # noqa: F401  (pitch in MIDI notes; the Filter bands page imports them here)
+from .gm import hz_to_midi, midi_to_hz, note_name  # noqa: F401  (pitch in MIDI notes; the Filter bands page imports them here)
 
 
 def hz_to_mel(f):
@@ -64,13 +64,6 @@ def mel_bands(n_filters: int, sample_rate: int = 16000, mel_min_hz: float = 30.0
     """(n, 2) initial (f1, f2) in Hz: adjacent bands equally spaced on the mel scale."""
     edges = mel_to_hz(np.linspace(hz_to_mel(mel_min_hz), hz_to_mel(sample_rate / 2 - margin_hz), n_filters + 1))
     return np.stack([edges[:-1], edges[1:]], axis=1)
-
-
-def note_name(midi: float) -> str:
-    """'A4' for 69; rounds to the nearest note."""
-    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-    m = int(round(float(midi)))
-    return f"{names[m % 12]}{m // 12 - 1}"
 
 
 class SincConv(nn.Module):

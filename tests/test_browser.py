@@ -29,7 +29,7 @@ import pytest
 import soundfile as sf
 
 from mie_core import realrec
-from mie_core.sincconv import note_name
+from mie_core.gm import note_name
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -76,6 +76,14 @@ def write_manifest(out: Path, command: str) -> dict:
     return manifest
 
 
+def rewrite_manifest(out: Path, step: str, made_by: str | None = None) -> dict:
+    """The manifest of a built cache that a later ``build_cache STEP`` changed: its files
+    hashed again, the step added to the command that made them unless that command already
+    holds ``made_by`` (default: the step itself; a full build's ``--system`` makes systems too)."""
+    old = json.loads((out / "manifest.json").read_text())["command"]
+    return write_manifest(out, old if (made_by or step) in old else f"{old}; then python -m training.build_cache {step}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.build_cache", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -286,8 +294,7 @@ def add_pitch_gaps(out: Path, corpus_dir=None, precision: str = "auto") -> None:
         say(f"{folder.name}: genuine accepted by pitch gap " +
             ", ".join(f"{r['gap']}: {100 * r['genuine_accepted']:.1f} % of {r['n_genuine']}" for r in rows))
     (Path(out) / "results" / "pitch_gaps.json").write_text(json.dumps(record, indent=1, default=json_default))
-    old = json.loads((Path(out) / "manifest.json").read_text())["command"]
-    write_manifest(Path(out), old if "--pitch-gaps-only" in old else f"{old}; then python -m training.build_cache --pitch-gaps-only")
+    rewrite_manifest(Path(out), "--pitch-gaps-only")
     say(f"wrote {Path(out) / 'results' / 'pitch_gaps.json'}")
 
 
@@ -351,9 +358,8 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
         say(f"{name} on {pname}: fused EER {100 * f['eer']:.2f} %, genuine accepted {100 * (1 - f['p_miss']):.1f} %, "
             f"impostors rejected {100 * (1 - f['p_fa']):.1f} %")
     results_path.write_text(json.dumps(results, indent=1, default=json_default))
-    old = json.loads((Path(out) / "manifest.json").read_text())["command"]
     spec = f"--system {name}={','.join(members)}"
-    write_manifest(Path(out), old if spec in old else f"{old}; then python -m training.build_cache --systems-only {spec}")
+    rewrite_manifest(Path(out), f"--systems-only {spec}", made_by=spec)
     say(f"{name}: a system of {len(members)} models added to {out}")
 
 
