@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mie_core.model import InstrumentEncoder  # noqa: E402
+from mie_core.checkpoint import load_encoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def main():
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     res["bf16_native"] = np.array((" avx512_bf16" in flags) or (" amx_bf16" in flags))
     for name in ("cqt122", "mel122"):
-        enc = InstrumentEncoder.from_checkpoint(REPO / "cache" / "models" / name)
+        enc = load_encoder(REPO / "cache" / "models" / name)
         for threads in (1, torch.get_num_threads()):
             torch.set_num_threads(threads)
             for bf16 in (False, True):

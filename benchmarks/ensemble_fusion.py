@@ -47,6 +47,9 @@ SCORED = ("test", "wet", "real")
 
 
 def main() -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     parts, precision, store = _common.evaluation_parts(FUSION_PARTS + SCORED)
     scored = [n for n in SCORED if n in parts]
     backends, _ = fit_backends(MODELS, parts, store, precision)

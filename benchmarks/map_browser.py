@@ -34,6 +34,9 @@ DRAW = """async ([fig, config]) => {
 
 
 def main():
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     import plotly
     import streamlit  # noqa: F401
     from playwright.sync_api import sync_playwright

@@ -14,6 +14,7 @@ measured by ``tests/test_browser.py``.
 """
 from __future__ import annotations
 
+import argparse
 
 import numpy as np
 
@@ -73,4 +74,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

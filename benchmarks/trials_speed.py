@@ -9,6 +9,7 @@ process, on the same embeddings; the script prints both times and their ratio.
 """
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -52,4 +53,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _bar(desc: str):
 
 
 def cmd_fetch(args) -> int:
-    from .realrec import fetch_tonejs, tonejs_dir
+    from .realrec import fetch_salamander, fetch_tonejs, salamander_dir, tonejs_dir
     from .soundfonts import EXTRA_SOURCES, find_soundfonts
 
     found, missing = find_soundfonts(fetch=True, log=lambda m: print(m, file=sys.stderr))
@@ -64,6 +65,11 @@ def cmd_fetch(args) -> int:
             print(f"ok       {len(present)} real instruments (tonejs-instruments, test only) in {tonejs_dir()}")
         for name, why in absent.items():
             print(f"missing  real recordings {name}: {why}")
+        layers, absent = fetch_salamander(log=lambda m: print(m, file=sys.stderr))
+        if layers:
+            print(f"ok       Salamander grand piano, {len(layers)} velocity layers (real, test only) in {salamander_dir()}")
+        for v, why in absent.items():
+            print(f"missing  Salamander velocity layer {v}: {why}")
     return 0
 
 
@@ -114,9 +120,8 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    import os
-
-    from .model import InstrumentEncoder
+    from .fileio import atomic_save_npy, atomic_write_text
+    from .checkpoint import load_encoder
 
     out = Path(args.out)
     if out.suffix != ".npy":
@@ -124,24 +129,19 @@ def cmd_embed(args) -> int:
     if not out.parent.is_dir():
         print(f"error: the output folder {out.parent} does not exist", file=sys.stderr)
         return 2
-    enc = InstrumentEncoder.from_checkpoint(args.model)
+    enc = load_encoder(args.model)
     names, waves, bad = _read_clips(args.files, args.max_seconds, note=False)  # whole files, as documented
     for b in bad:
         print(f"error: {b}", file=sys.stderr)
     if (bad and not args.skip_bad) or not waves:
-        if out.exists():
-            out.unlink()  # never leave an older result that looks like this one
-        print("error: nothing written" + ("; --skip-bad embeds the readable files" if bad and waves else ""),
+        kept = f"; {out} is left as it was" if out.exists() else ""
+        print("error: nothing written" + ("; --skip-bad embeds the readable files" if bad and waves else "") + kept,
               file=sys.stderr)
         return 2
-    emb = enc.embed(waves, batch_size=args.batch_size)
-    if not np.isfinite(emb).all():
-        print(f"error: {args.model} gave non-finite embeddings; nothing written", file=sys.stderr)
-        return 2
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npy")
-    np.save(tmp, emb)
-    os.replace(tmp, out)
-    (out.with_suffix(".files.txt")).write_text("\n".join(names) + "\n")
+    emb = enc.embed(waves, batch_size=args.batch_size)  # refuses implausible embeddings (model.check_embeddings)
+    # each written whole (temporary file, then rename); nothing of an older pair is deleted first
+    atomic_write_text(out.with_suffix(".files.txt"), "\n".join(names) + "\n")
+    atomic_save_npy(out, emb)
     print(f"{out}: {emb.shape[0]} x {emb.shape[1]} embeddings (rows in the order of {out.with_suffix('.files.txt')})"
           + (f"; {len(bad)} unreadable file(s) skipped" if bad else ""))
     return 0
@@ -204,7 +204,12 @@ def cmd_verify(args) -> int:
     if not tw:
         print("error: no test clip", file=sys.stderr)
         return 2
-    res = verify(v, v.embed(ew), v.embed(tw), args.prior)
+    recal = v.real_calibration.pair if args.calibration == "real" and v.real_calibration is not None else None
+    if args.calibration == "real" and v.real_calibration is not None and v.can_calibrate:
+        worst_t, worst_n = v.real_calibration.worst()
+        print(f"calibration: fitted on real notes (each held-out source: genuine accepted >= {100 * worst_t:.0f} %, "
+              f"impostors rejected >= {100 * worst_n:.0f} %); --calibration model for the model's own", file=sys.stderr)
+    res = verify(v, v.embed(ew), v.embed(tw), args.prior, recalibration=recal)
     enrol_midi = np.array([note_midi(w) for w in ew])
     if not v.can_calibrate:
         print(f"note: {args.model} has no calibrated back-end: scores are cosines, no probability or verdict",
@@ -308,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("embed", help="embed audio files with a trained model")
     e.add_argument("--model", required=True, help="checkpoint folder or .safetensors file")
     e.add_argument("--out", required=True, help="output .npy, one row per file in order")
-    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--batch-size", type=positive_int, default=16, help="clips per forward pass (>= 1)")
     e.add_argument("--max-seconds", type=float, default=600.0)
     e.add_argument("--skip-bad", action="store_true", help="report unreadable files and embed the others")
     e.add_argument("files", nargs="+")
@@ -325,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     vf.add_argument("--test", nargs="+", required=True, metavar="FILE", help="clips to verify")
     vf.add_argument("--prior", type=float, default=0.5, help="prior probability that a test clip is the instrument")
     vf.add_argument("--json", action="store_true", help="one JSON object per line")
+    vf.add_argument("--calibration", choices=["real", "model"], default="real",
+                    help="real: the system's calibration fitted on real notes, where it has one (default); "
+                         "model: its own, fitted on renders")
     vf.add_argument("--skip-bad", action="store_true", help="report unreadable test files and go on")
     vf.add_argument("--max-seconds", type=float, default=60.0)
     vf.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
@@ -332,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 
     idf = sub.add_parser("identify", help="the nearest corpus instruments of each clip")
     idf.add_argument("--model", required=True, help="model folder (cache/models/NAME: with its centroids)")
-    idf.add_argument("--top", type=int, default=5)
+    idf.add_argument("--top", type=positive_int, default=5, help="instruments listed per clip (>= 1)")
     idf.add_argument("--json", action="store_true", help="one JSON object per line")
     idf.add_argument("--skip-bad", action="store_true", help="report unreadable files and go on")
     idf.add_argument("--max-seconds", type=float, default=60.0)
@@ -371,9 +379,25 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, PermissionError) as err:
+    except BrokenPipeError:
+        # the reader went away (`... | head -1`): what it read was whole; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (ValueError, FileNotFoundError, PermissionError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
+    return v
 
 
 if __name__ == "__main__":

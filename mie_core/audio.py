@@ -93,6 +93,32 @@ def _clean(err: Exception, name: str) -> str:
     return re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>|<_io\.BufferedReader name=[^>]*>", name, str(err))
 
 
+_PCM_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def _wav_declared_frames(fobj, channels: int, subtype: str) -> int | None:
+    """The frames a WAV's ``data`` chunk header declares, or None where it declares none
+    (a streaming writer's 0 or 0xFFFFFFFF) or the sample format is not plain PCM/float."""
+    width = _PCM_BYTES.get(subtype)
+    if width is None:
+        return None
+    pos = fobj.tell()
+    try:
+        fobj.seek(0)
+        head = fobj.read(1 << 16)
+    finally:
+        fobj.seek(pos)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    at = 12
+    while at + 8 <= len(head):
+        cid, size = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        if cid == b"data":
+            return None if size in (0, 0xFFFFFFFF) else size // (width * max(1, channels))
+        at += 8 + size + (size & 1)
+    return None
+
+
 def load_audio(
     source: Source,
     sr: int = SAMPLE_RATE,
@@ -126,6 +152,13 @@ def load_audio(
         with sf.SoundFile(fobj) as f:
             file_sr = int(f.samplerate)
             n_frames = f.frames
+            if f.format == "WAV":
+                declared = _wav_declared_frames(fobj, f.channels, f.subtype)
+                if declared is not None and declared > n_frames + 1:
+                    raise AudioError(f"{name}: the file is truncated: its header declares {declared / file_sr:.2f} s "
+                                     f"of audio and it holds {n_frames / file_sr:.2f} s.")
+                fobj.seek(0)
+                f.seek(0)
             if file_sr <= 0:
                 raise AudioError(f"{name}: the file declares no sample rate.")
             if n_frames > 0 and n_frames / file_sr > max_seconds:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import platform
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from . import gm, render, soundfonts, splits as splits_mod
+from .paths import corpus_dir
 
 NSYNTH_VELOCITIES = (25, 50, 75, 100, 127)
 NSYNTH_PITCHES = tuple(range(21, 109))
@@ -400,4 +400,4 @@ def select_notes(
 
 def default_corpus_dir() -> Path:
     """``$MIE_CORPUS`` or ``<data>/corpus``: the corpus the app and trainer use by default."""
-    return Path(os.environ.get("MIE_CORPUS", soundfonts.data_dir() / "corpus"))
+    return corpus_dir()

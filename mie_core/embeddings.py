@@ -27,11 +27,13 @@ The tests assert those bounds, never one machine's digits.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from .fileio import atomic_save_npy, file_sha256  # noqa: F401  (file_sha256: callers import it from here)
+from .paths import embeddings_dir
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -49,15 +51,6 @@ def resolve_precision(precision: str | bool = "auto") -> str:
     return precision
 
 
-def file_sha256(path: str | Path) -> str:
-    """Full sha256 hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def model_hash(path: str | Path) -> str:
     """The checkpoint's identity: sha256 of its weights file (16 hex digits)."""
     path = Path(path)
@@ -70,15 +63,6 @@ def notes_key(ids: Sequence[str], recipe: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary name in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
-
-
 def unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
     """Rows scaled to unit L2 norm (zero rows stay zero), in ``dtype``."""
     x = np.asarray(x, dtype=dtype)
@@ -88,9 +72,9 @@ def unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
 def embed_audio(model_path: str | Path, audio, precision: str = "auto", progress=None,
                 batch_size: int = 16) -> np.ndarray:
     """(n, d) float32 embeddings of ``audio`` (int16/float rows or a list of clips) by a checkpoint."""
-    from .model import InstrumentEncoder
+    from .checkpoint import load_encoder
 
-    enc = InstrumentEncoder.from_checkpoint(model_path)
+    enc = load_encoder(model_path)
     return enc.embed(audio, batch_size=batch_size, bf16=resolve_precision(precision) == "bf16", progress=progress)
 
 
@@ -99,9 +83,7 @@ class EmbeddingStore:
 
     def __init__(self, root: str | Path | None = None):
         if root is None:
-            from .soundfonts import data_dir
-
-            root = os.environ.get("MIE_EMBEDDINGS") or data_dir() / "embeddings"
+            root = embeddings_dir()
         self.root = Path(root)
 
     def path(self, model_path: str | Path, key: str, precision: str = "auto") -> Path:

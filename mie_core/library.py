@@ -6,7 +6,8 @@ subfolder per model (its weights' hash), plain files only, nothing pickled::
     <system hash>/library.json       {"instruments": {name: {"files": [...], "added": ..., "n": k}},
                                       "calibration": [a, b] or null, "calibration_on": "llr",
                                       "calibration_auto": bool, "calibration_info": {...}}
-    <system hash>/<slug>.npy         float16 (k, width) raw embeddings of the enrolment clips
+    <system hash>/<id>.npy           float16 (k, width) raw embeddings of the enrolment clips
+    <system hash>/.lock              held while one process writes (mie_core.fileio.FileLock)
 
 The folder is named by :attr:`mie_core.verify.Verifier.hash` (both models' weights for a
 fused system, whose embeddings are both models' side by side). An instrument's
@@ -22,13 +23,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
+import unicodedata
+import uuid
 from pathlib import Path
 
 import numpy as np
 
-from .embeddings import atomic_save_npy
+from .fileio import FileLock, atomic_save_npy, atomic_write_text
+from .paths import library_dir
 
 
 # how hard the user's calibration's slope is pulled towards 1 (the system's own scale), in
@@ -36,44 +39,84 @@ from .embeddings import atomic_save_npy
 # (README, "your own calibration")
 USER_SHRINK = 10.0
 ENROLMENT_SOURCE = "enrolment clips, leave one out"
+MAX_NAME_CHARS = 200
+# the embedding files a library names: its own ids (``<32 hex>.npy``), or a slug of an older
+# library; never a path (a shared library's JSON is not trusted to name files outside it)
+SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.npy$")
 
 
-def library_dir() -> Path:
-    from .soundfonts import data_dir
+def name_key(name: str) -> str:
+    """What two instrument names are compared by: Unicode NFC, case folded, spaces collapsed.
 
-    return Path(os.environ.get("MIE_LIBRARY") or data_dir() / "my_instruments")
+    >>> name_key("  Violin  1 ") == name_key("violin 1")
+    True
+    >>> name_key("小提琴 1") == name_key("大提琴 1")
+    False
+    """
+    return " ".join(unicodedata.normalize("NFC", str(name)).casefold().split())
 
 
-def slug(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._")
-    if not s:
-        raise ValueError("an instrument needs a name with at least one letter or digit")
-    return s[:80]
+def check_name(name: str) -> str:
+    """The name as stored (NFC, outer spaces stripped), or ValueError saying the rule broken.
+    Any script is allowed, and symbols (``🎻``); control characters and names over 200
+    characters are not.
+
+    >>> check_name("  小提琴   1 ")
+    '小提琴 1'
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"an instrument's name is text, not {type(name).__name__}")
+    n = " ".join(unicodedata.normalize("NFC", name).split())
+    if not any(unicodedata.category(ch)[0] in "LNS" for ch in n):
+        raise ValueError("an instrument needs a name with at least one letter, digit or symbol")
+    if any(unicodedata.category(ch).startswith("C") for ch in n):
+        raise ValueError(f"the instrument name {name!r} holds control characters")
+    if len(n) > MAX_NAME_CHARS:
+        raise ValueError(f"an instrument name may have at most {MAX_NAME_CHARS} characters, not {len(n)}")
+    return n
 
 
 class InstrumentLibrary:
-    """The enrolled instruments of one model (``model_hash``) in ``root``."""
+    """The enrolled instruments of one model (``model_hash``) in ``root``.
 
-    def __init__(self, model_hash: str, root: Path | None = None):
+    Every change is one locked read-modify-write (:class:`mie_core.fileio.FileLock` on
+    ``.lock``: two tabs, or the page and the ``verify`` command, wait for each other), and
+    every file is written whole then renamed into place. An enrolment's embeddings are
+    written to a new file named by an id before the index names it, and an old file is
+    deleted only after the index no longer names it, so a process killed at any moment
+    leaves a library that loads with every completed enrolment.
+    """
+
+    def __init__(self, model_hash: str, root: Path | None = None, lock_timeout_s: float = 30.0):
+        if not re.fullmatch(r"[A-Za-z0-9._+-]{1,128}", str(model_hash)) or str(model_hash) in (".", ".."):
+            raise ValueError(f"not a model hash: {model_hash!r}")
         self.folder = Path(root or library_dir()) / model_hash
         self.index_path = self.folder / "library.json"
+        self.lock = FileLock(self.folder / ".lock", timeout_s=lock_timeout_s, what=f"the instrument library {self.folder}")
 
     def _index(self) -> dict:
         if not self.index_path.exists():
             return {"instruments": {}, "calibration": None, "calibration_info": {}}
         try:
-            idx = json.loads(self.index_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            idx = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"{self.index_path}: the instrument library cannot be read ({err})") from None
-        if not isinstance(idx, dict) or not isinstance(idx.get("instruments"), dict):
+        if not isinstance(idx, dict) or not isinstance(idx.get("instruments"), dict) or not all(
+                isinstance(r, dict) for r in idx["instruments"].values()):
             raise ValueError(f"{self.index_path}: not an instrument library")
         return idx
 
     def _write(self, idx: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.index_path.with_name(f".library.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(idx, indent=1))
-        os.replace(tmp, self.index_path)
+        atomic_write_text(self.index_path, json.dumps(idx, indent=1, ensure_ascii=False))
+
+    def _file(self, rec: dict) -> Path:
+        """The embeddings file an index entry names, refused unless it is a plain file name
+        inside the library folder."""
+        name = rec.get("file")
+        if not isinstance(name, str) or not SAFE_FILE.match(name):
+            raise ValueError(f"{self.index_path}: an entry names the file {name!r}, which is not one of this "
+                             "library's own (a plain .npy name inside its folder)")
+        return self.folder / name
 
     def names(self) -> list[str]:
         return sorted(self._index()["instruments"])
@@ -81,21 +124,42 @@ class InstrumentLibrary:
     def add(self, name: str, embeddings: np.ndarray, files: list[str], pitches=None) -> None:
         """Enrol (or replace) ``name`` from raw embeddings (k, d) of its clips; ``pitches``: their
         estimated MIDI pitches (k,) (:func:`mie_core.pitch.note_midi`; NaN where none), kept so a
-        scored clip's distance to the enrolment's range can be given."""
+        scored clip's distance to the enrolment's range can be given.
+
+        Names are compared by :func:`name_key`: ``name`` replaces an instrument of exactly that
+        name, and is refused (ValueError) where another spelling of it is enrolled."""
+        name = check_name(name)
         emb = np.atleast_2d(np.asarray(embeddings, np.float32))
-        if emb.shape[0] == 0 or not np.isfinite(emb).all():
+        if emb.ndim != 2 or emb.shape[0] == 0 or not np.isfinite(emb).all():
             raise ValueError("an enrolment needs at least one clip with finite embeddings")
-        rec = {"file": f"{slug(name)}.npy", "files": list(map(str, files)), "n": int(len(emb)),
+        rec = {"file": f"{uuid.uuid4().hex}.npy", "files": list(map(str, files)), "n": int(len(emb)),
                "added": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         if pitches is not None:
             p = np.asarray(pitches, np.float64).reshape(-1)
             if p.size != len(emb):
                 raise ValueError(f"{p.size} pitches for {len(emb)} enrolment clips")
             rec["pitch"] = [None if not np.isfinite(v) else round(float(v), 3) for v in p]
-        idx = self._index()
-        atomic_save_npy(self.folder / f"{slug(name)}.npy", emb.astype(np.float16))
-        idx["instruments"][name] = rec
-        self._write(idx)
+        with self.lock:
+            idx = self._index()
+            same = [n for n in idx["instruments"] if name_key(n) == name_key(name) and n != name]
+            if same:
+                raise ValueError(f"{name!r} is already enrolled as {same[0]!r} (names are compared ignoring case "
+                                 "and spacing); enrol under that name to replace it, or choose another")
+            old = idx["instruments"].get(name)
+            atomic_save_npy(self._file(rec), emb.astype(np.float16))
+            idx["instruments"][name] = rec
+            self._write(idx)
+            if old is not None:
+                self._unlink(old)
+
+    def _unlink(self, rec: dict) -> None:
+        """Delete an entry's file once no entry names it (never a file the library does not own)."""
+        try:
+            path = self._file(rec)
+        except ValueError:
+            return
+        if path.name not in {r.get("file") for r in self._index()["instruments"].values()}:
+            path.unlink(missing_ok=True)
 
     def pitches(self) -> dict[str, np.ndarray]:
         """Each instrument's enrolment pitches (MIDI; NaN where a clip had none, or for an
@@ -104,16 +168,24 @@ class InstrumentLibrary:
                 for n, r in sorted(self._index()["instruments"].items())}
 
     def remove(self, name: str) -> None:
-        idx = self._index()
-        rec = idx["instruments"].pop(name, None)
-        if rec:
-            (self.folder / rec["file"]).unlink(missing_ok=True)
-            self._write(idx)
+        """Forget ``name``: the index first, then its file (a kill between leaves an unused file)."""
+        with self.lock:
+            idx = self._index()
+            rec = idx["instruments"].pop(name, None)
+            if rec:
+                self._write(idx)
+                self._unlink(rec)
 
     def embeddings(self) -> dict[str, np.ndarray]:
         idx = self._index()
-        return {n: np.load(self.folder / r["file"], allow_pickle=False).astype(np.float32)
-                for n, r in sorted(idx["instruments"].items())}
+        out = {}
+        for n, r in sorted(idx["instruments"].items()):
+            path = self._file(r)
+            try:
+                out[n] = np.load(path, allow_pickle=False).astype(np.float32)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{path}: the enrolment of {n!r} cannot be read ({err}); remove it and enrol again") from None
+        return out
 
     def info(self) -> dict:
         return self._index()["instruments"]
@@ -152,6 +224,10 @@ class InstrumentLibrary:
         trial, genuine against the rest of its own instrument's enrolment (leave one out) and
         impostor against every other enrolled instrument. Needs two instruments, one of them
         with at least two clips; otherwise as :meth:`calibrate`."""
+        with self.lock:  # the enrolments it is fitted on are those it is stamped with
+            return self._calibrate_from_enrolments(verifier, shrink)
+
+    def _calibrate_from_enrolments(self, verifier, shrink: float) -> dict:
         enrolled = self.embeddings()
         if len(enrolled) < 2:
             raise ValueError("calibration needs at least two enrolled instruments")
@@ -203,6 +279,10 @@ class InstrumentLibrary:
         if t.size < 2 or n.size < 2:
             raise ValueError("calibration needs at least two clips of enrolled instruments and two of others")
         a, b = scoring.fit_calibration(t, n, shrink=shrink)
+        with self.lock:
+            return self._store_calibration(a, b, t, n, shrink, source)
+
+    def _store_calibration(self, a, b, t, n, shrink, source) -> dict:
         idx = self._index()
         idx["calibration"], idx["calibration_on"] = [a, b], "llr"
         # fitted on enrolments, it follows them (refresh_calibration); on labelled clips, it stays
@@ -220,10 +300,11 @@ class InstrumentLibrary:
     def clear_calibration(self, auto: bool = False) -> None:
         """Back to the model's own calibration; ``auto``: let :meth:`refresh_calibration`
         calibrate from the enrolments again when they change (the user's "go back" says no)."""
-        idx = self._index()
-        idx["calibration"], idx["calibration_info"], idx["calibration_auto"] = None, {}, auto
-        idx.pop("calibration_on", None)
-        self._write(idx)
+        with self.lock:
+            idx = self._index()
+            idx["calibration"], idx["calibration_info"], idx["calibration_auto"] = None, {}, auto
+            idx.pop("calibration_on", None)
+            self._write(idx)
 
 
 def _llrs(verifier, enrol_emb: np.ndarray, clips_emb: np.ndarray) -> np.ndarray:

@@ -129,7 +129,17 @@ def _interp_eer(target, nontarget) -> tuple[float, float]:
 
 
 def eer(target_scores, nontarget_scores, method: str = "rocch") -> float:
-    """Equal error rate in [0, 1]; ``method`` "rocch" (BOSARIS) or "interp" (NIST/WeSpeaker)."""
+    """Equal error rate in [0, 1]; ``method`` "rocch" (BOSARIS) or "interp" (NIST/WeSpeaker).
+
+    A worked case: targets 0.9, 0.8, 0.3 and non-targets 0.1, 0.4, 0.7. The ROC's operating
+    points (P_miss, P_fa) include (0, 2/3), (1/3, 1/3)... and (1/3, 0); its convex hull
+    joins (0, 2/3) to (1/3, 0), which meets P_miss = P_fa at 2/9 (the "interp" EER is 1/3):
+
+    >>> round(eer([0.9, 0.8, 0.3], [0.1, 0.4, 0.7]), 4)
+    0.2222
+    >>> eer([3.0, 2.0, 1.0], [0.0, -1.0])  # separable scores
+    0.0
+    """
     if method == "rocch":
         return _rocch_eer(target_scores, nontarget_scores)
     if method == "interp":

@@ -8,7 +8,7 @@ part of it. A shipped model is a folder::
     model.json          {"model_args": ..., "label_maps": ..., "provenance": ...,
                          "versions": ..., "metrics": ...}
 
-``InstrumentEncoder.from_checkpoint(path)`` rebuilds it from those two files alone;
+``mie_core.checkpoint.load_encoder(path)`` rebuilds it from those two files alone;
 nothing is unpickled.
 
 Long clips: clips up to ``window_s`` (default 4 s, NSynth's note length) are
@@ -19,7 +19,6 @@ shorter than 0.25 s are zero-padded to 0.25 s so the ResNet sees at least a few 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -55,8 +54,28 @@ class ModelArgs:
     lde_clusters: int = 32
     embed_dim: int = 512
 
+    # what a model description may ask for: bounds that keep a crafted model.json or config
+    # from allocating more than a machine holds (the shipped models are far inside them)
+    LIMITS = {"n_filters": (1, 1024), "sample_rate": (8000, 96000), "base_width": (1, 256), "lde_clusters": (1, 512),
+              "embed_dim": (1, 8192), "kernel_ms": (1.0, 500.0), "hop_ms": (1.0, 500.0)}
+
     def __post_init__(self):
+        for name in ("n_filters", "sample_rate", "base_width", "lde_clusters", "embed_dim"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
+                raise ValueError(f"model.{name} must be a whole number, not {v!r}")
+            object.__setattr__(self, name, int(v))
+        for name in ("kernel_ms", "hop_ms", "min_low_hz", "min_band_hz", "mel_min_hz"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+                raise ValueError(f"model.{name} must be a finite number, not {v!r}")
+        if not isinstance(self.blocks, (list, tuple)) or not 1 <= len(self.blocks) <= 8 or not all(
+                isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 64 for b in self.blocks):
+            raise ValueError(f"model.blocks must be 1 to 8 whole numbers from 1 to 64, not {self.blocks!r}")
         object.__setattr__(self, "blocks", tuple(int(b) for b in self.blocks))
+        for name, (lo, hi) in self.LIMITS.items():
+            if not lo <= getattr(self, name) <= hi:
+                raise ValueError(f"model.{name} must be from {lo} to {hi}, not {getattr(self, name)!r}")
         if self.init not in ("cqt", "mel"):
             raise ValueError(f"model.init must be 'cqt' or 'mel', not {self.init!r}")
         if self.pooling not in ("lde", "stats", "attentive"):
@@ -74,6 +93,22 @@ class ModelArgs:
         if unknown:
             raise ValueError(f"unknown model argument(s): {sorted(unknown)}")
         return cls(**d)
+
+
+# the largest value an embedding of a sound model may hold: the shipped models' are below
+# 30 (norms 100-300), and the caches keep them as float16 (at most 65,504)
+MAX_ABS_EMBEDDING = 1e4
+
+
+def check_embeddings(emb: np.ndarray, model: str = "this model") -> None:
+    """Refuse embeddings no sound model gives (NaN, Inf, or values above
+    :data:`MAX_ABS_EMBEDDING`) before any score is computed from them: ValueError naming
+    the model, whose weights are then corrupt."""
+    emb = np.asarray(emb)
+    if emb.size and (not np.isfinite(emb).all() or np.abs(emb).max() > MAX_ABS_EMBEDDING):
+        worst = np.nanmax(np.abs(np.where(np.isfinite(emb), emb, np.inf)))
+        raise ValueError(f"{model} gave embeddings no sound model gives (values up to {worst:.3g}; plausible: below "
+                         f"{MAX_ABS_EMBEDDING:.0e}); its weights are corrupt: restore the model folder")
 
 
 class InstrumentEncoder(nn.Module):
@@ -159,15 +194,9 @@ class InstrumentEncoder(nn.Module):
                     progress(done, len(pieces))
         if was_training:
             self.train()
-        return (out / np.maximum(counts, 1)[:, None]).astype(np.float32)
-
-    # ---------------------------------------------------------------- checkpoints
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "InstrumentEncoder":
-        """Rebuild from a folder or its ``model.safetensors`` (:func:`mie_core.checkpoint.load_encoder`)."""
-        from .checkpoint import load_encoder
-
-        return load_encoder(path, map_location, cls)
+        emb = (out / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        check_embeddings(emb, getattr(self, "source", "this model"))
+        return emb
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

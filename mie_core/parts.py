@@ -82,11 +82,11 @@ def render_rows(rows: pd.DataFrame, progress=None, workers: int | None = None, c
     """int16 (n, 64000) renders of corpus note rows (their metadata names soundfont, preset
     and gain), with the corpus's own soundfont files where it is given, else those in
     ``data/soundfonts``."""
-    from . import render, workbench
+    from . import render, soundfonts
 
     if corpus is not None:
         return corpus.render(rows, workers=workers, progress=progress)
-    return render.render_many(workbench.note_specs(rows), workers=workers, progress=progress)
+    return render.render_many(soundfonts.note_specs(rows), workers=workers, progress=progress)
 
 
 def clean_part(name: str, rows: pd.DataFrame, progress=None, workers: int | None = None, corpus=None) -> Part:
@@ -130,6 +130,18 @@ def real_part(root=None) -> Part | None:
     if rows.empty:
         return None
     return Part("real", rows.drop(columns=["path"]), f"real:tonejs:max{realrec.NOTE_SECONDS}s",
+                lambda: realrec.load_tonejs_audio(rows))
+
+
+def real_sources_part(root=None) -> Part | None:
+    """The real notes of every source fetched (tonejs by collection, Salamander), pooled,
+    with each note's ``source`` (:func:`mie_core.realrec.real_sources_table`); None when none."""
+    from . import realrec
+
+    rows = realrec.real_sources_table(root)
+    if rows.empty:
+        return None
+    return Part("realsrc", rows.drop(columns=["path"]), f"real:sources:max{realrec.NOTE_SECONDS}s",
                 lambda: realrec.load_tonejs_audio(rows))
 
 

@@ -93,12 +93,15 @@ def _soundfont(path: str):
 
 def list_presets(path: str) -> list[tuple[int, int, str]]:
     """(bank, program, name) of every preset in a soundfont, sorted."""
+    from .sf2check import checked
+
     sf = _soundfont(str(path))
+    names = checked(str(path))["preset_names"]  # decoded by us: the renderer reads names as UTF-8 only
     out = []
     for bank in range(129):
         for program in range(128):
             if sf.get_preset_index(bank, program) >= 0:
-                out.append((bank, program, sf.get_preset_name(bank, program)))
+                out.append((bank, program, names.get((bank, program)) or f"bank {bank} program {program}"))
     return out
 
 

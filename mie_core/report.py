@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import baseline, evaluation, maps, probing, trials
+from . import baseline, evaluation, fusion, maps, probing, trials
 from .corpus import Corpus, default_corpus_dir
 from .embeddings import EmbeddingStore, resolve_precision
 from .parts import Part, evaluation_notes, load_parts  # noqa: F401  (evaluation_notes: the builder's)
@@ -224,6 +224,72 @@ def system_results(path: Path, part: Part, store: EmbeddingStore | None = None, 
     return {"fused": rec, "members": [str(p.relative_to(root)) for p in paths], "main": ver.fusion.main}
 
 
+def system_trial_llrs(path: Path, part: Part, draws: list, store: EmbeddingStore | None = None,
+                      precision: str = "auto", log=None) -> list[np.ndarray]:
+    """Per trial draw, the calibrated LLR of every trial by a shipped model or system folder
+    as the Verify page scores it (its members' back-ends and fusion as saved; no
+    recalibration), its members' embeddings through the one store."""
+    from .verify import load_verifier
+
+    ver = load_verifier(path, precision)
+    emb = ver.join(*[embed_models({p.name: p}, part, store, precision, log=log)[p.name] for p in ver.member_paths])
+    if ver.fused:
+        backends, members = ver.fusion_members(emb)
+        return [fusion.member_trial_llrs(backends, ver.fusion, members, d) for d in draws]
+    return [fusion.scoring_llr(ver.backend, emb, d) for d in draws]
+
+
+def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, precision: str = "auto",
+                   seed: int = 0, n_draws: int = 5, log=None, clip_midi: np.ndarray | None = None,
+                   part: Part | None = None) -> dict | None:
+    """Real notes source by source (:mod:`mie_core.sources`) for every shipped model or system
+    folder of ``paths``, scored as the Verify page scores (:func:`system_trial_llrs`) on the
+    real notes of every source fetched, pooled (:func:`mie_core.parts.real_sources_part`):
+    per source and pooled, EER and both verdict rates as shipped and with the affine
+    recalibration fitted without the source (and, with ``clip_midi``, with the pitch gap).
+    A folder without a calibrated back-end is listed under ``not_measured`` with the reason.
+    None where no real notes were fetched. ``part``: other notes with a ``source`` column
+    (the tests' renders)."""
+    from .parts import real_sources_part
+    from .sources import measure_sources
+
+    part = part if part is not None else real_sources_part()
+    if part is None:
+        return None
+    rows = part.rows
+    draws = evaluation.protocol_draws(rows["instrument_str"].to_numpy(), seed, n_draws)
+    out = {"notes": int(len(rows)), "instruments": rows.groupby("source")["instrument_str"].nunique().to_dict(),
+           "draws": n_draws, "seed": seed, "systems": {}, "not_measured": {}}
+    for name, path in paths.items():
+        if not (is_system(path) or (Path(path) / "backend.json").exists()):
+            out["not_measured"][name] = "no calibrated back-end in the folder (the shipped folders have one)"
+            continue
+        llrs = system_trial_llrs(Path(path), part, draws, store, precision, log)
+        out["systems"][name] = measure_sources(llrs, draws, rows["source"].to_numpy(), clip_midi)
+    return out
+
+
+def markdown_sources(res: dict) -> str:
+    """The per-source tables of :func:`source_results` (EER %; genuine accepted / impostors
+    rejected % at prior 0.5; means over the draws)."""
+    n_inst = res["instruments"]
+    out = []
+    for name, r in res["systems"].items():
+        kinds = [("before", "as shipped"), ("loso", "recalibrated without the source")]
+        kinds += [("quality", "with the pitch gap, without the source")] if "quality" in r else []
+        lines = [f"**{name}** (EER %; genuine accepted / impostors rejected % at prior 0.5)", "",
+                 "| source (instruments) | " + " | ".join(f"{label}: EER | verdicts" for _, label in kinds) + " |",
+                 "|---|" + "---:|---:|" * len(kinds)]
+        for s in [k for k in r["before"] if k != "pooled"] + ["pooled"]:
+            label = f"{s} ({n_inst.get(s, sum(n_inst.values()))})"
+            cells = [f"{100 * r[k][s]['eer']:.2f} | {100 * r[k][s]['genuine_accepted']:.1f} / "
+                     f"{100 * r[k][s]['impostors_rejected']:.1f}" for k, _ in kinds]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        out.append("\n".join(lines))
+    out += [f"**{name}**: not measured ({why})" for name, why in res.get("not_measured", {}).items()]
+    return "\n\n".join(out)
+
+
 def partner_of(path: Path) -> Path | None:
     """The clean partner of a fused model folder (:mod:`mie_core.fusion`), or None."""
     from .fusion import PARTNER_DIR, QualityFusion
@@ -322,6 +388,10 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
         by_part[pname] = res
         if primary is None:
             primary = (part, emb, res, first, scores)
+    sources = None
+    if "real" in loaded:
+        log("real notes source by source")
+        sources = source_results({**dict(named), **dict(systems)}, store, precision, seed, n_draws, log)
     part, embeddings, res, first, scores = primary
     rows = part.rows
     embeddings = {**embeddings, BASELINE: baseline.mfcc_stats(part.audio())}
@@ -347,12 +417,13 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
             tsne[name] = maps.fit_map(emb[idx], "tsne", seed=seed).coords
     res["precision"] = precision
     res["embed_bf16"] = precision == "bf16"
-    _write(out, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part.name, by_part)
-    return {**res, "parts": by_part}
+    _write(out, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part.name, by_part,
+           sources)
+    return {**res, "parts": by_part, **({"sources": sources} if sources else {})}
 
 
 def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part,
-           by_part=None):
+           by_part=None, sources=None):
     from . import plots
 
     ids = rows["note_str"].to_numpy()
@@ -365,7 +436,7 @@ def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx
     full = {
         "split": split, "part": part, "n_notes": int(len(rows)), "verification": res, "conditions": conditions,
         "table": table.to_dict(orient="records"), "probing": probe_table.to_dict(orient="records"),
-        "probing_skipped": skipped, "parts": by_part or {},
+        "probing_skipped": skipped, "parts": by_part or {}, **({"sources": sources} if sources else {}),
         "tsne_family": {n: {"coords": c.tolist(), "note_str": ids[idx].tolist(),
                             "family": rows["instrument_family_str"].to_numpy()[idx].tolist(),
                             "pitch": int(rows["pitch"].iloc[idx[0]]) if len(idx) else None} for n, c in tsne.items()},
@@ -480,4 +551,9 @@ def markdown_tables(full: dict) -> str:
                          f"{r['macro_f1']:.3f} | {r['improvement_micro']:+.2f} | {r['improvement_macro']:+.2f} |")
     if full.get("probing_skipped"):
         lines += ["", "Labels not probed: " + "; ".join(f"{k}: {v}" for k, v in full["probing_skipped"].items())]
+    if full.get("sources"):
+        src = full["sources"]
+        lines += ["", f"## Real notes, source by source ({src['notes']} notes of every source fetched, pooled; "
+                      f"{src['draws']} draws; a trial belongs to its enrolled instrument's source)", "",
+                  markdown_sources(src)]
     return "\n".join(lines) + "\n"

@@ -72,7 +72,12 @@ def cohort_stats(vectors: np.ndarray, cohort: np.ndarray, top_n: int) -> tuple[n
 
 
 def asnorm(scores: np.ndarray, enrol_stats, test_stats) -> np.ndarray:
-    """AS-norm of scores given (mean, std) of their enrolment and test sides (step 2)."""
+    """AS-norm of scores given (mean, std) of their enrolment and test sides (step 2):
+    the mean of the score's z-scores against each side's cohort statistics.
+
+    >>> asnorm(np.array([0.5, 0.1]), (0.1, 0.2), (0.3, 0.1))  # (0.4/0.2 + 0.2/0.1) / 2, ...
+    array([ 2., -1.])
+    """
     (me, se), (mt, st) = enrol_stats, test_stats
     return 0.5 * ((scores - me) / se + (scores - mt) / st)
 

@@ -141,7 +141,22 @@ def validate(path: str | Path) -> dict:
         if start > end or end > limit:
             raise SoundFontError(f"{name}: sample {k} spans {start}-{end}, outside the {limit} "
                                  f"{'bytes' if kind & SAMPLE_COMPRESSED else 'samples'} of sample data")
-    return {"presets": len(phdr) - 1, "instruments": len(inst) - 1, "samples": len(shdr) - 1}
+    return {"presets": len(phdr) - 1, "instruments": len(inst) - 1, "samples": len(shdr) - 1,
+            "preset_names": {(p[2], p[1]): preset_name(p[0]) for p in phdr[:-1]}}
+
+
+def preset_name(raw: bytes) -> str:
+    r"""A 20-byte name field as text: UTF-8 where it is, else Latin-1 (older editors wrote
+    names such as ``Glockenspiel Über`` in a Windows code page).
+
+    >>> preset_name(b"Gl\xfcck\x00\x00")
+    'Glück'
+    """
+    raw = raw[:19].split(b"\0", 1)[0]  # 19 bytes and a terminator, as the renderer reads it
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 _CHECKED: dict[tuple, dict] = {}

@@ -22,7 +22,6 @@ needs root. Where a source cannot be had the reason is returned, never raised.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -31,12 +30,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+import numpy as np
+
+from .paths import REPO_ROOT, data_dir  # noqa: F401  (re-exported: callers import data_dir from here)
+from .render import NoteSpec, render_note
 
 
-def data_dir() -> Path:
-    """The git-ignored data folder (``$MIE_DATA`` or ``<repo>/data``)."""
-    return Path(os.environ.get("MIE_DATA", REPO_ROOT / "data"))
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def key_for(path: str | Path) -> str:
 
 
 def sha256_of(path: str | Path) -> str:
-    from .embeddings import file_sha256
+    from .fileio import file_sha256
 
     return file_sha256(path)
 
@@ -168,3 +167,34 @@ def find_soundfonts(fetch: bool = True, root: Path | None = None, log=None,
         if path is not None:
             found.append(path)
     return found, missing
+
+
+def soundfont_paths() -> dict[str, str]:
+    """key -> path of the soundfonts present on this machine (nothing is fetched here)."""
+    found = {src.key: local_path(src) for src in SOURCES}
+    return {k: str(p) for k, p in found.items() if p is not None}
+
+
+class MissingSoundfont(RuntimeError):
+    pass
+
+
+def note_specs(notes) -> list:
+    """The render specs of corpus notes (a metadata table) from the soundfonts present here;
+    :class:`MissingSoundfont` names those that are not."""
+    paths = soundfont_paths()
+    missing = sorted(set(notes["soundfont"]) - set(paths))
+    if missing:
+        raise MissingSoundfont(
+            f"the soundfont(s) {', '.join(missing)} are not on this machine, so these notes cannot be played; "
+            "`make data` fetches them")
+    return [NoteSpec(paths[r.soundfont], int(r.bank), int(r.program), int(r.pitch), int(r.velocity),
+                     float(r.gain_db)) for r in notes.itertuples(index=False)]
+
+
+def play_note(row):
+    """One corpus note (a metadata row) rendered on demand: float32 (64000,)."""
+    import pandas as pd
+
+    spec = note_specs(pd.DataFrame([row]))[0]
+    return render_note(spec).astype(np.float32) / 32768.0

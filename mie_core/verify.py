@@ -44,6 +44,52 @@ from .fusion import PARTNER_DIR, QualityFusion, member_system_llr
 from .scoring import Backend, logit, sigmoid
 
 DEFAULT_PRIOR = 0.5
+REAL_CALIBRATION_FILE = "real_calibration.json"
+
+
+@dataclass(frozen=True)
+class RealCalibration:
+    """The calibration of a system's LLR fitted on real notes (``a llr + b``), for
+    recordings of sources it has never seen, with the figures it was measured at:
+    ``held_out`` {source: EER and verdict rates with the calibration fitted without that
+    source} and ``as_shipped`` (the same trials with the model's own calibration), from
+    :func:`mie_core.sources.measure_sources` (``training.build_cache --real-calibration-only``)."""
+
+    a: float
+    b: float
+    held_out: dict
+    as_shipped: dict
+    fitted_on: dict
+
+    @property
+    def pair(self) -> tuple[float, float]:
+        return (self.a, self.b)
+
+    def worst(self) -> tuple[float, float]:
+        """The lowest genuine-accepted and impostors-rejected rates over the held-out sources."""
+        per = [v for k, v in self.held_out.items() if k != "pooled"]
+        return min(v["genuine_accepted"] for v in per), min(v["impostors_rejected"] for v in per)
+
+    def save(self, folder: Path) -> None:
+        from .fileio import atomic_write_text
+
+        atomic_write_text(Path(folder) / REAL_CALIBRATION_FILE, json.dumps({
+            "a": self.a, "b": self.b, "held_out": self.held_out, "as_shipped": self.as_shipped,
+            "fitted_on": self.fitted_on}, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> "RealCalibration | None":
+        path = Path(folder) / REAL_CALIBRATION_FILE
+        if not path.exists():
+            return None
+        try:
+            d = json.loads(path.read_text())
+            rc = cls(float(d["a"]), float(d["b"]), dict(d["held_out"]), dict(d["as_shipped"]), dict(d["fitted_on"]))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a real-notes calibration ({err})") from None
+        if not (np.isfinite(rc.a) and np.isfinite(rc.b) and rc.a > 0):
+            raise ValueError(f"{path}: its calibration ({rc.a}, {rc.b}) is not a positive finite slope and offset")
+        return rc
 
 
 @dataclass
@@ -69,6 +115,7 @@ class Verifier:
     fusion: QualityFusion | None = None
     order: tuple[int, ...] = (1, 0)  # the pair's fusion order: clean partner, then the main model
     weights: Path | None = None  # the main model's checkpoint folder where it is not ``path`` (a system)
+    real_calibration: RealCalibration | None = None  # fitted on real notes (``real_calibration.json``)
 
     @property
     def fused(self) -> bool:
@@ -153,13 +200,20 @@ def load_verifier(model_dir: str | Path, precision: str = "auto", single: bool =
     """The checkpoint, and its back-end, centroids and fused clean partner where the folder
     has them; or, for a system folder (a ``fusion.json`` naming members), the fused system of
     those model folders. ``single``: the folder's model alone (a member of a system)."""
-    from .model import InstrumentEncoder
-
     folder = Path(model_dir)
+    ver = _load_verifier(folder, precision, single)
+    if not single:
+        ver.real_calibration = RealCalibration.load(folder)
+    return ver
+
+
+def _load_verifier(folder: Path, precision: str, single: bool) -> Verifier:
+    from .checkpoint import load_encoder  # torch: off the import path of the pages that only read results
+
     qf = QualityFusion.load(folder) if not single and QualityFusion.exists(folder) else None
     if qf is not None and qf.members:
         return _load_system(folder, qf, precision)
-    enc = InstrumentEncoder.from_checkpoint(folder)
+    enc = load_encoder(folder)
     backend = Backend.load(folder) if Backend.exists(folder) else None
     cents, info = load_centroids(folder) if not single else (None, None)
     if qf is None:
@@ -256,6 +310,12 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
     enrol_emb (k, width) and test_emb (n, width) are :meth:`Verifier.embed`'s output.
     ``recalibration`` (a, b) maps the LLR to ``a llr + b`` (the user's own calibration,
     :meth:`mie_core.library.InstrumentLibrary.calibrate`).
+
+    Without a back-end the score is the raw cosine to the enrolment's mean direction:
+
+    >>> v = Verifier("m", None, None, None, None)
+    >>> verify(v, np.array([[1.0, 0.0], [0.8, 0.2]]), np.array([[1.0, 0.1], [0.0, 1.0]]))["score"].round(3).tolist()
+    [1.0, 0.122]
     """
     if not 0.0 < prior < 1.0:
         raise ValueError(f"the prior must lie strictly between 0 and 1, not {prior}")

@@ -10,25 +10,19 @@ demand (:func:`embed_part`).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import render, soundfonts
 from .embeddings import unit
+from .soundfonts import MissingSoundfont, note_specs, play_note, soundfont_paths  # noqa: F401  (re-exported)
+from .paths import cache_dir, runs_dir  # noqa: F401  (the app and the tests ask the workbench for them)
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("MIE_CACHE", REPO / "cache"))
-
-
-def runs_dir() -> Path:
-    return Path(os.environ.get("MIE_RUNS", REPO / "runs"))
 
 
 @dataclass
@@ -231,33 +225,6 @@ def embed_part(entry: ModelEntry, notes: pd.DataFrame, progress=None, precision:
     tell(0, total, f"rendering {n} notes")
     return store.get(entry.path, p.key, p.audio, precision,
                      lambda d, t: tell(n + d * EMBED_WEIGHT, total, f"embedding {d}/{n} notes"))
-
-
-def soundfont_paths() -> dict[str, str]:
-    """key -> path of the soundfonts present on this machine (nothing is fetched here)."""
-    found = {src.key: soundfonts.local_path(src) for src in soundfonts.SOURCES}
-    return {k: str(p) for k, p in found.items() if p is not None}
-
-
-class MissingSoundfont(RuntimeError):
-    pass
-
-
-def note_specs(notes: pd.DataFrame) -> list[render.NoteSpec]:
-    paths = soundfont_paths()
-    missing = sorted(set(notes["soundfont"]) - set(paths))
-    if missing:
-        raise MissingSoundfont(
-            f"the soundfont(s) {', '.join(missing)} are not on this machine, so these notes cannot be played; "
-            "`make data` fetches them")
-    return [render.NoteSpec(paths[r.soundfont], int(r.bank), int(r.program), int(r.pitch), int(r.velocity),
-                            float(r.gain_db)) for r in notes.itertuples(index=False)]
-
-
-def play_note(row) -> np.ndarray:
-    """One corpus note (a metadata row) rendered on demand: float32 (64000,)."""
-    spec = note_specs(pd.DataFrame([row]))[0]
-    return render.render_note(spec).astype(np.float32) / 32768.0
 
 
 def enrol(embeddings: np.ndarray) -> np.ndarray:

@@ -49,12 +49,18 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                          "instruments (a few labelled notes, or your enrolments alone) fixes most of that (README, "
                          "'your own calibration').")
                 recal = recal if use else None
-            else:
-                st.caption("On real recordings this model's own calibration accepts about one impostor in five. "
-                           "Enrol two or more of your instruments in **My instruments**: the verdicts are then "
-                           "calibrated on your enrolments (or on a few labelled notes, if you label them there), "
-                           "measured on real recordings right about 9 times in 10 for genuine and impostor clips "
-                           "alike, and this page uses that calibration.")
+            if recal is None and (line := ui.real_calibration_line(ver)) is not None:
+                use_real = st.checkbox("Use the calibration fitted on real recordings", True, key=f"realcal_{entry.name}",
+                                       help="Off: the model's own calibration, fitted on held-out corpus instruments "
+                                            "(clean renders and simulated rooms), which accepts more impostors on real "
+                                            "recordings (docs/results.md, 'real notes, source by source').")
+                if use_real:
+                    recal = ver.real_calibration.pair
+                    st.caption(line)
+            if mine.calibration is None:
+                st.caption("Enrol two or more of your instruments in **My instruments**: the verdicts are then "
+                           "calibrated on your own enrolments (or on a few labelled notes, if you label them there), "
+                           "and this page uses that calibration.")
         else:
             lo, hi = ui.threshold_range(default_thr)
             thr = st.slider("Decision threshold (cosine)", lo, hi, round(default_thr, 3), 0.001,
@@ -74,6 +80,8 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                     r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5,
                                       recalibration=recal).iloc[0]
                     if ver.can_calibrate:
+                        cal_name = ("" if recal is None else "; your calibration" if recal == mine.calibration
+                                    else "; calibrated on real recordings")
                         shown = f"{100 * r['probability']:.1f}"
                         accept = float(shown) >= 50.0  # decided on what is shown
                         how = (f"fused LLR {r['llr']:+.2f}, clip quality {100 * r['quality']:.0f} % clean"
@@ -81,7 +89,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                         (st.success if accept else st.error)(
                             f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that {name} is "
                             f"{state['enrol_name']} (prior {100 * prior:g} %; {how}"
-                            f"{'; your calibration' if recal is not None else ''})")
+                            f"{cal_name})")
                     else:
                         shown, thr_shown = f"{r['score']:.3f}", f"{thr:.3f}"
                         accept = float(shown) >= float(thr_shown)
@@ -100,7 +108,11 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                         if warn:
                             st.warning(warn, icon=":material/straighten:")
                     rates = ui.verdict_rates(entry.name)
-                    if rates is not None:
+                    if recal is not None and ver.real_calibration is not None and recal == ver.real_calibration.pair:
+                        with st.expander("How often is this verdict right? (real recordings at prior 50 %, each "
+                                         "collection scored with the calibration fitted without it)"):
+                            st.dataframe(ui.real_calibration_table(ver), hide_index=True)
+                    elif rates is not None:
                         with st.expander("How often is this verdict right? (measured at prior 50 %, with the "
                                          "model's own calibration)"):
                             st.dataframe(rates, hide_index=True)

@@ -79,11 +79,15 @@ with ui.guard():
                    f"{cinfo.get('n_nontarget', '?')} impostor trials. On real recordings this gets about 9 in 10 "
                    "verdicts right either way, where the model's own calibration (fitted on held-out corpus "
                    "instruments) lets through a fifth of impostors.")
-        if st.button("Go back to the model's own calibration", key="lib_cal_clear"):
+        if st.button("Go back to the shipped calibration", key="lib_cal_clear"):
             lib.clear_calibration()
             st.rerun()
-    elif len(enrolled) < 2:
-        st.caption("With a second instrument enrolled, the verdicts are calibrated on your own enrolments.")
+    else:
+        if (line := ui.real_calibration_line(ver)) is not None:
+            cal = ver.real_calibration.pair  # no calibration of the user's: the one fitted on real notes
+            st.caption(line)
+        if len(enrolled) < 2:
+            st.caption("With a second instrument enrolled, the verdicts are calibrated on your own enrolments.")
     if len(enrolled) >= 2 and not (cal and from_enrolments) and st.button(
             "Calibrate from my enrolments", key="lib_cal_enrol_btn",
             help="No labelling needed: each enrolment clip is tried against the rest of its own instrument and "

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mie_core import workbench
-from mie_core.model import InstrumentEncoder
+from mie_core.checkpoint import load_encoder
 from mie_core.render import render_many
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
     folders = [(f, f.name) for f in sorted((root / "models").iterdir()) if (f / "model.json").exists()]
     folders += [(f / "clean", f"{f.name}_clean") for f, _ in folders if (f / "clean").is_dir()]
     for folder, name in folders:
-        enc = InstrumentEncoder.from_checkpoint(folder)
+        enc = load_encoder(folder)
         want = np.load(root / "embeddings" / f"{name}_test.npy")[rows.index.to_numpy()].astype(np.float32)
         got = enc.embed(audio, bf16=bench["embed_bf16"])
         cos = (want * got).sum(1) / (np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1))
@@ -309,3 +309,32 @@ def test_a_fusion_that_does_not_fit_its_models_is_refused(tiny_cache, tmp_path):
     shutil.rmtree(folder / "clean")
     with pytest.raises(ValueError, match="clean"):  # the partner's folder is named in the error
         load_verifier(folder)
+
+
+def test_evaluate_reports_every_source_with_the_calibration_fitted_without_it(tiny_cache, tiny_runs, tiny_corpus,
+                                                                             tmp_path):
+    """The per-source table of ``evaluate`` (issue 29): every shipped folder scored as the
+    Verify page scores it, per source and pooled; the recalibration fitted without each
+    source is affine, so it moves the verdicts but never a source's EER; a folder without a
+    back-end is said to be not measured."""
+    from mie_core.embeddings import EmbeddingStore
+    from mie_core.parts import load_parts
+    from mie_core.report import markdown_sources, source_results
+
+    root = tiny_cache["cache"]
+    part = load_parts(tiny_corpus, ("test",), "program_disjoint")["test"]
+    inst = sorted(part.rows["instrument_str"].unique())
+    part.rows["source"] = part.rows["instrument_str"].map({n: "abc"[k % 3] for k, n in enumerate(inst)})
+    paths = {"cqt_tiny": root / "models" / "cqt_tiny", "tiny_sys": root / "models" / "tiny_sys"}
+    res = source_results({**paths, "raw": tiny_runs["mel"] / "best"}, EmbeddingStore(tmp_path / "emb"), "fp32",
+                         n_draws=2, part=part)
+    assert set(res["systems"]) == set(paths)
+    assert "back-end" in res["not_measured"]["raw"]
+    for name, r in res["systems"].items():
+        assert set(r["before"]) == {"a", "b", "c", "pooled"}
+        for s in "abc":
+            assert r["loso"][s]["eer"] == pytest.approx(r["before"][s]["eer"], abs=1e-12)
+            assert 0.0 <= r["loso"][s]["genuine_accepted"] <= 1.0
+        assert r["before"]["pooled"]["n_target"] == r["loso"]["pooled"]["n_target"] > 0
+    text = markdown_sources(res)
+    assert text.count("| a (") == 2 and "pooled" in text

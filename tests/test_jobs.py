@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from mie_core import workbench
+from mie_core import render, workbench
 from mie_core.embeddings import EmbeddingStore
 from mie_core.jobs import JobRunner
 
@@ -86,7 +86,7 @@ def test_embed_part_reports_progress_and_saves_its_work(tiny_cache, tmp_path, mo
     assert any(m.startswith("rendering") for *_, m in seen) and any(m.startswith("embedding") for *_, m in seen)
     assert [d for d, *_ in seen] == sorted(d for d, *_ in seen)  # never goes back
     # the same model and notes again: from disk, nothing rendered
-    monkeypatch.setattr(workbench.render, "render_many", lambda *a, **k: pytest.fail("rendered again"))
+    monkeypatch.setattr(render, "render_many", lambda *a, **k: pytest.fail("rendered again"))
     again = workbench.embed_part(entry, notes, store=store)
     assert np.array_equal(again, emb)
     # the run is the checkpoint the tiny cache shipped as mel_tiny: the same embeddings (the cache keeps float16)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -32,10 +33,13 @@ def test_library_persists_plain_files_and_scores(tmp_path):
     with pytest.raises(ValueError, match="2 pitches for 5"):
         lib.add("bad", emb[labels == 27][:5], ["b.wav"], pitches=[60.0, 61.0])
     assert again.names() == ["my trumpet", "my violin"]
+    index = json.loads((tmp_path / "abc123" / "library.json").read_text())["instruments"]
     files = sorted(p.name for p in (tmp_path / "abc123").iterdir())
-    assert files == ["library.json", "my_trumpet.npy", "my_violin.npy"]  # JSON and float16, nothing pickled
-    assert np.load(tmp_path / "abc123" / "my_violin.npy").dtype == np.float16
-    assert json.loads((tmp_path / "abc123" / "library.json").read_text())["instruments"]["my violin"]["n"] == 5
+    # JSON and float16 files named by the library's ids, nothing pickled
+    assert files == sorted([".lock", "library.json", index["my trumpet"]["file"], index["my violin"]["file"]])
+    assert all(re.fullmatch(r"[0-9a-f]{32}\.npy", r["file"]) for r in index.values())
+    assert np.load(tmp_path / "abc123" / index["my violin"]["file"]).dtype == np.float16
+    assert index["my violin"]["n"] == 5
     v = verify.Verifier(tmp_path, None, be, None, None)
     res = verify.identify_enrolled(v, emb[labels == 25][5:8], again.embeddings(), test_midi=[60.0, 80.0, np.nan],
                                    enrolled_midi=kept)
@@ -47,7 +51,7 @@ def test_library_persists_plain_files_and_scores(tmp_path):
     assert (best["instrument"] == "my violin").all() and best["probability"].min() > 0.5
     again.remove("my trumpet")
     assert InstrumentLibrary("abc123", tmp_path).names() == ["my violin"]
-    assert not (tmp_path / "abc123" / "my_trumpet.npy").exists()
+    assert not (tmp_path / "abc123" / index["my trumpet"]["file"]).exists()
 
 
 def test_calibration_on_the_users_clips(tmp_path):

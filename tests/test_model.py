@@ -1,6 +1,8 @@
 """The encoder: SincNet filters, ResNet shapes, LDE, heads, checkpoints, embedding policy."""
 from __future__ import annotations
 
+import json
+
 import math
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 import torch
 
 from mie_core.heads import AAMSoftmax, ASoftmax, DualHead, LinearSoftmax
-from mie_core.checkpoint import save_checkpoint
+from mie_core.checkpoint import load_encoder, save_checkpoint
 from mie_core.model import InstrumentEncoder, ModelArgs, SincConv
 from mie_core.pooling import LDE, AttentiveStatsPool, StatsPool
 from mie_core.resnet import ResNetEncoder
@@ -187,14 +189,14 @@ def test_checkpoint_round_trip_gives_identical_embeddings(tmp_path):
     enc.eval()
     with torch.no_grad():
         want = enc(x)
-    back = InstrumentEncoder.from_checkpoint(folder)
-    back2 = InstrumentEncoder.from_checkpoint(folder / "model.safetensors")
+    back = load_encoder(folder)
+    back2 = load_encoder(folder / "model.safetensors")
     with torch.no_grad():
         assert torch.equal(back(x), want) and torch.equal(back2(x), want)
     assert back.args == SMALL and back.label_maps["instrument"] == list("abcdefg")
     assert back.metadata["provenance"]["note"] == "test"
     with pytest.raises(FileNotFoundError):
-        InstrumentEncoder.from_checkpoint(tmp_path)
+        load_encoder(tmp_path)
 
 
 def test_embed_policy_for_any_length():
@@ -246,7 +248,7 @@ def test_embed_command_writes_one_row_per_file_in_order(tmp_path):
                           *map(str, files)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     e = np.load(out)
-    want = InstrumentEncoder.from_checkpoint(tmp_path / "m").embed([sf.read(f, dtype="float32")[0] for f in files])
+    want = load_encoder(tmp_path / "m").embed([sf.read(f, dtype="float32")[0] for f in files])
     np.testing.assert_allclose(e, want, rtol=1e-5, atol=1e-6)
     bad = tmp_path / "bad.wav"
     bad.write_text("no")
@@ -269,15 +271,22 @@ def test_a_broken_checkpoint_is_one_line_naming_its_file(tmp_path):
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in state.items()}, str(nan / "model.safetensors"))
+    # the recorded hash refuses the changed file first; a checkpoint from before hashes
+    # were recorded is refused by the finite check
+    with pytest.raises(CheckpointError, match="sha256 is not the one model.json records"):
+        load_encoder(nan)
+    meta = json.loads((nan / "model.json").read_text())
+    del meta["weights_sha256"]
+    (nan / "model.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="NaN or Inf"):
-        InstrumentEncoder.from_checkpoint(nan)
+        load_encoder(nan)
     # truncated weights: named
     trunc = tmp_path / "trunc"
     save_checkpoint(trunc, InstrumentEncoder(SMALL))
     data = (trunc / "model.safetensors").read_bytes()
     (trunc / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="model.safetensors"):
-        InstrumentEncoder.from_checkpoint(trunc)
+        load_encoder(trunc)
     # model.json: not JSON, another type, no model_args, another architecture
     for text, why in (("{not json", "not readable JSON"), ("[1, 2]", "no model_args"), ('{"a": 1}', "no model_args"),
                       ('{"model_args": {"layers": 50}}', "do not describe")):
@@ -285,7 +294,7 @@ def test_a_broken_checkpoint_is_one_line_naming_its_file(tmp_path):
         save_checkpoint(bad, InstrumentEncoder(SMALL))
         (bad / "model.json").write_text(text)
         with pytest.raises(CheckpointError, match=why):
-            InstrumentEncoder.from_checkpoint(bad)
+            load_encoder(bad)
     # the app lists broken runs by path and every good model still
     broken: list = []
     found = workbench.find_models(tmp_path / "cache", tmp_path / "runs", broken)

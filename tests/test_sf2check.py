@@ -57,7 +57,7 @@ def make_sf2(preset_bag=0, instrument=0, sample_id=0, sample_end=None, n_samples
 def test_a_valid_font_passes_and_renders(tmp_path):
     p = tmp_path / "sine.sf2"
     p.write_bytes(make_sf2())
-    assert sf2check.validate(p) == {"presets": 1, "instruments": 1, "samples": 1}
+    assert sf2check.validate(p) == {"presets": 1, "instruments": 1, "samples": 1, "preset_names": {(0, 0): "Sine"}}
     x = render.render_raw(str(p), 0, 0, 69, 100, held_s=0.5, release_s=0.1)
     assert np.max(np.abs(x)) > 0.05  # the fixture is a real, playable SoundFont
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mie_core.model import InstrumentEncoder
+from mie_core.checkpoint import load_encoder
 from training.config import ConfigError, load_config
 from training.train import build, lr_at
 
@@ -154,7 +154,7 @@ def test_export_of_a_state_is_the_run_s_own_export(reference_run, tmp_path):
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     assert meta["provenance"]["step"] == 200 and meta["label_maps"]["instrument"]
     x = torch.randn(2, 16000) * 0.1
-    a, b = InstrumentEncoder.from_checkpoint(tmp_path / "m"), InstrumentEncoder.from_checkpoint(reference_run / "last")
+    a, b = load_encoder(tmp_path / "m"), load_encoder(reference_run / "last")
     with torch.no_grad():
         torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
     res = subprocess.run([sys.executable, "-m", "training.train", "--export", str(reference_run / "state.pt")],
@@ -245,7 +245,7 @@ def test_tiny_config_learns(reference_run, tiny_corpus):
     train, valid, _ = load_corpus_sets(cfg)
     torch.manual_seed(cfg.run.seed)
     untrained = build(cfg, 10, 11).encoder
-    enc = InstrumentEncoder.from_checkpoint(reference_run / "last")
+    enc = load_encoder(reference_run / "last")
     # what 200 steps of a tiny model learn for sure: to tell its training instruments apart
     # (their notes' EER falls by far more than three standard errors). Its EER on unseen
     # instruments also fell on three seeds (by 0.01-0.10, from 0.33-0.39), but by less than
@@ -404,8 +404,8 @@ def _held_batch(corpus_root, teacher_dir, *student_dirs):
     sampler = ClipSampler(train, cfg.data.crop_s, seed=12345, chain=make_chain(cfg), keep_clean=True)
     wet, _, _, clean = sampler.batch(48)
     with torch.no_grad():
-        target = InstrumentEncoder.from_checkpoint(teacher_dir).eval()(torch.from_numpy(clean))
-        return [relative_mse(InstrumentEncoder.from_checkpoint(d).eval()(torch.from_numpy(wet)), target).item()
+        target = load_encoder(teacher_dir).eval()(torch.from_numpy(clean))
+        return [relative_mse(load_encoder(d).eval()(torch.from_numpy(wet)), target).item()
                 for d in student_dirs]
 
 
@@ -435,3 +435,100 @@ def test_distillation_needs_a_teacher(tiny_corpus, tmp_path):
     res = subprocess.run(train_cmd(tiny_corpus.root, tmp_path, "--set", "distill.weight=1"), cwd=REPO,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode != 0 and "none was given" in res.stderr
+
+
+# ------------------------------------------------------------------ nothing of the user's lost (issue 31)
+def test_export_never_empties_a_folder(reference_run, tmp_path, capsys):
+    """``--export STATE --to DIR`` into a folder holding other things (someone's files, a
+    shipped model's back-end) refuses in one line and leaves every file as it was."""
+    import shutil
+
+    from training.train import main
+
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "thesis.tex").write_text("a")
+    (d / "sub" / "data.csv").write_text("b")
+    shipped = tmp_path / "cqt122"
+    shutil.copytree(REPO / "cache" / "models" / "cqt122", shipped)
+    before = sorted(p.relative_to(shipped) for p in shipped.rglob("*"))
+    for target in (d, shipped, Path(".")):
+        assert main(["--export", str(reference_run / "state.pt"), "--to", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert "holds other files" in err and "--export" in err and "--resume" not in err
+    assert (d / "thesis.tex").read_text() == "a" and (d / "sub" / "data.csv").read_text() == "b"
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*")) == before
+    assert main(["--export", str(tmp_path / "none.pt"), "--to", str(tmp_path / "m")]) == 2
+    assert "--export" in capsys.readouterr().err
+
+
+def test_a_resumed_copy_writes_where_its_state_is(reference_run, tmp_path):
+    """Resuming a backup of a state never writes into the run folder named inside it."""
+    import argparse
+    import shutil
+
+    from training.train import resolve_config
+
+    backup = tmp_path / "bk"
+    backup.mkdir()
+    shutil.copy(reference_run / "state.pt", backup / "state.pt")
+    cfg, _ = resolve_config(argparse.Namespace(resume=str(backup / "state.pt"), set=[], config=None))
+    assert Path(cfg.run.out_dir) / cfg.run.name == backup.resolve()
+    with pytest.raises(ConfigError, match="writes where its state.pt is"):
+        resolve_config(argparse.Namespace(resume=str(backup / "state.pt"), set=["run.name=other"], config=None))
+
+
+def test_a_folder_with_a_finished_run_s_files_is_occupied_without_its_state(tmp_path):
+    from training.train import claim_run_dir
+
+    run = tmp_path / "r"
+    (run / "best").mkdir(parents=True)
+    (run / "log.jsonl").write_text("{}\n")
+    (run / "config.yaml").write_text("{}\n")
+    with pytest.raises(ConfigError, match=r"already holds a run \(log.jsonl, config.yaml, best\)"):
+        claim_run_dir(run, resuming=False, overwrite=False)
+    assert (run / "best").is_dir()
+
+
+def test_bad_states_and_settings_are_one_line(reference_run, tmp_path, capsys):
+    from training.train import main
+
+    state = torch.load(reference_run / "state.pt", map_location="cpu", weights_only=False)
+    cases = {"empty.pt": None, "step.pt": {**state, "step": "abc"}, "config.pt": {**state, "config": {"foo": 1}},
+             "maps.pt": {**state, "label_maps": 3}}
+    for name, obj in cases.items():
+        path = tmp_path / name
+        if obj is None:
+            path.write_bytes(b"")
+        else:
+            torch.save(obj, path)
+        assert main(["--resume", str(path)]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("config error: --resume") and name in err and len(err.strip().splitlines()) == 1, err
+    tiny = str(REPO / "training" / "configs" / "tiny.yaml")
+    for setting, why in [("optim.lr=[1", "not YAML"), ("run.seed=-1", "run.seed must be from 0"),
+                         ("data.crop_s=1000", "data.crop_s must be 0"), ("data.crop_s=0.001", "data.crop_s must be 0"),
+                         ("optim.head_warmup_steps=-1", "head_warmup_steps")]:
+        with pytest.raises(ConfigError, match=why):
+            load_config(tiny, [setting])
+
+
+def test_the_heads_warm_up_alone_before_fine_tuning(reference_run, tiny_corpus, tmp_path):
+    """optim.head_warmup_steps: the encoder is frozen (its weights unchanged but for the
+    batch-norm statistics) while the new heads learn, then trained as a whole."""
+    def encoder_weights(folder):
+        w = load_file(str(folder / "model.safetensors"))
+        return {k: v for k, v in w.items() if not k.startswith("heads.") and "running_" not in k
+                and "num_batches" not in k}
+
+    base = ["--init-from", str(reference_run / "last"), "--set", "optim.steps=6", "--set", "optim.warmup_steps=0",
+            "--set", "run.ckpt_every=1", "--set", "run.eval_every=0"]
+    run_trains([train_cmd(tiny_corpus.root, tmp_path / "a", *base, "--set", "optim.head_warmup_steps=5"),
+                train_cmd(tiny_corpus.root, tmp_path / "b", *base, "--set", "optim.head_warmup_steps=5",
+                          "--stop-at-step", "5")])
+    start = encoder_weights(reference_run / "last")
+    subprocess.run([sys.executable, "-m", "training.train", "--export", str(tmp_path / "b" / "tiny" / "state.pt"),
+                    "--to", str(tmp_path / "b5")], cwd=REPO, check=True, capture_output=True, timeout=300)
+    at5, at6 = encoder_weights(tmp_path / "b5"), encoder_weights(tmp_path / "a" / "tiny" / "last")
+    assert all(torch.equal(start[k], at5[k]) for k in start)  # frozen for five steps
+    assert any(not torch.equal(start[k], at6[k]) for k in start)  # trained at the sixth

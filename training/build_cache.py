@@ -47,8 +47,7 @@ import pandas as pd
 from mie_core import chain, maps, probing
 from mie_core.corpus import Corpus, default_corpus_dir
 from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision
-from mie_core.checkpoint import save_checkpoint
-from mie_core.model import InstrumentEncoder
+from mie_core.checkpoint import load_encoder, save_checkpoint
 from mie_core.parts import load_parts
 from mie_core.fusion import PARTNER_DIR
 from mie_core.report import (BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, embed_models, fit_backends, fit_fusions,
@@ -74,6 +73,63 @@ def write_manifest(out: Path, command: str) -> dict:
                 "total_bytes": sum(f["bytes"] for f in files.values()), "files": files}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def add_weights_hashes(out: Path) -> int:
+    """Write ``weights_sha256`` into every model.json of ``out/models`` that lacks it (the
+    weights untouched: the same embeddings, the same library folders), then the manifest."""
+    import hashlib
+
+    from mie_core.fileio import atomic_write_text
+
+    changed = []
+    for meta_path in sorted((out / "models").rglob("model.json")):
+        meta = json.loads(meta_path.read_text())
+        digest = hashlib.sha256((meta_path.parent / "model.safetensors").read_bytes()).hexdigest()
+        if meta.get("weights_sha256") != digest:
+            meta["weights_sha256"] = digest
+            atomic_write_text(meta_path, json.dumps(meta, indent=1))
+            changed.append(str(meta_path.relative_to(out)))
+    if changed:
+        rewrite_manifest(out, "--weights-hashes-only")
+    print(f"weights_sha256 recorded in {len(changed)} model.json file(s): {', '.join(changed) or 'none needed'}")
+    return 0
+
+
+REAL_CALIBRATED = ("mel+cqt", "cqt122", "mel122")
+
+
+def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, seed: int = 0) -> int:
+    """Each shipped system's calibration on real notes (:class:`mie_core.verify.RealCalibration`):
+    ``a llr + b`` fitted on every real trial of every source, and its EER and verdict rates on
+    each source when fitted without that source (:func:`mie_core.sources.measure_sources`)."""
+    from mie_core import evaluation
+    from mie_core.parts import real_sources_part
+    from mie_core.report import system_trial_llrs
+    from mie_core.sources import fit_real_calibration, measure_sources
+    from mie_core.verify import RealCalibration
+
+    part = real_sources_part()
+    if part is None:
+        raise SystemExit("--real-calibration-only: no real recordings here (python -m mie_core fetch)")
+    rows = part.rows
+    draws = evaluation.protocol_draws(rows["instrument_str"].to_numpy(), seed, n_draws)
+    store = EmbeddingStore()
+    for name in REAL_CALIBRATED:
+        folder = out / "models" / name
+        llrs = system_trial_llrs(folder, part, draws, store, precision, log=print)
+        res = measure_sources(llrs, draws, rows["source"].to_numpy())
+        a, b = fit_real_calibration(llrs, draws)
+        fitted_on = {"sources": sorted(rows["source"].unique().tolist()),
+                     "instruments": {s: sorted(g["instrument_str"].unique().tolist()) for s, g in rows.groupby("source")},
+                     "notes": int(len(rows)), "trials": int(sum(d.target.size for d in draws)), "draws": n_draws,
+                     "seed": seed, "prior": 0.5, "precision": resolve_precision(precision)}
+        RealCalibration(a, b, res["loso"], res["before"], fitted_on).save(folder)
+        print(f"{name}: a {a:.3f}, b {b:+.3f}; held out, pooled: genuine accepted "
+              f"{100 * res['loso']['pooled']['genuine_accepted']:.1f} %, impostors rejected "
+              f"{100 * res['loso']['pooled']['impostors_rejected']:.1f} %")
+    rewrite_manifest(out, "--real-calibration-only")
+    return 0
 
 
 def rewrite_manifest(out: Path, step: str, made_by: str | None = None) -> dict:
@@ -110,7 +166,17 @@ def main(argv=None) -> int:
                    help="add the --system(s) to an existing cache without rebuilding it")
     p.add_argument("--pitch-gaps-only", action="store_true",
                    help="add results/pitch_gaps.json (verdicts on the real part by pitch distance) to a built cache")
+    p.add_argument("--weights-hashes-only", action="store_true",
+                   help="record each shipped model's weights_sha256 in its model.json (checked on every load) "
+                        "in a cache built before the loader checked it")
+    p.add_argument("--real-calibration-only", action="store_true",
+                   help="fit each shipped system's calibration on the real notes of every source (real_calibration.json), "
+                        "with its figures on each source held out")
     args = p.parse_args(argv)
+    if args.real_calibration_only:
+        return add_real_calibrations(Path(args.out), args.precision, args.draws)
+    if args.weights_hashes_only:
+        return add_weights_hashes(Path(args.out))
     systems = [parse_system(spec, p) for spec in args.system]
     models = [m.split("=", 1) for m in (args.model or DEFAULT_MODELS)]
     partners = dict(c.split("=", 1) for c in args.clean)
@@ -148,7 +214,7 @@ def main(argv=None) -> int:
     named = dict(models)
     for folder, path in [(tmp / "models" / n, p_) for n, p_ in named.items()] + \
             [(tmp / "models" / n / PARTNER_DIR, p_) for n, p_ in partners.items()]:
-        enc = InstrumentEncoder.from_checkpoint(path)
+        enc = load_encoder(path)
         save_checkpoint(folder, enc, None, enc.label_maps, enc.metadata.get("provenance"), enc.metadata.get("metrics"))
     emb: dict[str, dict[str, np.ndarray]] = {name: {} for name in named}
     for pname, part in parts.items():
@@ -228,7 +294,7 @@ def main(argv=None) -> int:
             rs, skipped = probe_model(emb[name]["test"], test_rows, name)
             results["probing"] += rs
             results["probing_skipped"].update(skipped)
-    results["models"] = {name: InstrumentEncoder.from_checkpoint(tmp / "models" / name).metadata for name, _ in models}
+    results["models"] = {name: load_encoder(tmp / "models" / name).metadata for name, _ in models}
     (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=json_default))
     cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models) + \
         "".join(f" --clean {n}={p}" for n, p in partners.items()) + \

@@ -24,6 +24,10 @@ class ConfigError(ValueError):
     pass
 
 
+MIN_CROP_S = 0.1  # a training clip shorter than this holds no more than an attack
+MAX_SEGMENT_S = 30.0  # a training segment longer than this does not fit a batch in memory
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which notes train and validate, and how training clips are made.
@@ -80,6 +84,12 @@ class DataConfig:
             raise ConfigError(f"data.split must be 'program_disjoint' or 'soundfont_disjoint', not {self.split!r}")
         if self.crop_s < 0:
             raise ConfigError("data.crop_s must be >= 0")
+        # bounds that keep a batch within memory and a clip long enough to hold a note's sound
+        if self.crop_s and not MIN_CROP_S <= self.crop_s <= MAX_SEGMENT_S:
+            raise ConfigError(f"data.crop_s must be 0 (whole segments) or from {MIN_CROP_S} to {MAX_SEGMENT_S} s, "
+                              f"not {self.crop_s!r}")
+        if not self.concat_max_s <= MAX_SEGMENT_S:
+            raise ConfigError(f"data.concat_max_s must be at most {MAX_SEGMENT_S} s, not {self.concat_max_s!r}")
         if not 0 <= self.concat_prob <= 1:
             raise ConfigError("data.concat_prob must be in [0, 1]")
         if not 0 < self.concat_min_s <= self.concat_max_s:
@@ -112,6 +122,11 @@ class OptimConfig:
     lr * lr_final_ratio ** ((step - warmup_steps) / (steps - warmup_steps)).
     The schedule depends only on the step, so a run split over sessions follows the
     same path as an unbroken one.
+
+    head_warmup_steps: for fine-tuning a trained encoder under new heads (``--init-from``):
+    the first N steps train the heads alone (the encoder frozen, its batch-norm statistics
+    still following the data), at head_lr (0: the schedule's lr), so that the new heads'
+    random start does not pull the encoder's space apart.
     """
 
     steps: int = 4000
@@ -123,9 +138,11 @@ class OptimConfig:
     beta1: float = 0.9
     beta2: float = 0.98
     grad_clip: float = 5.0
+    head_warmup_steps: int = 0
+    head_lr: float = 0.0
 
     def __post_init__(self):
-        for name in ("lr", "lr_final_ratio", "weight_decay", "beta1", "beta2", "grad_clip"):
+        for name in ("lr", "lr_final_ratio", "weight_decay", "beta1", "beta2", "grad_clip", "head_lr"):
             v = getattr(self, name)
             if not math.isfinite(v):
                 raise ConfigError(f"optim.{name} must be a finite number, not {v!r}")
@@ -145,6 +162,10 @@ class OptimConfig:
                 raise ConfigError(f"optim.{name} must be in [0, 1), not {getattr(self, name)!r}")
         if self.grad_clip < 0:
             raise ConfigError(f"optim.grad_clip must be >= 0 (0: off), not {self.grad_clip!r}")
+        if not 0 <= self.head_warmup_steps < self.steps:
+            raise ConfigError(f"optim.head_warmup_steps must be in [0, steps={self.steps}), not {self.head_warmup_steps}")
+        if self.head_lr < 0:
+            raise ConfigError(f"optim.head_lr must be >= 0 (0: optim.lr's schedule), not {self.head_lr!r}")
 
 
 @dataclass(frozen=True)
@@ -236,6 +257,9 @@ class RunConfig:
             raise ConfigError(f"run.threads must be >= 0 (0: all cores), not {self.threads}")
         if not self.name or "/" in self.name or self.name in (".", ".."):
             raise ConfigError(f"run.name must be a plain folder name, not {self.name!r}")
+        for name in ("seed", "eval_seed"):  # seeds of numpy's generators (seed * 1009 + rank)
+            if not 0 <= getattr(self, name) < 2**31 // 1009:
+                raise ConfigError(f"run.{name} must be from 0 to {2**31 // 1009 - 1}, not {getattr(self, name)}")
         check_device(self.device)
 
 
@@ -395,18 +419,36 @@ def _check_type(where: str, default, v):
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    bad = [k for k, v in raw.items() if v is not None and not isinstance(v, dict)]
+    if bad:
+        raise ConfigError(f"section {bad[0]!r} must be a mapping, not {type(raw[bad[0]]).__name__}")
     raw = {k: dict(v or {}) for k, v in raw.items()}
     for item in overrides:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ConfigError(f"--set expects section.key=value, got {item!r}")
         key, value = item.split("=", 1)
         section, name = key.split(".", 1)
-        raw.setdefault(section, {})[name] = yaml.safe_load(value)
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item}: the value is not YAML ({str(err).splitlines()[0]})") from None
+        if not isinstance(raw.get(section, {}), dict):
+            raise ConfigError(f"--set {item}: section {section!r} is not a mapping")
+        raw.setdefault(section, {})[name] = parsed
     return raw
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read, merge with its ``base``, apply ``--set`` overrides and validate."""
+    """Read, merge with its ``base``, apply ``--set`` overrides and validate.
+
+    >>> cfg = load_config("training/configs/cqt122.yaml", ["optim.steps=8000"])
+    >>> cfg.model.init, cfg.model.n_filters, cfg.optim.steps, cfg.head.kind
+    ('cqt', 122, 8000, 'asoftmax')
+    >>> load_config("training/configs/cqt122.yaml", ["optim.lr=-1"])
+    Traceback (most recent call last):
+    ...
+    training.config.ConfigError: training/configs/cqt122.yaml: optim.lr must be positive (-1) and optim.lr_final_ratio in (0, 1] (0.02)
+    """
     path = Path(path)
     raw = apply_overrides(_read_yaml(path.resolve()), overrides or [])
     return from_dict(raw, where=str(path))

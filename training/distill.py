@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from mie_core.checkpoint import load_encoder
 from mie_core.model import InstrumentEncoder
 
 
@@ -42,7 +43,7 @@ def relative_mse(student: torch.Tensor, teacher: torch.Tensor, eps: float = 1e-8
 def load_teacher(path: str | Path, model_args, device: torch.device) -> InstrumentEncoder:
     """The frozen teacher encoder (eval mode, no gradients) from a checkpoint folder whose
     model arguments are ``model_args``."""
-    teacher = InstrumentEncoder.from_checkpoint(path)
+    teacher = load_encoder(path)
     if teacher.args != model_args:
         raise ValueError(f"the teacher {path} has other model arguments than the student: "
                          f"{teacher.args} vs {model_args}")

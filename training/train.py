@@ -37,10 +37,11 @@ from torch import nn
 
 from mie_core import metrics, trials
 from mie_core.heads import DualHead
-from mie_core.checkpoint import library_versions, save_checkpoint
+from mie_core.checkpoint import CheckpointError, library_versions, load_encoder, save_checkpoint
+from mie_core.fileio import FileLock, LockedError
 from mie_core.hardware import cpu_has_bf16
 from mie_core.model import InstrumentEncoder
-from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config
+from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config, with_run
 from training.data import ClipSampler, ParallelBatches, Prefetcher, load_corpus_sets, load_nsynth_sets, load_rwc_sets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,8 +55,12 @@ class TrainModel(nn.Module):
         self.encoder = encoder
         self.heads = heads
 
-    def forward(self, wave, instrument, family, iteration: int):
-        emb = self.encoder(wave)
+    def forward(self, wave, instrument, family, iteration: int, freeze_encoder: bool = False):
+        if freeze_encoder:  # heads alone learn (optim.head_warmup_steps): no graph through the encoder
+            with torch.no_grad():
+                emb = self.encoder(wave)
+        else:
+            emb = self.encoder(wave)
         return {**self.heads(emb, instrument, family, iteration), "embedding": emb}
 
 
@@ -120,12 +125,18 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_state(path: str | Path) -> dict:
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:160]
+
+
+def load_state(path: str | Path, flag: str = "--resume") -> dict:
     """A run's ``state.pt``, loaded without executing anything (``weights_only=True``).
 
     Only tensors and plain Python types are accepted; ``torch.__version__`` objects that
     runs before 2026-11-26 stored are allowed as the plain strings they are. A missing,
-    truncated or crafted file is a ConfigError naming it.
+    empty, truncated or crafted file, or one whose fields have the wrong types, is a
+    ConfigError naming it (``flag``: the option that named it, for the message).
     """
     import pickle
 
@@ -133,56 +144,46 @@ def load_state(path: str | Path) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"--resume {path}: no such file (give the run's state.pt)")
+        raise ConfigError(f"{flag} {path}: no such file (give the run's state.pt)")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{flag} {path}: the file is empty, not a training state")
     try:
         with torch.serialization.safe_globals([TorchVersion]):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ConfigError(f"--resume {path}: refused, it holds something other than tensors and plain data "
-                          f"({str(err).splitlines()[0][:160]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise ConfigError(f"--resume {path}: not a readable checkpoint ({str(err).splitlines()[0][:160]})") from None
+        raise ConfigError(f"{flag} {path}: refused, it holds something other than tensors and plain data "
+                          f"({_first_line(err)})") from None
+    except Exception as err:  # torch.load raises many kinds on a damaged file; every one is this line
+        raise ConfigError(f"{flag} {path}: not a readable checkpoint ({_first_line(err)})") from None
     if not isinstance(state, dict) or not {"model", "optimizer", "step", "config"} <= set(state):
-        raise ConfigError(f"--resume {path}: not a training state (no model, optimizer, step and config)")
+        raise ConfigError(f"{flag} {path}: not a training state (no model, optimizer, step and config)")
+    kinds = {"model": dict, "optimizer": dict, "config": dict, "label_maps": dict}
+    for key, kind in kinds.items():
+        if key in state and not isinstance(state[key], kind):
+            raise ConfigError(f"{flag} {path}: its {key!r} is a {type(state[key]).__name__}, not a mapping")
+    if isinstance(state["step"], bool) or not isinstance(state["step"], int) or state["step"] < 0:
+        raise ConfigError(f"{flag} {path}: its 'step' is {state['step']!r}, not a step number")
+    maps = state.get("label_maps", {})
+    if not all(isinstance(maps.get(k), list) for k in ("instrument", "family")):
+        raise ConfigError(f"{flag} {path}: its label_maps lack the instrument and family lists")
     return state
 
 
 class RunLock:
-    """An OS lock on a run folder (``.lock``), held while a trainer writes there and released
-    by the kernel if the process dies, so two trainers never share a run folder."""
+    """An OS lock on a run folder (``.lock``; :class:`mie_core.fileio.FileLock`), held while a
+    trainer writes there and released by the kernel if the process dies (a forked batch
+    worker closes its copy), so two trainers never share a run folder."""
 
     def __init__(self, run_dir: Path):
-        import fcntl
-
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = run_dir / ".lock"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.lock = FileLock(run_dir / ".lock", timeout_s=0, what=f"the run folder {run_dir}")
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(self.fd)
-            raise ConfigError(f"{run_dir} is in use by another trainer (pid {holder}); wait for it or choose "
-                              "another run.name / run.out_dir") from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
-        # a forked helper (batch workers, the bounds pool) shares the lock's open file and
-        # would hold the folder after the trainer is killed: it closes its copy at once
-        os.register_at_fork(after_in_child=self._drop_in_child)
-
-    def _drop_in_child(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+            self.lock.acquire()
+        except LockedError as err:
+            raise ConfigError(f"{run_dir} is in use by another trainer ({err}); wait for it or choose another "
+                              "run.name / run.out_dir") from None
 
     def release(self) -> None:
-        import fcntl
-
-        if self.fd is None:
-            return
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-        self.fd = None
+        self.lock.release()
 
 
 class Logger:
@@ -238,17 +239,23 @@ def export_state(state_path: str | Path, folder: str | Path | None) -> Path:
     names the state, its step and clips; its metrics are the run's best validation."""
     if not folder:
         raise ConfigError("--export needs --to DIR (the model folder to write)")
-    state = load_state(state_path)
-    cfg = from_dict(state["config"], where=str(state_path))
+    state = load_state(state_path, "--export")
+    cfg = from_dict(state["config"], where=f"--export {state_path}")
     maps = state["label_maps"]
     model = build(cfg, len(maps["instrument"]), len(maps["family"]))
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ConfigError(f"--export {state_path}: its weights do not fit its config ({_first_line(err)})") from None
     trained_s = state.get("trained_s", 0.0)
     prov = {"config": cfg.to_dict(), "corpus": state.get("recipe"), "versions_at_training": state.get("versions"),
             "step": state["step"], "clips_seen": state.get("clips_seen"), "trained_minutes": round(trained_s / 60, 2),
             "exported_from": str(Path(state_path).resolve()),
             "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    return save_checkpoint(folder, model.encoder, model.heads, maps, prov, {"valid": state.get("best")})
+    try:
+        return save_checkpoint(folder, model.encoder, model.heads, maps, prov, {"valid": state.get("best")})
+    except (CheckpointError, OSError) as err:
+        raise ConfigError(f"--export --to {folder}: {err}") from None
 
 
 def resolve_config(args) -> tuple[Config, dict | None]:
@@ -258,7 +265,18 @@ def resolve_config(args) -> tuple[Config, dict | None]:
         for item in args.set:
             if not item.startswith("run."):
                 raise ConfigError(f"--set {item}: only run.* settings may change on --resume")
-        return from_dict(apply_overrides(state["config"], args.set), where=args.resume), state
+            if item.split("=", 1)[0] in ("run.name", "run.out_dir"):
+                raise ConfigError(f"--set {item}: a resumed run writes where its state.pt is; copy the run folder "
+                                  "to carry it on elsewhere")
+        try:
+            raw = apply_overrides(state["config"], args.set)
+        except ConfigError as err:
+            raise ConfigError(f"--resume {args.resume}: {err}") from None
+        cfg = from_dict(raw, where=f"--resume {args.resume}")
+        # the run folder is the one that holds the state: resuming a copy never writes into
+        # the folder named inside it (where a newer or finished run may be)
+        here = Path(args.resume).resolve().parent
+        return with_run(cfg, name=here.name, out_dir=str(here.parent)), state
     if args.config:
         return load_config(args.config, args.set), None
     raise ConfigError("give --config, --resume or --export")
@@ -299,17 +317,22 @@ def print_dry_run(cfg: Config, device: torch.device, bf16: bool) -> None:
     print(f"precision: {'bf16 autocast' if bf16 else 'fp32'} on {device}")
 
 
+RUN_FILES = ("state.pt", "log.jsonl", "config.yaml", "best", "last")
+
+
 def claim_run_dir(run_dir: Path, resuming: bool, overwrite: bool) -> RunLock:
     """Lock the run folder; refuse one that holds a run unless resuming or ``overwrite``."""
     import shutil
 
     lock = RunLock(run_dir)
-    if not resuming and (run_dir / "state.pt").exists():
+    held = [n for n in RUN_FILES if (run_dir / n).exists()]
+    if not resuming and held:
         if not overwrite:
             lock.release()
-            raise ConfigError(f"{run_dir} already holds a run; carry it on with `--resume {run_dir / 'state.pt'}`, "
-                              "or pass --overwrite to start a new one there")
-        for old in ("state.pt", "log.jsonl"):
+            how = (f"carry it on with `--resume {run_dir / 'state.pt'}`, or " if "state.pt" in held else "")
+            raise ConfigError(f"{run_dir} already holds a run ({', '.join(held)}); {how}pass --overwrite to start a "
+                              "new one there, or choose another run.name")
+        for old in ("state.pt", "log.jsonl", "config.yaml"):
             (run_dir / old).unlink(missing_ok=True)
         for old in ("best", "last"):
             shutil.rmtree(run_dir / old, ignore_errors=True)
@@ -372,7 +395,7 @@ def run(args) -> int:
     torch.manual_seed(cfg.run.seed)
     model = build(cfg, len(train_set.instruments), len(train_set.families))
     if args.init_from and state is None:
-        init = InstrumentEncoder.from_checkpoint(args.init_from)
+        init = load_encoder(args.init_from)
         if init.args != cfg.model:
             raise ConfigError(f"--init-from {args.init_from}: its model arguments differ from the config's model section")
         model.encoder.load_state_dict(init.state_dict())
@@ -392,7 +415,10 @@ def run(args) -> int:
         if is_main:
             log.say(f"distillation from {teacher_source} (frozen), weight {cfg.distill.weight}")
     o = cfg.optim
-    opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    # two parameter groups only where the heads warm up alone (one group keeps older states resumable)
+    params = ([{"params": list(model.encoder.parameters()), "name": "encoder"},
+               {"params": list(model.heads.parameters()), "name": "heads"}] if o.head_warmup_steps else model.parameters())
+    opt = torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     per_rank = max(1, o.batch_size // world)
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
@@ -489,14 +515,15 @@ def run(args) -> int:
                 break
         t_step = time.monotonic()
         lr = lr_at(step, cfg)
+        heads_alone = step < o.head_warmup_steps
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr if not heads_alone else (0.0 if g.get("name") == "encoder" else (o.head_lr or lr))
         x, yi, yf, *clean = batches.next()
         x = torch.from_numpy(x).to(device, non_blocking=True)
         yi = torch.from_numpy(yi).to(device)
         yf = torch.from_numpy(yf).to(device)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = train_model(x, yi, yf, step)
+            out = train_model(x, yi, yf, step, heads_alone and world == 1)
             if teacher is not None:
                 with torch.no_grad():
                     target = teacher(torch.from_numpy(clean[0]).to(device, non_blocking=True))

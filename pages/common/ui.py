@@ -16,6 +16,7 @@ import streamlit as st
 
 from mie_core import audio as mie_audio
 from mie_core import evaluation, maps, trials, workbench
+from mie_core.fileio import csv_bytes
 from mie_core.jobs import Job, JobRunner
 from mie_core.sf2check import SoundFontError
 from pages.common import figures
@@ -468,7 +469,7 @@ def play_button(row: pd.Series | dict, key: str, label: str = "play") -> None:
 
 def download_csv(df: pd.DataFrame, name: str, label: str = "Download CSV", key: str | None = None) -> None:
     """A download button whose CSV is written only when it is pressed (not on every rerun)."""
-    st.download_button(label, lambda: df.to_csv(index=False).encode(), file_name=name, mime="text/csv", key=key,
+    st.download_button(label, lambda: csv_bytes(df), file_name=name, mime="text/csv", key=key,
                        on_click="ignore")
 
 
@@ -568,3 +569,36 @@ def bands_figure(entries) -> go.Figure:
 
 def response_figure(entry, index) -> go.Figure:
     return figures.response_figure(entry.name, encoder(str(entry.path)).frontend, index)
+
+
+def real_calibration_line(ver) -> str | None:
+    """What the shipped calibration on real notes is and how it was measured, in one
+    sentence, or None where the model has none (:class:`mie_core.verify.RealCalibration`)."""
+    rc = getattr(ver, "real_calibration", None)
+    if rc is None:
+        return None
+    t, n = rc.worst()
+    pooled = rc.held_out.get("pooled", {})
+    return (f"Verdicts use the calibration fitted on real recordings of {len(rc.fitted_on.get('sources', []))} "
+            f"collections ({rc.fitted_on.get('notes', '?')} notes). Measured on each collection with the "
+            f"calibration fitted without it: genuine notes accepted {100 * t:.0f} % or more, impostors rejected "
+            f"{100 * n:.0f} % or more (all collections: {100 * pooled.get('genuine_accepted', float('nan')):.0f} % / "
+            f"{100 * pooled.get('impostors_rejected', float('nan')):.0f} %).")
+
+
+def real_calibration_table(ver) -> pd.DataFrame:
+    """One row per real collection (and all together): EER and the verdict's rates at prior
+    50 % with the calibration fitted without that collection, beside the model's own."""
+    rc = ver.real_calibration
+    rows = []
+    for src in [s for s in rc.held_out if s != "pooled"] + ["pooled"]:
+        h, b = rc.held_out[src], rc.as_shipped[src]
+        n = len(rc.fitted_on.get("instruments", {}).get(src, [])) or sum(
+            len(v) for v in rc.fitted_on.get("instruments", {}).values())
+        rows.append({"recordings": "all collections" if src == "pooled" else src, "instruments": n,
+                     "EER (%)": round(100 * h["eer"], 2),
+                     "genuine accepted (%)": round(100 * h["genuine_accepted"], 1),
+                     "impostors rejected (%)": round(100 * h["impostors_rejected"], 1),
+                     "with the model's own calibration (%)": f"{100 * b['genuine_accepted']:.1f} / "
+                                                             f"{100 * b['impostors_rejected']:.1f}"})
+    return pd.DataFrame(rows)

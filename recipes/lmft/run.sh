@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Large-margin fine-tuning of the shipped cqt122 on long crops (issue 29), in stages as
+# WeSpeaker's recipes: ./run.sh STAGE [STOP_STAGE]. Every stage is resumable.
+#   1 train    fine-tune (background-friendly: rerun to carry on from state.pt)
+#   2 export   the best checkpoint into runs/cqt122_lmft/best (the trainer writes it)
+#   3 evaluate clean, wet and real parts, real by source, against the shipped cqt122
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stage=${1:-1}; stop=${2:-3}
+PY=${PY:-.venv/bin/python}
+RUN=runs/cqt122_lmft
+if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
+  if [ -f $RUN/state.pt ]; then
+    $PY -m training.train --resume $RUN/state.pt ${MAX_MINUTES:+--max-minutes $MAX_MINUTES}
+  else
+    $PY -m training.train --config recipes/lmft/cqt122_lmft.yaml --init-from cache/models/cqt122 \
+      ${MAX_MINUTES:+--max-minutes $MAX_MINUTES}
+  fi
+fi
+if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
+  $PY -m mie_core evaluate --model lmft=$RUN/best --model cqt122=cache/models/cqt122 \
+    --parts test,wet,real --no-probing --out recipes/lmft/results
+fi
