@@ -7,7 +7,7 @@ directory, in the order of their number); their shared code is pages/common/ui.p
 import pandas as pd
 import streamlit as st
 
-from mie_core import workbench
+from mie_core.service import workbench
 from pages.common import ui
 
 with ui.guard():

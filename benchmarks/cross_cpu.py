@@ -8,7 +8,7 @@ needs nothing but torch, numpy and safetensors: it runs on a bare machine of ano
 vendor. Each model embeds them in fp32 and in bf16 autocast, with 1 thread and with all
 cores. ``--compare`` prints, per model and precision, the worst cosine between the two
 machines' embeddings of the same signal and the largest relative difference: what
-:mod:`mie_core.embeddings` states (fp32 agrees to about 1e-5, bf16 to a cosine of 0.99 or
+:mod:`mie_core.evaluation.embeddings` states (fp32 agrees to about 1e-5, bf16 to a cosine of 0.99 or
 more) is checked against two real CPUs here.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mie_core.checkpoint import load_encoder  # noqa: E402
+from mie_core.nnet.checkpoint import load_encoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

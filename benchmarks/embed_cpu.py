@@ -2,7 +2,7 @@
 
     python benchmarks/embed_cpu.py [--clips 64] [--batch 16] [--bf16]
 
-End to end: read WAV files with mie_core.audio.load_audio and embed them with
+End to end: read WAV files with mie_core.data.audio.load_audio and embed them with
 InstrumentEncoder.embed (fp32, or bf16 autocast with --bf16 as the cache builder uses
 where the CPU has it). Bare: the ResNet34 forward alone on random tensors of the
 feature shape, same batch and precision. Prints
@@ -18,9 +18,9 @@ import soundfile as sf
 import torch
 
 import _common
-from mie_core.audio import load_audio
-from mie_core.model import InstrumentEncoder, ModelArgs
-from mie_core.resnet import ResNetEncoder
+from mie_core.data.audio import load_audio
+from mie_core.nnet.model import InstrumentEncoder, ModelArgs
+from mie_core.nnet.resnet import ResNetEncoder
 
 
 def main():

@@ -4,9 +4,9 @@
 
 For each model (default: the four shipped ones, ``cqt122`` and ``mel122`` with their clean
 partners in ``cache/models/<name>/clean``) and each fused system (a model folder with a
-``fusion.json``), the back-end (:func:`mie_core.report.fit_backends`) and the fusion
-(:func:`mie_core.report.fit_fusions`) are fitted as the cache builder fits them, once
-under each enrolment rule of :func:`mie_core.scoring.pooled_asnorm`: ``centroid`` (the
+``fusion.json``), the back-end (:func:`mie_core.evaluation.report.fit_backends`) and the fusion
+(:func:`mie_core.evaluation.report.fit_fusions`) are fitted as the cache builder fits them, once
+under each enrolment rule of :func:`mie_core.scoring.backend.pooled_asnorm`: ``centroid`` (the
 unit mean of the enrolment clips' vectors, the paper's protocol) and ``softmax`` at each
 temperature (``T log mean exp(s_k / T)`` over the clip-wise AS-norm scores; T = 0.02 is
 all but the best clip). Per part (clean test, wet test, real): the EER (ROCCH, %), the
@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, fusion, metrics, trials  # noqa: E402
-from mie_core.report import (FUSION_PARTS, embed_models, fit_backends, fit_fusions, parse_model_arg,  # noqa: E402
+from mie_core.evaluation import protocol  # noqa: E402
+from mie_core.scoring import fusion, metrics, trials  # noqa: E402
+from mie_core.evaluation.report import (FUSION_PARTS, embed_models, fit_backends, fit_fusions, parse_model_arg,  # noqa: E402
                              partner_of)
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
@@ -54,7 +55,7 @@ def main() -> int:
     rules = [("centroid", 0.5)] + [("softmax", t) for t in (args.temperature or (0.02, 0.5, 2.0))]
     emb = {n: embed_models(models, parts[n], store, precision, log=print) for n in scored}
     draws = {n: [trials.make_trials(parts[n].rows["instrument_str"].to_numpy(), rng)
-                 for rng in evaluation.draw_rngs(0, 5)] for n in scored}
+                 for rng in protocol.draw_rngs(0, 5)] for n in scored}
     table: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for rule, temp in rules:
         label = rule if rule == "centroid" else f"softmax T={temp:g}"

@@ -3,8 +3,8 @@
     python benchmarks/ensemble_fusion.py
 
 Each shipped system fuses two models, a chain-trained one and its clean-trained partner
-(:mod:`mie_core.fusion`). This measures whether the other front-end adds to it: the same
-recipe for m members (:func:`mie_core.fusion.fit_member_fusion`, of which the shipped pair
+(:mod:`mie_core.scoring.fusion`). This measures whether the other front-end adds to it: the same
+recipe for m members (:func:`mie_core.scoring.fusion.fit_member_fusion`, of which the shipped pair
 is the two-member case: condition detector on the training instruments' ``bank`` notes clean against
 ``bankwet``, over all members' back-end vectors; the trial quality ``w``; a prior-weighted
 linear fusion of every member's calibrated LLR, each also times ``w``, and ``w``, fitted on
@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, fusion, trials  # noqa: E402
-from mie_core.report import CALIBRATION_PARTS, FUSION_PARTS, embed_models, fit_backends, held_out_trials  # noqa: E402
+from mie_core.evaluation import protocol  # noqa: E402
+from mie_core.scoring import fusion, trials  # noqa: E402
+from mie_core.evaluation.report import CALIBRATION_PARTS, FUSION_PARTS, embed_models, fit_backends, held_out_trials  # noqa: E402
 
 MODELS = {"cqt_clean": "cache/models/cqt122/clean", "cqt": "cache/models/cqt122",
           "mel_clean": "cache/models/mel122/clean", "mel": "cache/models/mel122"}
@@ -56,7 +57,7 @@ def main() -> int:
     emb = {p: embed_models(MODELS, parts[p], store, precision, log=print) for p in FUSION_PARTS + tuple(scored)}
     train = (parts["bank"].rows["part"] == "train").to_numpy()
     held = [(p, held_out_trials(parts[p], 0, k)) for k, p in enumerate(CALIBRATION_PARTS)]
-    draws = {p: [trials.make_trials(parts[p].rows["instrument_str"].to_numpy(), r) for r in evaluation.draw_rngs(0, 5)]
+    draws = {p: [trials.make_trials(parts[p].rows["instrument_str"].to_numpy(), r) for r in protocol.draw_rngs(0, 5)]
              for p in scored}
     table = {}
     for name, members in SYSTEMS.items():

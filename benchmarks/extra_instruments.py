@@ -3,7 +3,7 @@
     python benchmarks/extra_instruments.py [--extra data/corpus_freepats] [--model NAME=PATH ...] [--centred]
 
 The app names a clip's family and type from its nearest corpus instrument (the shipped
-``centroids.npy`` of every instrument of the default corpus, :func:`mie_core.verify.identify`).
+``centroids.npy`` of every instrument of the default corpus, :func:`mie_core.service.verify.identify`).
 This adds the centroids of another corpus's instruments that the shipped ones lack
 (default: the freepats instruments of ``corpus --with-freepats``; 6 seeded notes each,
 as the shipped bank), with the model's own shipped back-end, and prints on the real part
@@ -30,17 +30,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core.corpus import Corpus, default_corpus_dir, select_notes  # noqa: E402
-from mie_core.parts import BANK_NOTES_PER_INSTRUMENT, Part, bank_part, render_rows  # noqa: E402
-from mie_core.report import embed_models, parse_model_arg  # noqa: E402
-from mie_core.scoring import Backend, fit_backend  # noqa: E402
-from mie_core.verify import identification_rates, instrument_centroids, load_centroids  # noqa: E402
+from mie_core.data.corpus import Corpus, default_corpus_dir, select_notes  # noqa: E402
+from mie_core.evaluation.parts import BANK_NOTES_PER_INSTRUMENT, Part, bank_part, render_rows  # noqa: E402
+from mie_core.evaluation.report import embed_models, parse_model_arg  # noqa: E402
+from mie_core.scoring.backend import Backend, fit_backend  # noqa: E402
+from mie_core.service.verify import identification_rates, instrument_centroids, load_centroids  # noqa: E402
 
 
 def centred_search(name: str, path: str, store, precision) -> tuple[Backend, np.ndarray, pd.DataFrame]:
     """(back-end, centroids (n, d), their labels) of a model scored by centring alone: the mean
     unit embedding of the training instruments' bank notes, and every corpus instrument's
-    centred unit centroid from the same bank (:func:`mie_core.parts.bank_part`)."""
+    centred unit centroid from the same bank (:func:`mie_core.evaluation.parts.bank_part`)."""
     bank = bank_part(Corpus.load(default_corpus_dir()))
     emb = embed_models({name: path}, bank, store, precision, log=print)[name]
     train = (bank.rows["part"] == "train").to_numpy()

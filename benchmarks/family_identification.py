@@ -2,7 +2,7 @@
 
     python benchmarks/family_identification.py [--model NAME=PATH ...]
 
-The app names a clip's family from its nearest corpus instrument (:func:`mie_core.verify.identify`,
+The app names a clip's family from its nearest corpus instrument (:func:`mie_core.service.verify.identify`,
 best per General MIDI program). Issue 14 asks for the right family on 70 % of real notes;
 it is right on about 40 %. This measures whether another reader of the same embeddings
 does better: per model, the share of notes whose family is named right (top-1) on the
@@ -18,7 +18,7 @@ does better: per model, the share of notes whose family is named right (top-1) o
 * ``family head``: the model's own angular-softmax family head (Sec. IV-C), where the
   checkpoint keeps its heads (``runs/<name>/best`` does; the shipped ``cache/models`` do not).
 
-All readers use the back-end's centred, length-normalised vectors (:mod:`mie_core.scoring`)
+All readers use the back-end's centred, length-normalised vectors (:mod:`mie_core.scoring.backend`)
 and nothing of the test instruments, test rooms or real recordings to fit. The last column
 is each reader's rate over the nearest instrument's on that part, measured in one run.
 Embeddings come from the one store (``data/embeddings``): once it holds them, seconds.
@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core.embeddings import unit  # noqa: E402
-from mie_core.report import BACKEND_PARTS, embed_models, fit_backends, parse_model_arg  # noqa: E402
+from mie_core.evaluation.embeddings import unit  # noqa: E402
+from mie_core.evaluation.report import BACKEND_PARTS, embed_models, fit_backends, parse_model_arg  # noqa: E402
 
 # the shipped runs' checkpoints keep the heads; a clone without runs/ has the shipped models
 DEFAULT_MODELS = tuple(f"{m}=runs/{m}_rec/best" if Path(f"runs/{m}_rec/best").is_dir() else f"{m}=cache/models/{m}"

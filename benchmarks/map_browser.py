@@ -42,7 +42,7 @@ def main():
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
-    from mie_core import workbench
+    from mie_core.service import workbench
     from pages.common import ui
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"

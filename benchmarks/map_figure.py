@@ -27,7 +27,7 @@ def main():
     import plotly.tools
     import streamlit  # noqa: F401
 
-    from mie_core import workbench
+    from mie_core.service import workbench
     from pages.common import figures
 
     cache = workbench.Cache()

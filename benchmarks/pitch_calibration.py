@@ -23,9 +23,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mie_core import evaluation, metrics  # noqa: E402
-from mie_core.pitch import pitch_gaps  # noqa: E402
-from mie_core.scoring import Backend, pooled_asnorm  # noqa: E402
+from mie_core.evaluation import protocol  # noqa: E402
+from mie_core.scoring import metrics  # noqa: E402
+from mie_core.data.pitch import pitch_gaps  # noqa: E402
+from mie_core.scoring.backend import Backend, pooled_asnorm  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent.parent / "cache"
 
@@ -51,7 +52,7 @@ def main() -> int:
         for part in ("valid", "test", "real"):
             rows = pd.read_parquet(CACHE / "embeddings" / f"notes_{part}.parquet")
             emb = np.load(CACHE / "embeddings" / f"{name}_{part}.npy").astype(np.float32)
-            draws = evaluation.protocol_draws(rows["instrument_str"].to_numpy(), 0, 5)
+            draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), 0, 5)
             data[part] = [(trial_features(be, emb, rows["pitch"].to_numpy(float), tr), tr.target) for tr in draws]
         x = np.concatenate([f for f, _ in data["valid"]])
         y = np.concatenate([t for _, t in data["valid"]])

@@ -4,8 +4,8 @@
 
 For each pair (default: the shipped ``mel122`` and ``cqt122``, each with the clean-trained
 partner it is fused with, ``cache/models/<name>/clean``): both models' calibrated back-ends
-(:func:`mie_core.report.fit_backends`), the condition detector and the fusion of
-:mod:`mie_core.fusion` as the cache builder fits them (detector fitted on the
+(:func:`mie_core.evaluation.report.fit_backends`), the condition detector and the fusion of
+:mod:`mie_core.scoring.fusion` as the cache builder fits them (detector fitted on the
 training instruments' ``bank`` notes clean and through the training rooms; fusion on
 held-out trials of the valid instruments, ``valid`` + ``calib``), then per part (clean
 test, wet test, real) the EER (ROCCH %), the verdict at prior 0.5 (genuine accepted /
@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, fusion, metrics, trials  # noqa: E402
-from mie_core.report import (CALIBRATION_PARTS, FUSION_PARTS, PLAYED_PARTS, embed_models, fit_backends,  # noqa: E402
+from mie_core.evaluation import protocol  # noqa: E402
+from mie_core.scoring import fusion, metrics, trials  # noqa: E402
+from mie_core.evaluation.report import (CALIBRATION_PARTS, FUSION_PARTS, PLAYED_PARTS, embed_models, fit_backends,  # noqa: E402
                              fit_fusions)
 
 DEFAULT_PAIRS = ("mel122=cache/models/mel122/clean,cache/models/mel122",
@@ -62,7 +63,7 @@ def main() -> int:
     for name, clean_path, chain_path in (parse_pair(a) for a in (args.pair or DEFAULT_PAIRS)):
         models = {"clean": clean_path, "chain": chain_path}
         backends, _ = fit_backends(models, parts, store, precision, args.seed, log=print)
-        # the fusion as the cache builder fits it (mie_core.report.fit_fusions)
+        # the fusion as the cache builder fits it (mie_core.evaluation.report.fit_fusions)
         qf = fit_fusions({name: (chain_path, clean_path)}, parts, {name: backends["chain"]}, {name: backends["clean"]},
                          store, precision, args.seed, log=print, calibration_parts=pool)[name]
         print(f"fusion weights fitted on the held-out trials of {', '.join(pool)}")
@@ -79,7 +80,7 @@ def main() -> int:
         for pname in scored:
             labels = parts[pname].rows["instrument_str"].to_numpy()
             acc: dict[str, list] = {}
-            for d in (trials.make_trials(labels, r) for r in evaluation.draw_rngs(args.seed, 5)):
+            for d in (trials.make_trials(labels, r) for r in protocol.draw_rngs(args.seed, 5)):
                 lc, lr = (fusion.scoring_llr(backends[m], emb[m][pname], d) for m in models)
                 systems = {"clean": lc, "chain-trained": lr, "equal fusion": 0.5 * (lc + lr),
                            "quality fusion": fusion.trial_llrs(backends["chain"], backends["clean"], qf,
@@ -87,7 +88,7 @@ def main() -> int:
                 for s_name, s in systems.items():
                     acc.setdefault(s_name, []).append(_common.verdict_rates(s, d.target))
             base = np.mean([a[0] for a in acc["chain-trained"]])
-            first = trials.make_trials(labels, evaluation.draw_rngs(args.seed, 5)[0])
+            first = trials.make_trials(labels, protocol.draw_rngs(args.seed, 5)[0])
             for s_name, rows in acc.items():
                 e, g, i, c = np.mean(rows, axis=0)
                 z, pv = metrics.z_test(rows[0][0], acc["chain-trained"][0][0], first.n_target, first.n_nontarget)

@@ -4,7 +4,7 @@
 
 For each shipped fused system (default ``cqt122`` and ``mel122``, with their clean partners),
 the paper's protocol on the ``real`` part (tonejs recordings, 5 draws, the same trials as
-``evaluate``), scored by the fused LLR (:func:`mie_core.fusion.trial_llrs`) and decided at
+``evaluate``), scored by the fused LLR (:func:`mie_core.scoring.fusion.trial_llrs`) and decided at
 prior 0.5: the impostor pairs accepted most often (enrolled instrument <- test
 instrument, summed over draws) and the instruments whose genuine trials are missed most.
 Nothing is fitted here; embeddings come from the one store (``data/embeddings``).
@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import evaluation, fusion, trials  # noqa: E402
-from mie_core.report import embed_models, parse_model_arg, partner_of  # noqa: E402
-from mie_core.scoring import Backend  # noqa: E402
+from mie_core.evaluation import protocol  # noqa: E402
+from mie_core.scoring import fusion, trials  # noqa: E402
+from mie_core.evaluation.report import embed_models, parse_model_arg, partner_of  # noqa: E402
+from mie_core.scoring.backend import Backend  # noqa: E402
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
 
@@ -44,7 +45,7 @@ def main() -> int:
         em, ep = (embed_models({name: x}, parts["real"], store, precision, log=print)[name] for x in (path, partner))
         main_be, partner_be, qf = Backend.load(path), Backend.load(partner), fusion.QualityFusion.load(path)
         accepted, impostors, missed = Counter(), 0, Counter()
-        for rng in evaluation.draw_rngs(0, 5):
+        for rng in protocol.draw_rngs(0, 5):
             tr = trials.make_trials(labels, rng)
             ok = fusion.trial_llrs(main_be, partner_be, qf, em, ep, tr) >= 0
             enrolled, tested = tr.model_label[tr.model], labels[tr.test]

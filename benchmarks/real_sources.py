@@ -3,13 +3,13 @@ before and after a calibration fitted on real notes of the *other* sources only.
 
     python benchmarks/real_sources.py [--system NAME=PATH ...] [--draws 5] [--json OUT]
 
-The real notes of every source fetched (:func:`mie_core.realrec.real_sources_table`: the
+The real notes of every source fetched (:func:`mie_core.data.realrec.real_sources_table`: the
 tonejs samples by collection, the Salamander piano), pooled into one protocol (5 enrolment
 notes, 20 + 20 trials per instrument, ``--draws`` draws; a trial belongs to the source of
 its enrolled instrument). Each system scores the trials as the Verify page does (its
 members' back-ends and fusion as shipped). Then, for each source S, ``a llr + b`` is
 fitted on the trials whose enrolled and test instruments are both of other sources and
-applied to S's trials (:func:`mie_core.sources.leave_one_source_out`), so every figure
+applied to S's trials (:func:`mie_core.scoring.sources.leave_one_source_out`), so every figure
 after is measured on a source the calibration never saw; ``quality``: the same with the
 pitch distance from the test note to the enrolment (YIN, as the Verify page estimates it)
 as a quality measure beside the LLR (features ``llr``, ``gap / 12``, ``llr * gap / 12``). Prints a Markdown table per
@@ -36,10 +36,10 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
-    from mie_core.embeddings import EmbeddingStore, resolve_precision
-    from mie_core.parts import real_sources_part
-    from mie_core.pitch import note_midi
-    from mie_core.report import markdown_sources, parse_model_arg, source_results
+    from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision
+    from mie_core.evaluation.parts import real_sources_part
+    from mie_core.data.pitch import note_midi
+    from mie_core.evaluation.report import markdown_sources, parse_model_arg, source_results
 
     part = real_sources_part()
     if part is None:

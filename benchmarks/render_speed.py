@@ -5,7 +5,7 @@ spreading the notes over processes starts to pay.
 
 Renders the same notes (every 10th preset of each available default soundfont,
 pitches 36-84, velocity 100) once in this process and once over all usable cores
-with mie_core.render.render_many, and prints notes/s per core for both. Then, for each
+with mie_core.data.render.render_many, and prints notes/s per core for both. Then, for each
 of ``--sizes`` notes, the time in this process against the time over all cores, process
 start included, timed in alternation (best of two each): ``render_many(workers=None)`` uses the processes from
 ``MIN_POOL_NOTES`` notes on (337 is the tiny test corpus's training set, which every
@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 
 import _common
-from mie_core.corpus import list_instruments
-from mie_core.render import MIN_POOL_NOTES, NoteSpec, default_workers, render_many
-from mie_core.soundfonts import find_soundfonts
+from mie_core.data.corpus import list_instruments
+from mie_core.data.render import MIN_POOL_NOTES, NoteSpec, default_workers, render_many
+from mie_core.data.soundfonts import find_soundfonts
 
 
 def main():

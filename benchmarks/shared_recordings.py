@@ -4,7 +4,7 @@
 
 For every pair of soundfonts in ``data/soundfonts`` (the default four and freepats) it
 renders the same notes (General MIDI program, pitch, velocity 100) and prints the
-median and largest :func:`mie_core.provenance.similarity` (1: the same samples). Then
+median and largest :func:`mie_core.data.provenance.similarity` (1: the same samples). Then
 each real note (tonejs, ``data/real``) against every soundfont's preset of its own
 program at its own pitch: the largest and the 99th percentile per soundfont. A source
 that held a real recording would stand out near 1 against it, as MuseScore General does
@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402,F401
 
-from mie_core import provenance, realrec, render  # noqa: E402
-from mie_core.soundfonts import EXTRA_SOURCES, SOURCES, data_dir  # noqa: E402
+from mie_core.data import provenance, realrec, render  # noqa: E402
+from mie_core.data.soundfonts import EXTRA_SOURCES, SOURCES, data_dir  # noqa: E402
 
 
 def main() -> int:

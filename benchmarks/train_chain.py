@@ -6,7 +6,7 @@ Both sides are the trainer's own path: batches from the ClipSampler through the
 Prefetcher (the next batch is made in a background thread while the model trains on
 this one), the whole model (SincNet, ResNet34, LDE, projection, A-softmax heads),
 backward and an Adam step, bf16 autocast and channels_last where the CPU has bf16. The
-only difference: the chain (mie_core.chain: room, microphone, noise, level, codec,
+only difference: the chain (mie_core.augment.chain: room, microphone, noise, level, codec,
 timing; the shipped configs' probabilities) on the sampler. The two are timed in
 alternation, best of 3 each, so a change in the machine's load hits both alike. The
 issue asks for a ratio of at least 0.9. A third side adds what ``distill.weight > 0``
@@ -24,9 +24,9 @@ import pandas as pd
 import torch
 
 import _common
-from mie_core import chain
+from mie_core.augment import chain
 from mie_core.hardware import cpu_has_bf16
-from mie_core.model import ModelArgs
+from mie_core.nnet.model import ModelArgs
 from training.config import Config
 from training.data import ClipSampler, NoteSet, Prefetcher
 from training.distill import relative_mse

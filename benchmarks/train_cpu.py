@@ -18,8 +18,8 @@ import torch
 
 import _common
 from mie_core.hardware import cpu_has_bf16
-from mie_core.model import ModelArgs
-from mie_core.resnet import ResNetEncoder
+from mie_core.nnet.model import ModelArgs
+from mie_core.nnet.resnet import ResNetEncoder
 from training.config import Config
 from training.data import ClipSampler, NoteSet
 from training.train import build

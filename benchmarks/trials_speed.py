@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 import _common  # noqa: F401  (puts the repository on sys.path)
-from mie_core import trials
+from mie_core.scoring import trials
 
 
 def loop_protocol(emb, labels, rng, n_enroll=5, n_target=20, n_nontarget=20):
@@ -48,7 +48,7 @@ def main():
         trials.verification_scores(emb, labels, np.random.default_rng(1))
         best = min(best, time.perf_counter() - t)
     print(f"per-trial loop (release style): {t_loop:.3f} s")
-    print(f"mie_core.trials.verification_scores: {best:.3f} s")
+    print(f"mie_core.scoring.trials.verification_scores: {best:.3f} s")
     print(f"speed-up: {t_loop / best:.1f}x")
 
 

@@ -3,10 +3,10 @@
     python benchmarks/upload_embedding.py [--model cache/models/mel+cqt] [--instrument violin] [--against-cache]
 
 Five real notes of one instrument (the tonejs recordings, ``python -m mie_core fetch``),
-embedded as the app enrols them (:meth:`mie_core.verify.Verifier.embed`, every member of a
+embedded as the app enrols them (:meth:`mie_core.service.verify.Verifier.embed`, every member of a
 system) four ways, timed side by side in one run (best of 2, after a warm-up of the
 encoder's 4-s window shape): the whole files or their note excerpts
-(:func:`mie_core.audio.note_excerpt`, what the app, ``verify`` and ``identify`` embed since
+(:func:`mie_core.data.audio.note_excerpt`, what the app, ``verify`` and ``identify`` embed since
 2026-11-27), each in fp32 and in bf16 autocast (native where the CPU has AVX-512 BF16 or
 AMX, emulated elsewhere). Prints the seconds, the ratios, and the worst cosine between the
 fp32 and bf16 embeddings of the excerpts.
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 import _common  # noqa: F401  (puts the repository on the path)
-from mie_core import audio, realrec
-from mie_core.embeddings import unit
+from mie_core.data import audio, realrec
+from mie_core.evaluation.embeddings import unit
 from mie_core.hardware import cpu_has_bf16
-from mie_core.verify import load_verifier
+from mie_core.service.verify import load_verifier
 
 
 def main() -> int:
@@ -63,8 +63,8 @@ def main() -> int:
     cos = (unit(emb["fp32", "note excerpts"]) * unit(emb["bf16", "note excerpts"])).sum(1)
     print(f"fp32 vs bf16 embeddings of the excerpts: worst cosine {cos.min():.6f}")
     if args.against_cache:
-        from mie_core.parts import real_part
-        from mie_core.workbench import Cache
+        from mie_core.evaluation.parts import real_part
+        from mie_core.service.workbench import Cache
 
         cache, name = Cache(), Path(vers["fp32"].path).name
         if not cache.has_embeddings(name, "real"):

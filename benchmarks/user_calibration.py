@@ -7,7 +7,7 @@ The shipped calibration is fitted on held-out corpus instruments, clean and thro
 simulated rooms; on real recordings its verdicts accept 97 % of genuine trials but only
 81-82 % of impostors are rejected (README). *My instruments* lets a user fit their own
 calibration, ``a llr + b``, on labelled recordings of instruments they enrolled
-(:meth:`mie_core.library.InstrumentLibrary.calibrate`). This measures what that gives, as a
+(:meth:`mie_core.service.library.InstrumentLibrary.calibrate`). This measures what that gives, as a
 user would do it, with the real part (tonejs recordings, 20 instruments): per split,
 ``--instruments`` (10) instruments drawn at random are the user's; each is enrolled from 5 of its notes and
 ``--clips`` more of its notes are the labelled clips the calibration is fitted on (in a
@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common  # noqa: E402
 
-from mie_core import trials  # noqa: E402
-from mie_core.library import USER_SHRINK, InstrumentLibrary  # noqa: E402
-from mie_core.report import embed_models, parse_model_arg  # noqa: E402
-from mie_core.verify import load_verifier, verify  # noqa: E402
+from mie_core.scoring import trials  # noqa: E402
+from mie_core.service.library import USER_SHRINK, InstrumentLibrary  # noqa: E402
+from mie_core.evaluation.report import embed_models, parse_model_arg  # noqa: E402
+from mie_core.service.verify import load_verifier, verify  # noqa: E402
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122", "mel+cqt=cache/models/mel+cqt")
 

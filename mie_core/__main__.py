@@ -47,8 +47,8 @@ def _bar(desc: str):
 
 
 def cmd_fetch(args) -> int:
-    from .realrec import fetch_salamander, fetch_tonejs, salamander_dir, tonejs_dir
-    from .soundfonts import EXTRA_SOURCES, find_soundfonts
+    from mie_core.data.realrec import fetch_salamander, fetch_tonejs, salamander_dir, tonejs_dir
+    from mie_core.data.soundfonts import EXTRA_SOURCES, find_soundfonts
 
     found, missing = find_soundfonts(fetch=True, log=lambda m: print(m, file=sys.stderr))
     extra, extra_missing = find_soundfonts(fetch=True, log=lambda m: print(m, file=sys.stderr), sources=EXTRA_SOURCES)
@@ -76,8 +76,8 @@ def cmd_fetch(args) -> int:
 def cmd_corpus(args) -> int:
     import time
 
-    from .corpus import NSYNTH_PITCHES, NSYNTH_VELOCITIES, build_corpus
-    from .soundfonts import EXTRA_SOURCES, SOURCES, find_soundfonts
+    from mie_core.data.corpus import NSYNTH_PITCHES, NSYNTH_VELOCITIES, build_corpus
+    from mie_core.data.soundfonts import EXTRA_SOURCES, SOURCES, find_soundfonts
 
     if args.soundfont and args.with_freepats:
         print("error: --with-freepats adds to the default soundfonts; with --soundfont, name freepats.sf2 too",
@@ -120,8 +120,8 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from .fileio import atomic_save_npy, atomic_write_text
-    from .checkpoint import load_encoder
+    from mie_core.fileio import atomic_save_npy, atomic_write_text
+    from mie_core.nnet.checkpoint import load_encoder
 
     out = Path(args.out)
     if out.suffix != ".npy":
@@ -148,7 +148,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_verify_cache(args) -> int:
-    from .workbench import cache_dir, verify_cache
+    from mie_core.service.workbench import cache_dir, verify_cache
 
     root = Path(args.cache) if args.cache else cache_dir()
     problems = verify_cache(root, hashes=not args.quick)
@@ -161,9 +161,9 @@ def cmd_verify_cache(args) -> int:
 
 def _read_clips(files, max_seconds: float, note: bool = True) -> tuple[list, list, list[str]]:
     """(names, waves, errors) of audio files, each wave (with ``note``) the note as every
-    verdict's embedding path cuts it (:func:`mie_core.audio.note_excerpt`), else the whole
+    verdict's embedding path cuts it (:func:`mie_core.data.audio.note_excerpt`), else the whole
     file; each error one line naming its file."""
-    from .audio import AudioError, load_audio, note_excerpt
+    from mie_core.data.audio import AudioError, load_audio, note_excerpt
 
     names, waves, bad = [], [], []
     for f in files:
@@ -187,8 +187,8 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
 
 
 def cmd_verify(args) -> int:
-    from .pitch import note_midi, pitch_gaps
-    from .verify import load_verifier, verify
+    from mie_core.data.pitch import note_midi, pitch_gaps
+    from mie_core.service.verify import load_verifier, verify
 
     v = load_verifier(args.model, args.precision)
     en, ew, bad_e = _read_clips(args.enrol, args.max_seconds)
@@ -232,7 +232,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_identify(args) -> int:
-    from .verify import identify, load_verifier
+    from mie_core.service.verify import identify, load_verifier
 
     v = load_verifier(args.model, args.precision)
     names, waves, bad = _read_clips(args.files, args.max_seconds)
@@ -259,7 +259,7 @@ def cmd_identify(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .report import run_evaluation
+    from mie_core.evaluation.report import run_evaluation
 
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     run_evaluation(
@@ -273,7 +273,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare_reports, load_report, markdown
+    from mie_core.evaluation.compare import compare_reports, load_report, markdown
 
     try:
         reports = {Path(f).name: load_report(f) for f in args.reports}

@@ -4,8 +4,10 @@ import time
 import numpy as np
 import streamlit as st
 
-from mie_core import maps, pitch, verify, workbench
-from mie_core.library import InstrumentLibrary
+from mie_core.data import pitch
+from mie_core.explore import maps
+from mie_core.service import verify, workbench
+from mie_core.service.library import InstrumentLibrary
 from pages.common import ui
 
 FORMATS = ui.AUDIO_FORMATS

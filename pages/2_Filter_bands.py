@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mie_core.sincconv import hz_to_midi
+from mie_core.nnet.sincconv import hz_to_midi
 from pages.common import ui
 
 with ui.guard():

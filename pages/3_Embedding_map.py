@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from mie_core import maps
+from mie_core.explore import maps
 from pages.common import ui
 
 with ui.guard():

@@ -6,7 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mie_core import probing, workbench
+from mie_core.explore import probing
+from mie_core.service import workbench
 from pages.common import ui
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mie_core import metrics
+from mie_core.scoring import metrics
 from pages.common import ui
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mie_core import workbench
+from mie_core.service import workbench
 from pages.common import ui
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mie_core import pitch, verify
-from mie_core.embeddings import unit
-from mie_core.library import ENROLMENT_SOURCE, InstrumentLibrary
+from mie_core.data import pitch
+from mie_core.service import verify
+from mie_core.evaluation.embeddings import unit
+from mie_core.service.library import ENROLMENT_SOURCE, InstrumentLibrary
 from pages.common import ui
 
 FORMATS = ui.AUDIO_FORMATS

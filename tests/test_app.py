@@ -183,7 +183,7 @@ def test_a_run_trained_here_is_embedded_and_mapped_in_the_background(app, tiny_c
         at.run()
         assert not at.exception and not at.error
     assert at.get("plotly_chart"), shown()  # then its t-SNE map (a run has no shipped map), also in a job
-    from mie_core import workbench
+    from mie_core.service import workbench
 
     assert at.caption[0].value.startswith(f"{len(workbench.Cache().notes('test'))} notes")
 
@@ -316,9 +316,9 @@ def test_pages_say_what_is_missing_without_a_cache(tmp_path, monkeypatch):
 
 
 def test_my_instruments_lists_the_library_kept_on_disk(app, tiny_cache, tmp_path, monkeypatch):
-    from mie_core import workbench
-    from mie_core.library import InstrumentLibrary
-    from mie_core.verify import load_verifier
+    from mie_core.service import workbench
+    from mie_core.service.library import InstrumentLibrary
+    from mie_core.service.verify import load_verifier
 
     monkeypatch.setenv("MIE_LIBRARY", str(tmp_path))
     cache = workbench.Cache(tiny_cache["cache"])
@@ -353,9 +353,9 @@ def test_my_instruments_lists_the_library_kept_on_disk(app, tiny_cache, tmp_path
 def test_verify_offers_the_users_own_calibration(app, tiny_cache, tmp_path, monkeypatch):
     """A calibration fitted in My instruments for this system is offered on the Verify page
     (on by default, naming its trials); without one, nothing is offered."""
-    from mie_core import workbench
-    from mie_core.library import InstrumentLibrary
-    from mie_core.verify import load_verifier
+    from mie_core.service import workbench
+    from mie_core.service.library import InstrumentLibrary
+    from mie_core.service.verify import load_verifier
 
     monkeypatch.setenv("MIE_LIBRARY", str(tmp_path))
     at = goto(app, "1_Verify")

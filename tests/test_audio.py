@@ -1,4 +1,4 @@
-"""mie_core.audio: every format we promise, every bad input with a clear message."""
+"""mie_core.data.audio: every format we promise, every bad input with a clear message."""
 from __future__ import annotations
 
 import io
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mie_core.audio import AudioError, load_audio, note_bounds, note_excerpt, trim_bounds, trim_silence
-from mie_core.augment import concat_notes, random_crop
+from mie_core.data.audio import AudioError, load_audio, note_bounds, note_excerpt, trim_bounds, trim_silence
+from mie_core.augment.concat import concat_notes, random_crop
 
 
 def tone(sr=16000, seconds=1.0, freq=440.0, channels=1, amp=0.5):

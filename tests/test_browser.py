@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mie_core import realrec
-from mie_core.gm import note_name
+from mie_core.data import realrec
+from mie_core.data.gm import note_name
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -335,7 +335,7 @@ def _note_wav(path: Path, cache: str) -> Path:
     """A real 4-s note of the corpus (rendered from its soundfont) written as WAV."""
     import pandas as pd
 
-    from mie_core import workbench
+    from mie_core.service import workbench
 
     notes = pd.read_parquet(Path(cache) / "embeddings" / "notes_test.parquet")
     row = notes.iloc[len(notes) // 2]

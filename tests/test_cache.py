@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mie_core import workbench
-from mie_core.checkpoint import load_encoder
-from mie_core.render import render_many
+from mie_core.service import workbench
+from mie_core.nnet.checkpoint import load_encoder
+from mie_core.data.render import render_many
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "cache"
@@ -53,7 +53,7 @@ def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
 def test_shipped_manifest_matches_the_files():
     manifest = check_manifest(SHIPPED)
     # the budget of what the repository ships: two models with their embeddings, maps and
-    # results (56.5 MB), the room bank, which cannot be rebuilt (4.6 MB, mie_core.chain.SHIPPED_ROOMS),
+    # results (56.5 MB), the room bank, which cannot be rebuilt (4.6 MB, mie_core.augment.chain.SHIPPED_ROOMS),
     # each model's clean-trained fusion partner with its test embeddings (43 MB; the same
     # bytes as the models shipped before the recording chain, so git stores them once) and
     # the mel+cqt system of three of them (2-3 MB: its fusion and centroids, no weights of its own)
@@ -111,8 +111,8 @@ def test_shipped_cache_has_everything_the_app_reads():
 def check_backends(root: Path) -> None:
     """Each model's scoring back-end: calibrated, with a cohort of training instruments and
     centroids of every corpus instrument in its space (no LDA: the shipped choice)."""
-    from mie_core.scoring import Backend
-    from mie_core.verify import load_verifier
+    from mie_core.scoring.backend import Backend
+    from mie_core.service.verify import load_verifier
 
     for folder in sorted((root / "models").iterdir()):
         if not (folder / "model.json").exists():  # a system of models (check_systems)
@@ -124,7 +124,7 @@ def check_backends(root: Path) -> None:
         assert ver.centroids.shape[1] == be.mean.size
         assert np.allclose(np.linalg.norm(ver.centroids, axis=1), 1.0, atol=2e-3)  # float16 unit vectors
         assert be.info["n_train_notes"] == 6 * (ver.instruments["part"] == "train").sum()  # the bank's notes
-        if (folder / "fusion.json").exists():  # fused with its clean partner (mie_core.fusion)
+        if (folder / "fusion.json").exists():  # fused with its clean partner (mie_core.scoring.fusion)
             (partner,) = ver.others
             assert ver.fused and partner.can_calibrate and partner.centroids is None
             assert ver.width == ver.dim + partner.dim and ver.hash != partner.hash
@@ -138,7 +138,7 @@ def check_systems(root: Path) -> list[str]:
     """Each system of models (a folder whose fusion.json names members): it loads as the
     fused system of those shipped folders, main model first, its centroids over every
     member are unit vectors, and every part's results score it on the models' trials."""
-    from mie_core.verify import load_verifier
+    from mie_core.service.verify import load_verifier
 
     bench = json.loads((root / "results" / "benchmark.json").read_text())
     names = []
@@ -217,8 +217,8 @@ def test_verify_and_identify_commands_with_a_fused_model(tiny_cache, tmp_path):
 
     import soundfile as sf
 
-    from mie_core import scoring
-    from mie_core.verify import load_verifier, verify
+    from mie_core.scoring import backend
+    from mie_core.service.verify import load_verifier, verify
 
     root = tiny_cache["cache"]
     notes = pd.read_parquet(root / "embeddings" / "notes_test.parquet")
@@ -239,7 +239,7 @@ def test_verify_and_identify_commands_with_a_fused_model(tiny_cache, tmp_path):
     assert [o["file"] for o in out] == [str(f) for f in files[3:]]
     assert {"score", "llr", "probability", "accept", "typical", "quality"} <= set(out[0])
     for o in out:
-        assert o["probability"] == pytest.approx(float(scoring.sigmoid(o["llr"] + scoring.logit(0.2))), rel=1e-9)
+        assert o["probability"] == pytest.approx(float(backend.sigmoid(o["llr"] + backend.logit(0.2))), rel=1e-9)
         assert o["accept"] == (o["probability"] >= 0.5) and 0 <= o["quality"] <= 1
     labels = rows["pitch"].to_numpy(float)  # the renders' own pitch, and the gap it gives to the enrolment's
     for o, p in zip(out, labels[3:]):
@@ -272,8 +272,8 @@ def test_evaluate_scores_a_shipped_fused_folder_as_the_builder_did(tiny_cache, t
     """``python -m mie_core evaluate`` on a cache folder with a fusion refits the partner's
     back-end and the fusion exactly as the builder does, and reports the fused system; a
     system folder of several models is scored as the builder scored it."""
-    from mie_core.embeddings import EmbeddingStore
-    from mie_core.report import run_evaluation
+    from mie_core.evaluation.embeddings import EmbeddingStore
+    from mie_core.evaluation.report import run_evaluation
 
     root = tiny_cache["cache"]
     res = run_evaluation([f"cqt_tiny={root / 'models' / 'cqt_tiny'}", f"tiny_sys={root / 'models' / 'tiny_sys'}"],
@@ -297,7 +297,7 @@ def test_evaluate_scores_a_shipped_fused_folder_as_the_builder_did(tiny_cache, t
 def test_a_fusion_that_does_not_fit_its_models_is_refused(tiny_cache, tmp_path):
     import shutil
 
-    from mie_core.verify import load_verifier
+    from mie_core.service.verify import load_verifier
 
     folder = tmp_path / "cqt_tiny"
     shutil.copytree(tiny_cache["cache"] / "models" / "cqt_tiny", folder)
@@ -317,9 +317,9 @@ def test_evaluate_reports_every_source_with_the_calibration_fitted_without_it(ti
     Verify page scores it, per source and pooled; the recalibration fitted without each
     source is affine, so it moves the verdicts but never a source's EER; a folder without a
     back-end is said to be not measured."""
-    from mie_core.embeddings import EmbeddingStore
-    from mie_core.parts import load_parts
-    from mie_core.report import markdown_sources, source_results
+    from mie_core.evaluation.embeddings import EmbeddingStore
+    from mie_core.evaluation.parts import load_parts
+    from mie_core.evaluation.report import markdown_sources, source_results
 
     root = tiny_cache["cache"]
     part = load_parts(tiny_corpus, ("test",), "program_disjoint")["test"]

@@ -1,4 +1,4 @@
-"""The recording chain (mie_core.chain): each stage against a reference or a property."""
+"""The recording chain (mie_core.augment.chain): each stage against a reference or a property."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mie_core import chain
+from mie_core.augment import chain
 
 SR = 16000
 OFF = chain.ChainParams(p_room=0, p_eq=0, p_highpass=0, p_bandlimit=0, p_noise=0, p_bleed=0, gain_db=(0.0, 0.0),
@@ -277,7 +277,7 @@ def test_batch_workers_exit_when_the_trainer_is_killed(tmp_path):
     script = (
         "import os, sys\n"
         "sys.path.insert(0, 'tests')\n"
-        "from mie_core import chain\n"
+        "from mie_core.augment import chain\n"
         "from test_chain import _sampler\n"
         "from training.data import ParallelBatches\n"
         "s = ParallelBatches(_sampler(chain.room_bank(seed=0)), 64, workers=2)\n"

@@ -1,4 +1,4 @@
-"""Checkpoints (mie_core.checkpoint): weights checked where they are loaded, folders written
+"""Checkpoints (mie_core.nnet.checkpoint): weights checked where they are loaded, folders written
 whole and never emptied, model descriptions bounded (issue 31)."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mie_core.checkpoint import CheckpointError, load_encoder, save_checkpoint
-from mie_core.model import InstrumentEncoder, ModelArgs, check_embeddings
+from mie_core.nnet.checkpoint import CheckpointError, load_encoder, save_checkpoint
+from mie_core.nnet.model import InstrumentEncoder, ModelArgs, check_embeddings
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "cache" / "models" / "cqt122"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from mie_core.audio import AudioError, load_audio
+from mie_core.data.audio import AudioError, load_audio
 from mie_core.fileio import csv_bytes
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Comparing models across evaluate reports on identical trials (mie_core.compare)."""
+"""Comparing models across evaluate reports on identical trials (mie_core.evaluation.compare)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mie_core import metrics
-from mie_core.compare import compare_reports, markdown
+from mie_core.scoring import metrics
+from mie_core.evaluation.compare import compare_reports, markdown
 
 REPO = Path(__file__).resolve().parent.parent
 

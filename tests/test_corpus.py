@@ -9,10 +9,10 @@ from collections import defaultdict
 import numpy as np
 import soundfile as sf
 
-from mie_core import gm, render
-from mie_core.corpus import NSYNTH_QUALITIES, Corpus, select_notes
-from mie_core.nsynth import FIELDS, load_nsynth
-from mie_core.splits import program_disjoint, soundfont_disjoint
+from mie_core.data import gm, render
+from mie_core.data.corpus import NSYNTH_QUALITIES, Corpus, select_notes
+from mie_core.data.nsynth import FIELDS, load_nsynth
+from mie_core.data.splits import program_disjoint, soundfont_disjoint
 
 
 def test_manifest_has_nsynth_schema_and_our_fields(tiny_corpus):
@@ -84,7 +84,7 @@ def test_few_notes_render_in_this_process_unless_workers_are_asked_for(tiny_corp
 
 
 def test_silent_notes_are_dropped(wheel_soundfonts, tmp_path):
-    from mie_core.corpus import build_corpus
+    from mie_core.data.corpus import build_corpus
 
     # the top of the MIDI range renders silent for many presets; a silent note is never kept
     c = build_corpus(tmp_path / "c", wheel_soundfonts[:1], programs=[0, 73], pitches=[60, 127],

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mie_core import maps, metrics, probing, trials
-from mie_core.evaluation import compare_models, condition_table
+from mie_core.explore import maps, probing
+from mie_core.scoring import metrics, trials
+from mie_core.evaluation.protocol import compare_models, condition_table
 
 # BOSARIS ROCCH-EER reference vectors, a copy of the team's ../shared/notes/eer_reference_vectors.json
 REFERENCE = Path(__file__).resolve().parent / "data" / "eer_reference_vectors.json"
@@ -334,9 +335,9 @@ def test_evaluate_raw_only_embeds_the_scored_parts_alone(reference_run, tiny_cor
 def test_multicondition_lda_backend_on_the_tiny_corpus(tiny_corpus, reference_run, tmp_path):
     """``bankwet`` is the training instruments' bank notes through the training chain, and a
     back-end with LDA is fitted on both (the ``build_cache --lda-dims`` path)."""
-    from mie_core.embeddings import EmbeddingStore
-    from mie_core.parts import load_parts
-    from mie_core.report import BACKEND_PARTS, LDA_PARTS, fit_backends
+    from mie_core.evaluation.embeddings import EmbeddingStore
+    from mie_core.evaluation.parts import load_parts
+    from mie_core.evaluation.report import BACKEND_PARTS, LDA_PARTS, fit_backends
 
     parts = load_parts(tiny_corpus, BACKEND_PARTS + LDA_PARTS)
     bank, wet = parts["bank"], parts["bankwet"]
@@ -358,10 +359,10 @@ def test_played_calibration_parts_on_the_tiny_corpus(tiny_corpus, reference_run,
     """``played`` is the ``calib`` notes played as a musician would (clean), ``playedwet`` the
     same through the training rooms; both are seeded per note, and the back-end's
     calibration is fitted on all four held-out parts."""
-    from mie_core.audio import trim_bounds
-    from mie_core.embeddings import EmbeddingStore
-    from mie_core.parts import load_parts
-    from mie_core.report import BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, fit_backends
+    from mie_core.data.audio import trim_bounds
+    from mie_core.evaluation.embeddings import EmbeddingStore
+    from mie_core.evaluation.parts import load_parts
+    from mie_core.evaluation.report import BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, fit_backends
 
     parts = load_parts(tiny_corpus, BACKEND_PARTS + PLAYED_PARTS)
     calib, played, wet = parts["calib"], parts["played"], parts["playedwet"]

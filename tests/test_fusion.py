@@ -1,4 +1,4 @@
-"""Quality-aware fusion (mie_core.fusion) against worked examples and properties."""
+"""Quality-aware fusion (mie_core.scoring.fusion) against worked examples and properties."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mie_core import fusion, metrics, scoring
-from mie_core.trials import Trials
+from mie_core.scoring import backend, fusion, metrics
+from mie_core.scoring.trials import Trials
 
 
 def test_linear_fusion_recovers_the_gaussian_llr_and_ignores_noise():
@@ -21,8 +21,8 @@ def test_linear_fusion_recovers_the_gaussian_llr_and_ignores_noise():
     assert w[0] == pytest.approx(2.0, rel=0.03)
     assert abs(w[1]) < 0.03
     assert b == pytest.approx(-2.0, abs=0.05)
-    # with one feature and no ridge it is the back-end's calibration (mie_core.scoring)
-    a, b1 = scoring.fit_calibration(t[:, 0], n[:, 0])
+    # with one feature and no ridge it is the back-end's calibration (mie_core.scoring.backend)
+    a, b1 = backend.fit_calibration(t[:, 0], n[:, 0])
     w1, b2 = fusion.fit_linear_fusion(t[:, :1], n[:, :1], l2=0.0)
     assert w1[0] == pytest.approx(a, rel=1e-3) and b2 == pytest.approx(b1, abs=1e-3)
     with pytest.raises(ValueError, match="one width"):
@@ -88,7 +88,7 @@ def _two_backends(seed=3, n_inst=30, per=8, d=16):
     for k in range(2):
         centres = rng.standard_normal((n_inst, d)).astype(np.float32)
         emb = 1.5 + centres[labels] + (0.4 + 0.3 * k) * rng.standard_normal((labels.size, d)).astype(np.float32)
-        be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+        be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
         be.calibration = (3.0 + k, -1.0 - k)
         views.append((be, emb))
     return views, labels
@@ -99,7 +99,7 @@ def _fitted(views, labels, seed=4):
     rng = np.random.default_rng(seed)
     wet_m, wet_p = em + rng.normal(0, 1, em.shape), ep + rng.normal(0, 1, ep.shape)
     held = labels >= 20
-    from mie_core.trials import make_trials
+    from mie_core.scoring.trials import make_trials
 
     tr = make_trials(labels[held], np.random.default_rng(0), 3, 3, 3)
     return fusion.fit_quality_fusion(bm, bp, (em, ep), (wet_m, wet_p), [(em[held], ep[held], tr)]), tr
@@ -113,7 +113,7 @@ def test_system_llr_is_the_trial_llr_and_reduces_to_one_model():
     qf, _ = _fitted(views, labels)
     held = labels >= 20
     em, ep, lab = em[held], ep[held], labels[held]
-    from mie_core.trials import make_trials
+    from mie_core.scoring.trials import make_trials
 
     tr = make_trials(lab, np.random.default_rng(7), 3, 4, 4)
     want = fusion.trial_llrs(bm, bp, qf, em, ep, tr)
@@ -127,7 +127,7 @@ def test_system_llr_is_the_trial_llr_and_reduces_to_one_model():
         assert ((0 <= w) & (w <= 1)).all()
     alone = fusion.QualityFusion(qf.detector, fusion.Fusion(np.r_[0.0, 1.0, 0.0, 0.0, 0.0], 0.0))
     np.testing.assert_allclose(fusion.trial_llrs(bm, bp, alone, em, ep, tr),
-                               scoring.trial_scores(bm, em, tr)["llr"], rtol=1e-12)
+                               backend.trial_scores(bm, em, tr)["llr"], rtol=1e-12)
 
 
 def test_quality_fusion_saves_and_loads_exactly(tmp_path):
@@ -156,7 +156,7 @@ class _Encoder:
 
 
 def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
-    from mie_core import verify
+    from mie_core.service import verify
 
     views, labels = _two_backends()
     (bp, ep), (bm, em) = views
@@ -174,7 +174,7 @@ def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
     llr, w = fusion.system_llr(bm, bp, qf, em[enrol], ep[enrol], em[test], ep[test])
     np.testing.assert_allclose(res["llr"], llr)
     np.testing.assert_allclose(res["quality"], w)
-    np.testing.assert_allclose(res["probability"], scoring.sigmoid(llr))
+    np.testing.assert_allclose(res["probability"], backend.sigmoid(llr))
     assert res["accept"].tolist() == [True, True, False, False]
     np.testing.assert_allclose(res["score"], verify.verify(alone, em[enrol], em[test])["score"])  # the main model's
     # the user's recalibration is affine on the system's LLR
@@ -201,7 +201,7 @@ def _member_views(widths=(16, 12, 8), seed=5, n_inst=30, per=8):
     for k, d in enumerate(widths):
         centres = rng.standard_normal((n_inst, d)).astype(np.float32)
         emb = 1.5 + centres[labels] + (0.5 + 0.2 * k) * rng.standard_normal((labels.size, d)).astype(np.float32)
-        be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+        be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
         be.calibration = (2.0 + k, -0.5 * k)
         views.append((be, emb))
     return views, labels
@@ -214,8 +214,8 @@ def test_a_system_of_three_models_scores_as_its_trial_list_and_keeps_its_members
     vectors; the fusion file names its members and refuses a weight count that is not 2m + 1."""
     from dataclasses import replace
 
-    from mie_core import verify
-    from mie_core.trials import make_trials
+    from mie_core.service import verify
+    from mie_core.scoring.trials import make_trials
 
     views, labels = _member_views()
     backends, embs = [b for b, _ in views], [e for _, e in views]

@@ -1,4 +1,4 @@
-"""GUS patches -> SoundFont 2 (mie_core.guspatch), on patches this test writes itself."""
+"""GUS patches -> SoundFont 2 (mie_core.data.guspatch), on patches this test writes itself."""
 from __future__ import annotations
 
 import struct
@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from mie_core import guspatch, render, sf2check
+from mie_core.data import guspatch, render, sf2check
 
 SR = 32000  # the patches' own sample rate, as GUS patches rarely use 16 kHz
 
@@ -155,7 +155,7 @@ def test_conversion_is_deterministic(two_wave_patch, tmp_path):
 
 def test_the_fetched_freepats_soundfont_is_ours_and_plays_in_tune():
     """``python -m mie_core fetch`` (run by make) converts Debian's freepats; skipped where it could not."""
-    from mie_core import soundfonts
+    from mie_core.data import soundfonts
 
     src = soundfonts.EXTRA_SOURCES[0]
     path = soundfonts.local_path(src)
@@ -173,4 +173,4 @@ def test_the_fetched_freepats_soundfont_is_ours_and_plays_in_tune():
     assert np.median(np.abs(cents)) < 10
     if soundfonts.sha256_of(path) != src.sha256:
         pytest.fail(f"freepats.sf2 is not the pinned conversion ({soundfonts.sha256_of(path)[:12]}): a new Debian "
-                    "package or a change of mie_core.guspatch; check it and pin the new hash")
+                    "package or a change of mie_core.data.guspatch; check it and pin the new hash")

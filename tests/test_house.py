@@ -36,23 +36,41 @@ def test_every_relative_link_of_the_docs_resolves():
     assert not bad, bad
 
 
+def module_name(path: Path, root: Path) -> str:
+    """``mie_core/scoring/fusion.py`` -> ``mie_core.scoring.fusion`` (a package: its name)."""
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def import_graph(package: Path) -> dict[str, set[str]]:
-    """module -> the package's modules it imports anywhere in its body (functions included)."""
-    mods = {p.stem for p in package.glob("*.py")}
+    """module -> the package's modules it imports anywhere in its body (functions included),
+    by dotted name; ``from pkg import mod`` counts as importing ``pkg.mod`` where that is a
+    module, else ``pkg``; importing ``a.b.c`` also runs ``a.b``'s ``__init__``."""
+    files = sorted(package.rglob("*.py"))
+    mods = {module_name(p, package) for p in files}
     graph = {}
-    for p in package.glob("*.py"):
+    for p in files:
+        me = module_name(p, package)
+        here = me if p.name == "__init__.py" else me.rpartition(".")[0]
         deps = set()
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, ast.ImportFrom):
-                names = [a.name for a in node.names]
-                if node.level == 1:
-                    deps |= {node.module.split(".")[0]} if node.module else set(names)
-                elif node.module and node.module.split(".")[0] == package.name:
-                    parts = node.module.split(".")
-                    deps |= {parts[1]} if len(parts) > 1 else set(names)
+                if node.level:
+                    base = here.split(".")
+                    base = base[: len(base) - (node.level - 1)]
+                    mod = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    mod = node.module or ""
+                targets = {f"{mod}.{a.name}" if f"{mod}.{a.name}" in mods else mod for a in node.names}
             elif isinstance(node, ast.Import):
-                deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith(package.name + ".")}
-        graph[p.stem] = (deps & mods) - {p.stem}
+                targets = {a.name for a in node.names}
+            else:
+                continue
+            for t in targets:
+                parts = t.split(".")
+                # a.b.c imports the packages a.b on its way
+                deps |= {".".join(parts[:k]) for k in range(2, len(parts) + 1)} & mods
+        graph[me] = deps - {me, package.name}
     return graph
 
 
@@ -94,7 +112,18 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path):
     (pkg / "a.py").write_text("from . import b\n")
     (pkg / "b.py").write_text("def f():\n    from .a import x\n")
     (pkg / "c.py").write_text("import pkg.a\n")
-    assert cycles(import_graph(pkg)) == [["a", "b"]]
+    (pkg / "sub").mkdir()
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "d.py").write_text("from pkg.sub import e\n")
+    (pkg / "sub" / "e.py").write_text("def g():\n    from ..sub.d import y\n")
+    assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.b"], ["pkg.sub.d", "pkg.sub.e"]]
+
+
+def test_mie_core_is_subpackages_by_concern_with_few_top_modules():
+    top = sorted(p.name for p in (REPO / "mie_core").glob("*.py"))
+    subs = sorted(p.parent.name for p in (REPO / "mie_core").glob("*/__init__.py"))
+    assert len(top) <= 6, top
+    assert len(subs) >= 4, subs
 
 
 def test_mie_core_has_no_import_cycle():

@@ -1,4 +1,4 @@
-"""Background jobs (mie_core.jobs) and the app's on-demand embeddings of a trained run."""
+"""Background jobs (mie_core.service.jobs) and the app's on-demand embeddings of a trained run."""
 from __future__ import annotations
 
 import threading
@@ -7,9 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from mie_core import render, workbench
-from mie_core.embeddings import EmbeddingStore
-from mie_core.jobs import JobRunner
+from mie_core.data import render
+from mie_core.service import workbench
+from mie_core.evaluation.embeddings import EmbeddingStore
+from mie_core.service.jobs import JobRunner
 
 
 def test_the_same_key_joins_the_running_job():
@@ -104,7 +105,7 @@ def test_the_app_and_the_cache_builder_give_identical_embeddings(tiny_cache):
     ``python -m training.build_cache``): one store, one key, identical arrays."""
     import json
 
-    from mie_core import parts
+    from mie_core.evaluation import parts
 
     cache = workbench.Cache(tiny_cache["cache"])
     precision = json.loads((tiny_cache["cache"] / "results" / "benchmark.json").read_text())["precision"]

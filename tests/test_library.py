@@ -7,8 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from mie_core import scoring, verify
-from mie_core.library import InstrumentLibrary
+from mie_core.scoring import backend
+from mie_core.service import verify
+from mie_core.service.library import InstrumentLibrary
 
 
 def clusters(seed=0, n_inst=30, per=10, d=24):
@@ -21,7 +22,7 @@ def clusters(seed=0, n_inst=30, per=10, d=24):
 
 def test_library_persists_plain_files_and_scores(tmp_path):
     emb, labels = clusters()
-    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
     be.calibration = (4.0, -1.0)
     lib = InstrumentLibrary("abc123", tmp_path)
     lib.add("my violin", emb[labels == 25][:5], ["v1.wav", "v2.wav"], pitches=[55.0, 62.2, np.nan, 67.0, 76.0])
@@ -56,7 +57,7 @@ def test_library_persists_plain_files_and_scores(tmp_path):
 
 def test_calibration_on_the_users_clips(tmp_path):
     emb, labels = clusters(1)
-    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
     be.calibration = (0.5, 6.0)  # badly calibrated for these clusters: too eager to accept
     v = verify.Verifier(tmp_path, None, be, None, None)
     lib = InstrumentLibrary("m", tmp_path)
@@ -93,7 +94,7 @@ def test_calibration_from_the_enrolments_alone(tmp_path):
     enrolment and an impostor trial against every other instrument. On a too-eager system
     it rejects the impostor clips it accepted, and it names what it was fitted on."""
     emb, labels = clusters(1)
-    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
     be.calibration = (0.5, 6.0)  # too eager to accept
     v = verify.Verifier(tmp_path, None, be, None, None)
     lib = InstrumentLibrary("m", tmp_path)
@@ -120,7 +121,7 @@ def test_the_calibration_follows_the_enrolments(tmp_path):
     refits when one is added, drops it when fewer than two remain; a calibration on
     labelled clips, or the user's going back to the model's own, is never overridden."""
     emb, labels = clusters(1)
-    be = scoring.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
+    be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
     be.calibration = (0.5, 6.0)
     v = verify.Verifier(tmp_path, None, be, None, None)
     lib = InstrumentLibrary("m", tmp_path)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from mie_core.library import InstrumentLibrary, name_key
+from mie_core.service.library import InstrumentLibrary, name_key
 
 
 def emb(seed: int, k: int = 3, d: int = 8) -> np.ndarray:

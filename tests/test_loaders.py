@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mie_core.nsynth import NSynthError, load_nsynth, read_note, read_notes
-from mie_core.rwc import cut_notes, load_rwc_notes, parse_name, scan_rwc, variation_split
+from mie_core.data.nsynth import NSynthError, load_nsynth, read_note, read_notes
+from mie_core.data.rwc import cut_notes, load_rwc_notes, parse_name, scan_rwc, variation_split
 
 
 def nsynth_record(note_str, note_id, inst_id):

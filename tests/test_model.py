@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mie_core.heads import AAMSoftmax, ASoftmax, DualHead, LinearSoftmax
-from mie_core.checkpoint import load_encoder, save_checkpoint
-from mie_core.model import InstrumentEncoder, ModelArgs, SincConv
-from mie_core.pooling import LDE, AttentiveStatsPool, StatsPool
-from mie_core.resnet import ResNetEncoder
-from mie_core.sincconv import band_response, cqt_bands, hz_to_mel, mel_bands, note_name
+from mie_core.nnet.heads import AAMSoftmax, ASoftmax, DualHead, LinearSoftmax
+from mie_core.nnet.checkpoint import load_encoder, save_checkpoint
+from mie_core.nnet.model import InstrumentEncoder, ModelArgs, SincConv
+from mie_core.nnet.pooling import LDE, AttentiveStatsPool, StatsPool
+from mie_core.nnet.resnet import ResNetEncoder
+from mie_core.nnet.sincconv import band_response, cqt_bands, hz_to_mel, mel_bands, note_name
 
 SMALL = ModelArgs(n_filters=24, base_width=4, blocks=(1, 1, 1, 1), lde_clusters=4, embed_dim=32)
 
@@ -258,8 +258,8 @@ def test_embed_command_writes_one_row_per_file_in_order(tmp_path):
 
 
 def test_a_broken_checkpoint_is_one_line_naming_its_file(tmp_path):
-    from mie_core import workbench
-    from mie_core.checkpoint import CheckpointError
+    from mie_core.service import workbench
+    from mie_core.nnet.checkpoint import CheckpointError
 
     torch.manual_seed(0)
     good = save_checkpoint(tmp_path / "cache" / "models" / "good", InstrumentEncoder(SMALL))

@@ -1,11 +1,11 @@
-"""A note's pitch from its audio (mie_core.pitch): synthetic notes of known pitch, notes with
+"""A note's pitch from its audio (mie_core.data.pitch): synthetic notes of known pitch, notes with
 none, the pitch gap, and, where `fetch` got them, real recordings against their labels."""
 import numpy as np
 import pytest
 
-from mie_core import pitch
-from mie_core.gm import hz_to_midi, midi_to_hz
-from mie_core.realrec import load_tonejs_audio, tonejs_dir, tonejs_table
+from mie_core.data import pitch
+from mie_core.data.gm import hz_to_midi, midi_to_hz
+from mie_core.data.realrec import load_tonejs_audio, tonejs_dir, tonejs_table
 
 SR = 16000
 

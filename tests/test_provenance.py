@@ -1,9 +1,9 @@
-"""Same recording or not (mie_core.provenance): the property the shared-recordings check relies on."""
+"""Same recording or not (mie_core.data.provenance): the property the shared-recordings check relies on."""
 from __future__ import annotations
 
 import numpy as np
 
-from mie_core import audio, provenance
+from mie_core.data import audio, provenance
 
 SR = 16000
 

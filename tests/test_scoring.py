@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mie_core import scoring, trials
-from mie_core.embeddings import unit
+from mie_core.scoring import backend, trials
+from mie_core.evaluation.embeddings import unit
 
 
 def test_centring_removes_the_common_direction():
@@ -18,7 +18,7 @@ def test_centring_removes_the_common_direction():
     raw_cos = unit(x[:250]) @ unit(x[250:]).T
     assert raw_cos.mean() > 0.8  # what raw cosine does on uncentred embeddings
     m = unit(x).mean(0)
-    c = scoring.centre(x, m)
+    c = backend.centre(x, m)
     assert np.allclose(np.linalg.norm(c, axis=1), 1.0, atol=1e-5)
     assert abs((c[:250] @ c[250:].T).mean()) < 0.05
     assert np.linalg.norm(c.mean(0)) < 0.1
@@ -29,12 +29,12 @@ def test_asnorm_worked_example():
     # test side [0.2, 0.2, 0.5, 0.5] top-2 -> mean 0.5, std 0 -> floored at 1e-6
     cohort_e = np.array([[0.1], [0.3]])
     s = np.array([0.5])
-    out = scoring.asnorm(s, (np.array([0.2]), np.array([0.1])), (np.array([0.4]), np.array([0.2])))
+    out = backend.asnorm(s, (np.array([0.2]), np.array([0.1])), (np.array([0.4]), np.array([0.2])))
     assert out[0] == pytest.approx(0.5 * ((0.5 - 0.2) / 0.1 + (0.5 - 0.4) / 0.2))
     # cohort_stats picks the top-n scores
     v = np.array([[1.0, 0.0]])
     cohort = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]])  # scores 1, 0, 0.6, -1
-    m, sd = scoring.cohort_stats(v, cohort, 2)
+    m, sd = backend.cohort_stats(v, cohort, 2)
     assert m[0] == pytest.approx(0.8) and sd[0] == pytest.approx(0.2)
     assert cohort_e.shape == (2, 1)
 
@@ -46,23 +46,23 @@ def test_calibration_recovers_the_gaussian_llr():
     mt, mn, sd = 2.0, 0.0, 1.0
     t = rng.normal(mt, sd, 200_000)
     n = rng.normal(mn, sd, 200_000)
-    a, b = scoring.fit_calibration(t, n)
+    a, b = backend.fit_calibration(t, n)
     assert a == pytest.approx((mt - mn) / sd**2, rel=0.03)
     assert b == pytest.approx(-(mt**2 - mn**2) / (2 * sd**2), abs=0.03)
     # calibrated LLRs beat (or equal) any rescaling of them in Cllr
     llr_t, llr_n = a * t + b, a * n + b
-    best = scoring.cllr(llr_t, llr_n)
+    best = backend.cllr(llr_t, llr_n)
     for k in (0.5, 2.0):
-        assert scoring.cllr(k * llr_t, k * llr_n) > best
-    assert scoring.cllr(llr_t + 1.0, llr_n + 1.0) > best
+        assert backend.cllr(k * llr_t, k * llr_n) > best
+    assert backend.cllr(llr_t + 1.0, llr_n + 1.0) > best
 
 
 def test_cllr_and_act_dcf_worked_examples():
-    assert scoring.cllr(np.zeros(10), np.zeros(10)) == pytest.approx(1.0)  # uninformative: 1 bit
-    assert scoring.cllr(np.full(10, 50.0), np.full(10, -50.0)) < 1e-12
+    assert backend.cllr(np.zeros(10), np.zeros(10)) == pytest.approx(1.0)  # uninformative: 1 bit
+    assert backend.cllr(np.full(10, 50.0), np.full(10, -50.0)) < 1e-12
     # 1 of 4 targets below 0, 2 of 4 non-targets at or above 0: (0.5 * 0.25 + 0.5 * 0.5) / 0.5
-    assert scoring.act_dcf(np.array([-1, 1, 2, 3]), np.array([-2, -1, 0, 1]), 0.5) == pytest.approx(0.75)
-    assert scoring.sigmoid(scoring.logit(0.2)) == pytest.approx(0.2)
+    assert backend.act_dcf(np.array([-1, 1, 2, 3]), np.array([-2, -1, 0, 1]), 0.5) == pytest.approx(0.75)
+    assert backend.sigmoid(backend.logit(0.2)) == pytest.approx(0.2)
 
 
 def test_backend_on_clusters_separates_and_round_trips(tmp_path):
@@ -73,19 +73,19 @@ def test_backend_on_clusters_separates_and_round_trips(tmp_path):
     labels = np.repeat(np.arange(n_inst), per)
     emb = common + centres[labels] + 0.4 * rng.standard_normal((labels.size, d)).astype(np.float32)
     train = labels < 30
-    be = scoring.fit_backend(emb[train], labels[train], top_n=10)
+    be = backend.fit_backend(emb[train], labels[train], top_n=10)
     assert be.cohort.shape == (30, d)
     tr = trials.make_trials(labels[~train], np.random.default_rng(0))
-    sc = scoring.trial_scores(be, emb[~train], tr)
-    from mie_core import metrics
+    sc = backend.trial_scores(be, emb[~train], tr)
+    from mie_core.scoring import metrics
 
     e_raw = metrics.eer(sc["raw"][tr.target], sc["raw"][~tr.target])
     e_norm = metrics.eer(sc["asnorm"][tr.target], sc["asnorm"][~tr.target])
     assert e_norm <= e_raw and e_norm < 0.05
-    be.calibration = scoring.fit_calibration(sc["asnorm"][tr.target], sc["asnorm"][~tr.target])
+    be.calibration = backend.fit_calibration(sc["asnorm"][tr.target], sc["asnorm"][~tr.target])
     be.typical_min = 0.1
     be.save(tmp_path)
-    again = scoring.Backend.load(tmp_path)
+    again = backend.Backend.load(tmp_path)
     assert again.calibration == pytest.approx(be.calibration) and again.top_n == 10
     enrol = emb[labels == 35][:5]
     assert again.rule == be.rule == "softmax" and again.temperature == be.temperature
@@ -104,7 +104,7 @@ def test_lda_finds_the_discriminant_direction_and_whitens_within_class():
     labels = rng.integers(0, 2, n)
     x = rng.standard_normal((n, 4)) * np.array([0.5, 5.0, 1.0, 1.0])
     x[:, 0] += 2.0 * labels
-    w = scoring.fit_lda(x, labels, 1, floor=0.0)
+    w = backend.fit_lda(x, labels, 1, floor=0.0)
     assert w.shape == (4, 1)
     assert abs(w[0, 0]) / np.linalg.norm(w[:, 0]) > 0.995
     # whitening: unit within-class variance along the projection
@@ -112,14 +112,14 @@ def test_lda_finds_the_discriminant_direction_and_whitens_within_class():
     proj_var = float((within @ w).var())
     assert proj_var == pytest.approx(1.0, rel=1e-3)
     with pytest.raises(ValueError, match="dims"):
-        scoring.fit_lda(x, labels, 2)  # two classes give one discriminant
+        backend.fit_lda(x, labels, 2)  # two classes give one discriminant
 
 
 def test_multicondition_lda_discounts_a_channel_direction(tmp_path):
     """Every instrument also recorded through 'channels' that shift embeddings along a few
     shared directions: a back-end with LDA fitted on clean + channel notes discounts them
     and verifies channel-shifted test notes better than centring alone; it round-trips."""
-    from mie_core import metrics
+    from mie_core.scoring import metrics
 
     rng = np.random.default_rng(4)
     d, n_inst, per = 48, 80, 16
@@ -131,35 +131,35 @@ def test_multicondition_lda_discounts_a_channel_direction(tmp_path):
     emb = 2.0 + centres[labels] + 0.5 * rng.standard_normal((labels.size, d)).astype(np.float32)
     emb[wet] += channels[chan[wet]]
     train = labels < 60
-    plain = scoring.fit_backend(emb[train], labels[train], top_n=10)
-    lda = scoring.fit_backend(emb[train], labels[train], top_n=10, lda_dims=32)
+    plain = backend.fit_backend(emb[train], labels[train], top_n=10)
+    lda = backend.fit_backend(emb[train], labels[train], top_n=10, lda_dims=32)
     assert lda.projection.shape == (d, 32) and lda.cohort.shape == (60, 32)
     tr = trials.make_trials(labels[~train], np.random.default_rng(0))
     eers = {}
     for name, be in (("plain", plain), ("lda", lda)):
-        s = scoring.trial_scores(be, emb[~train], tr)["asnorm"]
+        s = backend.trial_scores(be, emb[~train], tr)["asnorm"]
         eers[name] = metrics.eer(s[tr.target], s[~tr.target])
     assert eers["lda"] < 0.5 * eers["plain"], eers
     lda.save(tmp_path)
-    again = scoring.Backend.load(tmp_path)
+    again = backend.Backend.load(tmp_path)
     np.testing.assert_array_equal(again.projection, lda.projection)
     np.testing.assert_allclose(again.vectors(emb[:10]), lda.vectors(emb[:10]), atol=1e-6)
     plain.save(tmp_path)  # a back-end without LDA saved over it leaves no stale projection
-    assert scoring.Backend.load(tmp_path).projection is None
+    assert backend.Backend.load(tmp_path).projection is None
 
 
 def test_soft_max_lies_between_the_mean_and_the_maximum():
     s = np.array([[0.0, 1.0, 3.0], [2.0, 2.0, 2.0], [-800.0, 800.0, 0.0]])
-    np.testing.assert_allclose(scoring.soft_max(s[:2], 1e4, axis=1), s[:2].mean(1), atol=1e-3)
+    np.testing.assert_allclose(backend.soft_max(s[:2], 1e4, axis=1), s[:2].mean(1), atol=1e-3)
     # one clear maximum: T -> 0 gives it, less T log(k)
-    np.testing.assert_allclose(scoring.soft_max(s[[0, 2]], 1e-3, axis=1), s[[0, 2]].max(1) - 1e-3 * np.log(3), atol=1e-9)
+    np.testing.assert_allclose(backend.soft_max(s[[0, 2]], 1e-3, axis=1), s[[0, 2]].max(1) - 1e-3 * np.log(3), atol=1e-9)
     # T log mean exp(s/T) of equal scores is that score; far-out scores do not overflow
-    assert scoring.soft_max(s, 0.5, axis=1)[1] == pytest.approx(2.0)
-    assert np.isfinite(scoring.soft_max(s, 0.01, axis=1)).all()
+    assert backend.soft_max(s, 0.5, axis=1)[1] == pytest.approx(2.0)
+    assert np.isfinite(backend.soft_max(s, 0.01, axis=1)).all()
     # worked example: 0.5 * log((e^0 + e^2 + e^6) / 3)
-    assert scoring.soft_max(s[0], 0.5) == pytest.approx(0.5 * np.log((1 + np.e ** 2 + np.e ** 6) / 3))
+    assert backend.soft_max(s[0], 0.5) == pytest.approx(0.5 * np.log((1 + np.e ** 2 + np.e ** 6) / 3))
     with pytest.raises(ValueError, match="temperature"):
-        scoring.soft_max(s, 0.0)
+        backend.soft_max(s, 0.0)
 
 
 def _registers(rng, n_inst=60, per=16, d=48):
@@ -177,8 +177,8 @@ def test_one_enrolment_clip_scores_alike_under_every_rule():
     that score: the two rules agree to float32 precision."""
     rng = np.random.default_rng(5)
     emb, labels = _registers(rng)
-    be = scoring.fit_backend(emb[labels < 40], labels[labels < 40], top_n=10)
-    cen = scoring.Backend(be.mean, be.cohort, be.top_n, rule="centroid")
+    be = backend.fit_backend(emb[labels < 40], labels[labels < 40], top_n=10)
+    cen = backend.Backend(be.mean, be.cohort, be.top_n, rule="centroid")
     test = emb[labels >= 40]
     np.testing.assert_allclose(be.score(test[:1], test[1:]), cen.score(test[:1], test[1:]), atol=1e-5)
 
@@ -188,35 +188,35 @@ def test_softmax_enrolment_beats_the_centroid_on_instruments_with_registers(tmp_
     the soft maximum of clip-wise scores verifies the held-out notes better. The trial-list
     scores and the one-enrolment scores agree; the rule round-trips, and a back-end saved
     without one (before the rules) scores the centroid."""
-    from mie_core import metrics
+    from mie_core.scoring import metrics
 
     rng = np.random.default_rng(6)
     emb, labels = _registers(rng)
     train = labels < 40
-    soft = scoring.fit_backend(emb[train], labels[train], top_n=10)
-    cen = scoring.fit_backend(emb[train], labels[train], top_n=10, rule="centroid")
+    soft = backend.fit_backend(emb[train], labels[train], top_n=10)
+    cen = backend.fit_backend(emb[train], labels[train], top_n=10, rule="centroid")
     tr = trials.make_trials(labels[~train], np.random.default_rng(0))
     e = {}
     for name, be in (("softmax", soft), ("centroid", cen)):
-        s = scoring.trial_scores(be, emb[~train], tr)["asnorm"]
+        s = backend.trial_scores(be, emb[~train], tr)["asnorm"]
         e[name] = metrics.eer(s[tr.target], s[~tr.target])
     assert e["softmax"] < 0.7 * e["centroid"], e
     # the trial list and Backend.score give the same number for a trial
-    s = scoring.trial_scores(soft, emb[~train], tr)["asnorm"]
+    s = backend.trial_scores(soft, emb[~train], tr)["asnorm"]
     t = 7
     one = soft.score(emb[~train][tr.enroll[tr.model[t]]], emb[~train][tr.test[t]][None])
     assert one[0] == pytest.approx(s[t], abs=1e-5)
     soft.save(tmp_path)
-    assert scoring.Backend.load(tmp_path).rule == "softmax"
+    assert backend.Backend.load(tmp_path).rule == "softmax"
     meta = json.loads((tmp_path / "backend.json").read_text())
     del meta["rule"], meta["temperature"]
     (tmp_path / "backend.json").write_text(json.dumps(meta))
-    old = scoring.Backend.load(tmp_path)
+    old = backend.Backend.load(tmp_path)
     assert old.rule == "centroid"
     enrol, test = emb[labels == 45][:5], emb[labels == 46]
     np.testing.assert_allclose(old.score(enrol, test), cen.score(enrol, test), atol=1e-2)
     with pytest.raises(ValueError, match="enrolment rule"):
-        scoring.Backend(soft.mean, soft.cohort, rule="median")
+        backend.Backend(soft.mean, soft.cohort, rule="median")
 
 
 def test_a_recalibration_from_few_trials_moves_the_threshold_without_certainty():
@@ -224,8 +224,8 @@ def test_a_recalibration_from_few_trials_moves_the_threshold_without_certainty()
     are separable, so an unshrunk fit makes its slope as large as the optimiser goes; the
     shrunk one keeps the slope near 1 and still moves the threshold between the two kinds."""
     t, n = np.array([3.0, 4.0, 5.0, 6.0]), np.array([0.5, 1.0, 1.5, 2.0])
-    a0, _ = scoring.fit_calibration(t, n)
-    a, b = scoring.fit_calibration(t, n, shrink=10.0)
+    a0, _ = backend.fit_calibration(t, n)
+    a, b = backend.fit_calibration(t, n, shrink=10.0)
     assert a0 > 5.0
     assert 0.5 < a < 2.0
     assert (a * t + b > 0).all() and (a * n + b < 0).all()
@@ -238,7 +238,7 @@ def test_shrinking_a_recalibration_fades_with_many_trials():
     1/2000 of the data's (the fits' standard errors are about 1 %)."""
     rng = np.random.default_rng(8)
     t, n = rng.normal(1.5, 1.7, 20_000), rng.normal(-0.5, 1.7, 20_000)
-    a0, b0 = scoring.fit_calibration(t, n)
-    a, b = scoring.fit_calibration(t, n, shrink=10.0)
+    a0, b0 = backend.fit_calibration(t, n)
+    a, b = backend.fit_calibration(t, n, shrink=10.0)
     assert a0 == pytest.approx(2.0 / 1.7 ** 2, rel=0.03)
     assert a == pytest.approx(a0, rel=0.01) and b == pytest.approx(b0, abs=0.02)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mie_core import render, sf2check
-from mie_core.sf2check import SoundFontError
+from mie_core.data import render, sf2check
+from mie_core.data.sf2check import SoundFontError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -114,7 +114,7 @@ def test_corpus_command_gives_one_line_for_a_crafted_font(tmp_path):
 
 
 def test_the_fetched_fonts_pass(tmp_path):
-    from mie_core import soundfonts
+    from mie_core.data import soundfonts
 
     found = [p for p in (soundfonts.local_path(s) for s in soundfonts.SOURCES) if p is not None]
     if not found:

@@ -1,11 +1,12 @@
-"""Real notes by source (mie_core.sources, mie_core.realrec): every figure fitted without
+"""Real notes by source (mie_core.scoring.sources, mie_core.data.realrec): every figure fitted without
 the source it scores."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mie_core import realrec, sources, trials
+from mie_core.data import realrec
+from mie_core.scoring import sources, trials
 
 
 def test_every_tonejs_package_has_its_collection():

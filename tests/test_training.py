@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mie_core.checkpoint import load_encoder
+from mie_core.nnet.checkpoint import load_encoder
 from training.config import ConfigError, load_config
 from training.train import build, lr_at
 

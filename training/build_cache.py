@@ -9,17 +9,17 @@ Writes (all of it made by our own code; the shipped cache's budget is in tests/t
 
 * ``models/<name>/model.safetensors`` + ``model.json``: the encoder (training heads
   dropped), model arguments, label maps, corpus recipe, provenance; its scoring back-end
-  and corpus-wide instrument centroids (:mod:`mie_core.verify`); with ``--clean``, the
+  and corpus-wide instrument centroids (:mod:`mie_core.service.verify`); with ``--clean``, the
   clean-trained partner in ``models/<name>/clean/`` (checkpoint and back-end) and the
-  quality-aware fusion of both in ``models/<name>/fusion.json`` (:mod:`mie_core.fusion`),
+  quality-aware fusion of both in ``models/<name>/fusion.json`` (:mod:`mie_core.scoring.fusion`),
   and the partner's test embeddings as ``embeddings/<name>_clean_test.npy`` (the Verify
   page enrols corpus instruments from them).
 * ``embeddings/<name>_<part>.npy`` (float16, one row per note) and
   ``embeddings/notes_<part>.parquet`` (the notes' metadata, the rows' order), for the
-  parts of :mod:`mie_core.parts`: test and valid (clean renders of the program-disjoint
+  parts of :mod:`mie_core.evaluation.parts`: test and valid (clean renders of the program-disjoint
   split's evaluation notes), wet (the test notes through the test rooms' recording chain)
   and real (the fetched real recordings), embedded through the one embedding store
-  (:mod:`mie_core.embeddings`) with bf16 autocast where the CPU has it (``--precision``;
+  (:mod:`mie_core.evaluation.embeddings`) with bf16 autocast where the CPU has it (``--precision``;
   recorded as ``precision`` in the results).
 * ``maps/<name>_test_<tsne|umap>.npy``: 2-D coordinates of the test embeddings.
 * ``results/benchmark.json``: verification on identical trials for every model and
@@ -44,15 +44,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mie_core import chain, maps, probing
-from mie_core.corpus import Corpus, default_corpus_dir
-from mie_core.embeddings import EmbeddingStore, file_sha256, resolve_precision
-from mie_core.checkpoint import load_encoder, save_checkpoint
-from mie_core.parts import load_parts
-from mie_core.fusion import PARTNER_DIR
-from mie_core.report import (BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, embed_models, fit_backends, fit_fusions,
+from mie_core.augment import chain
+from mie_core.explore import maps, probing
+from mie_core.data.corpus import Corpus, default_corpus_dir
+from mie_core.evaluation.embeddings import EmbeddingStore, file_sha256, resolve_precision
+from mie_core.nnet.checkpoint import load_encoder, save_checkpoint
+from mie_core.evaluation.parts import load_parts
+from mie_core.scoring.fusion import PARTNER_DIR
+from mie_core.evaluation.report import (BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, embed_models, fit_backends, fit_fusions,
                              json_default, score_part)
-from mie_core.verify import identification_rates, instrument_centroids
+from mie_core.service.verify import identification_rates, instrument_centroids
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ("mel122=runs/mel122/best", "cqt122=runs/cqt122/best")
@@ -100,20 +101,20 @@ REAL_CALIBRATED = ("mel+cqt", "cqt122", "mel122")
 
 
 def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, seed: int = 0) -> int:
-    """Each shipped system's calibration on real notes (:class:`mie_core.verify.RealCalibration`):
+    """Each shipped system's calibration on real notes (:class:`mie_core.service.verify.RealCalibration`):
     ``a llr + b`` fitted on every real trial of every source, and its EER and verdict rates on
-    each source when fitted without that source (:func:`mie_core.sources.measure_sources`)."""
-    from mie_core import evaluation
-    from mie_core.parts import real_sources_part
-    from mie_core.report import system_trial_llrs
-    from mie_core.sources import fit_real_calibration, measure_sources
-    from mie_core.verify import RealCalibration
+    each source when fitted without that source (:func:`mie_core.scoring.sources.measure_sources`)."""
+    from mie_core.evaluation import protocol
+    from mie_core.evaluation.parts import real_sources_part
+    from mie_core.evaluation.report import system_trial_llrs
+    from mie_core.scoring.sources import fit_real_calibration, measure_sources
+    from mie_core.service.verify import RealCalibration
 
     part = real_sources_part()
     if part is None:
         raise SystemExit("--real-calibration-only: no real recordings here (python -m mie_core fetch)")
     rows = part.rows
-    draws = evaluation.protocol_draws(rows["instrument_str"].to_numpy(), seed, n_draws)
+    draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), seed, n_draws)
     store = EmbeddingStore()
     for name in REAL_CALIBRATED:
         folder = out / "models" / name
@@ -145,7 +146,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", help="NAME=CHECKPOINT (repeatable)")
     p.add_argument("--clean", action="append", default=[],
-                   help="NAME=CHECKPOINT: a clean-trained partner fused with model NAME (repeatable; mie_core.fusion)")
+                   help="NAME=CHECKPOINT: a clean-trained partner fused with model NAME (repeatable; mie_core.scoring.fusion)")
     p.add_argument("--corpus", default=None)
     p.add_argument("--out", default=str(REPO / "cache"))
     p.add_argument("--no-probing", action="store_true")
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
     p.add_argument("--system", action="append", default=[], metavar="NAME=MAIN,MEMBER,...",
                    help="a system fusing several of the cache's models (folders under models/, e.g. "
                         "mel+cqt=cqt122,cqt122/clean,mel122,mel122/clean; the first is the one shown on maps): "
-                        "fitted after the models (repeatable; mie_core.fusion)")
+                        "fitted after the models (repeatable; mie_core.scoring.fusion)")
     p.add_argument("--systems-only", action="store_true",
                    help="add the --system(s) to an existing cache without rebuilding it")
     p.add_argument("--pitch-gaps-only", action="store_true",
@@ -199,7 +200,7 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp)
     for sub in ("models", "embeddings", "maps", "results"):
         (tmp / sub).mkdir(parents=True)
-    # the shipped room bank (it cannot be rebuilt: mie_core.chain.SHIPPED_ROOMS) goes with the cache
+    # the shipped room bank (it cannot be rebuilt: mie_core.augment.chain.SHIPPED_ROOMS) goes with the cache
     if chain.SHIPPED_ROOMS.is_dir():
         shutil.copytree(chain.SHIPPED_ROOMS, tmp / "rooms")
 
@@ -234,7 +235,7 @@ def main(argv=None) -> int:
                 for name in partners:
                     np.save(tmp / "embeddings" / f"{name}_clean_{pname}.npy", e[name].astype(np.float16))
         say(f"{pname}: {len(part.rows)} notes embedded by {len(named)} models in {time.monotonic() - t0:.0f} s")
-    # the scoring back-end of each model (mean, cohort, calibration: mie_core.scoring) and the
+    # the scoring back-end of each model (mean, cohort, calibration: mie_core.scoring.backend) and the
     # centroids of every corpus instrument (for identification), from the bank, valid and
     # calib parts; nothing of the test instruments or rooms
     aux_names = BACKEND_PARTS + (LDA_PARTS if args.lda_dims else ()) + (FUSION_PARTS if partners else ())
@@ -315,12 +316,13 @@ def main(argv=None) -> int:
 def add_pitch_gaps(out: Path, corpus_dir=None, precision: str = "auto") -> None:
     """``results/pitch_gaps.json``: how often the Verify page's verdict (prior 50 %, each
     model's calibration as shipped) was right on the real part, by the pitch distance from a
-    test note to the nearest of its enrolment notes (:func:`mie_core.pitch.rates_by_gap`), for
+    test note to the nearest of its enrolment notes (:func:`mie_core.data.pitch.rates_by_gap`), for
     every calibrated model and system of the cache, on the trials of ``benchmark.json``'s real
-    part. Pitches are estimated from the audio (:func:`mie_core.pitch.note_midi`), as the page
+    part. Pitches are estimated from the audio (:func:`mie_core.data.pitch.note_midi`), as the page
     estimates an upload's, not read from the file names. The manifest is rewritten."""
-    from mie_core import evaluation, pitch
-    from mie_core.verify import load_verifier, verify
+    from mie_core.data import pitch
+    from mie_core.evaluation import protocol
+    from mie_core.service.verify import load_verifier, verify
 
     results = json.loads((Path(out) / "results" / "benchmark.json").read_text())
     if "real" not in results.get("parts", {}):
@@ -333,10 +335,10 @@ def add_pitch_gaps(out: Path, corpus_dir=None, precision: str = "auto") -> None:
     part, real = parts["real"], results["parts"]["real"]
     say(f"estimating the pitch of {len(part.rows)} real notes")
     midi = np.array([pitch.note_midi(x) for x in part.audio()])
-    draws = evaluation.protocol_draws(part.rows["instrument_str"].to_numpy(), results.get("seed", SEED),
+    draws = protocol.protocol_draws(part.rows["instrument_str"].to_numpy(), results.get("seed", SEED),
                                       real.get("n_draws", 5))
     store = EmbeddingStore()
-    record = {"part": "real", "pitch": "estimated from the audio (mie_core.pitch.note_midi, YIN)",
+    record = {"part": "real", "pitch": "estimated from the audio (mie_core.data.pitch.note_midi, YIN)",
               "n_notes": int(len(midi)), "n_without_pitch": int(np.isnan(midi).sum()),
               "within_a_semitone_of_label": float(np.mean(np.abs(midi - part.rows["pitch"].to_numpy()) < 1.0)),
               "n_draws": len(draws), "prior": 0.5, "precision": precision, "models": {}}
@@ -377,14 +379,14 @@ def parse_system(spec: str, parser=None) -> tuple[str, list[str]]:
 
 
 def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precision: str = "auto") -> None:
-    """Fit a system of the cache's models (:func:`mie_core.report.fit_system`) and add it to
+    """Fit a system of the cache's models (:func:`mie_core.evaluation.report.fit_system`) and add it to
     the cache: ``models/<name>/fusion.json`` (naming the member folders), its instrument
-    centroids over every member (:meth:`mie_core.verify.Verifier.identify_vectors`), and its
+    centroids over every member (:meth:`mie_core.service.verify.Verifier.identify_vectors`), and its
     results on every part of ``results/benchmark.json`` (``parts.<part>.systems.<name>``: the
     same trials as the models', and identification on the real part). The members'
     back-ends are the shipped ones, untouched; the manifest is rewritten."""
-    from mie_core.report import fit_system, system_results
-    from mie_core.scoring import Backend
+    from mie_core.evaluation.report import fit_system, system_results
+    from mie_core.scoring.backend import Backend
 
     models = Path(out) / "models"
     paths = {m: models / m for m in members}

@@ -16,8 +16,8 @@ import math
 
 import yaml
 
-from mie_core.chain import ChainParams
-from mie_core.model import ModelArgs
+from mie_core.augment.chain import ChainParams
+from mie_core.nnet.model import ModelArgs
 
 
 class ConfigError(ValueError):
@@ -265,10 +265,10 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class ChainConfig(ChainParams):
-    """The recording-chain augmentation (:mod:`mie_core.chain`): off unless ``enabled``.
+    """The recording-chain augmentation (:mod:`mie_core.augment.chain`): off unless ``enabled``.
 
     Every other key is a stage's probability (``p_*``) or range (:class:`ChainParams`);
-    ``room_seed`` picks the room bank (:func:`mie_core.chain.room_bank`: seed 0 is the
+    ``room_seed`` picks the room bank (:func:`mie_core.augment.chain.room_bank`: seed 0 is the
     shipped bank, another seed is built once and kept under ``data/rooms``; the trainer
     draws only its training rooms); ``share`` is the share of training clips that go through
     the chain at all (the rest stay clean, as Kaldi's recipes keep the clean copy beside the

@@ -7,8 +7,8 @@ start of a run; each training clip is then made from memory by :class:`ClipSampl
   placed uniformly inside the note's non-silent region;
 * otherwise the paper's augmentation: trimmed notes of the same instrument are
   concatenated up to a segment of ``concat_min_s``..``concat_max_s`` s
-  (:func:`mie_core.augment.concat_notes`) and a ``crop_s`` crop is taken from it;
-* then, where the config enables it, the recording chain (:mod:`mie_core.chain`: room,
+  (:func:`mie_core.augment.concat.concat_notes`) and a ``crop_s`` crop is taken from it;
+* then, where the config enables it, the recording chain (:mod:`mie_core.augment.chain`: room,
   microphone, noise, level, codec, timing) over the whole batch.
 
 With ``data.performed_share`` > 0 that share of the training notes is rendered as a
@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mie_core import augment, render
-from mie_core.audio import trim_bounds
-from mie_core.corpus import Corpus, default_corpus_dir, select_notes
-from mie_core.gm import FAMILIES
+from mie_core.augment import concat
+from mie_core.data import render
+from mie_core.data.audio import trim_bounds
+from mie_core.data.corpus import Corpus, default_corpus_dir, select_notes
+from mie_core.data.gm import FAMILIES
 
 SR = 16000
 
@@ -116,7 +117,7 @@ def load_corpus_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, di
 
 def performed_specs(specs: list, d, seed: int) -> list:
     """``specs`` with a share ``d.performed_share`` of them played as a musician would
-    (:func:`mie_core.render.draw_performance`: short notes, vibrato, drift, swells), the
+    (:func:`mie_core.data.render.draw_performance`: short notes, vibrato, drift, swells), the
     choice and every performance drawn from ``seed``."""
     rng = np.random.default_rng([seed, 7919])
     pick = rng.random(len(specs)) < d.performed_share
@@ -126,7 +127,7 @@ def performed_specs(specs: list, d, seed: int) -> list:
 
 def load_nsynth_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, dict]:
     """(train, valid, recipe) from NSynth split folders (audio read into memory)."""
-    from mie_core.nsynth import load_nsynth, read_notes
+    from mie_core.data.nsynth import load_nsynth, read_notes
 
     d = cfg.data
     tr = load_nsynth(d.nsynth_train)
@@ -149,7 +150,7 @@ def load_nsynth_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, di
 def load_rwc_sets(cfg, progress=None, log=None) -> tuple[NoteSet, NoteSet, dict]:
     """(train, valid, recipe) from RWC-MDB-I performances: notes cut at onsets, each
     placed at the start of a 4-s clip (cut or zero-padded), the variation split."""
-    from mie_core.rwc import load_rwc_notes, variation_split
+    from mie_core.data.rwc import load_rwc_notes, variation_split
 
     d = cfg.data
     table, notes = load_rwc_notes(d.rwc_root, progress=progress)
@@ -189,7 +190,7 @@ class ClipSampler:
                  chain=None, chain_share: float = 1.0, keep_clean: bool = False):
         self.notes = notes
         self.keep_clean = bool(keep_clean)  # batch() also returns the clips as they were before the chain
-        self.chain = chain  # a mie_core.chain.RecordingChain, or None
+        self.chain = chain  # a mie_core.augment.chain.RecordingChain, or None
         self.chain_share = float(chain_share)  # the share of clips that go through it (the rest stay clean)
         self.crop = int(round(crop_s * SR)) if crop_s > 0 else notes.audio.shape[1]
         self.augment = augment_on
@@ -218,11 +219,11 @@ class ClipSampler:
             # enough distinct notes to fill the segment, drawn without replacement
             k = min(len(pool), 16)
             picks = rng.choice(pool, size=k, replace=False)
-            seg = augment.concat_notes([self._trimmed(int(j)) for j in picks], length, rng)
-            x = augment.random_crop(seg, self.crop, rng)
+            seg = concat.concat_notes([self._trimmed(int(j)) for j in picks], length, rng)
+            x = concat.random_crop(seg, self.crop, rng)
         else:
             a, b = self.bounds[i]
-            x = augment.random_crop(self.notes.audio[i], self.crop, rng, lo=int(a), hi=int(max(b, a + 1)))
+            x = concat.random_crop(self.notes.audio[i], self.crop, rng, lo=int(a), hi=int(max(b, a + 1)))
         return x, inst, fam
 
     def batch(self, size: int) -> tuple:

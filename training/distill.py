@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from mie_core.checkpoint import load_encoder
-from mie_core.model import InstrumentEncoder
+from mie_core.nnet.checkpoint import load_encoder
+from mie_core.nnet.model import InstrumentEncoder
 
 
 def relative_mse(student: torch.Tensor, teacher: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

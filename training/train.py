@@ -35,12 +35,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from mie_core import metrics, trials
-from mie_core.heads import DualHead
-from mie_core.checkpoint import CheckpointError, library_versions, load_encoder, save_checkpoint
+from mie_core.scoring import metrics, trials
+from mie_core.nnet.heads import DualHead
+from mie_core.nnet.checkpoint import CheckpointError, library_versions, load_encoder, save_checkpoint
 from mie_core.fileio import FileLock, LockedError
 from mie_core.hardware import cpu_has_bf16
-from mie_core.model import InstrumentEncoder
+from mie_core.nnet.model import InstrumentEncoder
 from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config, with_run
 from training.data import ClipSampler, ParallelBatches, Prefetcher, load_corpus_sets, load_nsynth_sets, load_rwc_sets
 
@@ -605,7 +605,7 @@ def make_chain(cfg: Config, say=None):
     """The recording chain of ``cfg.chain`` over the training rooms, or None when off."""
     if not cfg.chain.enabled:
         return None
-    from mie_core import chain
+    from mie_core.augment import chain
 
     bank = chain.room_bank(seed=cfg.chain.room_seed,
                            progress=(lambda d, t: say(f"room bank: {d}/{t} rooms") if d % 50 == 0 else None) if say else None)
@@ -618,7 +618,7 @@ def _count_instruments(cfg: Config) -> int:
     if cfg.data.source != "corpus":
         return 0
     try:
-        from mie_core.corpus import Corpus, default_corpus_dir
+        from mie_core.data.corpus import Corpus, default_corpus_dir
 
         c = Corpus.load(cfg.data.corpus or default_corpus_dir())
         return int(c.split_notes(cfg.data.split, "train")["instrument_str"].nunique())

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mie_core import workbench
-from mie_core.gm import FAMILIES
+from mie_core.service import workbench
+from mie_core.data.gm import FAMILIES
 
 
 COLOUR_BY = {"family": "instrument_family_str", "source": "instrument_source_str", "playing style": "playing_style",
@@ -203,7 +203,7 @@ def model_colour(name: str) -> str:
 def bands_figure(items) -> go.Figure:
     """Centre frequency against bandwidth of every filter, initial and learned, for
     ``items``: (model name, SincConv front-end) pairs."""
-    from mie_core.sincconv import note_name
+    from mie_core.nnet.sincconv import note_name
 
     fig = go.Figure()
     for name_, sinc in items:
@@ -228,7 +228,7 @@ def bands_figure(items) -> go.Figure:
 
 def response_figure(model: str, sinc, index) -> go.Figure:
     """Frequency responses (dB re. peak) of the filters ``index`` of a front-end."""
-    from mie_core.sincconv import band_response
+    from mie_core.nnet.sincconv import band_response
 
     freqs, db = band_response(sinc, index)
     fig = go.Figure()
@@ -248,7 +248,7 @@ def det_figure(res: dict) -> go.Figure:
                                  name=f"{name} ({100 * m['eer']:.2f} %)", line=dict(color=model_colour(name))))
     from scipy.stats import norm
 
-    from mie_core.plots import DET_TICKS
+    from mie_core.evaluation.plots import DET_TICKS
 
     ticks = norm.ppf(DET_TICKS)
     labels = [f"{100 * t:g}" for t in DET_TICKS]

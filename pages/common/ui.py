@@ -14,11 +14,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mie_core import audio as mie_audio
-from mie_core import evaluation, maps, trials, workbench
+from mie_core.data import audio as mie_audio
+from mie_core.evaluation import protocol as evaluation_protocol
+from mie_core.explore import maps
+from mie_core.scoring import trials
+from mie_core.service import workbench
 from mie_core.fileio import csv_bytes
-from mie_core.jobs import Job, JobRunner
-from mie_core.sf2check import SoundFontError
+from mie_core.service.jobs import Job, JobRunner
+from mie_core.data.sf2check import SoundFontError
 from pages.common import figures
 from pages.common.figures import (  # noqa: F401  (the pages' names for the pure figures)
     COLOUR_BY, HOVER, MAP_CONFIG, PALETTE, RING_AT_MOST, colour_map, map_traces, model_colour, paired_maps, point_data,
@@ -85,9 +88,9 @@ def page_setup(title: str, tab: str | None = None) -> None:
 @st.cache_resource(show_spinner="Loading the model ...")
 def verifier(path: str):
     """The model of a checkpoint with its scoring back-end and instrument centroids
-    (:func:`mie_core.verify.load_verifier`), loaded once per server (torch is imported
+    (:func:`mie_core.service.verify.load_verifier`), loaded once per server (torch is imported
     here, not at start-up, so pages without a model open fast)."""
-    from mie_core.verify import load_verifier
+    from mie_core.service.verify import load_verifier
 
     v = load_verifier(path, precision=embed_precision())
     # the first forward pass of each input length sets up its convolution kernels (about a
@@ -102,10 +105,10 @@ def encoder(path: str):
     return verifier(path).encoder
 
 
-MAX_UPLOAD_S = 60.0  # mie_core.audio's default limit, said before an upload
+MAX_UPLOAD_S = 60.0  # mie_core.data.audio's default limit, said before an upload
 UPLOAD_HELP = (f"The note is used from its onset for at most {mie_audio.NOTE_SECONDS:g} s (leading silence skipped), "
                "as the real recordings the verdicts were measured on.")
-AUDIO_FORMATS = ["wav", "flac", "ogg", "mp3"]  # what the uploaders accept (mie_core.audio reads them all)
+AUDIO_FORMATS = ["wav", "flac", "ogg", "mp3"]  # what the uploaders accept (mie_core.data.audio reads them all)
 
 
 PRIORS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -309,7 +312,7 @@ def embeddings_parquet(entry: workbench.ModelEntry, part: str = "test") -> bytes
     model's raw embedding, the same at unit length, and the model's hash."""
     import io
 
-    from mie_core.embeddings import model_hash, unit
+    from mie_core.evaluation.embeddings import model_hash, unit
 
     emb = embeddings(entry, part)
     table = notes(part).copy()
@@ -368,7 +371,7 @@ def embed_precision() -> str:
     6.6x slower for five real notes with the mel+cqt system on an AMD EPYC without AVX-512,
     and fp32 and bf16 embeddings agree to a cosine of 0.99998 or better
     (``benchmarks/upload_embedding.py``, ``benchmarks/cross_cpu.py``)."""
-    from mie_core.embeddings import resolve_precision
+    from mie_core.evaluation.embeddings import resolve_precision
 
     b = benchmark()
     cached = b.get("precision") or ("bf16" if b.get("embed_bf16") else "fp32")
@@ -398,14 +401,14 @@ def verification(names: tuple, paths: tuple, shipped: tuple, part: str = "test",
 def _verification(names: tuple, paths: tuple, shipped: tuple, stamps: tuple, part: str, protocol: tuple,
                   with_backend: bool = False) -> dict:
     """(``stamps``: when each checkpoint was written, so a retrained run is scored again.)"""
-    from mie_core.scoring import Backend
+    from mie_core.scoring.backend import Backend
 
     emb = {n: embeddings(workbench.ModelEntry(n, Path(p), s), part) for n, p, s in zip(names, paths, shipped)}
     # AS-norm and calibrated results on the page's own protocol only where asked (the Benchmark
     # page's table); the cache's summary table already has them for the default protocol
     backends = {n: Backend.load(Path(p)) for n, p in zip(names, paths) if Backend.exists(Path(p))} if with_backend else {}
     meta = notes(part)
-    res = evaluation.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
+    res = evaluation_protocol.compare_models(emb, meta["instrument_str"].to_numpy(), meta["instrument_family_str"].to_numpy(),
                                     n_boot=300, backends=backends, **dict(protocol))
     tr = res.pop("_trials")
     trial_text, enroll_text = trials.trials_to_text(tr, meta["note_str"].to_numpy())
@@ -523,7 +526,7 @@ def read_uploads(files) -> list[tuple[str, np.ndarray]]:
 
 def read_upload(f) -> tuple[np.ndarray | None, str | None]:
     """(audio, None) or (None, the library's message naming the file) for an uploaded file;
-    the audio is the note as every embedding path cuts it (:func:`mie_core.audio.note_bounds`),
+    the audio is the note as every embedding path cuts it (:func:`mie_core.data.audio.note_bounds`),
     and the page says so where that is not the whole file."""
     try:
         x = mie_audio.load_audio(f)
@@ -573,7 +576,7 @@ def response_figure(entry, index) -> go.Figure:
 
 def real_calibration_line(ver) -> str | None:
     """What the shipped calibration on real notes is and how it was measured, in one
-    sentence, or None where the model has none (:class:`mie_core.verify.RealCalibration`)."""
+    sentence, or None where the model has none (:class:`mie_core.service.verify.RealCalibration`)."""
     rc = getattr(ver, "real_calibration", None)
     if rc is None:
         return None

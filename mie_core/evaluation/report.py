@@ -1,0 +1,561 @@
+"""``python -m mie_core evaluate``: the paper's tables and figures for trained models.
+
+    python -m mie_core evaluate --model runs/cqt122/best --model runs/mel122/best \\
+        --corpus data/corpus --split program_disjoint --out reports/test
+
+Embeds the evaluation notes of the split once per model (cached under
+``data/embeddings`` by checkpoint hash and corpus fingerprint), adds the MFCC
+statistics baseline, scores every model on the same trials
+(:func:`mie_core.evaluation.protocol.compare_models`), runs the probing classifiers, and
+writes into ``--out``:
+
+* ``results.json``: every number behind every table and figure;
+* ``tables.md``: Tables II-III (EER per condition, mean +- std), per-model detail,
+  Table IV (probing F1 and relative improvement over majority);
+* ``det.png``, ``significance.png``, ``tsne_family.png``, ``probing.png``;
+* ``trials.txt`` / ``enroll.txt`` (Kaldi style) and ``scores_<model>.txt`` of the
+  first draw, so another tool can re-score the same trials.
+
+This module does the file I/O; the computations are the pure functions of
+:mod:`mie_core.evaluation.protocol`, :mod:`mie_core.explore.probing` and :mod:`mie_core.explore.maps`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mie_core.evaluation import baseline, protocol
+from mie_core.explore import maps, probing
+from mie_core.scoring import fusion, trials
+from mie_core.data.corpus import Corpus, default_corpus_dir
+from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision
+from mie_core.evaluation.parts import Part, evaluation_notes, load_parts  # noqa: F401  (evaluation_notes: the builder's)
+
+BASELINE = "mfcc_baseline"
+
+
+def embed_models(models: dict[str, Path], part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
+                 progress=None, log=None) -> dict[str, np.ndarray]:
+    """name -> (n, d) embeddings of a part's notes by each model, through the one store."""
+    store = store or EmbeddingStore()
+    out = {}
+    for name, path in models.items():
+        if log and not store.has(path, part.key, precision):
+            log(f"embedding the {part.name} part ({len(part.rows)} notes) with {name}")
+        out[name] = store.get(path, part.key, part.audio, precision,
+                              (lambda d, t, n=name: progress(f"embed {n} ({part.name})", d, t)) if progress else None)
+    return out
+
+
+def score_part(embeddings: dict[str, np.ndarray], part: Part, seed: int = 0, n_draws: int = 5,
+               with_baseline: bool = True, backends: dict | None = None, fusions: dict | None = None) -> dict:
+    """Every model (and the MFCC baseline) on identical trials of one part
+    (:func:`mie_core.evaluation.protocol.compare_models`; its ``_trials``/``_scores`` kept); models
+    with a back-end are also scored centred, AS-normed and calibrated on the same trials,
+    and fused models (``fusions``: name -> (partner back-end, partner embeddings of this
+    part, fusion)) as the fused system."""
+    emb = dict(embeddings)
+    if with_baseline:
+        emb[BASELINE] = baseline.mfcc_stats(part.audio())
+    return protocol.compare_models(emb, part.rows["instrument_str"].to_numpy(),
+                                     part.rows["instrument_family_str"].to_numpy(), seed=seed, n_draws=n_draws,
+                                     backends=backends, fusions=fusions)
+
+
+# the held-out trials the shipped calibration is fitted on: the valid instruments' notes,
+# clean and through the training rooms' chain
+CALIBRATION_PARTS = ("valid", "calib")
+# the same notes played as musicians play, clean and through the training rooms: adding them
+# to the pool was measured and left off (README, "Calibrated on played notes too";
+# benchmarks/calibration_pool.py): it costs clean and wet verdicts more than it gives real ones
+PLAYED_PARTS = ("played", "playedwet")
+BACKEND_PARTS = ("bank",) + CALIBRATION_PARTS
+# The multi-condition LDA (``lda_dims``) also needs ``bankwet``. It is off in the shipped
+# back-end: it lowers clean and wet EER by 2-4 points but lets more impostors through on
+# real recordings at the calibrated threshold (README, "A multi-condition LDA";
+# benchmarks/backend_lda.py).
+LDA_PARTS = ("bankwet",)
+
+
+def held_out_trials(part: Part, seed: int, k: int):
+    """The trials of the ``k``-th calibration part that :func:`fit_backends` calibrates on."""
+    return trials.make_trials(part.rows["instrument_str"].to_numpy(), np.random.default_rng([seed, k]))
+
+
+def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: EmbeddingStore | None = None,
+                 precision: str = "auto", seed: int = 0, log=None, lda_dims: int | None = None,
+                 calibration_parts: tuple[str, ...] = CALIBRATION_PARTS, rule: str = "softmax",
+                 temperature: float = 0.5) -> tuple[dict, dict]:
+    """A calibrated scoring back-end per model (:mod:`mie_core.scoring.backend`) and the embeddings
+    of the ``bank`` part (for the identification centroids).
+
+    Mean and cohort come from the ``bank`` notes of training instruments (with
+    ``lda_dims``, also an LDA, fitted with the same notes through the training chain:
+    ``bankwet``, which must then be in ``parts``); the calibration
+    is fitted on trials of the ``calibration_parts`` (default: ``valid`` and ``calib``, the
+    valid instruments' notes clean and through the training rooms' chain; ``PLAYED_PARTS``
+    add them played as musicians play), which must be in ``parts``; ``typical_min`` is the
+    1st percentile of those held-out notes' best cohort score. Nothing of the test
+    instruments or test rooms is used. ``rule`` and ``temperature``: the enrolment rule
+    (:func:`mie_core.scoring.backend.pooled_asnorm`).
+    """
+    from mie_core.scoring import backend
+
+    missing = [n for n in ("bank",) + tuple(calibration_parts) if n not in parts]
+    if missing:
+        raise ValueError(f"fit_backends needs the part(s) {', '.join(missing)}")
+    bank, held = parts["bank"], [parts[n] for n in calibration_parts]
+    train = (bank.rows["part"] == "train").to_numpy()
+    backends, bank_emb = {}, {}
+    for name, path in models.items():
+        eb = embed_models({name: path}, bank, store, precision, log=log)[name]
+        fit_emb, fit_lab = eb[train], bank.rows["instrument_str"].to_numpy()[train]
+        if lda_dims:
+            wet = parts["bankwet"]
+            fit_emb = np.concatenate([fit_emb, embed_models({name: path}, wet, store, precision, log=log)[name]])
+            fit_lab = np.concatenate([fit_lab, wet.rows["instrument_str"].to_numpy()])
+        be = backend.fit_backend(fit_emb, fit_lab, lda_dims=lda_dims, rule=rule, temperature=temperature)
+        tar, non, typ = [], [], []
+        for k, part in enumerate(held):
+            e = embed_models({name: path}, part, store, precision, log=log)[name]
+            tr = held_out_trials(part, seed, k)
+            sc = backend.trial_scores(be, e, tr)["asnorm"]
+            tar.append(sc[tr.target])
+            non.append(sc[~tr.target])
+            typ.append(be.typicality(e))
+        be.calibration = backend.fit_calibration(np.concatenate(tar), np.concatenate(non))
+        be.typical_min = float(np.percentile(np.concatenate(typ), 1))
+        be.info.update({"calibrated_on": [p.name for p in held], "n_calibration_trials":
+                        int(sum(map(len, tar)) + sum(map(len, non))), "prior": 0.5})
+        backends[name] = be
+        bank_emb[name] = eb
+    return backends, bank_emb
+
+
+# what the quality-aware fusion is fitted on (mie_core.scoring.fusion): the detector on the training
+# instruments' bank notes clean and through the training rooms, the weights on the calibration's trials
+FUSION_PARTS = BACKEND_PARTS + ("bankwet",)
+
+
+def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict[str, Part], backends: dict, partner_backends: dict,
+                store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None,
+                calibration_parts: tuple[str, ...] = CALIBRATION_PARTS) -> dict:
+    """name -> :class:`mie_core.scoring.fusion.QualityFusion` for each (main, clean partner) pair of
+    checkpoints, both models' back-ends fitted and calibrated already (:func:`fit_backends`);
+    ``parts`` must hold :data:`FUSION_PARTS` and the ``calibration_parts`` whose held-out
+    trials fit the weights (default: the calibration's own; ``PLAYED_PARTS`` add them played
+    as musicians play: measured, not shipped). Nothing of the test instruments or rooms is used."""
+    from mie_core.scoring import fusion
+
+    missing = [n for n in FUSION_PARTS + tuple(calibration_parts) if n not in parts]
+    if missing:
+        raise ValueError(f"fit_fusions needs the part(s) {', '.join(missing)}")
+    train = (parts["bank"].rows["part"] == "train").to_numpy()
+    out = {}
+    for name, (main, partner) in pairs.items():
+        def emb(pname, path=None):
+            return embed_models({name: path}, parts[pname], store, precision, log=log)[name]
+
+        clean = (emb("bank", main)[train], emb("bank", partner)[train])
+        wet = (emb("bankwet", main), emb("bankwet", partner))
+        held = [(emb(p, main), emb(p, partner), held_out_trials(parts[p], seed, k)) for k, p in enumerate(calibration_parts)]
+        qf = fusion.fit_quality_fusion(backends[name], partner_backends[name], clean, wet, held)
+        qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
+                        "fusion_parts": list(calibration_parts), "seed": seed})
+        out[name] = qf
+    return out
+
+
+def fit_system(members: dict[str, Path], backends: dict, parts: dict[str, Part], main: str,
+               store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None):
+    """The :class:`mie_core.scoring.fusion.QualityFusion` of a system of several models (``members``:
+    name -> checkpoint, in the fusion's order; each back-end calibrated already, as shipped),
+    fitted as :func:`fit_fusions` fits a pair: the detector on the training instruments' bank
+    notes clean against ``bankwet``, the weights on the calibration's held-out trials; nothing
+    of the test instruments or rooms. ``main``: the member the system shows on maps."""
+    import dataclasses
+
+    from mie_core.scoring import fusion
+
+    missing = [n for n in FUSION_PARTS if n not in parts]
+    if missing:
+        raise ValueError(f"fit_system needs the part(s) {', '.join(missing)}")
+    if main not in members or len(members) < 2:
+        raise ValueError(f"a system needs two or more members, {main!r} among them")
+    train = (parts["bank"].rows["part"] == "train").to_numpy()
+
+    def emb(pname):
+        e = embed_models(members, parts[pname], store, precision, log=log)
+        return [e[m] for m in members]
+
+    clean = [e[train] for e in emb("bank")]
+    held = [(emb(p), held_out_trials(parts[p], seed, k)) for k, p in enumerate(CALIBRATION_PARTS)]
+    qf = fusion.fit_member_fusion([backends[m] for m in members], clean, emb("bankwet"), held)
+    qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
+                    "fusion_parts": list(CALIBRATION_PARTS), "seed": seed})
+    return dataclasses.replace(qf, members=tuple(members), main=main)
+
+
+def is_system(path: Path) -> bool:
+    """A folder of a system of several models (:mod:`mie_core.scoring.fusion`): a fusion, no checkpoint."""
+    folder = Path(path)
+    return (folder / "fusion.json").exists() and not (folder / "model.json").exists()
+
+
+def system_results(path: Path, part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
+                   seed: int = 0, n_draws: int = 5, log=None) -> dict:
+    """A shipped system of several models on one part, as shipped (its members' back-ends and
+    its fusion as saved, nothing refitted), on the trials every model of the part is scored
+    on (:func:`mie_core.evaluation.protocol.protocol_draws`): :func:`mie_core.evaluation.protocol.member_fusion_results`,
+    its ``members``, and on the real part the identification rates of its centroids."""
+    from mie_core.service.verify import identification_rates, load_verifier
+
+    ver = load_verifier(path, precision)
+    root = Path(path).parent
+    paths = ver.member_paths
+    emb = [embed_models({p.name: p}, part, store, precision, log=log)[p.name] for p in paths]
+    draws = protocol.protocol_draws(part.rows["instrument_str"].to_numpy(), seed, n_draws)
+    backends, members = ver.fusion_members(ver.join(*emb))
+    rec = protocol.member_fusion_results(backends, members, ver.fusion, draws)
+    if part.name == "real" and ver.centroids is not None:
+        rec["identify"] = identification_rates(ver.identify_vectors(ver.join(*emb)), ver.centroids, ver.instruments,
+                                               part.rows)
+    return {"fused": rec, "members": [str(p.relative_to(root)) for p in paths], "main": ver.fusion.main}
+
+
+def system_trial_llrs(path: Path, part: Part, draws: list, store: EmbeddingStore | None = None,
+                      precision: str = "auto", log=None) -> list[np.ndarray]:
+    """Per trial draw, the calibrated LLR of every trial by a shipped model or system folder
+    as the Verify page scores it (its members' back-ends and fusion as saved; no
+    recalibration), its members' embeddings through the one store."""
+    from mie_core.service.verify import load_verifier
+
+    ver = load_verifier(path, precision)
+    emb = ver.join(*[embed_models({p.name: p}, part, store, precision, log=log)[p.name] for p in ver.member_paths])
+    if ver.fused:
+        backends, members = ver.fusion_members(emb)
+        return [fusion.member_trial_llrs(backends, ver.fusion, members, d) for d in draws]
+    return [fusion.scoring_llr(ver.backend, emb, d) for d in draws]
+
+
+def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, precision: str = "auto",
+                   seed: int = 0, n_draws: int = 5, log=None, clip_midi: np.ndarray | None = None,
+                   part: Part | None = None) -> dict | None:
+    """Real notes source by source (:mod:`mie_core.scoring.sources`) for every shipped model or system
+    folder of ``paths``, scored as the Verify page scores (:func:`system_trial_llrs`) on the
+    real notes of every source fetched, pooled (:func:`mie_core.evaluation.parts.real_sources_part`):
+    per source and pooled, EER and both verdict rates as shipped and with the affine
+    recalibration fitted without the source (and, with ``clip_midi``, with the pitch gap).
+    A folder without a calibrated back-end is listed under ``not_measured`` with the reason.
+    None where no real notes were fetched. ``part``: other notes with a ``source`` column
+    (the tests' renders)."""
+    from mie_core.evaluation.parts import real_sources_part
+    from mie_core.scoring.sources import measure_sources
+
+    part = part if part is not None else real_sources_part()
+    if part is None:
+        return None
+    rows = part.rows
+    draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), seed, n_draws)
+    out = {"notes": int(len(rows)), "instruments": rows.groupby("source")["instrument_str"].nunique().to_dict(),
+           "draws": n_draws, "seed": seed, "systems": {}, "not_measured": {}}
+    for name, path in paths.items():
+        if not (is_system(path) or (Path(path) / "backend.json").exists()):
+            out["not_measured"][name] = "no calibrated back-end in the folder (the shipped folders have one)"
+            continue
+        llrs = system_trial_llrs(Path(path), part, draws, store, precision, log)
+        out["systems"][name] = measure_sources(llrs, draws, rows["source"].to_numpy(), clip_midi)
+    return out
+
+
+def markdown_sources(res: dict) -> str:
+    """The per-source tables of :func:`source_results` (EER %; genuine accepted / impostors
+    rejected % at prior 0.5; means over the draws)."""
+    n_inst = res["instruments"]
+    out = []
+    for name, r in res["systems"].items():
+        kinds = [("before", "as shipped"), ("loso", "recalibrated without the source")]
+        kinds += [("quality", "with the pitch gap, without the source")] if "quality" in r else []
+        lines = [f"**{name}** (EER %; genuine accepted / impostors rejected % at prior 0.5)", "",
+                 "| source (instruments) | " + " | ".join(f"{label}: EER | verdicts" for _, label in kinds) + " |",
+                 "|---|" + "---:|---:|" * len(kinds)]
+        for s in [k for k in r["before"] if k != "pooled"] + ["pooled"]:
+            label = f"{s} ({n_inst.get(s, sum(n_inst.values()))})"
+            cells = [f"{100 * r[k][s]['eer']:.2f} | {100 * r[k][s]['genuine_accepted']:.1f} / "
+                     f"{100 * r[k][s]['impostors_rejected']:.1f}" for k, _ in kinds]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        out.append("\n".join(lines))
+    out += [f"**{name}**: not measured ({why})" for name, why in res.get("not_measured", {}).items()]
+    return "\n\n".join(out)
+
+
+def partner_of(path: Path) -> Path | None:
+    """The clean partner of a fused model folder (:mod:`mie_core.scoring.fusion`), or None."""
+    from mie_core.scoring.fusion import PARTNER_DIR, QualityFusion
+
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    return folder / PARTNER_DIR if QualityFusion.exists(folder) and (folder / PARTNER_DIR).is_dir() else None
+
+
+def parse_model_arg(arg: str) -> tuple[str, Path]:
+    """``NAME=PATH`` or ``PATH`` (named after its run: config run.name, or the folder)."""
+    if "=" in arg:
+        name, path = arg.split("=", 1)
+        return name, Path(path)
+    path = Path(arg)
+    folder = path if path.is_dir() else path.parent
+    try:
+        meta = json.loads((folder / "model.json").read_text())
+        run = meta["provenance"]["config"]["run"]
+        return f"{run['name']}_s{run['seed']}", path
+    except (OSError, KeyError, ValueError):
+        return folder.name, path
+
+
+def condition_of(path: Path) -> str:
+    folder = path if path.is_dir() else path.parent
+    try:
+        return json.loads((folder / "model.json").read_text())["provenance"]["config"]["run"]["name"]
+    except (OSError, KeyError, ValueError):
+        return folder.name
+
+
+def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str = "program_disjoint",
+                   parts: tuple[str, ...] = ("test", "wet", "real"), out: str | Path = "reports/eval", seed: int = 0,
+                   n_draws: int = 5, probing_on: bool = True, classifiers=probing.CLASSIFIERS, progress=None, log=None,
+                   store: EmbeddingStore | None = None, probe_notes: int | None = 2000,
+                   precision: str = "auto", backends: bool = True, lda_dims: int | None = None) -> dict:
+    """Run the whole evaluation and write the report (module docstring). Returns results.
+
+    The first of ``parts`` gets the whole report (probing, t-SNE, trial lists); every part
+    gets verification on identical trials for every model and the MFCC baseline.
+    """
+    log = log or (lambda m: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = Corpus.load(corpus_dir or default_corpus_dir())
+    render_progress = (lambda d, t: progress("render", d, t)) if progress else None
+    loaded = load_parts(corpus, tuple(parts), split, progress=render_progress)
+    named = [parse_model_arg(m) for m in models]
+    # a system of several models (a folder whose fusion.json names its members) is scored as shipped
+    systems = [(n, p) for n, p in named if is_system(p)]
+    named = [(n, p) for n, p in named if not is_system(p)]
+    # a fused model folder (mie_core.scoring.fusion) is scored alone and as the fused system with its clean partner
+    partners = {name: partner_of(path) for name, path in named} if backends else {}
+    partners = {k: v for k, v in partners.items() if v is not None}
+    aux_names = BACKEND_PARTS + (LDA_PARTS if lda_dims else ()) + (("bankwet",) if partners else ())
+    aux = load_parts(corpus, tuple(dict.fromkeys(aux_names)), split, progress=render_progress) if backends else {}
+    if not loaded:
+        raise ValueError(f"none of the parts {', '.join(parts)} has notes here")
+    precision = resolve_precision(precision)  # as the cache builder: bf16 where the CPU has it
+    if len({n for n, _ in named}) != len(named):
+        raise ValueError("two models have the same name; name them with NAME=PATH")
+    conditions = {name: condition_of(path) for name, path in named}
+    conditions[BASELINE] = BASELINE
+    fitted, bank_emb = {}, {}
+    if backends:
+        log("fitting the scoring back-ends (" + ", ".join(BACKEND_PARTS) + " parts)")
+        fitted, bank_emb = fit_backends(dict(named), aux, store, precision, seed, log, lda_dims)
+    partner_be, fusions = {}, {}
+    if partners:
+        log("fitting the clean partners' back-ends and the fusions (" + ", ".join(FUSION_PARTS) + " parts)")
+        partner_be, _ = fit_backends(partners, aux, store, precision, seed, log, lda_dims)
+        fusions = fit_fusions({n: (dict(named)[n], partners[n]) for n in partners}, aux, fitted, partner_be, store,
+                              precision, seed, log)
+    by_part: dict[str, dict] = {}
+    primary = None
+    for pname, part in loaded.items():
+        if part.rows.empty:
+            raise ValueError(f"the {split} split has no {pname} notes")
+        log(f"{pname}: {len(part.rows)} notes of {part.rows['instrument_str'].nunique()} instruments")
+        emb = embed_models(dict(named), part, store, precision, progress, log)
+        log(f"{pname}: scoring trials")
+        fused = {n: (partner_be[n], embed_models({n: partners[n]}, part, store, precision, progress, log)[n], fusions[n])
+                 for n in partners}
+        res = score_part(emb, part, seed, n_draws, backends=fitted, fusions=fused)
+        if pname == "real" and fitted:  # no real instrument is in the corpus: a fair test of identification
+            from mie_core.service.verify import identification_rates, instrument_centroids
+
+            for name in fitted:
+                cents, info = instrument_centroids(fitted[name], bank_emb[name], aux["bank"].rows)
+                res["models"][name]["identify"] = identification_rates(fitted[name].vectors(emb[name]), cents, info,
+                                                                         part.rows)
+        for name, path in systems:
+            res.setdefault("systems", {})[name] = system_results(path, part, store, precision, seed, n_draws, log)
+        first: trials.Trials = res.pop("_trials")
+        scores = res.pop("_scores")
+        by_part[pname] = res
+        if primary is None:
+            primary = (part, emb, res, first, scores)
+    sources = None
+    if "real" in loaded:
+        log("real notes source by source")
+        sources = source_results({**dict(named), **dict(systems)}, store, precision, seed, n_draws, log)
+    part, embeddings, res, first, scores = primary
+    rows = part.rows
+    embeddings = {**embeddings, BASELINE: baseline.mfcc_stats(part.audio())}
+    table = protocol.condition_table(res, conditions)
+
+    probe_rows, skipped = [], {}
+    if probing_on:
+        pidx = probing.subsample(len(rows), probe_notes, np.random.default_rng(seed))
+        labels = probing.probe_labels(rows.iloc[pidx].reset_index(drop=True))
+        for name, emb in embeddings.items():
+            log(f"probing {name} on {len(pidx)} notes")
+            rs, sk = probing.run_probes(emb[pidx], labels, seed, classifiers,
+                                        progress=(lambda d, t, msg, n=name: progress(f"probe {n}", d, t)) if progress else None)
+            probe_rows += [{"model": name, **r.as_dict()} for r in rs]
+            skipped.update(sk)
+    probe_table = pd.DataFrame(probe_rows)
+
+    log("t-SNE at one pitch")
+    idx = maps.one_pitch(rows)
+    tsne = {}
+    for name, emb in embeddings.items():
+        if len(idx) >= 5:
+            tsne[name] = maps.fit_map(emb[idx], "tsne", seed=seed).coords
+    res["precision"] = precision
+    res["embed_bf16"] = precision == "bf16"
+    _write(out, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part.name, by_part,
+           sources)
+    return {**res, "parts": by_part, **({"sources": sources} if sources else {})}
+
+
+def _write(out: Path, res, table, probe_table, skipped, first, scores, rows, idx, tsne, conditions, split, part,
+           by_part=None, sources=None):
+    from mie_core.evaluation import plots
+
+    ids = rows["note_str"].to_numpy()
+    trial_text, enroll_text = trials.trials_to_text(first, ids)
+    (out / "trials.txt").write_text(trial_text)
+    (out / "enroll.txt").write_text(enroll_text)
+    for name, s in scores.items():
+        lines = [f"{l} {sc:.6f}" for l, sc in zip(trial_text.splitlines(), s)]
+        (out / f"scores_{name}.txt").write_text("\n".join(lines) + "\n")
+    full = {
+        "split": split, "part": part, "n_notes": int(len(rows)), "verification": res, "conditions": conditions,
+        "table": table.to_dict(orient="records"), "probing": probe_table.to_dict(orient="records"),
+        "probing_skipped": skipped, "parts": by_part or {}, **({"sources": sources} if sources else {}),
+        "tsne_family": {n: {"coords": c.tolist(), "note_str": ids[idx].tolist(),
+                            "family": rows["instrument_family_str"].to_numpy()[idx].tolist(),
+                            "pitch": int(rows["pitch"].iloc[idx[0]]) if len(idx) else None} for n, c in tsne.items()},
+    }
+    (out / "results.json").write_text(json.dumps(full, indent=1, default=json_default))
+    (out / "tables.md").write_text(markdown_tables(full))
+    figs = {"det.png": plots.det_figure(res)}
+    if "significance" in res:
+        figs["significance.png"] = plots.significance_figure(res)
+    for name, c in tsne.items():
+        figs[f"tsne_family_{name}.png"] = plots.map_figure(
+            c, rows["instrument_family_str"].to_numpy()[idx],
+            f"{name}: t-SNE of unseen instruments at MIDI {full['tsne_family'][name]['pitch']}")
+    if not probe_table.empty:
+        figs["probing.png"] = plots.probing_figure(probe_table)
+    for fname, fig in figs.items():
+        fig.savefig(out / fname, dpi=110)
+        plots.plt.close(fig)
+
+
+def json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def markdown_tables(full: dict) -> str:
+    """Tables II-IV in Markdown from a results.json dictionary."""
+    v = full["verification"]
+    lines = [f"# Evaluation on the {full['split']} split ({full['part']}): {v['n_instruments']} unseen instruments, "
+             f"{full['n_notes']} notes", "",
+             f"Protocol: {v['protocol']['n_enroll']} enrolment clips averaged, {v['protocol']['n_target']} target and "
+             f"{v['protocol']['n_nontarget']} non-target trials per instrument, cosine scores, drawn without "
+             f"replacement; {v['n_target']} target / {v['n_nontarget']} non-target trials per draw, "
+             f"{v['n_draws']} draws (seed {v['seed']}).", "",
+             "## EER per condition (Tables II-III shape)", "",
+             "| condition | models | EER (%) | std over | minDCF(0.01) |", "|---|---:|---:|---|---:|"]
+    for r in full["table"]:
+        lines.append(f"| {r['condition']} | {r['models']} | {r['eer_percent']:.2f} +- {r['std_percent']:.2f} | "
+                     f"{r['std_over']} | {r['min_dcf']:.3f} |")
+    lines += ["", "## Per model", "",
+              "| model | EER ROCCH (%) | 95 % interval (instruments) | EER interp (%) | minDCF | threshold |",
+              "|---|---:|---|---:|---:|---:|"]
+    for name, m in v["models"].items():
+        lines.append(f"| {name} | {100 * m['eer']:.2f} +- {100 * m['eer_std']:.2f} | "
+                     f"{100 * m['eer_ci'][0]:.2f}-{100 * m['eer_ci'][1]:.2f} | {100 * m['eer_interp']:.2f} | "
+                     f"{m['min_dcf']:.3f} | {m['threshold']:.3f} |")
+        if "fused" in m:  # the model with its clean partner (mie_core.scoring.fusion): LLR scores, no cosine threshold
+            f = m["fused"]
+            lines.append(f"| {name} (fused) | {100 * f['eer']:.2f} +- {100 * f['eer_std']:.2f} | | | {f['min_dcf']:.3f} | |")
+    if len(full.get("parts") or {}) > 1:
+        lines += ["", "## EER by part (ROCCH %, mean +- std over draws; identical trials within a part)", "",
+                  "| model | " + " | ".join(full["parts"]) + " |", "|---|" + "---:|" * len(full["parts"])]
+        names = list(next(iter(full["parts"].values()))["models"])
+        for name in names:
+            for kind in ("raw cosine", "asnorm", "fused"):
+                cells = []
+                for p in full["parts"].values():
+                    m = p["models"].get(name, {})
+                    m = m if kind == "raw cosine" else m.get(kind)
+                    cells.append(f"{100 * m['eer']:.2f} +- {100 * m['eer_std']:.2f}" if m else "")
+                if any(cells):
+                    lines.append(f"| {name} ({kind}) | " + " | ".join(cells) + " |")
+        lines += ["", "Calibrated verdicts (LLR >= 0 at prior 0.5): Cllr (bits), actual DCF, miss / false-alarm rates", "",
+                  "| model | part | Cllr | actDCF | P_miss | P_fa |", "|---|---|---:|---:|---:|---:|"]
+        for name in names:
+            for kind in ("calibrated", "fused"):
+                for pname, p in full["parts"].items():
+                    c = p["models"].get(name, {}).get(kind)
+                    if c:
+                        label = name if kind == "calibrated" else f"{name} (fused)"
+                        lines.append(f"| {label} | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
+                                     f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
+        system_names = list(next(iter(full["parts"].values())).get("systems", {}))
+        for name in system_names:  # systems of several models: fused only
+            cells = [p.get("systems", {}).get(name, {}).get("fused") for p in full["parts"].values()]
+            lines.insert(lines.index("Calibrated verdicts (LLR >= 0 at prior 0.5): Cllr (bits), actual DCF, miss / "
+                                     "false-alarm rates") - 1,
+                         f"| {name} (system, fused) | " + " | ".join(
+                             f"{100 * c['eer']:.2f} +- {100 * c['eer_std']:.2f}" if c else "" for c in cells) + " |")
+            for pname, p in full["parts"].items():
+                c = p.get("systems", {}).get(name, {}).get("fused")
+                if c:
+                    lines.append(f"| {name} (system) | {pname} | {c['cllr']:.3f} | {c['act_dcf']:.3f} | "
+                                 f"{100 * c['p_miss']:.1f} % | {100 * c['p_fa']:.1f} % |")
+        ident = [(n, p["models"][n]["identify"]) for p in full["parts"].values() for n in names
+                 if "identify" in p["models"].get(n, {})]
+        ident += [(f"{n} (system)", p["systems"][n]["fused"]["identify"]) for p in full["parts"].values()
+                  for n in system_names if "identify" in p.get("systems", {}).get(n, {}).get("fused", {})]
+        if ident:
+            lines += ["", "Identification of real notes against all corpus instruments (best per GM program)", "",
+                      "| model | family top-1 | program top-1 | program top-5 |", "|---|---:|---:|---:|"]
+            for n, r in ident:
+                lines.append(f"| {n} | {100 * r['family_top1']:.1f} % | {100 * r['program_top1']:.1f} % | "
+                             f"{100 * r['program_top5']:.1f} % |")
+    if "significance" in v:
+        s = v["significance"]
+        lines += ["", "## Significance (Eq. 1, Holm-Bonferroni over all pairs, alpha 0.05, first draw)", "",
+                  "| A | B | z | p (Holm) | significant |", "|---|---|---:|---:|---|"]
+        for i, a in enumerate(s["names"]):
+            for j in range(i + 1, len(s["names"])):
+                lines.append(f"| {a} | {s['names'][j]} | {s['z'][i][j]:.2f} | {s['p_holm'][i][j]:.2g} | "
+                             f"{'yes' if s['significant'][i][j] else 'no'} |")
+    if full["probing"]:
+        lines += ["", "## Probing (Table IV shape): F1 on probe-test and relative improvement over majority", "",
+                  "| model | label | classifier | classes | micro F1 | macro F1 | I micro | I macro |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
+        for r in full["probing"]:
+            lines.append(f"| {r['model']} | {r['label']} | {r['classifier']} | {r['n_classes']} | {r['micro_f1']:.3f} | "
+                         f"{r['macro_f1']:.3f} | {r['improvement_micro']:+.2f} | {r['improvement_macro']:+.2f} |")
+    if full.get("probing_skipped"):
+        lines += ["", "Labels not probed: " + "; ".join(f"{k}: {v}" for k, v in full["probing_skipped"].items())]
+    if full.get("sources"):
+        src = full["sources"]
+        lines += ["", f"## Real notes, source by source ({src['notes']} notes of every source fetched, pooled; "
+                      f"{src['draws']} draws; a trial belongs to its enrolled instrument's source)", "",
+                  markdown_sources(src)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,261 @@
+"""Quality-aware fusion of a clean model and a chain-trained model (speaker verification's answer to mixed conditions).
+
+A model trained on clean renders scores clean recordings best and is lost on wet ones; the
+same model fine-tuned through the recording chain holds on wet clips and loses 2-4 points
+on clean studio notes (README, the ablations). Neither distillation nor weight averaging
+escapes the trade-off; speaker verification's usual answer is to keep both systems and
+fuse their calibrated scores with weights that depend on a *quality measure* of the
+trial (BOSARIS toolkit, Brümmer & de Villiers 2013: linear fusion with quality measures;
+NIST SRE systems since 2010). Here, as pure functions over arrays:
+
+1. **Condition detector**: ``q(x) = P(clean | x)``, a logistic regression on a clip's two
+   back-end vectors (:meth:`mie_core.scoring.backend.Backend.vectors` of both models, concatenated),
+   fitted on the ``bank`` notes of *training* instruments as rendered (clean) against the
+   same notes through the training rooms' chain (``bankwet``).
+2. **Trial quality**: ``w = min(mean q over the enrolment clips, q of the test clip)``:
+   a trial is as clean as its wetter side.
+3. **Fusion**: ``llr = a1 l_clean + a2 l_chain + a3 w l_clean + a4 w l_chain + a5 w + b``
+   with ``l_*`` each model's calibrated LLR (:mod:`mie_core.scoring.backend`, step 3), fitted by
+   prior-weighted logistic regression on held-out trials (the valid instruments' notes,
+   clean and through the training rooms: the calibration's own pool); test instruments,
+   test rooms and real recordings are never used.
+
+Measured (``benchmarks/quality_fusion.py``): against the chain-trained model alone on
+identical trials, lower EER on clean and real notes at equal wet EER.
+
+A shipped model folder with a fusion holds its clean partner in ``clean/`` (checkpoint
+and back-end) and the fitted detector and weights in ``fusion.json``
+(:class:`QualityFusion`). The same recipe fuses m models (:func:`fit_member_fusion`): a
+*system* folder (``cache/models/mel+cqt``) holds only its ``fusion.json``, naming the
+shipped model folders it fuses, and its instrument centroids.
+:func:`mie_core.service.verify.load_verifier` loads every member and :func:`mie_core.service.verify.verify`
+scores with the fused LLR. Two entry points compute it: :func:`member_system_llr` (one
+enrolment against clips: the app and the command line) and :func:`member_trial_llrs` (a
+trial list: ``evaluate`` and the cache builder), with :func:`system_llr` and
+:func:`trial_llrs` their pair's case; tests hold them equal.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mie_core.scoring.backend import Backend, fit_linear_fusion, sigmoid
+
+PARTNER_DIR = "clean"  # the clean partner's folder inside a fused model's folder
+FUSION_FILE = "fusion.json"
+
+
+@dataclass(frozen=True)
+class ConditionDetector:
+    """``prob_clean(v)``: P(the clip is a clean render) from its (n, k) feature vectors."""
+
+    coef: np.ndarray  # (k,)
+    intercept: float
+
+    def prob_clean(self, vectors: np.ndarray) -> np.ndarray:
+        return sigmoid(np.atleast_2d(vectors).astype(np.float64) @ self.coef + self.intercept)
+
+
+def fit_condition_detector(clean: np.ndarray, wet: np.ndarray, c: float = 1.0) -> ConditionDetector:
+    """Logistic regression (L2, inverse strength ``c``), clean (n1, k) vs wet (n2, k), classes
+    weighted equally whatever their counts."""
+    from sklearn.linear_model import LogisticRegression
+
+    clean, wet = np.atleast_2d(clean), np.atleast_2d(wet)
+    if len(clean) == 0 or len(wet) == 0 or clean.shape[1] != wet.shape[1]:
+        raise ValueError(f"need clean and wet vectors of one width, not {clean.shape} and {wet.shape}")
+    x = np.concatenate([clean, wet]).astype(np.float64)
+    y = np.r_[np.ones(len(clean)), np.zeros(len(wet))]
+    m = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
+    return ConditionDetector(m.coef_[0].copy(), float(m.intercept_[0]))
+
+
+def trial_quality(q: np.ndarray, trials) -> np.ndarray:
+    """(n_trials,) ``min(mean of q over the trial's enrolment clips, q of its test clip)``;
+    ``q``: (n_clips,) per-clip quality, ``trials``: a :class:`mie_core.scoring.trials.Trials`."""
+    q = np.asarray(q, np.float64)
+    return np.minimum(q[trials.enroll].mean(axis=1)[trials.model], q[trials.test])
+
+
+def member_features(llrs, w: np.ndarray) -> np.ndarray:
+    """(n, 2m + 1): the LLRs of m members (each (n,)), each times the trial quality ``w``
+    (n,), and ``w`` (step 3 for any number of models; ``benchmarks/ensemble_fusion.py``)."""
+    stacked = np.stack([np.asarray(v, np.float64) for v in llrs], axis=1)
+    w = np.asarray(w, np.float64)[:, None]
+    return np.concatenate([stacked, w * stacked, w], axis=1)
+
+
+def fusion_features(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(n, 5): ``l_clean, l_chain, w l_clean, w l_chain, w`` (step 3)."""
+    return member_features((llr_clean, llr_chain), w)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    weights: np.ndarray  # (5,), over fusion_features
+    offset: float
+
+    def llr(self, llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return self.member_llr((llr_clean, llr_chain), w)
+
+    def member_llr(self, llrs, w: np.ndarray) -> np.ndarray:
+        """The fused LLR of m members' LLRs (:func:`member_features`)."""
+        return member_features(llrs, w) @ self.weights + self.offset
+
+
+def fit_fusion(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray, target: np.ndarray,
+               prior: float = 0.5) -> Fusion:
+    """The fusion of step 3 from held-out trials: each model's LLR, the trial quality and
+    whether the trial is a target (bool)."""
+    return _fit_weights(fusion_features(llr_clean, llr_chain, w), target, prior)
+
+
+def _fit_weights(x: np.ndarray, target: np.ndarray, prior: float) -> Fusion:
+    """Prior-weighted logistic regression (a light ridge) of the fusion's features (n, 2m + 1)."""
+    target = np.asarray(target, bool)
+    return Fusion(*fit_linear_fusion(x[target], x[~target], prior, l2=1e-4))
+
+
+@dataclass(frozen=True)
+class QualityFusion:
+    """A fitted quality-aware fusion: the condition detector (over every member's back-end
+    vectors, :func:`member_vectors`) and the fusion of the members' LLRs (step 3).
+
+    ``members``: empty for a model folder fused with its clean partner (the pair: partner,
+    then the folder's own model); for a system of several shipped models (an *ensemble*
+    folder, :func:`mie_core.service.verify.load_verifier`), their folders relative to the folder
+    that holds the system's (``cache/models``), in the fusion's order, and ``main`` the
+    member whose embedding the system shows on maps (one of them).
+    """
+
+    detector: ConditionDetector
+    fusion: Fusion
+    info: dict = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+    main: str | None = None
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members) or 2
+
+    def save(self, folder: Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        meta = {"detector": {"coef": [float(v) for v in self.detector.coef], "intercept": self.detector.intercept},
+                "fusion": {"weights": [float(v) for v in self.fusion.weights], "offset": self.fusion.offset}}
+        if self.members:
+            names = [f"l_{i}" for i in range(len(self.members))]
+            meta.update({"members": list(self.members), "main": self.main,
+                         "features": names + [f"w {n}" for n in names] + ["w"]})
+        else:  # where the partner lives, for a reader of the file (load_verifier looks in PARTNER_DIR)
+            meta.update({"features": ["l_clean", "l_chain", "w l_clean", "w l_chain", "w"], "partner": PARTNER_DIR})
+        meta["info"] = self.info
+        (Path(folder) / FUSION_FILE).write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> "QualityFusion":
+        path = Path(folder) / FUSION_FILE
+        try:
+            meta = json.loads(path.read_text())
+            det = ConditionDetector(np.asarray(meta["detector"]["coef"], np.float64), float(meta["detector"]["intercept"]))
+            fus = Fusion(np.asarray(meta["fusion"]["weights"], np.float64), float(meta["fusion"]["offset"]))
+            members = tuple(str(m) for m in meta.get("members", ()))
+            main = meta.get("main")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a fusion ({err})") from None
+        m = len(members) or 2
+        if fus.weights.shape != (2 * m + 1,) or not (np.isfinite(det.coef).all() and np.isfinite(fus.weights).all()):
+            raise ValueError(f"{path}: a fusion of {m} models needs {2 * m + 1} finite weights and a finite detector")
+        if members and (len(members) < 2 or main not in members or len(set(members)) != len(members)):
+            raise ValueError(f"{path}: a system of models needs two or more distinct members and one of them as main")
+        return cls(det, fus, meta.get("info", {}), members, main)
+
+    @staticmethod
+    def exists(folder: Path) -> bool:
+        return (Path(folder) / FUSION_FILE).exists()
+
+
+def detector_features(main: Backend, partner: Backend, emb_main: np.ndarray, emb_partner: np.ndarray) -> np.ndarray:
+    """(n, k_partner + k_main): the clean partner's back-end vectors, then the main model's."""
+    return member_vectors([partner, main], [emb_partner, emb_main])
+
+
+def fit_quality_fusion(main: Backend, partner: Backend, clean: tuple[np.ndarray, np.ndarray],
+                       wet: tuple[np.ndarray, np.ndarray], held: list[tuple[np.ndarray, np.ndarray, object]],
+                       prior: float = 0.5) -> QualityFusion:
+    """Steps 1-3 from data that never touches the test instruments or rooms.
+
+    clean, wet: (main, partner) raw embeddings of training notes as rendered and through the
+    training rooms' chain (the detector's two classes); held: (main, partner, trials) per
+    held-out part (the calibration's own trials), each model's back-end already calibrated.
+    The pair is :func:`fit_member_fusion`'s two members, the clean partner first.
+    """
+    return fit_member_fusion([partner, main], clean[::-1], wet[::-1], [((ep, em), tr) for em, ep, tr in held], prior)
+
+
+def fit_member_fusion(backends: list[Backend], clean, wet, held, prior: float = 0.5) -> QualityFusion:
+    """Steps 1-3 for m members (a pair ships; more are measured by ``benchmarks/ensemble_fusion.py``).
+
+    backends: the m members' calibrated back-ends; clean, wet: each member's raw embeddings
+    of the detector's two classes of notes (m arrays, rows aligned); held: (m members'
+    embeddings, trials) per held-out part. The detector reads every member's back-end
+    vectors side by side, the fusion every member's LLR and its product with the quality.
+    """
+    detector = fit_condition_detector(member_vectors(backends, clean), member_vectors(backends, wet))
+    x, target = [], []
+    for embs, tr in held:
+        w = trial_quality(detector.prob_clean(member_vectors(backends, embs)), tr)
+        x.append(member_features([scoring_llr(b, e, tr) for b, e in zip(backends, embs)], w))
+        target.append(np.asarray(tr.target, bool))
+    target = np.concatenate(target)
+    info = {"detector_notes": {"clean": int(len(clean[0])), "wet": int(len(wet[0]))},
+            "fusion_trials": int(len(target)), "prior": prior}
+    return QualityFusion(detector, _fit_weights(np.concatenate(x), target, prior), info)
+
+
+def member_vectors(backends: list[Backend], embs) -> np.ndarray:
+    """(n, sum of widths): each member's back-end vectors of the same clips, side by side."""
+    return np.concatenate([b.vectors(e) for b, e in zip(backends, embs)], axis=1)
+
+
+def member_trial_llrs(backends: list[Backend], qf: QualityFusion, embs, trials) -> np.ndarray:
+    """(n_trials,) fused LLRs of a trial list over clips embedded by every member (rows aligned)."""
+    w = trial_quality(qf.detector.prob_clean(member_vectors(backends, embs)), trials)
+    return qf.fusion.member_llr([scoring_llr(b, e, trials) for b, e in zip(backends, embs)], w)
+
+
+def scoring_llr(backend: Backend, emb: np.ndarray, trials) -> np.ndarray:
+    """(n_trials,) one model's calibrated LLRs of a trial list (AS-norm, step 3 of :mod:`mie_core.scoring.backend`)."""
+    from mie_core.scoring.backend import trial_scores
+
+    return trial_scores(backend, emb, trials)["llr"]
+
+
+def system_llr(main: Backend, partner: Backend, qf: QualityFusion, enrol_main: np.ndarray,
+               enrol_partner: np.ndarray, test_main: np.ndarray, test_partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fused LLR of test clips against one enrolment, and each trial's quality.
+
+    enrol_*: (k, d) raw embeddings of the enrolment clips by the main (chain-trained) model
+    and its clean partner; test_*: (n, d) of the test clips. Returns ``llr`` (n,) and ``w``
+    (n,), the trial quality of step 2. The pair's case of :func:`member_system_llr`.
+    """
+    return member_system_llr([partner, main], qf, [enrol_partner, enrol_main], [test_partner, test_main])
+
+
+def member_system_llr(backends: list[Backend], qf: QualityFusion, enrols, tests) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`system_llr` for m members: ``enrols`` (m arrays (k, d_i)) and ``tests`` (m
+    arrays (n, d_i)), each member's raw embeddings, in the fusion's member order."""
+    enrol_q = qf.detector.prob_clean(member_vectors(backends, enrols))
+    test_q = qf.detector.prob_clean(member_vectors(backends, tests))
+    w = np.minimum(float(enrol_q.mean()), test_q)
+    llrs = [b.llr(b.score(e, t)) for b, e, t in zip(backends, enrols, tests)]
+    return qf.fusion.member_llr(llrs, w), w
+
+
+def trial_llrs(main: Backend, partner: Backend, qf: QualityFusion, emb_main: np.ndarray, emb_partner: np.ndarray,
+               trials) -> np.ndarray:
+    """(n_trials,) fused LLRs of a :class:`mie_core.scoring.trials.Trials` list over clips embedded
+    by both models (rows aligned): the same numbers :func:`system_llr` gives trial by trial."""
+    return member_trial_llrs([partner, main], qf, [emb_partner, emb_main], trials)

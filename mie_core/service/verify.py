@@ -1,0 +1,401 @@
+"""Verify and identify clips with a model and its scoring back-end: what the Verify page,
+``python -m mie_core verify`` and ``python -m mie_core identify`` all call.
+
+A shipped model folder (``cache/models/<name>``) holds, beside the checkpoint:
+
+* ``backend.json``, ``backend_mean.npy``, ``backend_cohort.npy`` (and
+  ``backend_projection.npy`` for a back-end with an LDA): the calibrated scoring back-end
+  (:class:`mie_core.scoring.backend.Backend`);
+* ``centroids.npy`` (float16, one unit vector per corpus instrument in the back-end's
+  scoring space) and
+  ``instruments.json`` (their labels): every instrument of the corpus, for identification;
+* for a fused system (:mod:`mie_core.scoring.fusion`), ``fusion.json`` and the clean partner in
+  ``clean/`` (its checkpoint and back-end). Such a system embeds a clip with both models:
+  :meth:`Verifier.embed` gives the main model's embedding and the partner's side by side,
+  ``(n, d_main + d_partner)``, and everything here takes that width;
+  :meth:`Verifier.own` is the main model's part (maps, identification, exports).
+
+A *system* folder (``cache/models/mel+cqt``) holds no checkpoint: its ``fusion.json``
+names the model folders it fuses (``cqt122``, ``cqt122/clean``, ...; the first is the main
+one), and its ``centroids.npy`` every corpus instrument in all members' scoring spaces side
+by side (:meth:`Verifier.identify_vectors`). :func:`load_verifier` loads it as the fused
+system of those members; everything below takes its width.
+
+:func:`verify` gives per clip the AS-norm score, the calibrated probability that the
+clip comes from the enrolled instrument (at a stated prior), the verdict, and whether
+the clip is typical of what the model was trained on. :func:`identify` ranks corpus
+instruments, one per General MIDI program (the same preset from four soundfonts does not
+fill the list), naming family and instrument type.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mie_core.data import gm
+from mie_core.evaluation.embeddings import model_hash, resolve_precision, unit
+from mie_core.scoring.fusion import PARTNER_DIR, QualityFusion, member_system_llr
+from mie_core.scoring.backend import Backend, logit, sigmoid
+
+DEFAULT_PRIOR = 0.5
+REAL_CALIBRATION_FILE = "real_calibration.json"
+
+
+@dataclass(frozen=True)
+class RealCalibration:
+    """The calibration of a system's LLR fitted on real notes (``a llr + b``), for
+    recordings of sources it has never seen, with the figures it was measured at:
+    ``held_out`` {source: EER and verdict rates with the calibration fitted without that
+    source} and ``as_shipped`` (the same trials with the model's own calibration), from
+    :func:`mie_core.scoring.sources.measure_sources` (``training.build_cache --real-calibration-only``)."""
+
+    a: float
+    b: float
+    held_out: dict
+    as_shipped: dict
+    fitted_on: dict
+
+    @property
+    def pair(self) -> tuple[float, float]:
+        return (self.a, self.b)
+
+    def worst(self) -> tuple[float, float]:
+        """The lowest genuine-accepted and impostors-rejected rates over the held-out sources."""
+        per = [v for k, v in self.held_out.items() if k != "pooled"]
+        return min(v["genuine_accepted"] for v in per), min(v["impostors_rejected"] for v in per)
+
+    def save(self, folder: Path) -> None:
+        from mie_core.fileio import atomic_write_text
+
+        atomic_write_text(Path(folder) / REAL_CALIBRATION_FILE, json.dumps({
+            "a": self.a, "b": self.b, "held_out": self.held_out, "as_shipped": self.as_shipped,
+            "fitted_on": self.fitted_on}, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> "RealCalibration | None":
+        path = Path(folder) / REAL_CALIBRATION_FILE
+        if not path.exists():
+            return None
+        try:
+            d = json.loads(path.read_text())
+            rc = cls(float(d["a"]), float(d["b"]), dict(d["held_out"]), dict(d["as_shipped"]), dict(d["fitted_on"]))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a real-notes calibration ({err})") from None
+        if not (np.isfinite(rc.a) and np.isfinite(rc.b) and rc.a > 0):
+            raise ValueError(f"{path}: its calibration ({rc.a}, {rc.b}) is not a positive finite slope and offset")
+        return rc
+
+
+@dataclass
+class Verifier:
+    """A model, or a fused system of models, ready to embed, verify and identify clips.
+
+    A fused system's embedding of a clip is its members' raw embeddings side by side, the
+    main model first (``(n, width)``; :meth:`split`): for a model with a clean partner,
+    ``[main, partner]``; for a system of shipped models (:func:`load_verifier` on a folder
+    whose ``fusion.json`` names them), the main model, then the others in the fusion's
+    order. ``encoder`` and ``backend`` are the main model's; ``others`` the other members
+    (each a single-model Verifier); ``order`` the fusion's member order as positions in
+    that layout.
+    """
+
+    path: Path
+    encoder: object
+    backend: Backend | None
+    centroids: np.ndarray | None  # (n_instruments, k) unit vectors (identify_vectors' space)
+    instruments: pd.DataFrame | None  # one row per centroid: instrument_str, family, program, ...
+    precision: str = "fp32"
+    others: tuple["Verifier", ...] = ()
+    fusion: QualityFusion | None = None
+    order: tuple[int, ...] = (1, 0)  # the pair's fusion order: clean partner, then the main model
+    weights: Path | None = None  # the main model's checkpoint folder where it is not ``path`` (a system)
+    real_calibration: RealCalibration | None = None  # fitted on real notes (``real_calibration.json``)
+
+    @property
+    def fused(self) -> bool:
+        return bool(self.others) and self.fusion is not None
+
+    @property
+    def layout(self) -> list["Verifier"]:
+        """The members in the order of :meth:`embed`'s columns (the main model first)."""
+        return [self, *self.others] if self.fused else [self]
+
+    @property
+    def member_paths(self) -> list[Path]:
+        """The checkpoint folder of each member, in :meth:`layout` order."""
+        return [Path(self.weights or self.path)] + [Path(m.path) for m in self.layout[1:]]
+
+    @property
+    def dim(self) -> int:
+        """The main model's embedding width."""
+        return int(self.encoder.args.embed_dim)
+
+    @property
+    def width(self) -> int:
+        """The width of what :meth:`embed` returns (every member's for a fused system)."""
+        return sum(m.dim for m in self.layout)
+
+    def embed(self, clips) -> np.ndarray:
+        """(n, width) raw embeddings of clips (16-kHz mono arrays)."""
+        clips = list(clips)
+        e = [self.encoder.embed(clips, bf16=self.precision == "bf16")] + [m.embed(clips) for m in self.layout[1:]]
+        return np.concatenate(e, axis=1)
+
+    def join(self, *parts: np.ndarray) -> np.ndarray:
+        """Embeddings by each member (main first, as :meth:`layout`) side by side, as :meth:`embed` gives them."""
+        if len(parts) != len(self.layout):
+            raise ValueError(f"{Path(self.path).name} joins {len(self.layout)} models' embeddings, not {len(parts)}")
+        return np.concatenate(parts, axis=1)
+
+    def split(self, emb: np.ndarray) -> list[np.ndarray]:
+        """Each member's part of :meth:`embed`'s output, in :meth:`layout` order; a width that
+        is not this system's is refused (e.g. a library enrolled with another model)."""
+        emb = np.atleast_2d(emb)
+        if self.encoder is not None and emb.shape[1] != self.width:
+            raise ValueError(f"embeddings of width {emb.shape[1]} do not come from {Path(self.path).name} "
+                             f"(it embeds {self.width} values per clip); embed the clips again with it")
+        if not self.fused:
+            return [emb]
+        cuts = np.cumsum([m.dim for m in self.layout])[:-1]
+        return np.split(emb, cuts, axis=1)
+
+    def own(self, emb: np.ndarray) -> np.ndarray:
+        """(n, dim): the main model's part of :meth:`embed`'s output."""
+        return self.split(emb)[0]
+
+    def fusion_members(self, emb: np.ndarray) -> tuple[list[Backend], list[np.ndarray]]:
+        """The members' back-ends and parts of ``emb``, in the fusion's order."""
+        layout, parts = self.layout, self.split(emb)
+        return [layout[i].backend for i in self.order], [parts[i] for i in self.order]
+
+    def identify_vectors(self, emb: np.ndarray) -> np.ndarray:
+        """(n, k) the vectors :attr:`centroids` live in: the main model's back-end vectors, or for
+        centroids over every member, each member's vectors side by side over sqrt(m) (unit length)."""
+        parts = self.split(emb)
+        if self.centroids is not None and self.fused and self.centroids.shape[1] != self.backend.width:
+            return np.concatenate([m.backend.vectors(e) for m, e in zip(self.layout, parts)], axis=1) / np.sqrt(len(parts))
+        return self.backend.vectors(parts[0])
+
+    @cached_property
+    def hash(self) -> str:
+        """16 hex digits naming what the embeddings come from (every member's weights for a
+        fused system, in :meth:`layout` order; the pair's is that of its two models)."""
+        h = model_hash(self.weights or self.path)
+        if not self.fused:
+            return h
+        return hashlib.sha256("+".join([h] + [model_hash(m.path) for m in self.others]).encode()).hexdigest()[:16]
+
+    @property
+    def can_calibrate(self) -> bool:
+        return self.backend is not None and self.backend.calibration is not None
+
+
+def load_verifier(model_dir: str | Path, precision: str = "auto", single: bool = False) -> Verifier:
+    """The checkpoint, and its back-end, centroids and fused clean partner where the folder
+    has them; or, for a system folder (a ``fusion.json`` naming members), the fused system of
+    those model folders. ``single``: the folder's model alone (a member of a system)."""
+    folder = Path(model_dir)
+    ver = _load_verifier(folder, precision, single)
+    if not single:
+        ver.real_calibration = RealCalibration.load(folder)
+    return ver
+
+
+def _load_verifier(folder: Path, precision: str, single: bool) -> Verifier:
+    from mie_core.nnet.checkpoint import load_encoder  # torch: off the import path of the pages that only read results
+
+    qf = QualityFusion.load(folder) if not single and QualityFusion.exists(folder) else None
+    if qf is not None and qf.members:
+        return _load_system(folder, qf, precision)
+    enc = load_encoder(folder)
+    backend = Backend.load(folder) if Backend.exists(folder) else None
+    cents, info = load_centroids(folder) if not single else (None, None)
+    if qf is None:
+        return Verifier(folder, enc, backend, cents, info, resolve_precision(precision))
+    if backend is None or backend.calibration is None:
+        raise ValueError(f"{folder}: a fusion needs the model's calibrated back-end (backend.json)")
+    partner = load_verifier(folder / PARTNER_DIR, precision, single=True)
+    if not partner.can_calibrate:
+        raise ValueError(f"{folder / PARTNER_DIR}: the fused partner must be one calibrated model")
+    want = partner.backend.width + backend.width
+    if qf.detector.coef.shape != (want,):
+        raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
+                         f"the two back-ends give {want}")
+    return Verifier(folder, enc, backend, cents, info, resolve_precision(precision), (partner,), qf, (1, 0))
+
+
+def _load_system(folder: Path, qf: QualityFusion, precision: str) -> Verifier:
+    """A system folder: each member (a shipped model folder, or its clean partner) alone, fused by ``qf``."""
+    root = folder.parent
+    members = {}
+    for rel in qf.members:
+        if not (root / rel / "model.json").exists():
+            raise ValueError(f"{folder}: its member {rel} is not a model folder in {root}")
+        members[rel] = load_verifier(root / rel, precision, single=True)
+        if not members[rel].can_calibrate:
+            raise ValueError(f"{root / rel}: a member of a system needs its calibrated back-end")
+    names = [qf.main] + [m for m in qf.members if m != qf.main]  # the embedding's layout: main first
+    want = sum(members[m].backend.width for m in qf.members)
+    if qf.detector.coef.shape != (want,):
+        raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
+                         f"its members' back-ends give {want}")
+    main = members[qf.main]
+    cents, info = load_centroids(folder)
+    if cents is not None and cents.shape[1] not in (main.backend.width, want):
+        raise ValueError(f"{folder}: centroids of width {cents.shape[1]} are neither the main model's nor every member's")
+    return Verifier(folder, main.encoder, main.backend, cents, info, resolve_precision(precision),
+                    tuple(members[m] for m in names[1:]), qf, tuple(names.index(m) for m in qf.members), main.path)
+
+
+def load_centroids(folder: Path) -> tuple[np.ndarray | None, pd.DataFrame | None]:
+    """A model folder's shipped instrument centroids (n, k) and their labels (``instruments.json``),
+    or (None, None) where it has none."""
+    if not ((folder / "centroids.npy").exists() and (folder / "instruments.json").exists()):
+        return None, None
+    cents = np.load(folder / "centroids.npy", allow_pickle=False).astype(np.float32)
+    info = pd.DataFrame(json.loads((folder / "instruments.json").read_text()))
+    if len(info) != len(cents):
+        raise ValueError(f"{folder}: centroids.npy and instruments.json do not match ({len(cents)} vs {len(info)})")
+    return cents, info
+
+
+INFO_COLUMNS = ["instrument_family_str", "instrument_source_str", "playing_style", "soundfont", "bank", "program",
+                "preset_name", "gain_db", "part"]
+
+
+def instrument_centroids(backend: Backend, bank_emb: np.ndarray, bank_rows: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """One centred unit centroid per instrument of the ``bank`` part, with its labels (sorted by id)."""
+    groups = bank_rows.groupby("instrument_str", sort=True)
+    info = groups[[c for c in INFO_COLUMNS if c in bank_rows]].first().reset_index()
+    v = backend.vectors(bank_emb)
+    idx = groups.indices
+    cents = unit(np.stack([v[idx[i]].mean(0) for i in info["instrument_str"]]))
+    return cents.astype(np.float32), info
+
+
+def identification_rates(q: np.ndarray, centroids: np.ndarray, info: pd.DataFrame, rows: pd.DataFrame) -> dict:
+    """How often the nearest corpus instrument (one per GM program, as :func:`identify` lists
+    them) has the clip's family, and its program at rank 1 and within the top 5; ``q``: (n, k)
+    the clips' vectors in the centroids' space (:meth:`Verifier.identify_vectors`)."""
+    scores = q @ centroids.T
+    prog = info["program"].to_numpy()
+    fam = info["instrument_family_str"].to_numpy()
+    top1_fam, top1_prog, top5_prog = [], [], []
+    for row, f, p in zip(scores, rows["instrument_family_str"], rows["program"]):
+        order = np.argsort(-row)
+        _, first = np.unique(prog[order], return_index=True)
+        ranked = order[np.sort(first)]  # best instrument of each program, best program first
+        top1_fam.append(fam[ranked[0]] == f)
+        top1_prog.append(prog[ranked[0]] == p)
+        top5_prog.append(p in prog[ranked[:5]])
+    return {"family_top1": float(np.mean(top1_fam)), "program_top1": float(np.mean(top1_prog)),
+            "program_top5": float(np.mean(top5_prog)), "n_clips": int(len(rows))}
+
+
+def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: float = DEFAULT_PRIOR,
+           recalibration: tuple[float, float] | None = None) -> pd.DataFrame:
+    """One row per test clip: ``score`` (the main model's AS-norm score; raw cosine without
+    a back-end), ``llr`` (the calibrated log-likelihood ratio: the fused one of a fused
+    system; NaN without calibration), ``probability`` (at ``prior``), ``accept``
+    (probability >= 0.5, i.e. LLR >= -logit(prior)), ``typical`` (the clip is as close to
+    training instruments as 99 % of held-out notes; None without a back-end) and, for a
+    fused system, ``quality`` (the trial's P(clean), :mod:`mie_core.scoring.fusion`).
+
+    enrol_emb (k, width) and test_emb (n, width) are :meth:`Verifier.embed`'s output.
+    ``recalibration`` (a, b) maps the LLR to ``a llr + b`` (the user's own calibration,
+    :meth:`mie_core.service.library.InstrumentLibrary.calibrate`).
+
+    Without a back-end the score is the raw cosine to the enrolment's mean direction:
+
+    >>> v = Verifier("m", None, None, None, None)
+    >>> verify(v, np.array([[1.0, 0.0], [0.8, 0.2]]), np.array([[1.0, 0.1], [0.0, 1.0]]))["score"].round(3).tolist()
+    [1.0, 0.122]
+    """
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"the prior must lie strictly between 0 and 1, not {prior}")
+    enrol_main, test_main = v.own(enrol_emb), v.own(test_emb)
+    if v.backend is None:
+        e = unit(unit(enrol_main).mean(0))
+        s = unit(test_main) @ e
+        return pd.DataFrame({"score": s.astype(float), "llr": np.nan, "probability": np.nan, "accept": None,
+                             "typical": None})
+    be = v.backend
+    out = pd.DataFrame({"score": be.score(enrol_main, test_main)})
+    if v.fused:
+        backends, enrols = v.fusion_members(enrol_emb)
+        llr, w = member_system_llr(backends, v.fusion, enrols, v.fusion_members(test_emb)[1])
+        out["llr"] = llr
+        out["quality"] = w
+    elif be.calibration is not None:
+        out["llr"] = be.llr(out["score"].to_numpy())
+    else:
+        out["llr"] = np.nan
+    if recalibration is not None:
+        a, b = recalibration
+        out["llr"] = a * out["llr"] + b
+    if out["llr"].notna().all() and len(out):
+        out["probability"] = sigmoid(out["llr"].to_numpy() + logit(prior))
+        out["accept"] = out["probability"] >= 0.5
+    else:
+        out["probability"] = np.nan
+        out["accept"] = None
+    out["typical"] = (be.typicality(test_main) >= be.typical_min) if be.typical_min is not None else None
+    return out[[c for c in ("score", "llr", "probability", "accept", "typical", "quality") if c in out]]
+
+
+def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "program") -> list[pd.DataFrame]:
+    """Per clip, the ``top`` nearest corpus instruments, best one per ``group_by`` value
+    (``program``: one per General MIDI instrument type), with score, family and type."""
+    if v.centroids is None or v.backend is None:
+        raise ValueError(f"{v.path} has no instrument centroids; they come with the shipped cache "
+                         "(python -m training.build_cache)")
+    scores = v.identify_vectors(emb) @ v.centroids.T
+    out = []
+    info = v.instruments
+    for row in scores:
+        order = np.argsort(-row)
+        seen, picks = set(), []
+        for i in order:
+            g = info[group_by].iat[i]
+            if g in seen:
+                continue
+            seen.add(g)
+            picks.append(i)
+            if len(picks) == top:
+                break
+        t = info.iloc[picks].copy().reset_index(drop=True)
+        t.insert(0, "score", row[picks].astype(float))
+        if "program" in t:
+            t.insert(1, "type", [gm.program_name(p) for p in t["program"]])
+        out.append(t)
+    return out
+
+
+def identify_enrolled(v: Verifier, emb: np.ndarray, enrolled: dict[str, np.ndarray],
+                      prior: float = DEFAULT_PRIOR, recalibration: tuple[float, float] | None = None,
+                      test_midi=None, enrolled_midi: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """1:N identification against the user's enrolled instruments: one row per clip and
+    enrolled instrument, with score, LLR and calibrated probability, most likely first per clip.
+    With the clips' pitches ``test_midi`` (n,) and the enrolments' ``enrolled_midi`` (name ->
+    (k,), :meth:`mie_core.service.library.InstrumentLibrary.pitches`), a ``pitch_gap`` column: semitones
+    from the clip to that instrument's nearest enrolment note (:func:`mie_core.data.pitch.pitch_gaps`)."""
+    from mie_core.data.pitch import pitch_gaps
+
+    rows = []
+    for name, enrol_emb in enrolled.items():
+        r = verify(v, enrol_emb, emb, prior, recalibration)
+        r.insert(0, "clip", np.arange(len(r)))
+        r.insert(1, "instrument", name)
+        if test_midi is not None and enrolled_midi is not None:
+            r["pitch_gap"] = pitch_gaps(test_midi, enrolled_midi.get(name, np.full(1, np.nan)))
+        rows.append(r)
+    if not rows:
+        return pd.DataFrame(columns=["clip", "instrument", "score", "llr", "probability", "accept", "typical"])
+    by = "llr" if rows[0]["llr"].notna().all() else "score"
+    return pd.concat(rows).sort_values(["clip", by], ascending=[True, False]).reset_index(drop=True)
