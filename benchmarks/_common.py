@@ -68,7 +68,7 @@ def evaluation_parts(names):
 def verdict_rates(llr: np.ndarray, target: np.ndarray) -> tuple[float, float, float, float]:
     """(EER (ROCCH), genuine accepted, impostors rejected at prior 0.5, Cllr) of one trial
     list's calibrated LLRs; ``target``: (n,) bool."""
-    from mie_core.scoring import backend, metrics
+    from mie_core.scoring import metrics
 
     t, n = llr[target], llr[~target]
-    return metrics.eer(t, n), float(np.mean(t >= 0)), float(np.mean(n < 0)), backend.cllr(t, n)
+    return metrics.eer(t, n), float(np.mean(t >= 0)), float(np.mean(n < 0)), metrics.cllr(t, n)

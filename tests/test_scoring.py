@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from mie_core.scoring import backend, trials
+from mie_core.scoring import backend, metrics, trials
 from mie_core.evaluation.embeddings import unit
 
 
@@ -51,17 +51,17 @@ def test_calibration_recovers_the_gaussian_llr():
     assert b == pytest.approx(-(mt**2 - mn**2) / (2 * sd**2), abs=0.03)
     # calibrated LLRs beat (or equal) any rescaling of them in Cllr
     llr_t, llr_n = a * t + b, a * n + b
-    best = backend.cllr(llr_t, llr_n)
+    best = metrics.cllr(llr_t, llr_n)
     for k in (0.5, 2.0):
-        assert backend.cllr(k * llr_t, k * llr_n) > best
-    assert backend.cllr(llr_t + 1.0, llr_n + 1.0) > best
+        assert metrics.cllr(k * llr_t, k * llr_n) > best
+    assert metrics.cllr(llr_t + 1.0, llr_n + 1.0) > best
 
 
 def test_cllr_and_act_dcf_worked_examples():
-    assert backend.cllr(np.zeros(10), np.zeros(10)) == pytest.approx(1.0)  # uninformative: 1 bit
-    assert backend.cllr(np.full(10, 50.0), np.full(10, -50.0)) < 1e-12
+    assert metrics.cllr(np.zeros(10), np.zeros(10)) == pytest.approx(1.0)  # uninformative: 1 bit
+    assert metrics.cllr(np.full(10, 50.0), np.full(10, -50.0)) < 1e-12
     # 1 of 4 targets below 0, 2 of 4 non-targets at or above 0: (0.5 * 0.25 + 0.5 * 0.5) / 0.5
-    assert backend.act_dcf(np.array([-1, 1, 2, 3]), np.array([-2, -1, 0, 1]), 0.5) == pytest.approx(0.75)
+    assert metrics.act_dcf(np.array([-1, 1, 2, 3]), np.array([-2, -1, 0, 1]), 0.5) == pytest.approx(0.75)
     assert backend.sigmoid(backend.logit(0.2)) == pytest.approx(0.2)
 
 

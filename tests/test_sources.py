@@ -64,3 +64,13 @@ def test_pitch_gaps_of_trials_are_to_the_nearest_enrolment_note():
     midi = np.array([60.0, 64.0, 72.0, 61.0, np.nan])
     gaps = sources.trial_pitch_gaps(midi, enroll=np.array([[0, 1, 2]]), model=np.array([0, 0]), test=np.array([3, 4]))
     np.testing.assert_allclose(gaps, [1.0, np.nan])
+
+
+def test_the_verdict_is_the_bayes_decision_at_any_prior():
+    """Accept when the posterior is at least one half: ``llr + logit(prior) >= 0``; a high prior
+    accepts weaker evidence, a low one asks for more."""
+    llr = np.array([-1.0, 1.0, -1.0, 1.0])
+    target = np.array([True, True, False, False])
+    high, low = sources.verdict_rates(llr, target, prior=0.9), sources.verdict_rates(llr, target, prior=0.1)
+    assert (high["genuine_accepted"], high["impostors_rejected"]) == (1.0, 0.0)  # -logit(0.9) = -2.2
+    assert (low["genuine_accepted"], low["impostors_rejected"]) == (0.0, 1.0)  # -logit(0.1) = +2.2

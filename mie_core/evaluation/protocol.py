@@ -117,10 +117,8 @@ def backend_results(backend, emb: np.ndarray, draws: list) -> dict:
 
 def _verdicts(target_llr: np.ndarray, nontarget_llr: np.ndarray) -> dict:
     """Cllr, actual DCF and the miss and false-alarm rates of the Bayes verdict at prior 0.5."""
-    from mie_core.scoring import backend as scoring_backend
-
     t, n = target_llr, nontarget_llr
-    return {"cllr": scoring_backend.cllr(t, n), "act_dcf": scoring_backend.act_dcf(t, n, 0.5), "p_miss": float(np.mean(t < 0)),
+    return {"cllr": metrics.cllr(t, n), "act_dcf": metrics.act_dcf(t, n, 0.5), "p_miss": float(np.mean(t < 0)),
             "p_fa": float(np.mean(n >= 0))}
 
 

@@ -32,8 +32,9 @@ one of speaker verification, as pure functions over arrays:
    A verdict at prior ``p`` accepts when ``llr + logit(p) >= 0``; its posterior is
    ``sigmoid(llr + logit(p))``.
 
-Measures beside EER: ``cllr`` (the calibration-sensitive cost, bits; 1 is an
-uninformative system) and ``act_dcf`` (the cost of the actual decisions at a prior).
+Measures beside EER (:mod:`mie_core.scoring.metrics`): ``cllr`` (the calibration-sensitive
+cost, bits; 1 is an uninformative system) and ``act_dcf`` (the cost of the actual
+decisions at a prior).
 """
 from __future__ import annotations
 
@@ -198,21 +199,6 @@ def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.
         raise ValueError("calibration needs target and non-target scores")
     w, b = fit_linear_fusion(t[:, None], n[:, None], prior, l2=shrink / min(t.size, n.size), toward=np.ones(1))
     return float(w[0]), b
-
-
-def cllr(target_llr: np.ndarray, nontarget_llr: np.ndarray) -> float:
-    """Cost of log-likelihood-ratio scores in bits (0 perfect, 1 uninformative, above 1 misleading)."""
-    t = np.asarray(target_llr, np.float64)
-    n = np.asarray(nontarget_llr, np.float64)
-    return float((np.logaddexp(0, -t).mean() + np.logaddexp(0, n).mean()) / (2 * LOG2))
-
-
-def act_dcf(target_llr: np.ndarray, nontarget_llr: np.ndarray, p_target: float = 0.5) -> float:
-    """Normalised detection cost of the Bayes decisions ``llr >= -logit(p_target)``."""
-    thr = -logit(p_target)
-    p_miss = float(np.mean(np.asarray(target_llr) < thr))
-    p_fa = float(np.mean(np.asarray(nontarget_llr) >= thr))
-    return (p_target * p_miss + (1 - p_target) * p_fa) / min(p_target, 1 - p_target)
 
 
 # ------------------------------------------------------------------ the back-end of one model

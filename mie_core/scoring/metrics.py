@@ -261,3 +261,27 @@ def significance_matrix(eers, n_target: int, n_nontarget: int, alpha: float = 0.
             sig[i, j] = sig[j, i] = r
             p_holm[i, j] = p_holm[j, i] = a
     return {"z": z, "p": p, "p_holm": p_holm, "significant": sig}
+
+
+# ------------------------------------------------------------------ calibrated scores (LLRs)
+def cllr(target_llr: np.ndarray, nontarget_llr: np.ndarray) -> float:
+    """Cost of log-likelihood-ratio scores in bits (0 perfect, 1 uninformative, above 1 misleading).
+
+    >>> round(cllr(np.zeros(4), np.zeros(4)), 6), round(cllr(np.full(4, 20.0), np.full(4, -20.0)), 6)
+    (1.0, 0.0)
+    """
+    t = np.asarray(target_llr, np.float64)
+    n = np.asarray(nontarget_llr, np.float64)
+    return float((np.logaddexp(0, -t).mean() + np.logaddexp(0, n).mean()) / (2 * np.log(2.0)))
+
+
+def act_dcf(target_llr: np.ndarray, nontarget_llr: np.ndarray, p_target: float = 0.5) -> float:
+    """Normalised detection cost of the Bayes decisions ``llr >= -logit(p_target)``.
+
+    >>> act_dcf(np.array([-1.0, 1.0, 2.0, 3.0]), np.array([-2.0, -1.0, 0.0, 1.0]), 0.5)  # 1 miss, 2 false accepts
+    0.75
+    """
+    thr = -float(np.log(p_target) - np.log1p(-p_target))  # -logit(p_target)
+    p_miss = float(np.mean(np.asarray(target_llr) < thr))
+    p_fa = float(np.mean(np.asarray(nontarget_llr) >= thr))
+    return (p_target * p_miss + (1 - p_target) * p_fa) / min(p_target, 1 - p_target)

@@ -8,7 +8,7 @@ of one instrument has no impostors of its own). Fitting for source S uses only t
 trials whose enrolled instrument and test clip are both of other sources, so nothing of
 S is seen before S is scored.
 
-The verdict is the Bayes decision at the prior (``llr >= logit(prior)``); its rates are
+The verdict is the Bayes decision at the prior (``llr >= -logit(prior)``); its rates are
 the share of genuine trials accepted and of impostor trials rejected.
 
 Pure functions over arrays: no printing, no files, no global random state.
@@ -26,16 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 from mie_core.scoring import metrics
-
-
-def logit(p: float) -> float:
-    return float(np.log(p) - np.log1p(-p))
+from mie_core.scoring.backend import fit_linear_fusion, logit
 
 
 def verdict_rates(llr: np.ndarray, target: np.ndarray, prior: float = 0.5) -> dict:
     """Genuine accepted and impostors rejected (fractions) at ``prior``, with the counts."""
     llr, target = np.asarray(llr, float), np.asarray(target, bool)
-    accept = llr >= logit(prior)
+    accept = llr >= -logit(prior)
     t, n = accept[target], ~accept[~target]
     return {"genuine_accepted": float(t.mean()) if t.size else float("nan"),
             "impostors_rejected": float(n.mean()) if n.size else float("nan"),
@@ -68,8 +65,6 @@ def fit_linear(features: np.ndarray, target: np.ndarray, prior: float = 0.5) -> 
     """(w (k,), b): ``features @ w + b`` as an LLR, by prior-weighted logistic regression
     (:func:`mie_core.scoring.backend.fit_linear_fusion`); one feature, the LLR itself, is the
     affine recalibration ``a llr + b``."""
-    from mie_core.scoring.backend import fit_linear_fusion
-
     x, target = np.asarray(features, float).reshape(len(target), -1), np.asarray(target, bool)
     return fit_linear_fusion(x[target], x[~target], prior)
 
