@@ -200,9 +200,8 @@ def fit_system(members: dict[str, Path], backends: dict, parts: dict[str, Part],
 
 
 def is_system(path: Path) -> bool:
-    """A folder of a system of several models (:mod:`mie_core.scoring.fusion`): a fusion, no checkpoint."""
-    folder = Path(path)
-    return (folder / "fusion.json").exists() and not (folder / "model.json").exists()
+    """A folder of a system of several models (:func:`mie_core.scoring.fusion.folder_kind`)."""
+    return fusion.folder_kind(path) == "system"
 
 
 def system_results(path: Path, part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
@@ -293,11 +292,8 @@ def markdown_sources(res: dict) -> str:
 
 
 def partner_of(path: Path) -> Path | None:
-    """The clean partner of a fused model folder (:mod:`mie_core.scoring.fusion`), or None."""
-    from mie_core.scoring.fusion import PARTNER_DIR, QualityFusion
-
-    folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    return folder / PARTNER_DIR if QualityFusion.exists(folder) and (folder / PARTNER_DIR).is_dir() else None
+    """The clean partner of a pair's folder (:func:`mie_core.scoring.fusion.partner_folder`), or None."""
+    return fusion.partner_folder(path)
 
 
 def parse_model_arg(arg: str) -> tuple[str, Path]:

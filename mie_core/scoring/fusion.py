@@ -177,6 +177,39 @@ class QualityFusion:
         return (Path(folder) / FUSION_FILE).exists()
 
 
+def folder_kind(folder: str | Path) -> str:
+    """What a model folder holds, the one rule every reader uses (a file: its folder):
+
+    * ``"system"``: a ``fusion.json`` naming the member folders it fuses, no checkpoint of its
+      own (``cache/models/mel+cqt``);
+    * ``"pair"``: a checkpoint fused with its clean partner (``fusion.json`` and ``clean/``:
+      ``cache/models/cqt122``), a system of two members;
+    * ``"model"``: a checkpoint alone (with or without its back-end);
+    * ``"none"``: none of these.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); folder_kind(d)
+    'none'
+    >>> _ = (d / "fusion.json").write_text("{}"); folder_kind(d)
+    'system'
+    """
+    folder = Path(folder)
+    folder = folder if folder.is_dir() else folder.parent
+    fused, checkpoint = (folder / FUSION_FILE).exists(), (folder / "model.json").exists()
+    if fused and not checkpoint:
+        return "system"
+    if checkpoint:
+        return "pair" if fused and (folder / PARTNER_DIR).is_dir() else "model"
+    return "none"
+
+
+def partner_folder(folder: str | Path) -> Path | None:
+    """The clean partner's folder of a pair (:func:`folder_kind`), or None."""
+    folder = Path(folder)
+    folder = folder if folder.is_dir() else folder.parent
+    return folder / PARTNER_DIR if folder_kind(folder) == "pair" else None
+
+
 def detector_features(main: Backend, partner: Backend, emb_main: np.ndarray, emb_partner: np.ndarray) -> np.ndarray:
     """(n, k_partner + k_main): the clean partner's back-end vectors, then the main model's."""
     return member_vectors([partner, main], [emb_partner, emb_main])

@@ -40,7 +40,7 @@ import pandas as pd
 
 from mie_core.data import gm
 from mie_core.evaluation.embeddings import model_hash, resolve_precision, unit
-from mie_core.scoring.fusion import PARTNER_DIR, QualityFusion, member_system_llr
+from mie_core.scoring.fusion import FUSION_FILE, PARTNER_DIR, QualityFusion, folder_kind, member_system_llr
 from mie_core.scoring.backend import Backend, logit, sigmoid
 
 DEFAULT_PRIOR = 0.5
@@ -210,9 +210,15 @@ def load_verifier(model_dir: str | Path, precision: str = "auto", single: bool =
 def _load_verifier(folder: Path, precision: str, single: bool) -> Verifier:
     from mie_core.nnet.checkpoint import load_encoder  # torch: off the import path of the pages that only read results
 
-    qf = QualityFusion.load(folder) if not single and QualityFusion.exists(folder) else None
-    if qf is not None and qf.members:
+    kind = "model" if single else folder_kind(folder)
+    if kind == "system":
+        qf = QualityFusion.load(folder)
+        if not qf.members:
+            raise ValueError(f"{folder}: its {FUSION_FILE} names no member folders and there is no checkpoint here")
         return _load_system(folder, qf, precision)
+    if kind == "model" and not single and QualityFusion.exists(folder):
+        raise ValueError(f"{folder}: a {FUSION_FILE} without its clean partner's folder ({PARTNER_DIR}/)")
+    qf = QualityFusion.load(folder) if kind == "pair" else None
     enc = load_encoder(folder)
     backend = Backend.load(folder) if Backend.exists(folder) else None
     cents, info = load_centroids(folder) if not single else (None, None)

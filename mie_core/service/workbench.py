@@ -93,9 +93,11 @@ def find_systems(cache: Path | None = None) -> list[ModelEntry]:
     their own whose ``fusion.json`` names the model folders they fuse (:mod:`mie_core.scoring.fusion`).
     Only what verifies and identifies clips offers them (Verify, My instruments, the
     command line); maps and the other pages show models."""
+    from mie_core.scoring.fusion import folder_kind
+
     out = []
     for folder in sorted(((cache or cache_dir()) / "models").glob("*")):
-        if (folder / "model.json").exists() or not (folder / "fusion.json").exists():
+        if folder_kind(folder) != "system":
             continue
         try:
             meta = json.loads((folder / "fusion.json").read_text())
