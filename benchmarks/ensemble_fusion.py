@@ -4,7 +4,7 @@
 
 Each shipped system fuses two models, a chain-trained one and its clean-trained partner
 (:mod:`mie_core.scoring.fusion`). This measures whether the other front-end adds to it: the same
-recipe for m members (:func:`mie_core.scoring.fusion.fit_member_fusion`, of which the shipped pair
+recipe for m members (:func:`mie_core.scoring.fusion.fit_fusion`, of which the shipped pair
 is the two-member case: condition detector on the training instruments' ``bank`` notes clean against
 ``bankwet``, over all members' back-end vectors; the trial quality ``w``; a prior-weighted
 linear fusion of every member's calibrated LLR, each also times ``w``, and ``w``, fitted on
@@ -62,9 +62,9 @@ def main() -> int:
     table = {}
     for name, members in SYSTEMS.items():
         bes = [backends[m] for m in members]
-        qf = fusion.fit_member_fusion(bes, [emb["bank"][m][train] for m in members], [emb["bankwet"][m] for m in members],
+        qf = fusion.fit_fusion(bes, [emb["bank"][m][train] for m in members], [emb["bankwet"][m] for m in members],
                                       [([emb[p][m] for m in members], tr) for p, tr in held])
-        table[name] = {p: np.mean([_common.verdict_rates(fusion.member_trial_llrs(bes, qf, [emb[p][m] for m in members],
+        table[name] = {p: np.mean([_common.verdict_rates(fusion.trial_llrs(bes, qf, [emb[p][m] for m in members],
                                                                                    tr), tr.target)
                                    for tr in draws[p]], axis=0) for p in scored}
     base = table["cqt122 pair (shipped)"]

@@ -60,9 +60,9 @@ def test_quality_fusion_trusts_each_model_in_its_condition():
     noise = rng.normal(0, 1, n)
     l_clean = np.where(w == 1, good, noise)
     l_chain = np.where(w == 1, rng.normal(0, 1, n), np.where(target, rng.normal(2, 1, n), rng.normal(-2, 1, n)))
-    fit = fusion.fit_fusion(l_clean[: n // 2], l_chain[: n // 2], w[: n // 2], target[: n // 2])
+    fit = fusion.fit_weights([l_clean[: n // 2], l_chain[: n // 2]], w[: n // 2], target[: n // 2])
     held = slice(n // 2, None)
-    fused = fit.llr(l_clean[held], l_chain[held], w[held])
+    fused = fit.llr([l_clean[held], l_chain[held]], w[held])
     tt = target[held]
 
     def eer(s):
@@ -102,7 +102,7 @@ def _fitted(views, labels, seed=4):
     from mie_core.scoring.trials import make_trials
 
     tr = make_trials(labels[held], np.random.default_rng(0), 3, 3, 3)
-    return fusion.fit_quality_fusion(bm, bp, (em, ep), (wet_m, wet_p), [(em[held], ep[held], tr)]), tr
+    return fusion.fit_fusion([bp, bm], [ep, em], [wet_p, wet_m], [([ep[held], em[held]], tr)]), tr
 
 
 def test_system_llr_is_the_trial_llr_and_reduces_to_one_model():
@@ -116,17 +116,17 @@ def test_system_llr_is_the_trial_llr_and_reduces_to_one_model():
     from mie_core.scoring.trials import make_trials
 
     tr = make_trials(lab, np.random.default_rng(7), 3, 4, 4)
-    want = fusion.trial_llrs(bm, bp, qf, em, ep, tr)
+    want = fusion.trial_llrs([bp, bm], qf, [ep, em], tr)
     for m in range(len(tr.model_label)):
         sel = np.flatnonzero(tr.model == m)
         enrol = tr.enroll[m]
-        got, w = fusion.system_llr(bm, bp, qf, em[enrol], ep[enrol], em[tr.test[sel]], ep[tr.test[sel]])
+        got, w = fusion.system_llr([bp, bm], qf, [ep[enrol], em[enrol]], [ep[tr.test[sel]], em[tr.test[sel]]])
         # the back-end's vectors are float32 and the two paths average the enrolment in another
         # order: equal to a few float32 ulps of the normalised scores, amplified by the calibration
         np.testing.assert_allclose(got, want[sel], rtol=1e-5, atol=1e-5 * np.abs(want).max())
         assert ((0 <= w) & (w <= 1)).all()
     alone = fusion.QualityFusion(qf.detector, fusion.Fusion(np.r_[0.0, 1.0, 0.0, 0.0, 0.0], 0.0))
-    np.testing.assert_allclose(fusion.trial_llrs(bm, bp, alone, em, ep, tr),
+    np.testing.assert_allclose(fusion.trial_llrs([bp, bm], alone, [ep, em], tr),
                                backend.trial_scores(bm, em, tr)["llr"], rtol=1e-12)
 
 
@@ -171,7 +171,7 @@ def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
     assert v.fused and v.width == em.shape[1] + ep.shape[1] and v.hash != alone.hash
     enrol, test = [200, 201, 202], [203, 204, 230, 231]  # instrument 25; then 25 twice and 28 twice
     res = verify.verify(v, v.embed(enrol), v.embed(test), prior=0.5)
-    llr, w = fusion.system_llr(bm, bp, qf, em[enrol], ep[enrol], em[test], ep[test])
+    llr, w = fusion.system_llr([bp, bm], qf, [ep[enrol], em[enrol]], [ep[test], em[test]])
     np.testing.assert_allclose(res["llr"], llr)
     np.testing.assert_allclose(res["quality"], w)
     np.testing.assert_allclose(res["probability"], backend.sigmoid(llr))
@@ -184,13 +184,13 @@ def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
         verify.verify(v, em[enrol], v.embed(test))
 
 
-def test_member_features_lay_out_every_member_then_the_quality():
+def test_fusion_features_lay_out_every_member_then_the_quality():
     """Three members: l1, l2, l3, w l1, w l2, w l3, w; two members are the pair's layout
     (l_clean, l_chain, w l_clean, w l_chain, w)."""
     l1, l2, l3, w = np.array([1.0, -2.0]), np.array([3.0, 0.5]), np.array([-1.0, 4.0]), np.array([0.5, 0.25])
-    np.testing.assert_array_equal(fusion.member_features([l1, l2, l3], w),
+    np.testing.assert_array_equal(fusion.fusion_features([l1, l2, l3], w),
                                   [[1.0, 3.0, -1.0, 0.5, 1.5, -0.5, 0.5], [-2.0, 0.5, 4.0, -0.5, 0.125, 1.0, 0.25]])
-    np.testing.assert_array_equal(fusion.fusion_features(l1, l2, w), [[1.0, 3.0, 0.5, 1.5, 0.5], [-2.0, 0.5, -0.5, 0.125, 0.25]])
+    np.testing.assert_array_equal(fusion.fusion_features([l1, l2], w), [[1.0, 3.0, 0.5, 1.5, 0.5], [-2.0, 0.5, -0.5, 0.125, 0.25]])
 
 
 def _member_views(widths=(16, 12, 8), seed=5, n_inst=30, per=8):
@@ -222,7 +222,7 @@ def test_a_system_of_three_models_scores_as_its_trial_list_and_keeps_its_members
     rng = np.random.default_rng(6)
     held = labels >= 20
     tr = make_trials(labels[held], np.random.default_rng(0), 3, 3, 3)
-    qf = fusion.fit_member_fusion(backends, embs, [e + rng.normal(0, 1, e.shape) for e in embs],
+    qf = fusion.fit_fusion(backends, embs, [e + rng.normal(0, 1, e.shape) for e in embs],
                                   [([e[held] for e in embs], tr)])
     qf = replace(qf, members=("a", "b", "c"), main="b")
     assert qf.fusion.weights.shape == (7,) and qf.n_members == 3
@@ -245,7 +245,7 @@ def test_a_system_of_three_models_scores_as_its_trial_list_and_keeps_its_members
     parts = v.split(emb)
     assert [x.shape[1] for x in parts] == [12, 16, 8]
     np.testing.assert_array_equal(parts[1], embs[0][clips])
-    want = fusion.member_trial_llrs(backends, back, [e[held] for e in embs], tr)
+    want = fusion.trial_llrs(backends, back, [e[held] for e in embs], tr)
     for m in range(len(tr.model_label)):
         sel = tr.model == m
         got = verify.verify(v, emb[tr.enroll[m]], emb[tr.test[sel]])

@@ -139,7 +139,7 @@ def member_fusion_results(backends: list, embs: list[np.ndarray], qf, draws: lis
 
     eer, dcf, verdicts = [], [], []
     for d in draws:
-        llr = fusion.member_trial_llrs(backends, qf, embs, d)
+        llr = fusion.trial_llrs(backends, qf, embs, d)
         t, n = llr[d.target], llr[~d.target]
         eer.append(metrics.eer(t, n, "rocch"))
         dcf.append(metrics.min_dcf(t, n))

@@ -159,10 +159,11 @@ def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict[str, Part], bac
         def emb(pname, path=None):
             return embed_models({name: path}, parts[pname], store, precision, log=log)[name]
 
-        clean = (emb("bank", main)[train], emb("bank", partner)[train])
-        wet = (emb("bankwet", main), emb("bankwet", partner))
-        held = [(emb(p, main), emb(p, partner), held_out_trials(parts[p], seed, k)) for k, p in enumerate(calibration_parts)]
-        qf = fusion.fit_quality_fusion(backends[name], partner_backends[name], clean, wet, held)
+        members = (partner, main)  # the fusion's member order: the clean partner first
+        clean = [emb("bank", m)[train] for m in members]
+        wet = [emb("bankwet", m) for m in members]
+        held = [([emb(p, m) for m in members], held_out_trials(parts[p], seed, k)) for k, p in enumerate(calibration_parts)]
+        qf = fusion.fit_fusion([partner_backends[name], backends[name]], clean, wet, held)
         qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
                         "fusion_parts": list(calibration_parts), "seed": seed})
         out[name] = qf
@@ -193,7 +194,7 @@ def fit_system(members: dict[str, Path], backends: dict, parts: dict[str, Part],
 
     clean = [e[train] for e in emb("bank")]
     held = [(emb(p), held_out_trials(parts[p], seed, k)) for k, p in enumerate(CALIBRATION_PARTS)]
-    qf = fusion.fit_member_fusion([backends[m] for m in members], clean, emb("bankwet"), held)
+    qf = fusion.fit_fusion([backends[m] for m in members], clean, emb("bankwet"), held)
     qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
                     "fusion_parts": list(CALIBRATION_PARTS), "seed": seed})
     return dataclasses.replace(qf, members=tuple(members), main=main)
@@ -236,7 +237,7 @@ def system_trial_llrs(path: Path, part: Part, draws: list, store: EmbeddingStore
     emb = ver.join(*[embed_models({p.name: p}, part, store, precision, log=log)[p.name] for p in ver.member_paths])
     if ver.fused:
         backends, members = ver.fusion_members(emb)
-        return [fusion.member_trial_llrs(backends, ver.fusion, members, d) for d in draws]
+        return [fusion.trial_llrs(backends, ver.fusion, members, d) for d in draws]
     return [fusion.scoring_llr(ver.backend, emb, d) for d in draws]
 
 

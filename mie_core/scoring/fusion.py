@@ -25,14 +25,15 @@ identical trials, lower EER on clean and real notes at equal wet EER.
 
 A shipped model folder with a fusion holds its clean partner in ``clean/`` (checkpoint
 and back-end) and the fitted detector and weights in ``fusion.json``
-(:class:`QualityFusion`). The same recipe fuses m models (:func:`fit_member_fusion`): a
+(:class:`QualityFusion`). The same recipe fuses m models (:func:`fit_fusion`): a
 *system* folder (``cache/models/mel+cqt``) holds only its ``fusion.json``, naming the
 shipped model folders it fuses, and its instrument centroids.
 :func:`mie_core.service.verify.load_verifier` loads every member and :func:`mie_core.service.verify.verify`
-scores with the fused LLR. Two entry points compute it: :func:`member_system_llr` (one
-enrolment against clips: the app and the command line) and :func:`member_trial_llrs` (a
-trial list: ``evaluate`` and the cache builder), with :func:`system_llr` and
-:func:`trial_llrs` their pair's case; tests hold them equal.
+scores with the fused LLR. Two entry points compute it: :func:`system_llr` (one
+enrolment against clips: the app and the command line) and :func:`trial_llrs` (a
+trial list: ``evaluate`` and the cache builder); tests hold them equal. Every function
+takes its members as lists in the fusion's member order (a pair: the clean partner, then
+the chain-trained model); :func:`folder_kind` says what a folder holds.
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def trial_quality(q: np.ndarray, trials) -> np.ndarray:
     return np.minimum(q[trials.enroll].mean(axis=1)[trials.model], q[trials.test])
 
 
-def member_features(llrs, w: np.ndarray) -> np.ndarray:
+def fusion_features(llrs, w: np.ndarray) -> np.ndarray:
     """(n, 2m + 1): the LLRs of m members (each (n,)), each times the trial quality ``w``
     (n,), and ``w`` (step 3 for any number of models; ``benchmarks/ensemble_fusion.py``)."""
     stacked = np.stack([np.asarray(v, np.float64) for v in llrs], axis=1)
@@ -88,34 +89,22 @@ def member_features(llrs, w: np.ndarray) -> np.ndarray:
     return np.concatenate([stacked, w * stacked, w], axis=1)
 
 
-def fusion_features(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(n, 5): ``l_clean, l_chain, w l_clean, w l_chain, w`` (step 3)."""
-    return member_features((llr_clean, llr_chain), w)
-
-
 @dataclass(frozen=True)
 class Fusion:
-    weights: np.ndarray  # (5,), over fusion_features
+    weights: np.ndarray  # (2m + 1,), over fusion_features (a pair: 5)
     offset: float
 
-    def llr(self, llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return self.member_llr((llr_clean, llr_chain), w)
-
-    def member_llr(self, llrs, w: np.ndarray) -> np.ndarray:
-        """The fused LLR of m members' LLRs (:func:`member_features`)."""
-        return member_features(llrs, w) @ self.weights + self.offset
+    def llr(self, llrs, w: np.ndarray) -> np.ndarray:
+        """The fused LLR of m members' LLRs (each (n,), in the fusion's member order) at the
+        trial quality ``w`` (n,) (:func:`fusion_features`)."""
+        return fusion_features(llrs, w) @ self.weights + self.offset
 
 
-def fit_fusion(llr_clean: np.ndarray, llr_chain: np.ndarray, w: np.ndarray, target: np.ndarray,
-               prior: float = 0.5) -> Fusion:
-    """The fusion of step 3 from held-out trials: each model's LLR, the trial quality and
-    whether the trial is a target (bool)."""
-    return _fit_weights(fusion_features(llr_clean, llr_chain, w), target, prior)
-
-
-def _fit_weights(x: np.ndarray, target: np.ndarray, prior: float) -> Fusion:
-    """Prior-weighted logistic regression (a light ridge) of the fusion's features (n, 2m + 1)."""
-    target = np.asarray(target, bool)
+def fit_weights(llrs, w: np.ndarray, target: np.ndarray, prior: float = 0.5) -> Fusion:
+    """The fusion of step 3 from held-out trials: each member's LLR (m arrays (n,)), the trial
+    quality ``w`` (n,) and whether the trial is a target (bool), by prior-weighted logistic
+    regression (a light ridge) of :func:`fusion_features`."""
+    x, target = fusion_features(llrs, w), np.asarray(target, bool)
     return Fusion(*fit_linear_fusion(x[target], x[~target], prior, l2=1e-4))
 
 
@@ -210,26 +199,9 @@ def partner_folder(folder: str | Path) -> Path | None:
     return folder / PARTNER_DIR if folder_kind(folder) == "pair" else None
 
 
-def detector_features(main: Backend, partner: Backend, emb_main: np.ndarray, emb_partner: np.ndarray) -> np.ndarray:
-    """(n, k_partner + k_main): the clean partner's back-end vectors, then the main model's."""
-    return member_vectors([partner, main], [emb_partner, emb_main])
-
-
-def fit_quality_fusion(main: Backend, partner: Backend, clean: tuple[np.ndarray, np.ndarray],
-                       wet: tuple[np.ndarray, np.ndarray], held: list[tuple[np.ndarray, np.ndarray, object]],
-                       prior: float = 0.5) -> QualityFusion:
-    """Steps 1-3 from data that never touches the test instruments or rooms.
-
-    clean, wet: (main, partner) raw embeddings of training notes as rendered and through the
-    training rooms' chain (the detector's two classes); held: (main, partner, trials) per
-    held-out part (the calibration's own trials), each model's back-end already calibrated.
-    The pair is :func:`fit_member_fusion`'s two members, the clean partner first.
-    """
-    return fit_member_fusion([partner, main], clean[::-1], wet[::-1], [((ep, em), tr) for em, ep, tr in held], prior)
-
-
-def fit_member_fusion(backends: list[Backend], clean, wet, held, prior: float = 0.5) -> QualityFusion:
-    """Steps 1-3 for m members (a pair ships; more are measured by ``benchmarks/ensemble_fusion.py``).
+def fit_fusion(backends: list[Backend], clean, wet, held, prior: float = 0.5) -> QualityFusion:
+    """Steps 1-3 for m members, from data that never touches the test instruments or rooms
+    (a pair is two members, the clean partner first; the mel+cqt system three).
 
     backends: the m members' calibrated back-ends; clean, wet: each member's raw embeddings
     of the detector's two classes of notes (m arrays, rows aligned); held: (m members'
@@ -237,15 +209,16 @@ def fit_member_fusion(backends: list[Backend], clean, wet, held, prior: float = 
     vectors side by side, the fusion every member's LLR and its product with the quality.
     """
     detector = fit_condition_detector(member_vectors(backends, clean), member_vectors(backends, wet))
-    x, target = [], []
+    llrs, ws, target = [], [], []
     for embs, tr in held:
-        w = trial_quality(detector.prob_clean(member_vectors(backends, embs)), tr)
-        x.append(member_features([scoring_llr(b, e, tr) for b, e in zip(backends, embs)], w))
+        ws.append(trial_quality(detector.prob_clean(member_vectors(backends, embs)), tr))
+        llrs.append([scoring_llr(b, e, tr) for b, e in zip(backends, embs)])
         target.append(np.asarray(tr.target, bool))
     target = np.concatenate(target)
     info = {"detector_notes": {"clean": int(len(clean[0])), "wet": int(len(wet[0]))},
             "fusion_trials": int(len(target)), "prior": prior}
-    return QualityFusion(detector, _fit_weights(np.concatenate(x), target, prior), info)
+    llrs = [np.concatenate([part[k] for part in llrs]) for k in range(len(backends))]
+    return QualityFusion(detector, fit_weights(llrs, np.concatenate(ws), target, prior), info)
 
 
 def member_vectors(backends: list[Backend], embs) -> np.ndarray:
@@ -253,10 +226,10 @@ def member_vectors(backends: list[Backend], embs) -> np.ndarray:
     return np.concatenate([b.vectors(e) for b, e in zip(backends, embs)], axis=1)
 
 
-def member_trial_llrs(backends: list[Backend], qf: QualityFusion, embs, trials) -> np.ndarray:
+def trial_llrs(backends: list[Backend], qf: QualityFusion, embs, trials) -> np.ndarray:
     """(n_trials,) fused LLRs of a trial list over clips embedded by every member (rows aligned)."""
     w = trial_quality(qf.detector.prob_clean(member_vectors(backends, embs)), trials)
-    return qf.fusion.member_llr([scoring_llr(b, e, trials) for b, e in zip(backends, embs)], w)
+    return qf.fusion.llr([scoring_llr(b, e, trials) for b, e in zip(backends, embs)], w)
 
 
 def scoring_llr(backend: Backend, emb: np.ndarray, trials) -> np.ndarray:
@@ -266,29 +239,15 @@ def scoring_llr(backend: Backend, emb: np.ndarray, trials) -> np.ndarray:
     return trial_scores(backend, emb, trials)["llr"]
 
 
-def system_llr(main: Backend, partner: Backend, qf: QualityFusion, enrol_main: np.ndarray,
-               enrol_partner: np.ndarray, test_main: np.ndarray, test_partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def system_llr(backends: list[Backend], qf: QualityFusion, enrols, tests) -> tuple[np.ndarray, np.ndarray]:
     """The fused LLR of test clips against one enrolment, and each trial's quality.
 
-    enrol_*: (k, d) raw embeddings of the enrolment clips by the main (chain-trained) model
-    and its clean partner; test_*: (n, d) of the test clips. Returns ``llr`` (n,) and ``w``
-    (n,), the trial quality of step 2. The pair's case of :func:`member_system_llr`.
-    """
-    return member_system_llr([partner, main], qf, [enrol_partner, enrol_main], [test_partner, test_main])
-
-
-def member_system_llr(backends: list[Backend], qf: QualityFusion, enrols, tests) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`system_llr` for m members: ``enrols`` (m arrays (k, d_i)) and ``tests`` (m
-    arrays (n, d_i)), each member's raw embeddings, in the fusion's member order."""
+    ``enrols`` (m arrays (k, d_i)) and ``tests`` (m arrays (n, d_i)): each member's raw
+    embeddings of the enrolment and test clips, in the fusion's member order. Returns ``llr``
+    (n,) and ``w`` (n,), the trial quality of step 2: per trial, the numbers
+    :func:`trial_llrs` gives for a trial list."""
     enrol_q = qf.detector.prob_clean(member_vectors(backends, enrols))
     test_q = qf.detector.prob_clean(member_vectors(backends, tests))
     w = np.minimum(float(enrol_q.mean()), test_q)
     llrs = [b.llr(b.score(e, t)) for b, e, t in zip(backends, enrols, tests)]
-    return qf.fusion.member_llr(llrs, w), w
-
-
-def trial_llrs(main: Backend, partner: Backend, qf: QualityFusion, emb_main: np.ndarray, emb_partner: np.ndarray,
-               trials) -> np.ndarray:
-    """(n_trials,) fused LLRs of a :class:`mie_core.scoring.trials.Trials` list over clips embedded
-    by both models (rows aligned): the same numbers :func:`system_llr` gives trial by trial."""
-    return member_trial_llrs([partner, main], qf, [emb_partner, emb_main], trials)
+    return qf.fusion.llr(llrs, w), w

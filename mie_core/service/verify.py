@@ -40,7 +40,7 @@ import pandas as pd
 
 from mie_core.data import gm
 from mie_core.evaluation.embeddings import model_hash, resolve_precision, unit
-from mie_core.scoring.fusion import FUSION_FILE, PARTNER_DIR, QualityFusion, folder_kind, member_system_llr
+from mie_core.scoring.fusion import FUSION_FILE, PARTNER_DIR, QualityFusion, folder_kind, system_llr
 from mie_core.scoring.backend import Backend, logit, sigmoid
 
 DEFAULT_PRIOR = 0.5
@@ -335,7 +335,7 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
     out = pd.DataFrame({"score": be.score(enrol_main, test_main)})
     if v.fused:
         backends, enrols = v.fusion_members(enrol_emb)
-        llr, w = member_system_llr(backends, v.fusion, enrols, v.fusion_members(test_emb)[1])
+        llr, w = system_llr(backends, v.fusion, enrols, v.fusion_members(test_emb)[1])
         out["llr"] = llr
         out["quality"] = w
     elif be.calibration is not None:
