@@ -27,7 +27,8 @@ from mie_core.scoring import backend, trials  # noqa: E402
 from mie_core.data.corpus import Corpus, default_corpus_dir  # noqa: E402
 from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision  # noqa: E402
 from mie_core.evaluation.parts import load_parts  # noqa: E402
-from mie_core.evaluation.report import embed_models, parse_model_arg  # noqa: E402
+from mie_core.evaluation.report import parse_model_arg  # noqa: E402
+from mie_core.evaluation.embeddings import embed_models  # noqa: E402
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
 

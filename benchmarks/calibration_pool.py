@@ -26,8 +26,9 @@ import _common  # noqa: E402
 
 from mie_core.evaluation import protocol  # noqa: E402
 from mie_core.scoring import trials  # noqa: E402
-from mie_core.evaluation.report import (BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, embed_models,  # noqa: E402
-                             fit_backends, parse_model_arg)
+from mie_core.evaluation.report import parse_model_arg
+from mie_core.scoring.fitting import BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, fit_backends
+from mie_core.evaluation.embeddings import embed_models
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
 POOLS = {"shipped (valid + calib)": CALIBRATION_PARTS, "+ played notes": CALIBRATION_PARTS + PLAYED_PARTS}

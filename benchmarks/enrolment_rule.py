@@ -4,8 +4,8 @@
 
 For each model (default: the four shipped ones, ``cqt122`` and ``mel122`` with their clean
 partners in ``cache/models/<name>/clean``) and each fused system (a model folder with a
-``fusion.json``), the back-end (:func:`mie_core.evaluation.report.fit_backends`) and the fusion
-(:func:`mie_core.evaluation.report.fit_fusions`) are fitted as the cache builder fits them, once
+``fusion.json``), the back-end (:func:`mie_core.scoring.fitting.fit_backends`) and the fusion
+(:func:`mie_core.scoring.fitting.fit_fusions`) are fitted as the cache builder fits them, once
 under each enrolment rule of :func:`mie_core.scoring.backend.pooled_asnorm`: ``centroid`` (the
 unit mean of the enrolment clips' vectors, the paper's protocol) and ``softmax`` at each
 temperature (``T log mean exp(s_k / T)`` over the clip-wise AS-norm scores; T = 0.02 is
@@ -31,8 +31,9 @@ import _common  # noqa: E402
 
 from mie_core.evaluation import protocol  # noqa: E402
 from mie_core.scoring import fusion, metrics, trials  # noqa: E402
-from mie_core.evaluation.report import (FUSION_PARTS, embed_models, fit_backends, fit_fusions, parse_model_arg,  # noqa: E402
-                             partner_of)
+from mie_core.evaluation.report import parse_model_arg, partner_of
+from mie_core.scoring.fitting import FUSION_PARTS, fit_backends, fit_fusions
+from mie_core.evaluation.embeddings import embed_models
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")
 SCORED = ("test", "wet", "real")

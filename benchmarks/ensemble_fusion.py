@@ -37,7 +37,8 @@ import _common  # noqa: E402
 
 from mie_core.evaluation import protocol  # noqa: E402
 from mie_core.scoring import fusion, trials  # noqa: E402
-from mie_core.evaluation.report import CALIBRATION_PARTS, FUSION_PARTS, embed_models, fit_backends, held_out_trials  # noqa: E402
+from mie_core.scoring.fitting import CALIBRATION_PARTS, FUSION_PARTS, fit_backends, held_out_trials  # noqa: E402
+from mie_core.evaluation.embeddings import embed_models  # noqa: E402
 
 MODELS = {"cqt_clean": "cache/models/cqt122/clean", "cqt": "cache/models/cqt122",
           "mel_clean": "cache/models/mel122/clean", "mel": "cache/models/mel122"}

@@ -32,7 +32,8 @@ import _common  # noqa: E402
 
 from mie_core.data.corpus import Corpus, default_corpus_dir, select_notes  # noqa: E402
 from mie_core.evaluation.parts import BANK_NOTES_PER_INSTRUMENT, Part, bank_part, render_rows  # noqa: E402
-from mie_core.evaluation.report import embed_models, parse_model_arg  # noqa: E402
+from mie_core.evaluation.report import parse_model_arg  # noqa: E402
+from mie_core.evaluation.embeddings import embed_models  # noqa: E402
 from mie_core.scoring.backend import Backend, fit_backend  # noqa: E402
 from mie_core.service.verify import identification_rates, instrument_centroids, load_centroids  # noqa: E402
 

@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common  # noqa: E402
 
 from mie_core.evaluation.embeddings import unit  # noqa: E402
-from mie_core.evaluation.report import BACKEND_PARTS, embed_models, fit_backends, parse_model_arg  # noqa: E402
+from mie_core.evaluation.report import parse_model_arg  # noqa: E402
+from mie_core.scoring.fitting import BACKEND_PARTS, fit_backends  # noqa: E402
+from mie_core.evaluation.embeddings import embed_models  # noqa: E402
 
 # the shipped runs' checkpoints keep the heads; a clone without runs/ has the shipped models
 DEFAULT_MODELS = tuple(f"{m}=runs/{m}_rec/best" if Path(f"runs/{m}_rec/best").is_dir() else f"{m}=cache/models/{m}"

@@ -4,7 +4,7 @@
 
 For each pair (default: the shipped ``mel122`` and ``cqt122``, each with the clean-trained
 partner it is fused with, ``cache/models/<name>/clean``): both models' calibrated back-ends
-(:func:`mie_core.evaluation.report.fit_backends`), the condition detector and the fusion of
+(:func:`mie_core.scoring.fitting.fit_backends`), the condition detector and the fusion of
 :mod:`mie_core.scoring.fusion` as the cache builder fits them (detector fitted on the
 training instruments' ``bank`` notes clean and through the training rooms; fusion on
 held-out trials of the valid instruments, ``valid`` + ``calib``), then per part (clean
@@ -32,8 +32,8 @@ import _common  # noqa: E402
 
 from mie_core.evaluation import protocol  # noqa: E402
 from mie_core.scoring import fusion, metrics, trials  # noqa: E402
-from mie_core.evaluation.report import (CALIBRATION_PARTS, FUSION_PARTS, PLAYED_PARTS, embed_models, fit_backends,  # noqa: E402
-                             fit_fusions)
+from mie_core.scoring.fitting import CALIBRATION_PARTS, FUSION_PARTS, PLAYED_PARTS, fit_backends, fit_fusions
+from mie_core.evaluation.embeddings import embed_models
 
 DEFAULT_PAIRS = ("mel122=cache/models/mel122/clean,cache/models/mel122",
                  "cqt122=cache/models/cqt122/clean,cache/models/cqt122")
@@ -63,7 +63,7 @@ def main() -> int:
     for name, clean_path, chain_path in (parse_pair(a) for a in (args.pair or DEFAULT_PAIRS)):
         models = {"clean": clean_path, "chain": chain_path}
         backends, _ = fit_backends(models, parts, store, precision, args.seed, log=print)
-        # the fusion as the cache builder fits it (mie_core.evaluation.report.fit_fusions)
+        # the fusion as the cache builder fits it (mie_core.scoring.fitting.fit_fusions)
         qf = fit_fusions({name: (chain_path, clean_path)}, parts, {name: backends["chain"]}, {name: backends["clean"]},
                          store, precision, args.seed, log=print, calibration_parts=pool)[name]
         print(f"fusion weights fitted on the held-out trials of {', '.join(pool)}")

@@ -23,7 +23,8 @@ import _common  # noqa: E402
 
 from mie_core.evaluation import protocol  # noqa: E402
 from mie_core.scoring import fusion, trials  # noqa: E402
-from mie_core.evaluation.report import embed_models, parse_model_arg, partner_of  # noqa: E402
+from mie_core.evaluation.report import parse_model_arg, partner_of  # noqa: E402
+from mie_core.evaluation.embeddings import embed_models  # noqa: E402
 from mie_core.scoring.backend import Backend  # noqa: E402
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122")

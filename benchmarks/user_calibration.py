@@ -38,7 +38,8 @@ import _common  # noqa: E402
 
 from mie_core.scoring import trials  # noqa: E402
 from mie_core.service.library import USER_SHRINK, InstrumentLibrary  # noqa: E402
-from mie_core.evaluation.report import embed_models, parse_model_arg  # noqa: E402
+from mie_core.evaluation.report import parse_model_arg  # noqa: E402
+from mie_core.evaluation.embeddings import embed_models  # noqa: E402
 from mie_core.service.verify import load_verifier, verify  # noqa: E402
 
 DEFAULT_MODELS = ("cqt122=cache/models/cqt122", "mel122=cache/models/mel122", "mel+cqt=cache/models/mel+cqt")

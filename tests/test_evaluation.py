@@ -337,7 +337,7 @@ def test_multicondition_lda_backend_on_the_tiny_corpus(tiny_corpus, reference_ru
     back-end with LDA is fitted on both (the ``build_cache --lda-dims`` path)."""
     from mie_core.evaluation.embeddings import EmbeddingStore
     from mie_core.evaluation.parts import load_parts
-    from mie_core.evaluation.report import BACKEND_PARTS, LDA_PARTS, fit_backends
+    from mie_core.scoring.fitting import BACKEND_PARTS, LDA_PARTS, fit_backends
 
     parts = load_parts(tiny_corpus, BACKEND_PARTS + LDA_PARTS)
     bank, wet = parts["bank"], parts["bankwet"]
@@ -362,7 +362,7 @@ def test_played_calibration_parts_on_the_tiny_corpus(tiny_corpus, reference_run,
     from mie_core.data.audio import trim_bounds
     from mie_core.evaluation.embeddings import EmbeddingStore
     from mie_core.evaluation.parts import load_parts
-    from mie_core.evaluation.report import BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, fit_backends
+    from mie_core.scoring.fitting import BACKEND_PARTS, CALIBRATION_PARTS, PLAYED_PARTS, fit_backends
 
     parts = load_parts(tiny_corpus, BACKEND_PARTS + PLAYED_PARTS)
     calib, played, wet = parts["calib"], parts["played"], parts["playedwet"]

@@ -51,8 +51,9 @@ from mie_core.evaluation.embeddings import EmbeddingStore, file_sha256, resolve_
 from mie_core.nnet.checkpoint import load_encoder, save_checkpoint
 from mie_core.evaluation.parts import load_parts
 from mie_core.scoring.fusion import PARTNER_DIR
-from mie_core.evaluation.report import (BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, embed_models, fit_backends, fit_fusions,
-                             json_default, score_part)
+from mie_core.evaluation.report import json_default, score_part
+from mie_core.scoring.fitting import BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, fit_backends, fit_fusions
+from mie_core.evaluation.embeddings import embed_models
 from mie_core.service.verify import identification_rates, instrument_centroids
 
 REPO = Path(__file__).resolve().parent.parent
@@ -379,13 +380,14 @@ def parse_system(spec: str, parser=None) -> tuple[str, list[str]]:
 
 
 def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precision: str = "auto") -> None:
-    """Fit a system of the cache's models (:func:`mie_core.evaluation.report.fit_system`) and add it to
+    """Fit a system of the cache's models (:func:`mie_core.scoring.fitting.fit_system`) and add it to
     the cache: ``models/<name>/fusion.json`` (naming the member folders), its instrument
     centroids over every member (:meth:`mie_core.service.verify.Verifier.identify_vectors`), and its
     results on every part of ``results/benchmark.json`` (``parts.<part>.systems.<name>``: the
     same trials as the models', and identification on the real part). The members'
     back-ends are the shipped ones, untouched; the manifest is rewritten."""
-    from mie_core.evaluation.report import fit_system, system_results
+    from mie_core.evaluation.report import system_results
+    from mie_core.scoring.fitting import fit_system
     from mie_core.scoring.backend import Backend
 
     models = Path(out) / "models"

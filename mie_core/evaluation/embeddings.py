@@ -102,3 +102,17 @@ class EmbeddingStore:
                 raise ValueError(f"the model {model_path} gave non-finite embeddings; its weights may be corrupt")
             atomic_save_npy(path, emb.astype(np.float16))
         return np.load(path).astype(np.float32)
+
+
+def embed_models(models: dict[str, Path], part, store: EmbeddingStore | None = None, precision: str = "auto",
+                 progress=None, log=None) -> dict[str, np.ndarray]:
+    """name -> (n, d) embeddings of a part's notes by each model, through the one store
+    (``part``: a :class:`mie_core.evaluation.parts.Part`)."""
+    store = store or EmbeddingStore()
+    out = {}
+    for name, path in models.items():
+        if log and not store.has(path, part.key, precision):
+            log(f"embedding the {part.name} part ({len(part.rows)} notes) with {name}")
+        out[name] = store.get(path, part.key, part.audio, precision,
+                              (lambda d, t, n=name: progress(f"embed {n} ({part.name})", d, t)) if progress else None)
+    return out

@@ -30,24 +30,12 @@ import pandas as pd
 from mie_core.evaluation import baseline, protocol
 from mie_core.explore import maps, probing
 from mie_core.scoring import fusion, trials
+from mie_core.scoring.fitting import BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, fit_backends, fit_fusions
 from mie_core.data.corpus import Corpus, default_corpus_dir
-from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision
+from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
 from mie_core.evaluation.parts import Part, evaluation_notes, load_parts  # noqa: F401  (evaluation_notes: the builder's)
 
 BASELINE = "mfcc_baseline"
-
-
-def embed_models(models: dict[str, Path], part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
-                 progress=None, log=None) -> dict[str, np.ndarray]:
-    """name -> (n, d) embeddings of a part's notes by each model, through the one store."""
-    store = store or EmbeddingStore()
-    out = {}
-    for name, path in models.items():
-        if log and not store.has(path, part.key, precision):
-            log(f"embedding the {part.name} part ({len(part.rows)} notes) with {name}")
-        out[name] = store.get(path, part.key, part.audio, precision,
-                              (lambda d, t, n=name: progress(f"embed {n} ({part.name})", d, t)) if progress else None)
-    return out
 
 
 def score_part(embeddings: dict[str, np.ndarray], part: Part, seed: int = 0, n_draws: int = 5,
@@ -63,141 +51,6 @@ def score_part(embeddings: dict[str, np.ndarray], part: Part, seed: int = 0, n_d
     return protocol.compare_models(emb, part.rows["instrument_str"].to_numpy(),
                                      part.rows["instrument_family_str"].to_numpy(), seed=seed, n_draws=n_draws,
                                      backends=backends, fusions=fusions)
-
-
-# the held-out trials the shipped calibration is fitted on: the valid instruments' notes,
-# clean and through the training rooms' chain
-CALIBRATION_PARTS = ("valid", "calib")
-# the same notes played as musicians play, clean and through the training rooms: adding them
-# to the pool was measured and left off (README, "Calibrated on played notes too";
-# benchmarks/calibration_pool.py): it costs clean and wet verdicts more than it gives real ones
-PLAYED_PARTS = ("played", "playedwet")
-BACKEND_PARTS = ("bank",) + CALIBRATION_PARTS
-# The multi-condition LDA (``lda_dims``) also needs ``bankwet``. It is off in the shipped
-# back-end: it lowers clean and wet EER by 2-4 points but lets more impostors through on
-# real recordings at the calibrated threshold (README, "A multi-condition LDA";
-# benchmarks/backend_lda.py).
-LDA_PARTS = ("bankwet",)
-
-
-def held_out_trials(part: Part, seed: int, k: int):
-    """The trials of the ``k``-th calibration part that :func:`fit_backends` calibrates on."""
-    return trials.make_trials(part.rows["instrument_str"].to_numpy(), np.random.default_rng([seed, k]))
-
-
-def fit_backends(models: dict[str, Path], parts: dict[str, Part], store: EmbeddingStore | None = None,
-                 precision: str = "auto", seed: int = 0, log=None, lda_dims: int | None = None,
-                 calibration_parts: tuple[str, ...] = CALIBRATION_PARTS, rule: str = "softmax",
-                 temperature: float = 0.5) -> tuple[dict, dict]:
-    """A calibrated scoring back-end per model (:mod:`mie_core.scoring.backend`) and the embeddings
-    of the ``bank`` part (for the identification centroids).
-
-    Mean and cohort come from the ``bank`` notes of training instruments (with
-    ``lda_dims``, also an LDA, fitted with the same notes through the training chain:
-    ``bankwet``, which must then be in ``parts``); the calibration
-    is fitted on trials of the ``calibration_parts`` (default: ``valid`` and ``calib``, the
-    valid instruments' notes clean and through the training rooms' chain; ``PLAYED_PARTS``
-    add them played as musicians play), which must be in ``parts``; ``typical_min`` is the
-    1st percentile of those held-out notes' best cohort score. Nothing of the test
-    instruments or test rooms is used. ``rule`` and ``temperature``: the enrolment rule
-    (:func:`mie_core.scoring.backend.pooled_asnorm`).
-    """
-    from mie_core.scoring import backend
-
-    missing = [n for n in ("bank",) + tuple(calibration_parts) if n not in parts]
-    if missing:
-        raise ValueError(f"fit_backends needs the part(s) {', '.join(missing)}")
-    bank, held = parts["bank"], [parts[n] for n in calibration_parts]
-    train = (bank.rows["part"] == "train").to_numpy()
-    backends, bank_emb = {}, {}
-    for name, path in models.items():
-        eb = embed_models({name: path}, bank, store, precision, log=log)[name]
-        fit_emb, fit_lab = eb[train], bank.rows["instrument_str"].to_numpy()[train]
-        if lda_dims:
-            wet = parts["bankwet"]
-            fit_emb = np.concatenate([fit_emb, embed_models({name: path}, wet, store, precision, log=log)[name]])
-            fit_lab = np.concatenate([fit_lab, wet.rows["instrument_str"].to_numpy()])
-        be = backend.fit_backend(fit_emb, fit_lab, lda_dims=lda_dims, rule=rule, temperature=temperature)
-        tar, non, typ = [], [], []
-        for k, part in enumerate(held):
-            e = embed_models({name: path}, part, store, precision, log=log)[name]
-            tr = held_out_trials(part, seed, k)
-            sc = backend.trial_scores(be, e, tr)["asnorm"]
-            tar.append(sc[tr.target])
-            non.append(sc[~tr.target])
-            typ.append(be.typicality(e))
-        be.calibration = backend.fit_calibration(np.concatenate(tar), np.concatenate(non))
-        be.typical_min = float(np.percentile(np.concatenate(typ), 1))
-        be.info.update({"calibrated_on": [p.name for p in held], "n_calibration_trials":
-                        int(sum(map(len, tar)) + sum(map(len, non))), "prior": 0.5})
-        backends[name] = be
-        bank_emb[name] = eb
-    return backends, bank_emb
-
-
-# what the quality-aware fusion is fitted on (mie_core.scoring.fusion): the detector on the training
-# instruments' bank notes clean and through the training rooms, the weights on the calibration's trials
-FUSION_PARTS = BACKEND_PARTS + ("bankwet",)
-
-
-def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict[str, Part], backends: dict, partner_backends: dict,
-                store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None,
-                calibration_parts: tuple[str, ...] = CALIBRATION_PARTS) -> dict:
-    """name -> :class:`mie_core.scoring.fusion.QualityFusion` for each (main, clean partner) pair of
-    checkpoints, both models' back-ends fitted and calibrated already (:func:`fit_backends`);
-    ``parts`` must hold :data:`FUSION_PARTS` and the ``calibration_parts`` whose held-out
-    trials fit the weights (default: the calibration's own; ``PLAYED_PARTS`` add them played
-    as musicians play: measured, not shipped). Nothing of the test instruments or rooms is used."""
-    from mie_core.scoring import fusion
-
-    missing = [n for n in FUSION_PARTS + tuple(calibration_parts) if n not in parts]
-    if missing:
-        raise ValueError(f"fit_fusions needs the part(s) {', '.join(missing)}")
-    train = (parts["bank"].rows["part"] == "train").to_numpy()
-    out = {}
-    for name, (main, partner) in pairs.items():
-        def emb(pname, path=None):
-            return embed_models({name: path}, parts[pname], store, precision, log=log)[name]
-
-        members = (partner, main)  # the fusion's member order: the clean partner first
-        clean = [emb("bank", m)[train] for m in members]
-        wet = [emb("bankwet", m) for m in members]
-        held = [([emb(p, m) for m in members], held_out_trials(parts[p], seed, k)) for k, p in enumerate(calibration_parts)]
-        qf = fusion.fit_fusion([partner_backends[name], backends[name]], clean, wet, held)
-        qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
-                        "fusion_parts": list(calibration_parts), "seed": seed})
-        out[name] = qf
-    return out
-
-
-def fit_system(members: dict[str, Path], backends: dict, parts: dict[str, Part], main: str,
-               store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None):
-    """The :class:`mie_core.scoring.fusion.QualityFusion` of a system of several models (``members``:
-    name -> checkpoint, in the fusion's order; each back-end calibrated already, as shipped),
-    fitted as :func:`fit_fusions` fits a pair: the detector on the training instruments' bank
-    notes clean against ``bankwet``, the weights on the calibration's held-out trials; nothing
-    of the test instruments or rooms. ``main``: the member the system shows on maps."""
-    import dataclasses
-
-    from mie_core.scoring import fusion
-
-    missing = [n for n in FUSION_PARTS if n not in parts]
-    if missing:
-        raise ValueError(f"fit_system needs the part(s) {', '.join(missing)}")
-    if main not in members or len(members) < 2:
-        raise ValueError(f"a system needs two or more members, {main!r} among them")
-    train = (parts["bank"].rows["part"] == "train").to_numpy()
-
-    def emb(pname):
-        e = embed_models(members, parts[pname], store, precision, log=log)
-        return [e[m] for m in members]
-
-    clean = [e[train] for e in emb("bank")]
-    held = [(emb(p), held_out_trials(parts[p], seed, k)) for k, p in enumerate(CALIBRATION_PARTS)]
-    qf = fusion.fit_fusion([backends[m] for m in members], clean, emb("bankwet"), held)
-    qf.info.update({"detector_parts": ["bank (training instruments)", "bankwet"],
-                    "fusion_parts": list(CALIBRATION_PARTS), "seed": seed})
-    return dataclasses.replace(qf, members=tuple(members), main=main)
 
 
 def is_system(path: Path) -> bool:

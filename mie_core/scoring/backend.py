@@ -209,7 +209,7 @@ class Backend:
     mean: (d,) mean unit embedding of training notes; cohort: (c, k) unit centroids of
     training instruments in the scoring space; top_n: AS-norm cohort size; calibration: (a, b)
     for AS-norm scores (None before it is fitted on held-out trials:
-    :func:`mie_core.evaluation.report.fit_backends`); typical_min: the
+    :func:`mie_core.scoring.fitting.fit_backends`); typical_min: the
     1st percentile, over held-out notes, of a note's best score against the cohort (a
     clip below it is unlike anything the model was trained on); info: provenance;
     projection: (d, k) LDA (:func:`fit_lda`) or None (k = d, centring alone); rule and
