@@ -39,6 +39,7 @@ import pandas as pd
 from mie_core.data import gm
 from mie_core.data.audio import NOTE_SECONDS
 from mie_core.data.soundfonts import data_dir
+from mie_core.fileio import atomic_write_text
 
 # package name -> General MIDI program of the instrument it records
 TONEJS: dict[str, int] = {
@@ -99,41 +100,46 @@ def _npm_pack(npm: str, pkg: str, folder: Path, keep) -> tuple[str, str]:
         return tgz[0].name, hashlib.sha256(tgz[0].read_bytes()).hexdigest()
 
 
+def _fetch_packages(dest: Path, items: dict, rename, log) -> tuple[list, dict]:
+    """``npm pack`` each ``{key: (folder name, package)}`` into ``dest/<folder>/`` (skipping
+    those present), keeping the files ``rename`` names; returns (keys present, {key: why
+    missing}) and records every package's version file and sha256 in ``dest/manifest.json``
+    (written whole)."""
+    log = log or (lambda m: None)
+    npm = shutil.which("npm")
+    present, missing = [], {}
+    manifest_path = dest / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    for key, (name, pkg) in items.items():
+        folder = dest / name
+        if folder.is_dir() and any(folder.glob("*.mp3")):
+            present.append(key)
+            continue
+        if npm is None:
+            missing[key] = "npm is not installed (Debian: apt-get install npm), so the real recordings cannot be fetched"
+            continue
+        try:
+            file, digest = _npm_pack(npm, pkg, folder, rename)
+        except (OSError, subprocess.SubprocessError) as err:
+            missing[key] = str(err)
+            continue
+        manifest[str(key)] = {"package": pkg, "file": file, "sha256": digest}
+        log(f"fetched {pkg} ({len(list(folder.glob('*.mp3')))} notes)")
+        present.append(key)
+    if manifest:
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
+    return present, missing
+
+
 def fetch_tonejs(root: Path | None = None, names=None, log=None) -> tuple[list[str], dict[str, str]]:
     """``npm pack`` each package into ``data/real/tonejs/<name>/`` (skipping those present).
 
     Returns (names present, {name: why missing}). Needs ``npm`` on the PATH and the npm
     registry; says so otherwise. Writes ``manifest.json`` (package versions and sha256).
     """
-    log = log or (lambda m: None)
-    dest = tonejs_dir(root)
-    names = list(names or TONEJS)
-    present, missing = [], {}
-    npm = shutil.which("npm")
-    manifest_path = dest / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    for name in names:
-        folder = dest / name
-        if folder.is_dir() and any(folder.glob("*.mp3")):
-            present.append(name)
-            continue
-        if npm is None:
-            missing[name] = "npm is not installed (Debian: apt-get install npm), so the real recordings cannot be fetched"
-            continue
-        pkg = f"tonejs-instrument-{name}-mp3"
-        try:
-            file, digest = _npm_pack(npm, pkg, folder,
-                                     lambda b: b if b.endswith(".mp3") and note_to_midi(b[:-4]) is not None else None)
-        except (OSError, subprocess.SubprocessError) as err:
-            missing[name] = str(err)
-            continue
-        manifest[name] = {"package": pkg, "file": file, "sha256": digest}
-        log(f"fetched {pkg} ({len(list(folder.glob('*.mp3')))} notes)")
-        present.append(name)
-    if manifest:
-        dest.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(manifest, indent=1))
-    return present, missing
+    items = {name: (name, f"tonejs-instrument-{name}-mp3") for name in (names or TONEJS)}
+    return _fetch_packages(tonejs_dir(root), items,
+                           lambda b: b if b.endswith(".mp3") and note_to_midi(b[:-4]) is not None else None, log)
 
 
 def salamander_dir(root: Path | None = None) -> Path:
@@ -153,33 +159,8 @@ def fetch_salamander(root: Path | None = None, log=None) -> tuple[list[int], dic
     """``npm pack`` the Salamander piano's velocity layers :data:`SALAMANDER_VELOCITIES`
     into ``data/real/salamander/v<N>/`` (skipping those present). Returns (velocities
     present, {velocity: why missing})."""
-    log = log or (lambda m: None)
-    dest = salamander_dir(root)
-    npm = shutil.which("npm")
-    present, missing = [], {}
-    manifest_path = dest / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    for v in SALAMANDER_VELOCITIES:
-        folder = dest / f"v{v}"
-        if folder.is_dir() and any(folder.glob("*.mp3")):
-            present.append(v)
-            continue
-        if npm is None:
-            missing[v] = "npm is not installed (Debian: apt-get install npm), so the real recordings cannot be fetched"
-            continue
-        pkg = SALAMANDER_PACKAGE.format(v=v)
-        try:
-            file, digest = _npm_pack(npm, pkg, folder, _salamander_name)
-        except (OSError, subprocess.SubprocessError) as err:
-            missing[v] = str(err)
-            continue
-        manifest[str(v)] = {"package": pkg, "file": file, "sha256": digest}
-        log(f"fetched {pkg} ({len(list(folder.glob('*.mp3')))} notes)")
-        present.append(v)
-    if manifest:
-        dest.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(manifest, indent=1))
-    return present, missing
+    items = {v: (f"v{v}", SALAMANDER_PACKAGE.format(v=v)) for v in SALAMANDER_VELOCITIES}
+    return _fetch_packages(salamander_dir(root), items, _salamander_name, log)
 
 
 def salamander_table(root: Path | None = None) -> pd.DataFrame:
