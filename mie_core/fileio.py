@@ -58,20 +58,26 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` as ``path`` whole (temporary file in the same folder, fsync, rename)."""
+def _write_whole(path: str | Path, write, suffix: str = ".tmp") -> None:
+    """``write(f)`` into a temporary file in ``path``'s folder, fsync, then rename over ``path``;
+    on any failure the temporary file goes and ``path`` is as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
+    tmp = _tmp_name(path).with_suffix(suffix)
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` as ``path`` whole (temporary file in the same folder, fsync, rename)."""
+    _write_whole(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -81,18 +87,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` of ``array`` as ``path`` whole (no pickles)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path).with_suffix(".tmp.npy")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(array), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    _write_whole(path, lambda f: np.save(f, np.asarray(array), allow_pickle=False), ".tmp.npy")
 
 
 class FileLock:
