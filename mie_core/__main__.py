@@ -204,12 +204,14 @@ def cmd_verify(args) -> int:
     if not tw:
         print("error: no test clip", file=sys.stderr)
         return 2
-    recal = v.real_calibration.pair if args.calibration == "real" and v.real_calibration is not None else None
+    scorer = v
     if args.calibration == "real" and v.real_calibration is not None and v.can_calibrate:
+        scorer = v.real_calibration.applied(v)  # the fusion's weights refitted on real notes
         worst_t, worst_n = v.real_calibration.worst()
-        print(f"calibration: fitted on real notes (each held-out source: genuine accepted >= {100 * worst_t:.0f} %, "
-              f"impostors rejected >= {100 * worst_n:.0f} %); --calibration model for the model's own", file=sys.stderr)
-    res = verify(v, v.embed(ew), v.embed(tw), args.prior, recalibration=recal)
+        print(f"calibration: refitted on real studio notes (each held-out source: genuine accepted >= "
+              f"{100 * worst_t:.0f} %, impostors rejected >= {100 * worst_n:.0f} %); for notes recorded in a room or "
+              "on a phone, --calibration model", file=sys.stderr)
+    res = verify(scorer, v.embed(ew), v.embed(tw), args.prior)
     enrol_midi = np.array([note_midi(w) for w in ew])
     if not v.can_calibrate:
         print(f"note: {args.model} has no calibrated back-end: scores are cosines, no probability or verdict",
@@ -331,8 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     vf.add_argument("--prior", type=float, default=0.5, help="prior probability that a test clip is the instrument")
     vf.add_argument("--json", action="store_true", help="one JSON object per line")
     vf.add_argument("--calibration", choices=["real", "model"], default="real",
-                    help="real: the system's calibration fitted on real notes, where it has one (default); "
-                         "model: its own, fitted on renders")
+                    help="real: the system's fusion weights refitted on real studio recordings, where it has "
+                         "them (default; for close-microphone notes); model: its own fusion, fitted on renders "
+                         "clean and through simulated rooms (for notes recorded in a room or on a phone)")
     vf.add_argument("--skip-bad", action="store_true", help="report unreadable test files and go on")
     vf.add_argument("--max-seconds", type=float, default=60.0)
     vf.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")

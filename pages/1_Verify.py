@@ -33,6 +33,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                                      key="test_file", help=ui.UPLOAD_HELP)
         recorded = c2.audio_input("... or record one", key="test_rec")
         recal = None  # the user's own calibration (My instruments), where they fitted one for this system
+        scorer = ver  # what scores: the model as shipped, or with its weights refitted on real notes
         if ver.can_calibrate:
             prior = st.select_slider(
                 "Prior: how likely a test clip is to be the enrolled instrument, before listening", ui.PRIORS, 0.5,
@@ -52,12 +53,16 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                          "'your own calibration').")
                 recal = recal if use else None
             if recal is None and (line := ui.real_calibration_line(ver)) is not None:
-                use_real = st.checkbox("Use the calibration fitted on real recordings", True, key=f"realcal_{entry.name}",
-                                       help="Off: the model's own calibration, fitted on held-out corpus instruments "
-                                            "(clean renders and simulated rooms), which accepts more impostors on real "
-                                            "recordings (docs/results.md, 'real notes, source by source').")
+                use_real = st.checkbox(
+                    "Studio recordings (close microphone, quiet room): use the weights refitted on real studio notes",
+                    True, key=f"realcal_{entry.name}",
+                    help="On: the system's fusion weights refitted on real studio recordings of several collections; "
+                         "measured on each collection with the weights fitted without it. Off: the model's own "
+                         "fusion, fitted on renders clean and through simulated rooms, microphones, noise and "
+                         "codecs: choose it for notes recorded in a room or on a phone, where the refitted weights "
+                         "let through about a third of impostors (docs/results.md, 'real notes, source by source').")
                 if use_real:
-                    recal = ver.real_calibration.pair
+                    scorer = ver.real_calibration.applied(ver)  # the fusion's weights refitted on real notes
                     st.caption(line)
             if mine.calibration is None:
                 st.caption("Enrol two or more of your instruments in **My instruments**: the verdicts are then "
@@ -79,11 +84,11 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                 st.session_state["uploaded_points"] = {name: (entry.main, own[0], x)}
                 elapsed = time.perf_counter() - t0
                 if state.get("enrol") is not None:
-                    r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5,
+                    r = verify.verify(scorer, state["enrol"], e[None], prior if ver.can_calibrate else 0.5,
                                       recalibration=recal).iloc[0]
                     if ver.can_calibrate:
-                        cal_name = ("" if recal is None else "; your calibration" if recal == mine.calibration
-                                    else "; calibrated on real recordings")
+                        cal_name = ("; your calibration" if recal is not None else
+                                    "; calibrated on real recordings" if scorer is not ver else "")
                         shown = f"{100 * r['probability']:.1f}"
                         accept = float(shown) >= 50.0  # decided on what is shown
                         how = (f"fused LLR {r['llr']:+.2f}, clip quality {100 * r['quality']:.0f} % clean"
@@ -110,7 +115,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                         if warn:
                             st.warning(warn, icon=":material/straighten:")
                     rates = ui.verdict_rates(entry.name)
-                    if recal is not None and ver.real_calibration is not None and recal == ver.real_calibration.pair:
+                    if scorer is not ver:
                         with st.expander("How often is this verdict right? (real recordings at prior 50 %, each "
                                          "collection scored with the calibration fitted without it)"):
                             st.dataframe(ui.real_calibration_table(ver), hide_index=True)

@@ -72,6 +72,7 @@ with ui.guard():
     enrolled = lib.embeddings()
     st.subheader("Score clips against every enrolled instrument")
     cal, cinfo = lib.calibration, lib.calibration_info
+    scorer = ver  # what scores the batch: the model as shipped, or with its weights refitted on real notes
     from_enrolments = cinfo.get("from") == ENROLMENT_SOURCE
     if cal:
         source = ("your enrolment clips, each against the rest of its instrument and your other instruments "
@@ -85,8 +86,9 @@ with ui.guard():
             st.rerun()
     else:
         if (line := ui.real_calibration_line(ver)) is not None:
-            cal = ver.real_calibration.pair  # no calibration of the user's: the one fitted on real notes
-            st.caption(line)
+            scorer = ver.real_calibration.applied(ver)  # no calibration of the user's: the one fitted on real notes
+            st.caption(line + " Made for studio recordings (close microphone, quiet room); for notes recorded in a "
+                              "room or on a phone, calibrate on your own enrolments below.")
         if len(enrolled) < 2:
             st.caption("With a second instrument enrolled, the verdicts are calibrated on your own enrolments.")
     if len(enrolled) >= 2 and not (cal and from_enrolments) and st.button(
@@ -109,7 +111,7 @@ with ui.guard():
         st.info("Enrol at least one instrument first.")
     elif clips:
         emb = ver.embed([x for _, x in clips])
-        res = verify.identify_enrolled(ver, emb, enrolled, prior, recalibration=cal,
+        res = verify.identify_enrolled(scorer, emb, enrolled, prior, recalibration=cal,
                                        test_midi=[pitch.note_midi(x) for _, x in clips], enrolled_midi=lib.pitches())
         res.insert(0, "file", [clips[i][0] for i in res["clip"]])
         best = res.groupby("clip").head(1)

@@ -265,3 +265,56 @@ def test_a_system_of_three_models_scores_as_its_trial_list_and_keeps_its_members
     (tmp_path / "fusion.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="3 models needs 7"):
         fusion.QualityFusion.load(tmp_path)
+
+
+def test_a_real_notes_calibration_refits_the_fusion_weights_and_nothing_else(tmp_path):
+    """``RealCalibration`` (issue 29): a fused system's weights refitted on real notes replace the
+    fusion's weights alone (detector, back-ends, embeddings and the library's hash unchanged),
+    so its LLR is the fusion's features times the new weights; an affine one is ``a llr + b``
+    on the model's own LLR, fused or not; the first file format still loads; a fusion of
+    another size is refused."""
+    from mie_core.service import verify
+
+    views, labels = _two_backends()
+    (bp, ep), (bm, em) = views
+    qf, _ = _fitted(views, labels)
+    for folder, e in ((tmp_path / "p", ep), (tmp_path / "m", em)):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(e.tobytes())
+    partner = verify.Verifier(tmp_path / "p", _Encoder(ep), bp, None, None)
+    v = verify.Verifier(tmp_path / "m", _Encoder(em), bm, None, None, others=(partner,), fusion=qf)
+    enrol, test = [200, 201, 202], [203, 204, 230, 231]
+    own = verify.verify(v, v.embed(enrol), v.embed(test))
+    weights = np.array([0.5, 2.0, -0.25, 0.75, 1.0])
+    rc = verify.RealCalibration("fusion", tuple(weights), -0.5, {"a": {"genuine_accepted": 0.9,
+                                "impostors_rejected": 0.95}, "pooled": {}}, {}, {"sources": ["a"]})
+    rv = rc.applied(v)
+    assert rv.hash == v.hash and rv.fusion.detector is v.fusion.detector and v.fusion.fusion is qf.fusion
+    got = verify.verify(rv, rv.embed(enrol), rv.embed(test))
+    llr, w = fusion.system_llr([bp, bm], qf, [ep[enrol], em[enrol]], [ep[test], em[test]])
+    clean = bp.llr(bp.score(ep[enrol], ep[test]))
+    chain = bm.llr(bm.score(em[enrol], em[test]))
+    want = fusion.fusion_features([clean, chain], w) @ weights - 0.5
+    np.testing.assert_allclose(got["llr"], want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got["quality"], own["quality"])
+    np.testing.assert_allclose(own["llr"], llr)
+    assert rc.worst() == (0.9, 0.95)
+    # saved and loaded exactly; the first format (an affine a, b) still loads
+    rc.save(tmp_path / "m")
+    assert verify.RealCalibration.load(tmp_path / "m") == rc
+    (tmp_path / "m" / "real_calibration.json").write_text(json.dumps(
+        {"a": 2.0, "b": -1.0, "held_out": {}, "as_shipped": {}, "fitted_on": {}}))
+    old = verify.RealCalibration.load(tmp_path / "m")
+    assert (old.kind, old.weights, old.offset) == ("affine", (2.0,), -1.0)
+    np.testing.assert_allclose(verify.verify(old.applied(v), v.embed(enrol), v.embed(test))["llr"],
+                               2.0 * own["llr"] - 1.0, rtol=1e-10, atol=1e-10)
+    # a model alone: the affine map composes with its own calibration
+    alone = verify.Verifier(tmp_path / "m", _Encoder(em), bm, None, None)
+    np.testing.assert_allclose(verify.verify(old.applied(alone), em[enrol], em[test])["llr"],
+                               2.0 * verify.verify(alone, em[enrol], em[test])["llr"] - 1.0, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="weights"):
+        verify.RealCalibration("fusion", (1.0, 2.0, 3.0), 0.0, {}, {}, {}).applied(v)
+    (tmp_path / "m" / "real_calibration.json").write_text(json.dumps(
+        {"kind": "affine", "weights": [-1.0], "offset": 0.0, "held_out": {}, "as_shipped": {}, "fitted_on": {}}))
+    with pytest.raises(ValueError, match="positive slope"):
+        verify.RealCalibration.load(tmp_path / "m")

@@ -74,3 +74,25 @@ def test_the_verdict_is_the_bayes_decision_at_any_prior():
     high, low = sources.verdict_rates(llr, target, prior=0.9), sources.verdict_rates(llr, target, prior=0.1)
     assert (high["genuine_accepted"], high["impostors_rejected"]) == (1.0, 0.0)  # -logit(0.9) = -2.2
     assert (low["genuine_accepted"], low["impostors_rejected"]) == (0.0, 1.0)  # -logit(0.1) = +2.2
+
+
+def test_a_fusion_refitted_without_each_source_uses_every_feature_and_ships_one_fit_on_all():
+    """``measure_sources``' ``fusion``: with the LLR as its one feature it is the affine
+    recalibration exactly; with a second feature that carries the target in the other
+    sources it is fitted without the scored source and improves on the LLR alone; the
+    shipped fit (``fit_real_fusion``) sees every source and matches ``fit_real_calibration``
+    on one feature."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(9), 14)
+    src_of_inst = np.array(list("aaabbbccc"))[labels]
+    draws = [trials.make_trials(labels, np.random.default_rng(k), n_enroll=3, n_target=6, n_nontarget=6)
+             for k in range(2)]
+    llrs = [rng.standard_normal(d.target.size) + 0.8 * d.target for d in draws]
+    one = sources.measure_sources(llrs, draws, src_of_inst, feature_draws=[x[:, None] for x in llrs])
+    assert one["fusion"] == one["loso"]
+    good = [np.c_[x, 3.0 * d.target + 0.3 * rng.standard_normal(x.size)] for x, d in zip(llrs, draws)]
+    two = sources.measure_sources(llrs, draws, src_of_inst, feature_draws=good)
+    assert two["fusion"]["pooled"]["eer"] < 0.5 * two["loso"]["pooled"]["eer"]
+    w, b = sources.fit_real_fusion([x[:, None] for x in llrs], draws)
+    a, b1 = sources.fit_real_calibration(llrs, draws)
+    assert w.shape == (1,) and w[0] == pytest.approx(a) and b == pytest.approx(b1)

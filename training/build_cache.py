@@ -103,12 +103,13 @@ REAL_CALIBRATED = ("mel+cqt", "cqt122", "mel122")
 
 def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, seed: int = 0) -> int:
     """Each shipped system's calibration on real notes (:class:`mie_core.service.verify.RealCalibration`):
-    ``a llr + b`` fitted on every real trial of every source, and its EER and verdict rates on
-    each source when fitted without that source (:func:`mie_core.scoring.sources.measure_sources`)."""
+    a fused system's weights refitted on every real trial of every source (a model alone: ``a
+    llr + b``), and its EER and verdict rates on each source when fitted without that source
+    (:func:`mie_core.scoring.sources.measure_sources`)."""
     from mie_core.evaluation import protocol
     from mie_core.evaluation.parts import real_sources_part
-    from mie_core.evaluation.report import system_trial_llrs
-    from mie_core.scoring.sources import fit_real_calibration, measure_sources
+    from mie_core.evaluation.report import system_trial_scores
+    from mie_core.scoring.sources import fit_real_calibration, fit_real_fusion, measure_sources
     from mie_core.service.verify import RealCalibration
 
     part = real_sources_part()
@@ -119,17 +120,22 @@ def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, 
     store = EmbeddingStore()
     for name in REAL_CALIBRATED:
         folder = out / "models" / name
-        llrs = system_trial_llrs(folder, part, draws, store, precision, log=print)
-        res = measure_sources(llrs, draws, rows["source"].to_numpy())
-        a, b = fit_real_calibration(llrs, draws)
+        llrs, feats = system_trial_scores(folder, part, draws, store, precision, log=print)
+        res = measure_sources(llrs, draws, rows["source"].to_numpy(), feature_draws=feats)
+        if feats is not None:
+            weights, offset = fit_real_fusion(feats, draws)
+            kind, held = "fusion", res["fusion"]
+        else:
+            a, offset = fit_real_calibration(llrs, draws)
+            kind, weights, held = "affine", np.array([a]), res["loso"]
         fitted_on = {"sources": sorted(rows["source"].unique().tolist()),
                      "instruments": {s: sorted(g["instrument_str"].unique().tolist()) for s, g in rows.groupby("source")},
                      "notes": int(len(rows)), "trials": int(sum(d.target.size for d in draws)), "draws": n_draws,
                      "seed": seed, "prior": 0.5, "precision": resolve_precision(precision)}
-        RealCalibration(a, b, res["loso"], res["before"], fitted_on).save(folder)
-        print(f"{name}: a {a:.3f}, b {b:+.3f}; held out, pooled: genuine accepted "
-              f"{100 * res['loso']['pooled']['genuine_accepted']:.1f} %, impostors rejected "
-              f"{100 * res['loso']['pooled']['impostors_rejected']:.1f} %")
+        RealCalibration(kind, tuple(float(x) for x in weights), float(offset), held, res["before"], fitted_on).save(folder)
+        print(f"{name}: {kind} fitted on real notes; held out, pooled: genuine accepted "
+              f"{100 * held['pooled']['genuine_accepted']:.1f} %, impostors rejected "
+              f"{100 * held['pooled']['impostors_rejected']:.1f} %")
     rewrite_manifest(out, "--real-calibration-only")
     return 0
 

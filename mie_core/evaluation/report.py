@@ -79,29 +79,40 @@ def system_results(path: Path, part: Part, store: EmbeddingStore | None = None, 
     return {"fused": rec, "members": [str(p.relative_to(root)) for p in paths], "main": ver.fusion.main}
 
 
-def system_trial_llrs(path: Path, part: Part, draws: list, store: EmbeddingStore | None = None,
-                      precision: str = "auto", log=None) -> list[np.ndarray]:
+def system_trial_scores(path: Path, part: Part, draws: list, store: EmbeddingStore | None = None,
+                        precision: str = "auto", log=None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Per trial draw, the calibrated LLR of every trial by a shipped model or system folder
-    as the Verify page scores it (its members' back-ends and fusion as saved; no
-    recalibration), its members' embeddings through the one store."""
+    as the Verify page scores it with the model's own calibration (its members' back-ends and
+    fusion as saved), and for a fused one the fusion's features of every trial
+    (:func:`mie_core.scoring.fusion.trial_features`; None for a model alone), its members'
+    embeddings through the one store."""
     from mie_core.service.verify import load_verifier
 
     ver = load_verifier(path, precision)
     emb = ver.join(*[embed_models({p.name: p}, part, store, precision, log=log)[p.name] for p in ver.member_paths])
     if ver.fused:
         backends, members = ver.fusion_members(emb)
-        return [fusion.trial_llrs(backends, ver.fusion, members, d) for d in draws]
-    return [fusion.scoring_llr(ver.backend, emb, d) for d in draws]
+        feats = [fusion.trial_features(backends, ver.fusion, members, d) for d in draws]
+        return [x @ ver.fusion.fusion.weights + ver.fusion.fusion.offset for x in feats], feats
+    return [fusion.scoring_llr(ver.backend, emb, d) for d in draws], None
+
+
+def system_trial_llrs(path: Path, part: Part, draws: list, store: EmbeddingStore | None = None,
+                      precision: str = "auto", log=None) -> list[np.ndarray]:
+    """:func:`system_trial_scores`' LLRs alone."""
+    return system_trial_scores(path, part, draws, store, precision, log)[0]
 
 
 def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, precision: str = "auto",
                    seed: int = 0, n_draws: int = 5, log=None, clip_midi: np.ndarray | None = None,
                    part: Part | None = None) -> dict | None:
     """Real notes source by source (:mod:`mie_core.scoring.sources`) for every shipped model or system
-    folder of ``paths``, scored as the Verify page scores (:func:`system_trial_llrs`) on the
-    real notes of every source fetched, pooled (:func:`mie_core.evaluation.parts.real_sources_part`):
-    per source and pooled, EER and both verdict rates as shipped and with the affine
-    recalibration fitted without the source (and, with ``clip_midi``, with the pitch gap).
+    folder of ``paths`` (:func:`system_trial_scores`) on the real notes of every source
+    fetched, pooled (:func:`mie_core.evaluation.parts.real_sources_part`): per source and
+    pooled, EER and both verdict rates with the model's own calibration, with the affine
+    recalibration fitted without the source, for a fused system with its fusion's weights
+    refitted without the source (what the pages use on real recordings), and, with
+    ``clip_midi``, with the pitch gap.
     A folder without a calibrated back-end is listed under ``not_measured`` with the reason.
     None where no real notes were fetched. ``part``: other notes with a ``source`` column
     (the tests' renders)."""
@@ -119,8 +130,8 @@ def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, 
         if not (is_system(path) or (Path(path) / "backend.json").exists()):
             out["not_measured"][name] = "no calibrated back-end in the folder (the shipped folders have one)"
             continue
-        llrs = system_trial_llrs(Path(path), part, draws, store, precision, log)
-        out["systems"][name] = measure_sources(llrs, draws, rows["source"].to_numpy(), clip_midi)
+        llrs, feats = system_trial_scores(Path(path), part, draws, store, precision, log)
+        out["systems"][name] = measure_sources(llrs, draws, rows["source"].to_numpy(), clip_midi, feature_draws=feats)
     return out
 
 
@@ -130,7 +141,8 @@ def markdown_sources(res: dict) -> str:
     n_inst = res["instruments"]
     out = []
     for name, r in res["systems"].items():
-        kinds = [("before", "as shipped"), ("loso", "recalibrated without the source")]
+        kinds = [("before", "the model's own calibration"), ("loso", "recalibrated without the source")]
+        kinds += [("fusion", "fusion refitted without the source")] if "fusion" in r else []
         kinds += [("quality", "with the pitch gap, without the source")] if "quality" in r else []
         lines = [f"**{name}** (EER %; genuine accepted / impostors rejected % at prior 0.5)", "",
                  "| source (instruments) | " + " | ".join(f"{label}: EER | verdicts" for _, label in kinds) + " |",

@@ -226,10 +226,17 @@ def member_vectors(backends: list[Backend], embs) -> np.ndarray:
     return np.concatenate([b.vectors(e) for b, e in zip(backends, embs)], axis=1)
 
 
+def trial_features(backends: list[Backend], qf: QualityFusion, embs, trials) -> np.ndarray:
+    """(n_trials, 2m + 1) the fusion's features of a trial list (:func:`fusion_features`: each
+    member's calibrated LLR, each times the trial quality, the quality) over clips embedded
+    by every member (rows aligned)."""
+    w = trial_quality(qf.detector.prob_clean(member_vectors(backends, embs)), trials)
+    return fusion_features([scoring_llr(b, e, trials) for b, e in zip(backends, embs)], w)
+
+
 def trial_llrs(backends: list[Backend], qf: QualityFusion, embs, trials) -> np.ndarray:
     """(n_trials,) fused LLRs of a trial list over clips embedded by every member (rows aligned)."""
-    w = trial_quality(qf.detector.prob_clean(member_vectors(backends, embs)), trials)
-    return qf.fusion.llr([scoring_llr(b, e, trials) for b, e in zip(backends, embs)], w)
+    return trial_features(backends, qf, embs, trials) @ qf.fusion.weights + qf.fusion.offset
 
 
 def scoring_llr(backend: Backend, emb: np.ndarray, trials) -> np.ndarray:

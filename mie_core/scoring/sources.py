@@ -111,25 +111,32 @@ def quality_features(llr: np.ndarray, gap: np.ndarray) -> np.ndarray:
     return np.stack([llr, g, llr * g], axis=1)
 
 
+def _rates(scores: np.ndarray, target: np.ndarray, enrol_src: np.ndarray, prior: float) -> dict:
+    rec = source_rates(scores, target, enrol_src, prior)
+    rec["pooled"] = {"eer": float(metrics.eer(scores[target], scores[~target], "rocch")), **verdict_rates(scores, target, prior)}
+    return rec
+
+
 def measure_sources(llr_draws: list, draws: list, source_of_clip: np.ndarray, clip_midi: np.ndarray | None = None,
-                    prior: float = 0.5) -> dict:
+                    prior: float = 0.5, feature_draws: list | None = None) -> dict:
     """Per source and pooled, means over trial draws of EER and both verdict rates:
     ``before`` (the scores as given), ``loso`` (:func:`leave_one_source_out` of the affine
-    recalibration) and, with ``clip_midi``, ``quality`` (the LLR with the pitch gap,
-    :func:`quality_features`, also fitted without the source)."""
-    keys = ("before", "loso") + (("quality",) if clip_midi is not None else ())
-    out = {k: [] for k in keys}
-    for llr, d in zip(llr_draws, draws):
+    recalibration); with ``feature_draws`` (per draw, (n, k) features whose fitted linear map
+    is an LLR: a fused system's :func:`mie_core.scoring.fusion.fusion_features`), ``fusion``
+    (that map fitted without the source: the fusion's weights refitted on real notes); with
+    ``clip_midi``, ``quality`` (the LLR with the pitch gap, :func:`quality_features`, also
+    fitted without the source)."""
+    out: dict[str, list] = {}
+    for k, (llr, d) in enumerate(zip(llr_draws, draws)):
         enrol_src, test_src = trial_sources(source_of_clip, d.enroll, d.model, d.test)
         scored = {"before": llr, "loso": leave_one_source_out(llr, d.target, enrol_src, test_src)[0]}
+        if feature_draws is not None:
+            scored["fusion"] = leave_one_source_out(feature_draws[k], d.target, enrol_src, test_src)[0]
         if clip_midi is not None:
             gap = trial_pitch_gaps(clip_midi, d.enroll, d.model, d.test)
             scored["quality"] = leave_one_source_out(quality_features(llr, gap), d.target, enrol_src, test_src)[0]
         for key, scores in scored.items():
-            rec = source_rates(scores, d.target, enrol_src, prior)
-            rec["pooled"] = {"eer": float(metrics.eer(scores[d.target], scores[~d.target], "rocch")),
-                             **verdict_rates(scores, d.target, prior)}
-            out[key].append(rec)
+            out.setdefault(key, []).append(_rates(scores, d.target, enrol_src, prior))
     return {k: {s: {m: float(np.mean([r[s][m] for r in recs])) for m in recs[0][s]} for s in recs[0]}
             for k, recs in out.items()}
 
@@ -142,3 +149,14 @@ def fit_real_calibration(llr_draws: list, draws: list, prior: float = 0.5) -> tu
     target = np.concatenate([d.target for d in draws])
     w, b = fit_linear(llr, target, prior)
     return float(np.ravel(w)[0]), float(b)
+
+
+def fit_real_fusion(feature_draws: list, draws: list, prior: float = 0.5) -> tuple[np.ndarray, float]:
+    """(weights (k,), offset) of ``features @ weights + offset`` fitted on every real trial of
+    every draw (every source): a fused system's weights refitted on real notes, what ships
+    for recordings of sources none of which it has seen (:func:`measure_sources`'s ``fusion``
+    gives its figures on each source held out)."""
+    x = np.concatenate(feature_draws)
+    target = np.concatenate([d.target for d in draws])
+    w, b = fit_linear(x, target, prior)
+    return np.asarray(w, float).ravel(), float(b)

@@ -29,6 +29,7 @@ fill the list), naming family and instrument type.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ import pandas as pd
 
 from mie_core.data import gm
 from mie_core.evaluation.embeddings import model_hash, resolve_precision, unit
-from mie_core.scoring.fusion import FUSION_FILE, PARTNER_DIR, QualityFusion, folder_kind, system_llr
+from mie_core.scoring.fusion import FUSION_FILE, PARTNER_DIR, Fusion, QualityFusion, folder_kind, system_llr
 from mie_core.scoring.backend import Backend, logit, sigmoid
 
 DEFAULT_PRIOR = 0.5
@@ -49,33 +50,62 @@ REAL_CALIBRATION_FILE = "real_calibration.json"
 
 @dataclass(frozen=True)
 class RealCalibration:
-    """The calibration of a system's LLR fitted on real notes (``a llr + b``), for
-    recordings of sources it has never seen, with the figures it was measured at:
-    ``held_out`` {source: EER and verdict rates with the calibration fitted without that
-    source} and ``as_shipped`` (the same trials with the model's own calibration), from
-    :func:`mie_core.scoring.sources.measure_sources` (``training.build_cache --real-calibration-only``)."""
+    """What a system's verdicts use on real recordings: fitted on real notes of every source
+    the project can reach, for recordings of sources it has never seen.
 
-    a: float
-    b: float
+    ``kind`` "fusion": the fused system's weights refitted on real trials (``weights``
+    (2m + 1,) over :func:`mie_core.scoring.fusion.fusion_features` and ``offset``; the
+    condition detector and every member's back-end are the model's own); "affine": ``a llr +
+    b`` on the model's own LLR (``weights`` (a,), ``offset`` b). With the figures it was
+    measured at: ``held_out`` {source: EER and verdict rates with it fitted without that
+    source} and ``as_shipped`` (the same trials with the model's own calibration), from
+    :func:`mie_core.scoring.sources.measure_sources` (``training.build_cache --real-calibration-only``).
+    """
+
+    kind: str
+    weights: tuple[float, ...]
+    offset: float
     held_out: dict
     as_shipped: dict
     fitted_on: dict
-
-    @property
-    def pair(self) -> tuple[float, float]:
-        return (self.a, self.b)
 
     def worst(self) -> tuple[float, float]:
         """The lowest genuine-accepted and impostors-rejected rates over the held-out sources."""
         per = [v for k, v in self.held_out.items() if k != "pooled"]
         return min(v["genuine_accepted"] for v in per), min(v["impostors_rejected"] for v in per)
 
+    def applied(self, v: "Verifier") -> "Verifier":
+        """``v`` scoring with this calibration (a copy; the embeddings are the same).
+
+        >>> from mie_core.scoring.fusion import Fusion, QualityFusion
+        >>> v = Verifier("m", None, None, None, None, fusion=QualityFusion(None, Fusion(np.ones(5), 0.0)))
+        >>> rc = RealCalibration("affine", (2.0,), -1.0, {}, {}, {})
+        >>> f = rc.applied(v).fusion.fusion; f.weights.tolist(), f.offset
+        ([2.0, 2.0, 2.0, 2.0, 2.0], -1.0)
+        """
+        w = np.asarray(self.weights, np.float64)
+        if v.fusion is not None:
+            own = v.fusion.fusion
+            if self.kind == "fusion":
+                if w.shape != own.weights.shape:
+                    raise ValueError(f"{v.path}: its real-notes fusion has {w.size} weights, the system "
+                                     f"{own.weights.size}")
+                new = Fusion(w, float(self.offset))
+            else:
+                new = Fusion(w[0] * own.weights, float(w[0] * own.offset + self.offset))
+            return dataclasses.replace(v, fusion=dataclasses.replace(v.fusion, fusion=new))
+        if self.kind != "affine" or v.backend is None or v.backend.calibration is None:
+            raise ValueError(f"{v.path}: a real-notes {self.kind} needs a calibrated model")
+        a0, b0 = v.backend.calibration
+        be = dataclasses.replace(v.backend, calibration=(float(w[0] * a0), float(w[0] * b0 + self.offset)))
+        return dataclasses.replace(v, backend=be)
+
     def save(self, folder: Path) -> None:
         from mie_core.fileio import atomic_write_text
 
         atomic_write_text(Path(folder) / REAL_CALIBRATION_FILE, json.dumps({
-            "a": self.a, "b": self.b, "held_out": self.held_out, "as_shipped": self.as_shipped,
-            "fitted_on": self.fitted_on}, indent=1))
+            "kind": self.kind, "weights": list(self.weights), "offset": self.offset, "held_out": self.held_out,
+            "as_shipped": self.as_shipped, "fitted_on": self.fitted_on}, indent=1))
 
     @classmethod
     def load(cls, folder: Path) -> "RealCalibration | None":
@@ -84,11 +114,18 @@ class RealCalibration:
             return None
         try:
             d = json.loads(path.read_text())
-            rc = cls(float(d["a"]), float(d["b"]), dict(d["held_out"]), dict(d["as_shipped"]), dict(d["fitted_on"]))
+            if "kind" in d:
+                kind, weights, offset = str(d["kind"]), tuple(float(x) for x in d["weights"]), float(d["offset"])
+            else:  # the first format: an affine recalibration
+                kind, weights, offset = "affine", (float(d["a"]),), float(d["b"])
+            rc = cls(kind, weights, offset, dict(d["held_out"]), dict(d["as_shipped"]), dict(d["fitted_on"]))
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a real-notes calibration ({err})") from None
-        if not (np.isfinite(rc.a) and np.isfinite(rc.b) and rc.a > 0):
-            raise ValueError(f"{path}: its calibration ({rc.a}, {rc.b}) is not a positive finite slope and offset")
+        if rc.kind not in ("fusion", "affine") or not (np.isfinite(rc.weights).all() and np.isfinite(rc.offset)):
+            raise ValueError(f"{path}: {rc.kind!r} with weights {rc.weights} and offset {rc.offset} is not a "
+                             "finite fusion or affine calibration")
+        if rc.kind == "affine" and not (len(rc.weights) == 1 and rc.weights[0] > 0):
+            raise ValueError(f"{path}: an affine calibration needs one positive slope, not {rc.weights}")
         return rc
 
 

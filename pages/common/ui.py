@@ -582,9 +582,10 @@ def real_calibration_line(ver) -> str | None:
         return None
     t, n = rc.worst()
     pooled = rc.held_out.get("pooled", {})
-    return (f"Verdicts use the calibration fitted on real recordings of {len(rc.fitted_on.get('sources', []))} "
-            f"collections ({rc.fitted_on.get('notes', '?')} notes). Measured on each collection with the "
-            f"calibration fitted without it: genuine notes accepted {100 * t:.0f} % or more, impostors rejected "
+    what = "the fusion's weights refitted" if rc.kind == "fusion" else "the calibration fitted"
+    return (f"Verdicts use {what} on real recordings of {len(rc.fitted_on.get('sources', []))} "
+            f"collections ({rc.fitted_on.get('notes', '?')} notes). Measured on each collection with it "
+            f"fitted without that collection: genuine notes accepted {100 * t:.0f} % or more, impostors rejected "
             f"{100 * n:.0f} % or more (all collections: {100 * pooled.get('genuine_accepted', float('nan')):.0f} % / "
             f"{100 * pooled.get('impostors_rejected', float('nan')):.0f} %).")
 

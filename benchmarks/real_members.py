@@ -1,0 +1,62 @@
+"""Each model alone on the real notes, source by source: raw centred cosine, no back-end.
+
+    python benchmarks/real_members.py [--model NAME=PATH ...] [--draws 5]
+
+The real notes of every source fetched, pooled into the paper's protocol (5 enrolment notes,
+20 + 20 trials per instrument, ``--draws`` draws, identical trials for every model; a trial
+belongs to the source of its enrolled instrument). Each model's embeddings are centred on
+the real notes themselves and scored by the cosine to the enrolment mean (the paper's
+scoring; no back-end, no calibration), so the members of a system, or a run against what
+ships, compare as embeddings. Prints EER % per source and pooled, means over draws.
+Default: the members of the shipped systems.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+import _common  # noqa: F401  (puts the repository on the path)
+
+DEFAULT = ("cqt122=cache/models/cqt122", "cqt122/clean=cache/models/cqt122/clean",
+           "mel122=cache/models/mel122", "mel122/clean=cache/models/mel122/clean")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", help="NAME=PATH of a checkpoint folder (repeatable)")
+    p.add_argument("--draws", type=int, default=5)
+    args = p.parse_args()
+    from mie_core.evaluation import protocol
+    from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
+    from mie_core.evaluation.parts import real_sources_part
+    from mie_core.evaluation.report import parse_model_arg
+    from mie_core.scoring import metrics, sources, trials
+
+    part = real_sources_part()
+    if part is None:
+        raise SystemExit("no real recordings here: python -m mie_core fetch")
+    rows = part.rows
+    models = dict(parse_model_arg(m) for m in args.model or DEFAULT)
+    emb = embed_models(models, part, EmbeddingStore(), resolve_precision("auto"))
+    src = rows["source"].to_numpy()
+    draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), 0, args.draws)
+    names = sorted(set(src)) + ["pooled"]
+    print("| model | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for name, e in emb.items():
+        e = e - e.mean(0)
+        per = {k: [] for k in names}
+        for d in draws:
+            s = trials.score_trials(e, d)
+            es, _ = sources.trial_sources(src, d.enroll, d.model, d.test)
+            for k in names:
+                m = np.ones(len(s), bool) if k == "pooled" else es == k
+                per[k].append(metrics.eer(s[m & d.target], s[m & ~d.target]))
+        print(f"| {name} | " + " | ".join(f"{100 * np.mean(per[k]):.2f}" for k in names) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
