@@ -60,7 +60,8 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                          "measured on each collection with the weights fitted without it. Off: the model's own "
                          "fusion, fitted on renders clean and through simulated rooms, microphones, noise and "
                          "codecs: choose it for notes recorded in a room or on a phone, where the refitted weights "
-                         "let through about a third of impostors (docs/results.md, 'real notes, source by source').")
+                         "let through about a third of impostors (docs/results.md, 'real notes, source by source'). A "
+                         "clip recorded here on the microphone is always scored with the model's own fusion.")
                 if use_real:
                     scorer = ver.real_calibration.applied(ver)  # the fusion's weights refitted on real notes
                     st.caption(line)
@@ -74,6 +75,11 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                             key=f"thr_{entry.name}", help="Default: this model's threshold at the EER point on the "
                                                           f"test trials ({default_thr:.3f}).")
         source = test_file or recorded
+        if source is not None and test_file is None and scorer is not ver:
+            # recorded here, on this device's microphone in a room: the studio weights do not hold there
+            scorer = ver
+            st.caption("Recorded on this device's microphone: scored with the model's own fusion (fitted on renders "
+                       "through simulated rooms and microphones), not the weights refitted on studio recordings.")
         if source is not None:
             clip = ui.read_uploads([source])
             if clip:
