@@ -3,7 +3,8 @@
 # WeSpeaker's recipes: ./run.sh STAGE [STOP_STAGE]. Every stage is resumable.
 #   1 train    fine-tune (background-friendly: rerun to carry on from state.pt)
 #   2 export   the best checkpoint into runs/cqt122_lmft/best (the trainer writes it)
-#   3 evaluate clean, wet and real parts, real by source, against the shipped cqt122
+#   3 evaluate clean, wet and real parts, real by source, against the shipped cqt122 (the
+#     last checkpoint: the trainer's best is chosen on clean renders, where LMFT loses)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stage=${1:-1}; stop=${2:-3}
@@ -18,6 +19,7 @@ if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
   fi
 fi
 if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
-  $PY -m mie_core evaluate --model lmft=$RUN/best --model cqt122=cache/models/cqt122 \
+  $PY benchmarks/real_members.py --model cqt122=cache/models/cqt122 --model lmft=$RUN/last
+  $PY -m mie_core evaluate --model lmft=$RUN/last --model cqt122=cache/models/cqt122 \
     --parts test,wet,real --no-probing --out recipes/lmft/results
 fi
