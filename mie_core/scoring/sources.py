@@ -142,13 +142,10 @@ def measure_sources(llr_draws: list, draws: list, source_of_clip: np.ndarray, cl
 
 
 def fit_real_calibration(llr_draws: list, draws: list, prior: float = 0.5) -> tuple[float, float]:
-    """(a, b) of ``a llr + b`` fitted on every real trial of every draw (every source): what
-    ships for recordings of sources none of which it has seen (:func:`measure_sources` gives
-    its figures on each source held out)."""
-    llr = np.concatenate(llr_draws)
-    target = np.concatenate([d.target for d in draws])
-    w, b = fit_linear(llr, target, prior)
-    return float(np.ravel(w)[0]), float(b)
+    """(a, b) of ``a llr + b`` fitted on every real trial of every draw (every source): a model
+    alone's calibration on real notes (:func:`fit_real_fusion` with the LLR as its one feature)."""
+    w, b = fit_real_fusion([np.asarray(llr, float)[:, None] for llr in llr_draws], draws, prior)
+    return float(w[0]), b
 
 
 def fit_real_fusion(feature_draws: list, draws: list, prior: float = 0.5) -> tuple[np.ndarray, float]:
