@@ -93,6 +93,15 @@ def test_a_fusion_refitted_without_each_source_uses_every_feature_and_ships_one_
     good = [np.c_[x, 3.0 * d.target + 0.3 * rng.standard_normal(x.size)] for x, d in zip(llrs, draws)]
     two = sources.measure_sources(llrs, draws, src_of_inst, feature_draws=good)
     assert two["fusion"]["pooled"]["eer"] < 0.5 * two["loso"]["pooled"]["eer"]
-    w, b = sources.fit_real_fusion([x[:, None] for x in llrs], draws)
-    a, b1 = sources.fit_real_calibration(llrs, draws)
-    assert w.shape == (1,) and w[0] == pytest.approx(a) and b == pytest.approx(b1)
+    # the shipped fit on all trials: scores x ~ N(+-1, 1) have the true LLR 2 x (standard errors of
+    # 20,000 trials a side: about 0.03 on the slope)
+    from types import SimpleNamespace
+
+    target = np.r_[np.ones(20_000, bool), np.zeros(20_000, bool)]
+    x = np.where(target, 1.0, -1.0) + rng.standard_normal(target.size)
+    fake = [SimpleNamespace(target=target[:20_000 + 10_000]), SimpleNamespace(target=target[30_000:])]
+    parts = [x[:30_000], x[30_000:]]  # two draws: 20,000 + 10,000 trials, then 10,000
+    w, b = sources.fit_real_fusion([p[:, None] for p in parts], fake)
+    a, b1 = sources.fit_real_calibration(parts, fake)
+    assert w.shape == (1,) and w[0] == pytest.approx(2.0, abs=0.1) and b == pytest.approx(0.0, abs=0.1)
+    assert (a, b1) == (w[0], b)
