@@ -17,8 +17,10 @@ with ui.guard():
         "(Shi, Cooper & Yamagishi, *IEEE/ACM TASLP* 2022): a **SincNet** front-end initialised on the Mel or the "
         "musical (CQT) scale, a **ResNet34** encoder, **learnable dictionary encoding** pooling and "
         "**angular-softmax** heads for instrument and family. It is evaluated as the paper does, by verifying "
-        "*unseen* instruments: enrol an instrument from five notes, then accept or reject new notes by cosine "
-        "score; the equal error rate (EER) summarises how well unseen instruments are told apart.")
+        "*unseen* instruments: enrol an instrument from five notes, then score new notes against it; the equal "
+        "error rate (EER) summarises how well unseen instruments are told apart. The Verify page decides with a "
+        "calibrated probability: each shipped model fused with its clean-trained partner (mel+cqt adds the clean Mel "
+        "model), the fusion's weights refitted on real studio recordings for uploads.")
     models = ui.models()
     bench = ui.benchmark()
     rows = []

@@ -71,6 +71,8 @@ def test_home_lists_the_models_with_their_eer(app, tiny_cache):
             eer = bench["parts"][part]["models"][name][kind]["eer"]
             assert row[column] == pytest.approx(100 * eer, abs=0.01)
     assert "mfcc" in " ".join(c.value for c in at.caption).lower()
+    intro = " ".join(m.value for m in at.markdown)  # how Verify decides, as it does: no bare cosine
+    assert "calibrated" in intro and "by cosine score" not in intro
     assert set(df["trained on"].dropna()) == {"CPU"}  # the tiny models trained here, on no GPU
     text = " ".join(m.value for m in at.markdown)  # the training notes each model rendered, by name
     for name in ("cqt_tiny", "mel_tiny"):

@@ -111,3 +111,5 @@ def test_the_verify_page_warns_from_an_octave_away_with_the_measured_rates():
     assert warn is not None and "accepted" not in warn
     line, warn = pitch.describe_gap(np.nan, [60.0], rows, "cqt122")
     assert "none found" in line and warn is None
+    line, _ = pitch.describe_gap(61.2, [60.0], rows, "cqt122")  # one semitone, said so
+    assert "is 1 semitone away" in line

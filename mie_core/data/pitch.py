@@ -188,6 +188,16 @@ def span_label(midis) -> str:
     return f"{note_name(m.min())}-{note_name(m.max())}" if m.size else ""
 
 
+def semitones(gap: float) -> str:
+    """A distance in whole semitones, in words.
+
+    >>> semitones(0.2), semitones(1.4), semitones(12.0)
+    ('0 semitones', '1 semitone', '12 semitones')
+    """
+    n = int(round(gap))
+    return f"{n} semitone{'' if n == 1 else 's'}"
+
+
 def describe_gap(test_midi: float, enrol_midi, rows: list[dict] | None, model: str) -> tuple[str, str | None]:
     """What the Verify page says of a test note's pitch: (a line on its pitch and its gap to the
     enrolment, a warning or None). The warning comes from a gap of :data:`FAR_GAP` semitones on,
@@ -201,7 +211,7 @@ def describe_gap(test_midi: float, enrol_midi, rows: list[dict] | None, model: s
                "enrolment notes is unknown.", None
     if not np.isfinite(gap):
         return f"Pitch: {note_label(test_midi)}; none of the enrolment notes has a clear pitch.", None
-    line = f"Pitch: {note_label(test_midi)}; the nearest enrolment note is {gap:.0f} semitones away."
+    line = f"Pitch: {note_label(test_midi)}; the nearest enrolment note is {semitones(gap)} away."
     if gap < FAR_GAP - 0.5:
         return line, None
     here, near = (gap_bin(rows, gap), gap_bin(rows, 0.0)) if rows else (None, None)
@@ -210,6 +220,6 @@ def describe_gap(test_midi: float, enrol_midi, rows: list[dict] | None, model: s
         measured = (f" On real recordings (prior 50 %, the model's own calibration), {model} accepted {100 * here['genuine_accepted']:.0f} % of genuine notes "
                     f"{here['gap']} semitones from every enrolment note ({here['n_genuine']} trials), against "
                     f"{100 * near['genuine_accepted']:.0f} % of those within 2 semitones.")
-    return line, (f"This note is {gap:.0f} semitones from every enrolment note, and an instrument sounds different "
+    return line, (f"This note is {semitones(gap)} from every enrolment note, and an instrument sounds different "
                   f"across its range: a rejection here may be the distance, not another instrument.{measured} "
                   "Enrol notes across the range you will test.")
