@@ -104,36 +104,24 @@ REAL_CALIBRATED = ("mel+cqt", "cqt122", "mel122")
 def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, seed: int = 0) -> int:
     """Each shipped system's calibration on real notes (:class:`mie_core.service.verify.RealCalibration`):
     a fused system's weights refitted on every real trial of every source (a model alone: ``a
-    llr + b``), and its EER and verdict rates on each source when fitted without that source
-    (:func:`mie_core.scoring.sources.measure_sources`)."""
-    from mie_core.evaluation import protocol
-    from mie_core.evaluation.parts import real_sources_part
-    from mie_core.evaluation.report import system_trial_scores
-    from mie_core.scoring.sources import fit_real_calibration, fit_real_fusion, measure_sources
+    llr + b``), with its EER and verdict rates on each source when fitted without that source
+    (:func:`mie_core.evaluation.report.source_results`)."""
+    from mie_core.evaluation.report import source_results
     from mie_core.service.verify import RealCalibration
 
-    part = real_sources_part()
-    if part is None:
+    res = source_results({name: out / "models" / name for name in REAL_CALIBRATED}, EmbeddingStore(), precision,
+                         seed, n_draws, log=print)
+    if res is None:
         raise SystemExit("--real-calibration-only: no real recordings here (python -m mie_core fetch)")
-    rows = part.rows
-    draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), seed, n_draws)
-    store = EmbeddingStore()
-    for name in REAL_CALIBRATED:
-        folder = out / "models" / name
-        llrs, feats = system_trial_scores(folder, part, draws, store, precision, log=print)
-        res = measure_sources(llrs, draws, rows["source"].to_numpy(), feature_draws=feats)
-        if feats is not None:
-            weights, offset = fit_real_fusion(feats, draws)
-            kind, held = "fusion", res["fusion"]
-        else:
-            a, offset = fit_real_calibration(llrs, draws)
-            kind, weights, held = "affine", np.array([a]), res["loso"]
-        fitted_on = {"sources": sorted(rows["source"].unique().tolist()),
-                     "instruments": {s: sorted(g["instrument_str"].unique().tolist()) for s, g in rows.groupby("source")},
-                     "notes": int(len(rows)), "trials": int(sum(d.target.size for d in draws)), "draws": n_draws,
-                     "seed": seed, "prior": 0.5, "precision": resolve_precision(precision)}
-        RealCalibration(kind, tuple(float(x) for x in weights), float(offset), held, res["before"], fitted_on).save(folder)
-        print(f"{name}: {kind} fitted on real notes; held out, pooled: genuine accepted "
+    fitted_on = {"sources": sorted(res["instruments"]), "instruments": res["instrument_names"], "notes": res["notes"],
+                 "trials": res["trials"], "draws": n_draws, "seed": seed, "prior": 0.5,
+                 "precision": resolve_precision(precision)}
+    for name, rec in res["systems"].items():
+        fit = rec["fit"]
+        held = rec["fusion"] if fit["kind"] == "fusion" else rec["loso"]
+        RealCalibration(fit["kind"], tuple(fit["weights"]), float(fit["offset"]), held, rec["before"],
+                        fitted_on).save(out / "models" / name)
+        print(f"{name}: {fit['kind']} fitted on real notes; held out, pooled: genuine accepted "
               f"{100 * held['pooled']['genuine_accepted']:.1f} %, impostors rejected "
               f"{100 * held['pooled']['impostors_rejected']:.1f} %")
     rewrite_manifest(out, "--real-calibration-only")

@@ -115,9 +115,10 @@ def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, 
     ``clip_midi``, with the pitch gap.
     A folder without a calibrated back-end is listed under ``not_measured`` with the reason.
     None where no real notes were fetched. ``part``: other notes with a ``source`` column
-    (the tests' renders)."""
+    (the tests' renders). Each system's ``fit``: that map fitted on every trial of every
+    source (``kind`` "fusion" or "affine", ``weights``, ``offset``), what the cache ships."""
     from mie_core.evaluation.parts import real_sources_part
-    from mie_core.scoring.sources import measure_sources
+    from mie_core.scoring.sources import fit_real_calibration, fit_real_fusion, measure_sources
 
     part = part if part is not None else real_sources_part()
     if part is None:
@@ -125,13 +126,23 @@ def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, 
     rows = part.rows
     draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), seed, n_draws)
     out = {"notes": int(len(rows)), "instruments": rows.groupby("source")["instrument_str"].nunique().to_dict(),
-           "draws": n_draws, "seed": seed, "systems": {}, "not_measured": {}}
+           "instrument_names": {s: sorted(g["instrument_str"].unique().tolist()) for s, g in rows.groupby("source")},
+           "trials": int(sum(d.target.size for d in draws)), "draws": n_draws, "seed": seed, "systems": {},
+           "not_measured": {}}
     for name, path in paths.items():
         if not (is_system(path) or (Path(path) / "backend.json").exists()):
             out["not_measured"][name] = "no calibrated back-end in the folder (the shipped folders have one)"
             continue
         llrs, feats = system_trial_scores(Path(path), part, draws, store, precision, log)
-        out["systems"][name] = measure_sources(llrs, draws, rows["source"].to_numpy(), clip_midi, feature_draws=feats)
+        rec = measure_sources(llrs, draws, rows["source"].to_numpy(), clip_midi, feature_draws=feats)
+        # what ships (real_calibration.json): the same map fitted on every trial of every source
+        if feats is not None:
+            weights, offset = fit_real_fusion(feats, draws)
+            rec["fit"] = {"kind": "fusion", "weights": [float(x) for x in weights], "offset": offset}
+        else:
+            a, offset = fit_real_calibration(llrs, draws)
+            rec["fit"] = {"kind": "affine", "weights": [a], "offset": offset}
+        out["systems"][name] = rec
     return out
 
 
