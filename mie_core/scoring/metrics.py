@@ -275,6 +275,30 @@ def cllr(target_llr: np.ndarray, nontarget_llr: np.ndarray) -> float:
     return float((np.logaddexp(0, -t).mean() + np.logaddexp(0, n).mean()) / (2 * np.log(2.0)))
 
 
+def min_cllr(target_scores, nontarget_scores) -> float:
+    """Cllr after the best monotonic calibration (bits): the scores' discrimination alone,
+    whatever their scale (BOSARIS's min Cllr). Pool-adjacent-violators on the scores sorted
+    (a target before a non-target at a tie) gives the posterior of each block; removing the
+    trials' own prior gives the LLRs whose :func:`cllr` this is. 0 when the scores separate
+    the classes, 1 when they carry nothing.
+
+    >>> min_cllr([2.0, 3.0], [0.0, 1.0]), round(min_cllr([0.0, 1.0], [0.0, 1.0]), 6)
+    (0.0, 1.0)
+    """
+    t, n = _as_scores(target_scores, nontarget_scores)
+    s = np.concatenate([t, n])
+    y = np.concatenate([np.ones(t.size), np.zeros(n.size)])
+    order = np.lexsort((-y, s))  # ascending score; at a tie the target first (the pessimistic order)
+    means, widths = _pav_weighted(y[order], np.ones(s.size))
+    post = np.repeat(means, widths.astype(int))
+    prior_logit = np.log(t.size) - np.log(n.size)
+    with np.errstate(divide="ignore"):
+        llr = np.log(post) - np.log1p(-post) - prior_logit
+    llr_sorted = np.empty_like(llr)
+    llr_sorted[order] = llr
+    return cllr(llr_sorted[: t.size], llr_sorted[t.size:])
+
+
 def act_dcf(target_llr: np.ndarray, nontarget_llr: np.ndarray, p_target: float = 0.5) -> float:
     """Normalised detection cost of the Bayes decisions ``llr >= -logit(p_target)``.
 
