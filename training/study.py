@@ -11,11 +11,13 @@ trained on, and the paper's claims as pairs of conditions.
 
 ``run`` trains every missing (condition, split, seed) in the file's order, ``--jobs`` side by
 side with one thread each (``python -m training.train`` in a child process, its output in
-``runs/study/NAME.out``), then evaluates it (:mod:`training.study_eval`, ``eval.json`` in the
-run folder). A run is claimed by an OS lock while a worker has it, so two ``run`` commands
-share the work instead of doubling it; a killed run carries on from its last checkpoint
-(``--resume``); a finished run (its ``eval.json``, or its record in ``docs/study/results.json``
-when the run folder is gone) is never retrained.
+``runs/study/NAME.out``), along the base recipe's own schedule to the budget's step
+(``--stop-at-step``), exports the model there (``atSTEPS/``) and evaluates it
+(:mod:`training.study_eval`, ``eval_atSTEPS.json`` in the run folder). A run is claimed by an
+OS lock while a worker has it, so two ``run`` commands share the work instead of doubling it;
+a killed run carries on from its last checkpoint (``--resume``); a finished run (its record,
+here or in ``docs/study/results.json`` when the run folder is gone) is never retrained; a
+larger budget later carries every run on along the same schedule.
 """
 from __future__ import annotations
 
@@ -81,9 +83,7 @@ class Run:
 class Study:
     base: Path
     recipe: tuple
-    steps: int
-    warmup_steps: int
-    lambda_gamma: float
+    steps: int  # the budget: steps trained of the base schedule (optim.steps planned), where each run is judged
     seeds: tuple
     conditions: tuple
     claims: tuple
@@ -107,9 +107,8 @@ class Study:
 
     def _overrides(self, c: Condition, split: str, seed: int) -> tuple:
         name = Run(c.name, split, seed, ()).name
-        return (*self.recipe, *c.overrides, f"data.split={split}", f"optim.steps={self.steps}",
-                f"optim.warmup_steps={self.warmup_steps}", f"head.lambda_gamma={self.lambda_gamma}",
-                f"run.seed={seed}", f"run.name={name}", f"run.out_dir={_shown(self.out_dir)}", "run.threads=1")
+        return (*self.recipe, *c.overrides, f"data.split={split}", f"run.seed={seed}", f"run.name={name}",
+                f"run.out_dir={_shown(self.out_dir)}", "run.threads=1")
 
 
 def _shown(path: Path) -> str:
@@ -136,7 +135,7 @@ def load_study(path: str | Path = STUDY_FILE, out_dir: str | Path | None = None)
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: {err}") from None
-    known = {"base", "recipe", "steps", "warmup_steps", "lambda_gamma", "seeds", "conditions", "claims"}
+    known = {"base", "recipe", "steps", "seeds", "conditions", "claims"}
     if not isinstance(raw, dict) or set(raw) - known or not {"base", "steps", "seeds", "conditions"} <= set(raw):
         extra = sorted(set(raw) - known) if isinstance(raw, dict) else []
         raise ConfigError(f"{path}: a study needs base, steps, seeds, conditions" + (f"; unknown keys {extra}" if extra else ""))
@@ -172,11 +171,13 @@ def load_study(path: str | Path = STUDY_FILE, out_dir: str | Path | None = None)
                 raise ConfigError(f"{where}: {n!r} is not trained on the {cl.split} split")
         claims.append(cl)
     study = Study(base=(path.parent / raw["base"]).resolve(), recipe=_pairs(raw.get("recipe"), f"{path}: recipe"),
-                  steps=steps, warmup_steps=int(raw.get("warmup_steps", max(1, steps // 10))),
-                  lambda_gamma=float(raw.get("lambda_gamma", 299 / steps)), seeds=seeds, conditions=tuple(conditions),
+                  steps=steps, seeds=seeds, conditions=tuple(conditions),
                   claims=tuple(claims), out_dir=Path(out_dir).resolve() if out_dir else ROOT / "runs" / "study")
     for r in study.runs():
-        run_config(study, r)  # raises ConfigError naming the run
+        cfg = run_config(study, r)  # raises ConfigError naming the run
+        if cfg.optim.steps < study.steps:
+            raise ConfigError(f"{path}: the budget ({study.steps} steps) is beyond run {r.name}'s schedule "
+                              f"({cfg.optim.steps} planned steps)")
     return study
 
 
@@ -198,19 +199,29 @@ def shipped_records(results_dir: Path = RESULTS_DIR) -> dict:
     return {r["run"]: r for r in json.loads(path.read_text()).get("runs", [])}
 
 
+def model_dir(study: Study, run: Run) -> Path:
+    """The run's model at the budget's step (``runs/study/NAME/at1000``)."""
+    return study.out_dir / run.name / f"at{study.steps}"
+
+
+def eval_path(study: Study, run: Run) -> Path:
+    """The record of the run's model at the budget's step (``runs/study/NAME/eval_at1000.json``)."""
+    return study.out_dir / run.name / f"eval_at{study.steps}.json"
+
+
 def run_state(study: Study, run: Run, shipped: dict | None = None) -> str:
-    """"done" (evaluated here, or its record ships), "trained" (exported, not evaluated),
-    "partial" (a checkpoint to carry on from), "stale" (a run of another budget in its
-    folder) or "missing"."""
+    """"done" (evaluated here, or its record ships), "trained" (its model at the budget's step
+    exported, not evaluated), "partial" (a checkpoint to carry on from), "stale" (a run of
+    another schedule in its folder) or "missing"."""
     d = study.out_dir / run.name
     rec = (shipped or {}).get(run.name)
     if rec and rec.get("steps") == study.steps:
         return "done"
-    if d.is_dir() and _folder_steps(d) not in (None, study.steps):
+    if d.is_dir() and _folder_steps(d) not in (None, run_config(study, run).optim.steps):
         return "stale"
-    if (d / "eval.json").exists():
+    if eval_path(study, run).exists():
         return "done"
-    if (d / "last" / "model.json").exists():
+    if (model_dir(study, run) / "model.json").exists():
         return "trained"
     if (d / "state.pt").exists():
         return "partial"
@@ -218,7 +229,7 @@ def run_state(study: Study, run: Run, shipped: dict | None = None) -> str:
 
 
 def _folder_steps(run_dir: Path) -> int | None:
-    """The planned steps of the run in a folder (its config.yaml), None without one."""
+    """The planned steps of the schedule of the run in a folder (its config.yaml), None without one."""
     try:
         return int(yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]["steps"])
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
@@ -226,7 +237,7 @@ def _folder_steps(run_dir: Path) -> int | None:
 
 
 def set_aside(run_dir: Path) -> Path:
-    """Move a run of another budget out of the way (``NAME@STEPS``, never deleted)."""
+    """Move a run of another schedule out of the way (``NAME@STEPS``, never deleted)."""
     steps = _folder_steps(run_dir)
     dest = run_dir.with_name(f"{run_dir.name}@{steps}")
     k = 1
@@ -277,7 +288,7 @@ class Worker(threading.Thread):
                     if self.budget[1] == 0:
                         return
                     self.budget[1] -= 1
-                if not self._train(run) or not self._evaluate(run):
+                if not (self._train(run) and self._evaluate(run)) and not self.stop.is_set():
                     self.failed.append(run.name)
             finally:
                 claim.release()
@@ -300,22 +311,28 @@ class Worker(threading.Thread):
         d = self.study.out_dir / run.name
         state = run_state(self.study, run)
         if state == "stale":
-            self.say(f"{run.name}: its folder holds a run of another budget; moved to {set_aside(d).name}")
+            self.say(f"{run.name}: its folder holds a run of another schedule; moved to {set_aside(d).name}")
             state = "missing"
         if state == "trained":
             return True
+        budget = ["--stop-at-step", str(self.study.steps)]
         if state == "partial":
             self.say(f"{run.name}: carrying on from its last checkpoint (logged to step {last_step(d)[0]})")
-            argv = ["-m", "training.train", "--resume", str(d / "state.pt")]
+            argv = ["-m", "training.train", "--resume", str(d / "state.pt"), *budget]
         else:
             self.say(f"{run.name}: starting")
-            argv = ["-m", "training.train", "--config", str(self.study.base), "--overwrite"]
+            argv = ["-m", "training.train", "--config", str(self.study.base), "--overwrite", *budget]
             for o in run.overrides:
                 argv += ["--set", o]
-        return self._child(run, argv, "train")
+        if not self._child(run, argv, "train"):
+            return False
+        # the model as it stands at the budget's step (the run's schedule may go on beyond it)
+        return self._child(run, ["-m", "training.train", "--export", str(d / "state.pt"), "--to",
+                                 str(model_dir(self.study, run))], "export")
 
     def _evaluate(self, run: Run) -> bool:
-        ok = self._child(run, ["-m", "training.study_eval", str(self.study.out_dir / run.name)], "evaluate")
+        ok = self._child(run, ["-m", "training.study_eval", str(self.study.out_dir / run.name), "--at",
+                               str(self.study.steps)], "evaluate")
         if ok:
             self.say(f"{run.name}: finished and evaluated")
         return ok

@@ -1,8 +1,9 @@
 """One study run, evaluated on the trials every run of the study shares.
 
-    python -m training.study_eval runs/study/cqt122_pd_s100        # writes its eval.json
+    python -m training.study_eval runs/study/cqt122_pd_s100 --at 1000   # its at1000/ model: eval_at1000.json
+    python -m training.study_eval runs/cqt122_lmft                      # a run's last/ model: eval.json
 
-The run's ``last`` model (the budget's end: every run is judged at the same step) embeds
+The run's model at the study's budget (every run is judged at the same step) embeds
 three parts through the one embedding store, each scored by cosine similarity with the
 paper's protocol (5 enrolment notes, 20 + 20 trials per instrument, ``N_DRAWS`` seeded draws,
 identical for every run of a split):
@@ -100,8 +101,9 @@ def study_parts(split: str, corpus_root: str | Path | None = None):
     return clean, wet, P.real_sources_part()
 
 
-def evaluate_run(run_dir: str | Path, store=None, precision: str = "auto", probing: bool = True) -> dict:
-    """The run's record (module docstring)."""
+def evaluate_run(run_dir: str | Path, store=None, precision: str = "auto", probing: bool = True,
+                 model: str | Path | None = None) -> dict:
+    """The record of a run's model (``model``, default its ``last/``; module docstring)."""
     import yaml
 
     from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision
@@ -110,9 +112,9 @@ def evaluate_run(run_dir: str | Path, store=None, precision: str = "auto", probi
     from mie_core.nnet.checkpoint import load_encoder, load_metadata
 
     run_dir = Path(run_dir)
-    model = run_dir / "last"
+    model = Path(model) if model else run_dir / "last"
     if not (model / "model.safetensors").exists():
-        raise FileNotFoundError(f"{run_dir}: no finished model (last/) to evaluate")
+        raise FileNotFoundError(f"{run_dir}: no model in {model} to evaluate")
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     meta = load_metadata(model)
     prov = meta.get("provenance", {})
@@ -123,7 +125,7 @@ def evaluate_run(run_dir: str | Path, store=None, precision: str = "auto", probi
            "steps": prov.get("step"), "clips": prov.get("clips_seen"), "trained_minutes": prov.get("trained_minutes"),
            "clips_per_s": prov.get("clips_per_s"), "machine": prov.get("machine"), "commit": prov.get("commit"),
            "checkpoint_sha256": file_sha256(model / "model.safetensors"), "precision": precision,
-           "curve": valid_curve(run_dir / "log.jsonl"), "parts": {}}
+           "curve": [p for p in valid_curve(run_dir / "log.jsonl") if p[0] <= (prov.get("step") or 0)], "parts": {}}
     embs = {}
     for part in (clean, wet, real):
         if part is None:
@@ -151,21 +153,27 @@ def evaluate_run(run_dir: str | Path, store=None, precision: str = "auto", probi
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from mie_core.fileio import atomic_write_text
 
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
-    run_dir = Path(argv[0])
+    p = argparse.ArgumentParser(prog="python -m training.study_eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="a run folder")
+    p.add_argument("--at", type=int, help="evaluate its model at this step (atSTEP/, written by the study)")
+    args = p.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    model, out = (run_dir / f"at{args.at}", run_dir / f"eval_at{args.at}.json") if args.at else (None, run_dir / "eval.json")
     try:
-        rec = evaluate_run(run_dir)
+        rec = evaluate_run(run_dir, model=model)
     except FileNotFoundError as err:
         print(f"study_eval: {err}", file=sys.stderr)
         return 2
-    atomic_write_text(run_dir / "eval.json", json.dumps(rec, indent=1))
-    print(f"wrote {run_dir / 'eval.json'}: clean {100 * rec['parts']['clean']['eer']:.2f} %, "
-          f"wet {100 * rec['parts']['wet']['eer']:.2f} %"
+    if args.at and rec["steps"] != args.at:
+        print(f"study_eval: {model} holds step {rec['steps']}, not {args.at}", file=sys.stderr)
+        return 2
+    atomic_write_text(out, json.dumps(rec, indent=1))
+    print(f"wrote {out}: clean {100 * rec['parts']['clean']['eer']:.2f} %, wet {100 * rec['parts']['wet']['eer']:.2f} %"
           + (f", real {100 * rec['parts']['real']['eer']:.2f} %" if "real" in rec["parts"] else ""))
     return 0
 

@@ -2,7 +2,7 @@
 
     python -m training.study report [--out docs/study]
 
-Every planned run with an ``eval.json`` (:mod:`training.study_eval`) in its folder, and every
+Every planned run with its record at the budget (``eval_at1000.json``, :mod:`training.study_eval`), and every
 run whose record already ships in ``results.json`` (study checkpoints do not ship; their
 records do), becomes one record; a run still missing is named. The tables follow the paper's
 shape: mean +- std over the seeds present (EER %, clean / wet / real notes), Table III for
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.study import Study, load_study, shipped_records
+from training.study import Study, eval_path, load_study, shipped_records
 
 PARTS = ("clean", "wet", "real")
 ALPHA = 0.05
@@ -30,7 +30,7 @@ def collect(study: Study, results_dir: Path) -> tuple[list[dict], list[str]]:
     shipped = shipped_records(results_dir)
     records, missing = [], []
     for run in study.runs():
-        path = study.out_dir / run.name / "eval.json"
+        path = eval_path(study, run)
         rec = json.loads(path.read_text()) if path.exists() else shipped.get(run.name)
         if rec is None or rec.get("steps") != study.steps:
             missing.append(run.name)
@@ -111,7 +111,8 @@ def markdown(study: Study, records: list[dict], missing: list[str], tests: list[
         "Written by `python -m training.study report` from the runs present; the study is declared in "
         "`recipes/study/study.yaml`. EER % on unseen instruments (ROCCH, cosine scoring, 5 enrolment notes, "
         "20 + 20 trials per instrument, 5 draws), mean +- std over the seeds present; every run "
-        f"{study.steps:,} steps of {_batch(study)} one-second clips, judged at its last step.",
+        f"trained {study.steps:,} steps of {_batch(study)} one-second clips along the base recipe's schedule and "
+        "judged there.",
         "",
         f"**{len(records)} of {n_runs} runs finished.**" + (f" Missing: {', '.join(missing)}." if missing else ""),
         "",
