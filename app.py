@@ -31,9 +31,8 @@ with ui.guard():
         row = {"model": m.name, "front-end": f"{a.get('init', '?').upper()}-{a.get('n_filters', '?')}"
                                             f"{' updated' if a.get('learnable') else ' fixed'}"}
         for part, label in (("test", "clean renders"), ("wet", "rooms, mics, noise"), ("real", "real recordings")):
-            r = parts.get(part, {}).get("models", {}).get(m.name, {}) if m.shipped else {}
-            best = r.get("fused") or r.get("asnorm", r)  # what the Verify page scores with
-            row[f"EER {label} (%)"] = round(100 * best["eer"], 2) if best else None
+            cited = ui.verify_scoring_eer(part).get(m.name) if m.shipped else None  # what the Verify page scores with
+            row[f"EER {label} (%)"] = round(100 * cited[0], 2) if cited else "not measured (trained here)"
         row.update({"trained steps": prov.get("step"), "training clips": prov.get("clips_seen"),
                     "trained on": (prov.get("machine") or {}).get("gpu") or ("CPU" if prov.get("machine") else None),
                     "source": "shipped" if m.shipped else "trained here"})
@@ -42,11 +41,14 @@ with ui.guard():
         row = {"model": m.name, "front-end": f"{len(m.system['members'])} models fused: {', '.join(m.system['members'])}"}
         for part, label in (("test", "clean renders"), ("wet", "rooms, mics, noise"), ("real", "real recordings")):
             r = parts.get(part, {}).get("systems", {}).get(m.name, {}).get("fused")
-            row[f"EER {label} (%)"] = round(100 * r["eer"], 2) if r else None
+            row[f"EER {label} (%)"] = round(100 * r["eer"], 2) if r else "not measured"
         rows.append({**row, "source": "shipped"})
     st.subheader("Models")
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        table = pd.DataFrame(rows)
+        # a column holding a reason beside numbers is shown as text (one type per column)
+        st.dataframe(table.astype({c: str for c in table.columns if c.startswith("EER")
+                                   and table[c].map(type).eq(str).any()}), hide_index=True)
         st.caption("EER on unseen instruments with the calibrated scoring the Verify page uses (each shipped model "
                    "fused with its clean-trained partner, weighted by how clean the clip sounds; mel+cqt adds the "
                    "clean-trained Mel model to the cqt122 pair), measured "

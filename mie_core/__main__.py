@@ -188,7 +188,7 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
 
 def cmd_verify(args) -> int:
     from mie_core.data.pitch import note_midi, pitch_gaps
-    from mie_core.service.verify import load_verifier, verify
+    from mie_core.service.verify import calibration_name, load_verifier, verify
 
     v = load_verifier(args.model, args.precision)
     en, ew, bad_e = _read_clips(args.enrol, args.max_seconds)
@@ -204,14 +204,17 @@ def cmd_verify(args) -> int:
     if not tw:
         print("error: no test clip", file=sys.stderr)
         return 2
-    scorer = v
-    if args.calibration == "real" and v.real_calibration is not None and v.can_calibrate:
-        scorer = v.real_calibration.applied(v)  # the fusion's weights refitted on real notes
-        worst_t, worst_n = v.real_calibration.worst()
-        print(f"calibration: refitted on real studio notes (each held-out source: genuine accepted >= "
-              f"{100 * worst_t:.0f} %, impostors rejected >= {100 * worst_n:.0f} %); for notes recorded in a room or "
-              "on a phone, --calibration model", file=sys.stderr)
-    res = verify(scorer, v.embed(ew), v.embed(tw), args.prior)
+    rc = v.real_calibration
+    mode = {"auto": "auto", "real": "studio", "model": "own"}[args.calibration]
+    if not (v.fused and v.can_calibrate and rc is not None and rc.kind == "fusion"):
+        mode = "own"
+    elif mode == "auto" and rc.condition is None:
+        mode = "studio"
+    if mode != "own":
+        worst_t, worst_n = rc.worst(mode)
+        print(f"calibration: {calibration_name(mode)} (on each real collection held out: genuine accepted >= "
+              f"{100 * worst_t:.0f} %, impostors rejected >= {100 * worst_n:.0f} %)", file=sys.stderr)
+    res = verify(v, v.embed(ew), v.embed(tw), args.prior, conditions=mode)
     enrol_midi = np.array([note_midi(w) for w in ew])
     if not v.can_calibrate:
         print(f"note: {args.model} has no calibrated back-end: scores are cosines, no probability or verdict",
@@ -228,6 +231,10 @@ def cmd_verify(args) -> int:
                "pitch": None if np.isnan(midi) else round(midi, 2), "pitch_gap": None if np.isnan(gap) else round(gap, 2)}
         if v.fused:  # the trial's P(clean), which weighs the clean model against the chain-trained one
             row["quality"] = float(r.quality)
+        if "condition" in res:  # what the clip sounds like, and (automatic) how far the studio weights scored it
+            row["sounds"] = r.condition
+            if "studio_weight" in res:
+                row["studio_weight"] = round(float(r.studio_weight), 3)
         rows.append(row)
     _print_rows(rows, args.json)
     return 1 if bad_t else 0
@@ -332,10 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     vf.add_argument("--test", nargs="+", required=True, metavar="FILE", help="clips to verify")
     vf.add_argument("--prior", type=float, default=0.5, help="prior probability that a test clip is the instrument")
     vf.add_argument("--json", action="store_true", help="one JSON object per line")
-    vf.add_argument("--calibration", choices=["real", "model"], default="real",
-                    help="real: the system's fusion weights refitted on real studio recordings, where it has "
-                         "them (default; for close-microphone notes); model: its own fusion, fitted on renders "
-                         "clean and through simulated rooms (for notes recorded in a room or on a phone)")
+    vf.add_argument("--calibration", choices=["auto", "real", "model"], default="auto",
+                    help="auto (default): per trial, the fusion's weights refitted on real studio recordings as far "
+                         "as the clips sound like studio recordings, its own elsewhere; real: always the refitted "
+                         "weights (close-microphone notes); model: always its own fusion, fitted on renders clean "
+                         "and through simulated rooms (notes recorded in a room or on a phone). A system without a "
+                         "real-notes calibration uses its own")
     vf.add_argument("--skip-bad", action="store_true", help="report unreadable test files and go on")
     vf.add_argument("--max-seconds", type=float, default=60.0)
     vf.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")

@@ -33,7 +33,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                                      key="test_file", help=ui.UPLOAD_HELP)
         recorded = c2.audio_input("... or record one", key="test_rec")
         recal = None  # the user's own calibration (My instruments), where they fitted one for this system
-        scorer = ver  # what scores: the model as shipped, or with its weights refitted on real notes
+        mode = "own"  # how a fused system with a real-notes calibration scores (verify.CONDITION_MODES)
         if ver.can_calibrate:
             prior = st.select_slider(
                 "Prior: how likely a test clip is to be the enrolled instrument, before listening", ui.PRIORS, 0.5,
@@ -52,19 +52,20 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                          "instruments (a few labelled notes, or your enrolments alone) fixes most of that (README, "
                          "'your own calibration').")
                 recal = recal if use else None
-            if recal is None and (line := ui.real_calibration_line(ver)) is not None:
-                use_real = st.checkbox(
-                    "Studio recordings (close microphone, quiet room): use the weights refitted on real studio notes",
-                    True, key=f"realcal_{entry.name}",
-                    help="On: the system's fusion weights refitted on real studio recordings of several collections; "
-                         "measured on each collection with the weights fitted without it. Off: the model's own "
-                         "fusion, fitted on renders clean and through simulated rooms, microphones, noise and "
-                         "codecs: choose it for notes recorded in a room or on a phone, where the refitted weights "
-                         "let through about a third of impostors (docs/results.md, 'real notes, source by source'). A "
-                         "clip recorded here on the microphone is always scored with the model's own fusion.")
-                if use_real:
-                    scorer = ver.real_calibration.applied(ver)  # the fusion's weights refitted on real notes
-                    st.caption(line)
+            rc = ver.real_calibration
+            if recal is None and rc is not None and rc.kind == "fusion" and ver.fused:
+                modes = [m for m in verify.CONDITION_MODES if m != "auto" or rc.condition is not None]
+                mode = st.radio(
+                    "Recordings", modes, key=f"conditions_{entry.name}", horizontal=True,
+                    format_func=verify.MODE_LABELS.get,
+                    help="Automatic: each trial is scored with the fusion's weights refitted on real studio "
+                         "recordings as far as its clips sound like studio recordings, and with the model's own "
+                         "weights (fitted on renders, clean and through simulated rooms, microphones, noise and "
+                         "codecs) as far as they sound like a room, a phone or a render. Studio: always the refitted "
+                         "weights (they let through about a third of impostors on room recordings). Rooms: always "
+                         "the model's own. The rates below are measured on real collections the choice was never "
+                         "fitted on (docs/results.md, 'real notes, source by source').")
+                st.caption(ui.real_calibration_line(ver, mode))
             if mine.calibration is None:
                 st.caption("Enrol two or more of your instruments in **My instruments**: the verdicts are then "
                            "calibrated on your own enrolments (or on a few labelled notes, if you label them there), "
@@ -75,11 +76,6 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                             key=f"thr_{entry.name}", help="Default: this model's threshold at the EER point on the "
                                                           f"test trials ({default_thr:.3f}).")
         source = test_file or recorded
-        if source is not None and test_file is None and scorer is not ver:
-            # recorded here, on this device's microphone in a room: the studio weights do not hold there
-            scorer = ver
-            st.caption("Recorded on this device's microphone: scored with the model's own fusion (fitted on renders "
-                       "through simulated rooms and microphones), not the weights refitted on studio recordings.")
         if source is not None:
             clip = ui.read_uploads([source])
             if clip:
@@ -90,19 +86,20 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                 st.session_state["uploaded_points"] = {name: (entry.main, own[0], x)}
                 elapsed = time.perf_counter() - t0
                 if state.get("enrol") is not None:
-                    r = verify.verify(scorer, state["enrol"], e[None], prior if ver.can_calibrate else 0.5,
-                                      recalibration=recal).iloc[0]
+                    r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5,
+                                      recalibration=recal, conditions=mode).iloc[0]
                     if ver.can_calibrate:
-                        cal_name = ("; your calibration" if recal is not None else
-                                    "; calibrated on real recordings" if scorer is not ver else "")
-                        shown = f"{100 * r['probability']:.1f}"
-                        accept = float(shown) >= 50.0  # decided on what is shown
-                        how = (f"fused LLR {r['llr']:+.2f}, clip quality {100 * r['quality']:.0f} % clean"
-                               if ver.fused else f"AS-norm score {r['score']:.2f}")
-                        (st.success if accept else st.error)(
-                            f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that {name} is "
-                            f"{state['enrol_name']} (prior {100 * prior:g} %; {how}"
-                            f"{cal_name})")
+                        cal = verify.calibration_name(mode, recal is not None, r.get("studio_weight"))
+                        accept, text = verify.verdict_text(name, state["enrol_name"], r, prior, cal)
+                        (st.success if accept else st.error)(text)
+                        before = state.get("last_calibration")
+                        kind = "yours" if recal is not None else mode
+                        if before is not None and before != kind:
+                            st.info(f"The calibration changed since the last verdict (from "
+                                    f"{verify.calibration_name(before if before != 'yours' else 'own', before == 'yours')}"
+                                    f" to {verify.calibration_name(mode, recal is not None)}): the same clip can get "
+                                    "another probability.", icon=":material/sync:")
+                        state["last_calibration"] = kind
                     else:
                         shown, thr_shown = f"{r['score']:.3f}", f"{thr:.3f}"
                         accept = float(shown) >= float(thr_shown)
@@ -121,18 +118,26 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                         if warn:
                             st.warning(warn, icon=":material/straighten:")
                     rates = ui.verdict_rates(entry.name)
-                    if scorer is not ver:
-                        with st.expander("How often is this verdict right? (real recordings at prior 50 %, each "
-                                         "collection scored with the calibration fitted without it)"):
-                            st.dataframe(ui.real_calibration_table(ver), hide_index=True)
+                    yours = (" They were measured without your calibration (My instruments), which this verdict "
+                             "used; My instruments shows how yours does on your recordings." if recal is not None else "")
+                    if mode != "own":
+                        with st.expander(f"How often is this verdict right? (real recordings at prior 50 %, "
+                                         f"{verify.MODE_LABELS[mode]}; each collection scored with what was fitted "
+                                         "without it)"):
+                            if yours:
+                                st.caption(yours)
+                            st.dataframe(ui.real_calibration_table(ver, mode), hide_index=True)
                     elif rates is not None:
                         with st.expander("How often is this verdict right? (measured at prior 50 %, with the "
                                          "model's own calibration)"):
+                            if yours:
+                                st.caption(yours)
                             st.dataframe(rates, hide_index=True)
                 else:
                     st.info("Enrol an instrument above to get a verdict.")
                 st.caption(f"embedded in {1000 * elapsed:.0f} ms")
                 show_clip(name, x, "test")  # after the verdict, which is what people wait for
+                clip_midi = pitch.note_midi(x)  # the nearest instruments play the note the clip plays
                 if ver.centroids is not None:
                     st.markdown(f"**Nearest instruments** among all {len(ver.centroids)} of the corpus, the best of "
                                 "each instrument type (General MIDI program), score against each instrument's "
@@ -140,7 +145,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                     near = verify.identify(ver, e[None], top=5)[0]
                     lines = [f"**{r['type']}** · {r['instrument_family_str']} · {r['preset_name']} "
                              f"({r['soundfont']}, {r['part']})" for _, r in near.iterrows()]
-                    notes_ = [ui.instrument_note(r) for _, r in near.iterrows()]
+                    notes_ = [ui.instrument_note(r, clip_midi) for _, r in near.iterrows()]
                 else:
                     st.markdown("**Nearest corpus instruments** (cosine to each instrument's enrolment vector)")
                     near = workbench.nearest_instruments(e, cents, cent_info, k=5)
@@ -149,13 +154,14 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                     notes_ = []
                     for _, r in near.iterrows():
                         rows = all_notes[all_notes["instrument_str"] == r["instrument_str"]]
-                        notes_.append(rows.iloc[(rows["pitch"] - 60).abs().argsort().iloc[0]])
+                        at = workbench.playable_pitch(clip_midi)
+                        notes_.append(rows.iloc[(rows["pitch"] - at).abs().argsort().iloc[0]])
                 for i, (line, score, note) in enumerate(zip(lines, near["score"], notes_)):
                     a, b, c = st.columns([5, 1, 2])
                     a.write(line)
                     b.write(f"{score:.3f}")
                     with c:
-                        ui.play_button(note, key=f"near{i}", label=f"MIDI {int(note['pitch'])}")
+                        ui.play_button(note, key=f"near{i}", label=pitch.note_name(int(note["pitch"])))
                 pos = maps.knn_place(emb_test, coords, own)
                 fig = ui.scatter_map(coords, test_notes, "family", np.arange(len(test_notes)),
                                      title="Where the clip falls (t-SNE of the unseen test instruments)",
@@ -213,7 +219,9 @@ with ui.guard():
         clips = ui.read_uploads(files)
         for i, (n, x) in enumerate(clips):
             show_clip(n, x, f"enrol{i}")
-        enrol_name = "my instrument"
+        label = st.text_input("Name of this instrument (the verdicts use it)", key=ui.kept("enrol_label"),
+                              placeholder="e.g. my viola").strip()
+        enrol_name = label or f"the instrument enrolled from {len(clips)} note{'s' if len(clips) != 1 else ''}"
     else:
         insts = sorted(test_notes["instrument_str"].unique())
         info = test_notes.groupby("instrument_str")[["preset_name", "instrument_family_str"]].first()
@@ -227,19 +235,17 @@ with ui.guard():
         clips = None
         enrol_name = inst
     if st.button("Enrol", type="primary", key="enrol_btn"):
-        if src == "my own notes":
-            if not clips:
-                st.warning("Upload at least one readable note first.")
+        with st.spinner("Embedding the enrolment notes (the first enrolment after the workbench starts also reads "
+                        "every member model's notes: up to half a minute) ...", show_time=True):
+            if src != "my own notes":
+                emb = ui.system_embeddings(entry, ver, "test")
+                state.update(enrol=emb[pick.index.to_numpy()], enrol_name=enrol_name, enrol_model=entry.name,
+                             enrol_rows=pick.index.to_numpy(), enrol_pitch=pick["pitch"].to_numpy(dtype=float))
+            elif clips:
+                state.update(enrol=ver.embed([x for _, x in clips]), enrol_name=enrol_name, enrol_model=entry.name,
+                             enrol_pitch=np.array([pitch.note_midi(x) for _, x in clips]))
             else:
-                state["enrol"] = ver.embed([x for _, x in clips])
-                state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
-                state["enrol_pitch"] = np.array([pitch.note_midi(x) for _, x in clips])
-        else:
-            emb = ui.system_embeddings(entry, ver, "test")
-            state["enrol"] = emb[pick.index.to_numpy()]
-            state["enrol_name"], state["enrol_model"] = enrol_name, entry.name
-            state["enrol_rows"] = pick.index.to_numpy()
-            state["enrol_pitch"] = pick["pitch"].to_numpy(dtype=float)
+                st.warning("Upload at least one readable note first.")
     if state.get("enrol") is not None and state.get("enrol_model") != entry.name:
         st.info("The enrolment was made with another model; enrol again with this one.")
         state["enrol"] = None

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from mie_core.nnet.sincconv import hz_to_midi
+from mie_core.service import workbench
 from pages.common import ui
 
 with ui.guard():
@@ -22,8 +23,13 @@ with ui.guard():
     if not entries:
         st.info("Choose a model.")
         st.stop()
-    fig = ui.bands_figure(entries)
+    show = st.segmented_control("Show", ["initial", "learned"], selection_mode="multi", default=["initial", "learned"],
+                                key=ui.kept("bands_show")) or ["initial", "learned"]
+    fig = ui.bands_figure(entries, tuple("init" if s_ == "initial" else s_ for s_ in show))
     st.plotly_chart(fig, key="bands")
+    for e in entries:
+        if (note := workbench.nyquist_note(ui.encoder(str(e.path)).frontend)) is not None:
+            st.caption(f"{e.name}: {note}")
     ui.download_figure(fig, "filter_bands.html", key="dl_bands")
     rows = []
     for e in entries:

@@ -53,13 +53,13 @@ with ui.guard():
         with col:
             coords = ui.map_coords(entry.name, str(entry.path), entry.shipped, method, **params)
             extra = []
-            for name, (model_name, e, x) in uploaded.items():
+            for name, (model_name, e, x, *group) in uploaded.items():
                 if model_name != entry.name:  # uploaded with another model: embedded again with this one
                     if x is None:  # an enrolment (no single clip to embed again)
                         continue
                     v = ui.verifier(str(entry.path))
                     e = v.own(v.embed([x]))[0]  # the model's own part (a fused model embeds with its partner too)
-                extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None])))
+                extra.append((name, maps.knn_place(ui.embeddings(entry, "test"), coords, e[None]), *group))
             # the notes selected on this model's map, kept across colourings and views and ringed
             chart_key = f"map_{k}_{entry.name}_{method}_{ui.chart_epoch('map')}"
             rows = ui.kept_selection(f"map_sel_{entry.name}", chart_key)

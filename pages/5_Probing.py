@@ -52,8 +52,10 @@ with ui.guard():
                                                            if l in all_labels], key=ui.kept("probe_labels"))
     clfs = c3.multiselect("Classifiers", list(probing.CLASSIFIERS), default=["svm"], key=ui.kept("probe_clfs"))
     c4, c5 = st.columns(2)
-    hidden = c4.radio("MLP hidden size", [300, 100], horizontal=True, key=ui.kept("probe_hidden"),
-                      help="300 as the paper on NSynth, 100 as on RWC")
+    hidden = 300  # the MLP's size matters only where an MLP is chosen
+    if "mlp" in clfs:
+        hidden = c4.radio("MLP hidden size", [300, 100], horizontal=True, key=ui.kept("probe_hidden"),
+                          help="300 as the paper on NSynth, 100 as on RWC")
     n_all = len(ui.notes("test"))
     if n_all > 400:
         max_notes = c5.slider("Test notes used", 200, n_all, min(2000, n_all), step=100, key=ui.kept("probe_notes"),

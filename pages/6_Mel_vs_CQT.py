@@ -30,12 +30,19 @@ with ui.guard():
     ma, mb = res["models"][a.name], res["models"][b.name]
     z, p = metrics.z_test(ma["eer_first_draw"], mb["eer_first_draw"], res["n_target"], res["n_nontarget"])
     k = st.columns(5)
-    k[0].metric(f"{a.name} EER", f"{100 * ma['eer']:.2f} %", help="ROCCH, mean of 5 trial draws")
-    k[1].metric(f"{b.name} EER", f"{100 * mb['eer']:.2f} %", delta=f"{100 * (mb['eer'] - ma['eer']):+.2f} pts",
+    k[0].metric(f"{a.name} EER, raw cosine", f"{100 * ma['eer']:.2f} %",
+                help="clean renders of unseen instruments, the paper's scoring; ROCCH, mean of 5 trial draws")
+    k[1].metric(f"{b.name} EER, raw cosine", f"{100 * mb['eer']:.2f} %", delta=f"{100 * (mb['eer'] - ma['eer']):+.2f} pts",
                 delta_color="inverse")
     k[2].metric(f"{a.name} minDCF", f"{ma['min_dcf']:.3f}")
     k[3].metric(f"{b.name} minDCF", f"{mb['min_dcf']:.3f}")
     k[4].metric("z (Eq. 1)", f"{z:.2f}", help=f"two-sided p = {p:.2g}")
+    cited = ui.verify_scoring_eer("test")  # what Home and Verify cite for the same part
+    if any(n in cited for n in (a.name, b.name)):
+        st.caption("Raw cosine on clean renders, as the paper compares front-ends. Home and Verify cite the calibrated "
+                   "scoring the Verify page uses on the same notes: " + ", ".join(
+                       f"{n} {100 * cited[n][0]:.2f} % ({cited[n][1]})" for n in (a.name, b.name) if n in cited)
+                   + " (Benchmark page).")
     better = a.name if ma["eer_first_draw"] < mb["eer_first_draw"] else b.name
     if p < 0.05:
         st.success(f"The difference is significant (z = {z:.2f} >= 1.96, p = {p:.2g}): {better} verifies unseen "

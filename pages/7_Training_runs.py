@@ -21,16 +21,21 @@ def read_log(path: str, mtime: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def line_figure(frames: dict, event: str, column: str, title: str, scale: float = 1.0, log_y: bool = False) -> go.Figure:
+def line_figure(frames: dict, event: str, column: str, title: str, scale: float = 1.0, log_y: bool = False,
+                log_x: bool = False) -> go.Figure:
     fig = go.Figure()
+    colours = ui.figures.run_colours(list(frames))
     for name, df in frames.items():
         sub = df[df.get("event") == event] if "event" in df else df.iloc[:0]
         if column in sub and not sub.empty:
             fig.add_trace(go.Scatter(x=sub["step"], y=sub[column] * scale, mode="lines+markers" if event == "valid" else "lines",
-                                     name=name))
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step")
+                                     name=name, line=dict(color=colours[name])))
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title="step (log scale)" if log_x else "step")
     if log_y:
         fig.update_yaxes(type="log")
+    if log_x:
+        fig.update_xaxes(type="log")
     return fig
 
 
@@ -59,11 +64,16 @@ with ui.guard():
             best = valid.loc[valid["eer"].idxmin()]
             msg += f", best validation EER {100 * best['eer']:.2f} % at step {int(best['step'])}"
         st.markdown(msg + (" (finished)" if done else ""))
+    last_steps = [int(df["step"].max()) for df in frames.values() if "step" in df and df["step"].notna().any()]
+    uneven = len(last_steps) > 1 and max(last_steps) > 4 * max(1, min(last_steps))
+    log_x = st.toggle("Steps on a log scale", uneven, key=ui.kept("runs_logx"),
+                      help="On by default when the runs' lengths differ fourfold or more, so a short run is not "
+                           "squeezed into the left edge.")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(line_figure(frames, "train", "loss", "training loss"), key="loss")
-    c2.plotly_chart(line_figure(frames, "valid", "eer", "validation EER (%)", 100), key="eer")
-    c1.plotly_chart(line_figure(frames, "train", "lr", "learning rate", log_y=True), key="lr")
-    c2.plotly_chart(line_figure(frames, "train", "clips_per_s", "throughput (clips/s)"), key="cps")
+    c1.plotly_chart(line_figure(frames, "train", "loss", "training loss", log_x=log_x), key="loss")
+    c2.plotly_chart(line_figure(frames, "valid", "eer", "validation EER (%)", 100, log_x=log_x), key="eer")
+    c1.plotly_chart(line_figure(frames, "train", "lr", "learning rate", log_y=True, log_x=log_x), key="lr")
+    c2.plotly_chart(line_figure(frames, "train", "clips_per_s", "throughput (clips/s)", log_x=log_x), key="cps")
     if frames:
         ui.download_csv(pd.concat([df.assign(run=n) for n, df in frames.items()], ignore_index=True),
                         "training_logs.csv", "Download logs (CSV)", key="dl_logs")

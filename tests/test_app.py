@@ -69,7 +69,10 @@ def test_home_lists_the_models_with_their_eer(app, tiny_cache):
         row = df[df["model"] == name].iloc[0]
         for part, column in (("test", "EER clean renders (%)"), ("wet", "EER rooms, mics, noise (%)")):
             eer = bench["parts"][part]["models"][name][kind]["eer"]
-            assert row[column] == pytest.approx(100 * eer, abs=0.01)
+            assert float(row[column]) == pytest.approx(100 * eer, abs=0.01)  # text where a run trained here says why
+    runs_here = df[df["source"] == "trained here"]
+    assert (runs_here["EER clean renders (%)"] == "not measured (trained here)").all()
+    assert not df.astype(str).isin(["None", "nan"]).any().any()
     assert "mfcc" in " ".join(c.value for c in at.caption).lower()
     intro = " ".join(m.value for m in at.markdown)  # how Verify decides, as it does: no bare cosine
     assert "calibrated" in intro and "by cosine score" not in intro
@@ -79,8 +82,8 @@ def test_home_lists_the_models_with_their_eer(app, tiny_cache):
         meta = json.loads((tiny_cache["cache"] / "models" / name / "model.json").read_text())
         assert f"{meta['provenance']['corpus']['n_train_notes']:,} ({name})" in text
     row = df[df["model"] == "tiny_sys"].iloc[0]  # the system of three models, from its own results
-    assert row["EER clean renders (%)"] == pytest.approx(100 * bench["parts"]["test"]["systems"]["tiny_sys"]["fused"]["eer"],
-                                                         abs=0.01)
+    assert float(row["EER clean renders (%)"]) == pytest.approx(
+        100 * bench["parts"]["test"]["systems"]["tiny_sys"]["fused"]["eer"], abs=0.01)
 
 
 def test_verify_enrols_a_corpus_instrument(app, tiny_cache):
@@ -395,3 +398,118 @@ def test_uploads_are_embedded_in_fp32_where_bf16_would_be_emulated(monkeypatch, 
     monkeypatch.setattr(hardware, "_BF16", native)
     monkeypatch.setattr(ui, "benchmark", lambda: {"precision": cached})
     assert ui.embed_precision() == want
+
+
+# ---------------------------------------------------------------- the pages' one truth (issue 32)
+def test_benchmark_summary_says_why_a_figure_is_missing_and_fits(app):
+    """No "None" cell: a figure that does not exist says why; short headers (explained on hover)."""
+    at = goto(app, "4_Benchmark")
+    df = at.dataframe[0].value
+    assert "raw %" in df.columns and all(len(c) <= 12 for c in df.columns)
+    cells = df.astype(str).to_numpy().ravel()
+    assert not [c for c in cells if c in ("None", "nan", "NaN", "")]
+    text = [c for c in cells if c.startswith("n/a")]
+    assert text and set(text) <= {"n/a: fused only", "n/a: no partner", "n/a: not calibrated"}
+    sys_row = df[df["model"] == "tiny_sys"].iloc[0]  # a system: fused only, its members said in the caption
+    assert sys_row["raw %"] == "n/a: fused only"
+    assert any("tiny_sys fuses cqt_tiny, cqt_tiny/clean, mel_tiny" in c.value for c in at.caption)
+
+
+def test_mel_vs_cqt_names_its_scoring_and_cites_the_verify_figure(app, tiny_cache):
+    at = goto(app, "6_Mel_vs_CQT")
+    assert any(m.label.endswith("EER, raw cosine") for m in at.metric)
+    bench = json.loads((tiny_cache["cache"] / "results" / "benchmark.json").read_text())
+    fused = 100 * bench["parts"]["test"]["models"]["cqt_tiny"]["fused"]["eer"]
+    assert any("Home and Verify cite" in c.value and f"cqt_tiny {fused:.2f} % (fused)" in c.value for c in at.caption)
+
+
+def test_probing_shows_the_mlp_size_only_for_an_mlp(app):
+    at = goto(app, "5_Probing")
+    at.multiselect(key="probe_clfs").set_value(["svm"]).run()
+    assert not [r for r in at.radio if r.label == "MLP hidden size"]
+    at.multiselect(key="probe_clfs").set_value(["svm", "mlp"]).run()
+    assert [r for r in at.radio if r.label == "MLP hidden size"]
+
+
+def test_training_runs_get_distinct_colours_by_front_end():
+    from pages.common.figures import BLUES, REDS, run_colours
+
+    c = run_colours(["mel122 (shipped)", "cqt122 (shipped)", "mel122_pd_s100", "cqt122_pd_s100", "other"])
+    assert len(set(c.values())) == 5
+    assert c["mel122 (shipped)"] in BLUES and c["mel122_pd_s100"] in BLUES
+    assert c["cqt122 (shipped)"] in REDS and c["cqt122_pd_s100"] in REDS
+
+
+def test_filter_bands_explain_the_filters_cut_off_at_half_the_sample_rate(app):
+    from mie_core.nnet.sincconv import SincConv
+    from mie_core.service.workbench import nyquist_note
+
+    note = nyquist_note(SincConv(122, "cqt"))
+    assert note.startswith("the top 4 filters (118, 119, 120, 121)") and "5 Hz wide" in note
+    assert nyquist_note(SincConv(122, "mel")) is None
+    at = goto(app, "2_Filter_bands")  # both the initial and the learned bands, either alone on demand
+    names = {t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert {n.split()[-1] for n in names} == {"init", "learned"}
+
+
+def test_batch_clips_on_the_map_are_coloured_by_instrument_and_named_on_hover():
+    from pages.common.figures import extra_traces
+
+    pts = lambda k: np.full((1, 2), float(k))  # noqa: E731
+    extra = [("a.wav", pts(0), "viola"), ("b.wav", pts(1), "viola"), ("c.wav", pts(2), "flute"),
+             ("★ viola", pts(3), "viola"), ("★ flute", pts(4), "flute")]
+    traces = extra_traces(extra)
+    assert [t.name for t in traces] == ["flute", "viola"]  # one legend entry per instrument
+    assert all(t.mode == "markers" for t in traces)  # no labels piled on the map: names on hover
+    viola = traces[1]
+    assert list(viola.hovertext) == ["a.wav", "b.wav", "★ viola"] and list(viola.marker.symbol)[-1] == "star"
+    assert len({t.marker.color for t in traces}) == 2
+    single = extra_traces([("clip.wav", pts(0))])[0]  # the Verify page's one clip: a labelled gold star
+    assert single.mode == "markers+text" and single.marker.color == "gold"
+
+
+@pytest.fixture
+def cache_with_real_calibration(tiny_cache, tmp_path, monkeypatch):
+    """A copy of the tiny cache whose fused cqt_tiny has a real-notes calibration with the
+    recording-condition model, as the shipped systems have."""
+    import shutil
+
+    from mie_core.scoring import condition
+    from mie_core.scoring.fusion import member_vectors
+    from mie_core.service import workbench
+    from mie_core.service.verify import RealCalibration, load_verifier
+
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny_cache["cache"], cache)
+    ver = load_verifier(cache / "models" / "cqt_tiny")
+    c = workbench.Cache(cache)
+    emb = ver.join(c.embeddings("cqt_tiny", "test"), c.embeddings("cqt_tiny_clean", "test"))
+    vec = member_vectors(*ver.fusion_members(emb))
+    third = len(vec) // 3
+    model = condition.fit_condition_model(vec[:third], vec[third:2 * third], vec[2 * third:])
+    fig = {"eer": 0.05, "genuine_accepted": 0.95, "impostors_rejected": 0.92}
+    figs = {"vsco2": fig, "iowa": {**fig, "impostors_rejected": 0.9}, "pooled": fig}
+    RealCalibration("fusion", tuple(ver.fusion.fusion.weights), ver.fusion.fusion.offset, figs, figs,
+                    {"sources": ["iowa", "vsco2"], "notes": 100, "instruments": {"vsco2": ["a"], "iowa": ["b"]}},
+                    model, figs, {"wet": {"auto": {**fig, "eer": 0.12}}}).save(cache / "models" / "cqt_tiny")
+    monkeypatch.setenv("MIE_CACHE", str(cache))
+    monkeypatch.setenv("MIE_RUNS", str(tiny_cache["runs"]))
+    monkeypatch.chdir(REPO)
+    return cache
+
+
+def test_verify_chooses_the_calibration_by_how_the_clips_sound_by_default(cache_with_real_calibration, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("MIE_LIBRARY", str(tmp_path / "lib"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
+    at = goto(at, "1_Verify")
+    at.selectbox(key="model").set_value("cqt_tiny (shipped)").run()
+    radio = at.radio(key="conditions_cqt_tiny")
+    assert radio.options == ["automatic, by how the clips sound (recommended)", "studio recordings",
+                             "rooms, phones or renders (the model's own fusion)"]
+    assert radio.value == "auto"
+    line = " ".join(c.value for c in at.caption)
+    assert "by how much its clips sound like studio recordings" in line and "impostors rejected 90 % or more" in line
+    assert "On renders through unseen rooms, microphones and noise: EER 12.0 %" in line
+    radio.set_value("own").run()
+    assert "model's own calibration" in " ".join(c.value for c in at.caption)

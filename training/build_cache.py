@@ -101,16 +101,22 @@ def add_weights_hashes(out: Path) -> int:
 REAL_CALIBRATED = ("mel+cqt", "cqt122", "mel122")
 
 
-def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, seed: int = 0) -> int:
+def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, seed: int = 0, corpus_dir=None) -> int:
     """Each shipped system's calibration on real notes (:class:`mie_core.service.verify.RealCalibration`):
     a fused system's weights refitted on every real trial of every source (a model alone: ``a
     llr + b``), with its EER and verdict rates on each source when fitted without that source
-    (:func:`mie_core.evaluation.report.source_results`)."""
+    (:func:`mie_core.evaluation.report.source_results`); for a fused system also the
+    recording-condition model and the automatic choice's figures (on each source held out,
+    and on the clean test and wet parts), from the corpus's ``valid``, ``calib``, ``test`` and
+    ``wet`` parts."""
     from mie_core.evaluation.report import source_results
+    from mie_core.scoring.condition import ConditionModel
     from mie_core.service.verify import RealCalibration
 
+    parts = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), ("valid", "calib", "test", "wet"), SPLIT)
     res = source_results({name: out / "models" / name for name in REAL_CALIBRATED}, EmbeddingStore(), precision,
-                         seed, n_draws, log=print)
+                         seed, n_draws, log=print, condition_parts=(parts["valid"], parts["calib"]),
+                         render_parts={"test": parts["test"], "wet": parts["wet"]})
     if res is None:
         raise SystemExit("--real-calibration-only: no real recordings here (python -m mie_core fetch)")
     fitted_on = {"sources": sorted(res["instruments"]), "instruments": res["instrument_names"], "notes": res["notes"],
@@ -119,8 +125,9 @@ def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, 
     for name, rec in res["systems"].items():
         fit = rec["fit"]
         held = rec["fusion"] if fit["kind"] == "fusion" else rec["loso"]
+        cond = ConditionModel.from_dict(rec["condition"]) if "condition" in rec else None
         RealCalibration(fit["kind"], tuple(fit["weights"]), float(fit["offset"]), held, rec["before"],
-                        fitted_on).save(out / "models" / name)
+                        fitted_on, cond, rec.get("auto"), rec.get("renders")).save(out / "models" / name)
         print(f"{name}: {fit['kind']} fitted on real notes; held out, pooled: genuine accepted "
               f"{100 * held['pooled']['genuine_accepted']:.1f} %, impostors rejected "
               f"{100 * held['pooled']['impostors_rejected']:.1f} %")
@@ -170,7 +177,7 @@ def main(argv=None) -> int:
                         "with its figures on each source held out")
     args = p.parse_args(argv)
     if args.real_calibration_only:
-        return add_real_calibrations(Path(args.out), args.precision, args.draws)
+        return add_real_calibrations(Path(args.out), args.precision, args.draws, corpus_dir=args.corpus)
     if args.weights_hashes_only:
         return add_weights_hashes(Path(args.out))
     systems = [parse_system(spec, p) for spec in args.system]

@@ -29,7 +29,7 @@ import pandas as pd
 
 from mie_core.evaluation import baseline, protocol
 from mie_core.explore import maps, probing
-from mie_core.scoring import fusion, trials
+from mie_core.scoring import fusion, metrics, trials
 from mie_core.scoring.fitting import BACKEND_PARTS, FUSION_PARTS, LDA_PARTS, fit_backends, fit_fusions
 from mie_core.data.corpus import Corpus, default_corpus_dir
 from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
@@ -103,9 +103,37 @@ def system_trial_llrs(path: Path, part: Part, draws: list, store: EmbeddingStore
     return system_trial_scores(path, part, draws, store, precision, log)[0]
 
 
+def system_members(path: Path, part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
+                   log=None) -> tuple:
+    """(verifier, members' back-ends, members' embeddings of the part's notes) of a fused
+    system folder, in the fusion's member order, through the one store."""
+    from mie_core.service.verify import load_verifier
+
+    ver = load_verifier(path, precision)
+    emb = ver.join(*[embed_models({p.name: p}, part, store, precision, log=log)[p.name] for p in ver.member_paths])
+    return (ver, *ver.fusion_members(emb))
+
+
+def _mode_rates(feature_draws: list, draws: list, own, studio, p_studio: np.ndarray, prior: float = 0.5) -> dict:
+    """EER and verdict rates (means over draws) of the three ways a fused system can score a
+    part: its own fusion, the weights refitted on real notes, and the automatic mix."""
+    from mie_core.scoring.condition import mixed_llr, trial_weight
+    from mie_core.scoring.sources import verdict_rates
+
+    acc: dict = {}
+    for x, d in zip(feature_draws, draws):
+        llr_own, llr_studio = x @ own.weights + own.offset, x @ studio.weights + studio.offset
+        for mode, llr in (("own", llr_own), ("studio", llr_studio),
+                          ("auto", mixed_llr(llr_own, llr_studio, trial_weight(p_studio, d)))):
+            r = {"eer": metrics.eer(llr[d.target], llr[~d.target]), **verdict_rates(llr, d.target, prior)}
+            acc.setdefault(mode, []).append(r)
+    return {m: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for m, rs in acc.items()}
+
+
 def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, precision: str = "auto",
                    seed: int = 0, n_draws: int = 5, log=None, clip_midi: np.ndarray | None = None,
-                   part: Part | None = None) -> dict | None:
+                   part: Part | None = None, condition_parts: tuple[Part, Part] | None = None,
+                   render_parts: dict[str, Part] | None = None) -> dict | None:
     """Real notes source by source (:mod:`mie_core.scoring.sources`) for every shipped model or system
     folder of ``paths`` (:func:`system_trial_scores`) on the real notes of every source
     fetched, pooled (:func:`mie_core.evaluation.parts.real_sources_part`): per source and
@@ -116,7 +144,14 @@ def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, 
     A folder without a calibrated back-end is listed under ``not_measured`` with the reason.
     None where no real notes were fetched. ``part``: other notes with a ``source`` column
     (the tests' renders). Each system's ``fit``: that map fitted on every trial of every
-    source (``kind`` "fusion" or "affine", ``weights``, ``offset``), what the cache ships."""
+    source (``kind`` "fusion" or "affine", ``weights``, ``offset``), what the cache ships.
+
+    ``condition_parts`` (renders clean, renders through rooms: the ``valid`` and ``calib``
+    parts): a fused system also gets ``auto``, the automatic choice between its own fusion and
+    the refitted weights (:func:`mie_core.scoring.sources.measure_auto`, the condition model and
+    the weights fitted without the source), and its ``fit`` the condition model fitted on every
+    source (``condition``); with ``render_parts`` too ({name: part}, the ``test`` and ``wet``
+    parts), ``renders``: the three modes' figures on each (:func:`_mode_rates`)."""
     from mie_core.evaluation.parts import real_sources_part
     from mie_core.scoring.sources import fit_real_calibration, fit_real_fusion, measure_sources
 
@@ -139,11 +174,46 @@ def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, 
         if feats is not None:
             weights, offset = fit_real_fusion(feats, draws)
             rec["fit"] = {"kind": "fusion", "weights": [float(x) for x in weights], "offset": offset}
+            if condition_parts is not None:
+                rec.update(_condition_results(Path(path), part, draws, feats, condition_parts, render_parts or {},
+                                              (weights, offset), store, precision, log, seed))
         else:
             a, offset = fit_real_calibration(llrs, draws)
             rec["fit"] = {"kind": "affine", "weights": [a], "offset": offset}
         out["systems"][name] = rec
     return out
+
+
+def _condition_results(path: Path, part: Part, draws: list, feats: list, condition_parts, render_parts: dict,
+                       studio_fit: tuple, store, precision: str, log, seed: int = 0) -> dict:
+    """``auto``, the condition model fitted on every source, and ``renders`` for one fused
+    system (:func:`source_results`)."""
+    from mie_core.scoring.condition import STUDIO, fit_condition_model
+    from mie_core.scoring.fusion import Fusion, member_vectors, trial_features
+    from mie_core.scoring.sources import measure_auto
+
+    vec = {}
+    for name, p in (("real", part), ("render", condition_parts[0]), ("room", condition_parts[1])):
+        ver, backends, members = system_members(path, p, store, precision, log)
+        vec[name] = member_vectors(backends, members)
+    own = ver.fusion.fusion
+    src = part.rows["source"].to_numpy()
+    out = {"auto": measure_auto(feats, draws, src, vec["real"], vec["render"], vec["room"], own.weights, own.offset)}
+    model = fit_condition_model(vec["render"], vec["room"], vec["real"], c=CONDITION_C)
+    out["condition"] = {**model.to_dict(), "c": CONDITION_C,
+                        "fitted_on": {"render": int(len(vec["render"])), "room": int(len(vec["room"])),
+                                      "studio": int(len(vec["real"]))}}
+    studio = Fusion(np.asarray(studio_fit[0], float), float(studio_fit[1]))
+    out["renders"] = {}
+    for name, p in render_parts.items():
+        ver, backends, members = system_members(path, p, store, precision, log)
+        d = protocol.protocol_draws(p.rows["instrument_str"].to_numpy(), seed, len(draws))
+        f = [trial_features(backends, ver.fusion, members, x) for x in d]
+        out["renders"][name] = _mode_rates(f, d, own, studio, model.proba(member_vectors(backends, members))[:, STUDIO])
+    return out
+
+
+CONDITION_C = 0.1  # the condition model's inverse L2 strength (benchmarks/studio_condition.py)
 
 
 def markdown_sources(res: dict) -> str:

@@ -157,3 +157,48 @@ def fit_real_fusion(feature_draws: list, draws: list, prior: float = 0.5) -> tup
     target = np.concatenate([d.target for d in draws])
     w, b = fit_linear(x, target, prior)
     return np.asarray(w, float).ravel(), float(b)
+
+
+def auto_llrs(features: np.ndarray, target: np.ndarray, enrol_source: np.ndarray, test_source: np.ndarray,
+              studio_weight_by_source: dict, own_weights: np.ndarray, own_offset: float, trials) -> tuple[np.ndarray, np.ndarray]:
+    """Each trial's LLR as the pages' automatic choice scores it, fitted without its source:
+    ``s llr_studio + (1 - s) llr_own`` (:func:`mie_core.scoring.condition.mixed_llr`), with
+    ``llr_studio`` the fusion's weights refitted on the other sources' trials
+    (:func:`leave_one_source_out`'s fit) and ``s`` the trial's studio weight from the condition
+    model fitted without the source (``studio_weight_by_source[S]``: (n_clips,) P(studio) of
+    every clip by the model fitted without S). Returns (llr, s), each (n_trials,)."""
+    from mie_core.scoring.condition import mixed_llr, trial_weight
+
+    x = np.asarray(features, float).reshape(len(target), -1)
+    studio, _ = leave_one_source_out(x, target, enrol_source, test_source)
+    own = x @ np.asarray(own_weights, float) + float(own_offset)
+    s = np.full(len(target), np.nan)
+    for src, p in studio_weight_by_source.items():
+        m = np.asarray(enrol_source) == src
+        s[m] = trial_weight(p, trials)[m]
+    return mixed_llr(own, studio, s), s
+
+
+def measure_auto(feature_draws: list, draws: list, source_of_clip: np.ndarray, vectors: np.ndarray,
+                 render: np.ndarray, room: np.ndarray, own_weights: np.ndarray, own_offset: float,
+                 prior: float = 0.5, c: float = 0.1) -> dict:
+    """:func:`measure_sources`' figures for the automatic choice (:func:`auto_llrs`): per source
+    and pooled, means over draws of EER, both verdict rates and the mean studio weight, the
+    condition model (:func:`mie_core.scoring.condition.fit_condition_model`, inverse strength
+    ``c``) fitted for each source on ``render`` and ``room`` (member vectors of renders, clean
+    and through rooms) and the real clips of the other sources (``vectors``, (n_clips, k))."""
+    from mie_core.scoring.condition import STUDIO, fit_condition_model
+
+    source_of_clip = np.asarray(source_of_clip)
+    p_by = {str(s): fit_condition_model(render, room, vectors[source_of_clip != s], c).proba(vectors)[:, STUDIO]
+            for s in sorted(set(source_of_clip.tolist()))}
+    recs = []
+    for x, d in zip(feature_draws, draws):
+        enrol_src, test_src = trial_sources(source_of_clip, d.enroll, d.model, d.test)
+        llr, s = auto_llrs(x, d.target, enrol_src, test_src, p_by, own_weights, own_offset, d)
+        rec = _rates(llr, d.target, enrol_src, prior)
+        for key in rec:
+            m = np.ones(len(s), bool) if key == "pooled" else enrol_src == key
+            rec[key]["studio_weight"] = float(np.mean(s[m]))
+        recs.append(rec)
+    return {s: {m: float(np.mean([r[s][m] for r in recs])) for m in recs[0][s]} for s in recs[0]}

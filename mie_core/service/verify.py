@@ -41,8 +41,10 @@ import pandas as pd
 
 from mie_core.data import gm
 from mie_core.evaluation.embeddings import model_hash, resolve_precision, unit
-from mie_core.scoring.fusion import FUSION_FILE, PARTNER_DIR, Fusion, QualityFusion, folder_kind, system_llr
+from mie_core.scoring.fusion import (FUSION_FILE, PARTNER_DIR, Fusion, QualityFusion, folder_kind, member_vectors,
+                                     system_llr)
 from mie_core.scoring.backend import Backend, logit, sigmoid
+from mie_core.scoring.condition import CONDITIONS, STUDIO, ConditionModel, describe, mixed_llr
 
 DEFAULT_PRIOR = 0.5
 REAL_CALIBRATION_FILE = "real_calibration.json"
@@ -60,6 +62,12 @@ class RealCalibration:
     measured at: ``held_out`` {source: EER and verdict rates with it fitted without that
     source} and ``as_shipped`` (the same trials with the model's own calibration), from
     :func:`mie_core.scoring.sources.measure_sources` (``training.build_cache --real-calibration-only``).
+
+    ``condition``: where shipped, the recording-condition model (:mod:`mie_core.scoring.condition`:
+    P(render, room, studio) of a clip) that lets :func:`verify` choose per trial between these
+    weights and the system's own (``conditions="auto"``), with ``auto`` its figures per
+    held-out source (the condition model and the weights both fitted without it) and
+    ``renders`` the three modes' figures on the clean test and wet parts.
     """
 
     kind: str
@@ -68,10 +76,17 @@ class RealCalibration:
     held_out: dict
     as_shipped: dict
     fitted_on: dict
+    condition: ConditionModel | None = None
+    auto: dict | None = None
+    renders: dict | None = None
 
-    def worst(self) -> tuple[float, float]:
+    def figures(self, conditions: str) -> dict:
+        """{source: figures} (and "pooled") of a mode: "auto", "studio" or "own"."""
+        return {"auto": self.auto or self.held_out, "studio": self.held_out, "own": self.as_shipped}[conditions]
+
+    def worst(self, conditions: str = "studio") -> tuple[float, float]:
         """The lowest genuine-accepted and impostors-rejected rates over the held-out sources."""
-        per = [v for k, v in self.held_out.items() if k != "pooled"]
+        per = [v for k, v in self.figures(conditions).items() if k != "pooled"]
         return min(v["genuine_accepted"] for v in per), min(v["impostors_rejected"] for v in per)
 
     def applied(self, v: "Verifier") -> "Verifier":
@@ -103,9 +118,11 @@ class RealCalibration:
     def save(self, folder: Path) -> None:
         from mie_core.fileio import atomic_write_text
 
-        atomic_write_text(Path(folder) / REAL_CALIBRATION_FILE, json.dumps({
-            "kind": self.kind, "weights": list(self.weights), "offset": self.offset, "held_out": self.held_out,
-            "as_shipped": self.as_shipped, "fitted_on": self.fitted_on}, indent=1))
+        d = {"kind": self.kind, "weights": list(self.weights), "offset": self.offset, "held_out": self.held_out,
+             "as_shipped": self.as_shipped, "fitted_on": self.fitted_on}
+        if self.condition is not None:
+            d.update(condition=self.condition.to_dict(), auto=self.auto, renders=self.renders)
+        atomic_write_text(Path(folder) / REAL_CALIBRATION_FILE, json.dumps(d, indent=1))
 
     @classmethod
     def load(cls, folder: Path) -> "RealCalibration | None":
@@ -118,7 +135,9 @@ class RealCalibration:
                 kind, weights, offset = str(d["kind"]), tuple(float(x) for x in d["weights"]), float(d["offset"])
             else:  # the first format: an affine recalibration
                 kind, weights, offset = "affine", (float(d["a"]),), float(d["b"])
-            rc = cls(kind, weights, offset, dict(d["held_out"]), dict(d["as_shipped"]), dict(d["fitted_on"]))
+            cond = ConditionModel.from_dict(d["condition"]) if d.get("condition") else None
+            rc = cls(kind, weights, offset, dict(d["held_out"]), dict(d["as_shipped"]), dict(d["fitted_on"]), cond,
+                     dict(d["auto"]) if d.get("auto") else None, dict(d["renders"]) if d.get("renders") else None)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a real-notes calibration ({err})") from None
         if rc.kind not in ("fusion", "affine") or not (np.isfinite(rc.weights).all() and np.isfinite(rc.offset)):
@@ -341,8 +360,11 @@ def identification_rates(q: np.ndarray, centroids: np.ndarray, info: pd.DataFram
             "program_top5": float(np.mean(top5_prog)), "n_clips": int(len(rows))}
 
 
+CONDITION_MODES = ("auto", "studio", "own")
+
+
 def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: float = DEFAULT_PRIOR,
-           recalibration: tuple[float, float] | None = None) -> pd.DataFrame:
+           recalibration: tuple[float, float] | None = None, conditions: str = "own") -> pd.DataFrame:
     """One row per test clip: ``score`` (the main model's AS-norm score; raw cosine without
     a back-end), ``llr`` (the calibrated log-likelihood ratio: the fused one of a fused
     system; NaN without calibration), ``probability`` (at ``prior``), ``accept``
@@ -353,6 +375,13 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
     enrol_emb (k, width) and test_emb (n, width) are :meth:`Verifier.embed`'s output.
     ``recalibration`` (a, b) maps the LLR to ``a llr + b`` (the user's own calibration,
     :meth:`mie_core.service.library.InstrumentLibrary.calibrate`).
+
+    ``conditions``, for a fused system with a real-notes calibration (:class:`RealCalibration`):
+    "own" scores with the system's own fusion, "studio" with the weights refitted on real
+    studio notes, "auto" with both mixed per trial by the clips' studio weight
+    (:mod:`mie_core.scoring.condition`; column ``studio_weight``). Where the condition model
+    ships, every row also gets ``condition``: the test clip in words ("sounds like a studio
+    recording"), and ``p_render``, ``p_room``, ``p_studio``.
 
     Without a back-end the score is the raw cosine to the enrolment's mean direction:
 
@@ -370,9 +399,34 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
                              "typical": None})
     be = v.backend
     out = pd.DataFrame({"score": be.score(enrol_main, test_main)})
+    if conditions not in CONDITION_MODES:
+        raise ValueError(f"conditions must be one of {CONDITION_MODES}, not {conditions!r}")
+    rc = v.real_calibration
+    if conditions != "own" and not (v.fused and rc is not None and rc.kind == "fusion"):
+        raise ValueError(f"{Path(v.path).name}: conditions={conditions!r} needs a fused system with weights refitted "
+                         "on real notes (real_calibration.json)")
+    if conditions == "auto" and rc.condition is None:
+        raise ValueError(f"{Path(v.path).name}: conditions='auto' needs the recording-condition model in "
+                         "real_calibration.json (python -m training.build_cache --real-calibration-only)")
     if v.fused:
         backends, enrols = v.fusion_members(enrol_emb)
-        llr, w = system_llr(backends, v.fusion, enrols, v.fusion_members(test_emb)[1])
+        tests = v.fusion_members(test_emb)[1]
+        llr, w = system_llr(backends, v.fusion, enrols, tests)
+        if conditions != "own":
+            studio = dataclasses.replace(v.fusion, fusion=Fusion(np.asarray(rc.weights, np.float64), float(rc.offset)))
+            llr_studio = system_llr(backends, studio, enrols, tests)[0]
+        if rc is not None and rc.condition is not None:
+            p_test = rc.condition.proba(member_vectors(backends, tests))
+            p_enrol = rc.condition.proba(member_vectors(backends, enrols))[:, STUDIO]
+            s = np.minimum(float(p_enrol.mean()), p_test[:, STUDIO])
+            for k, name in enumerate(CONDITIONS):
+                out[f"p_{name}"] = p_test[:, k]
+            out["condition"] = [describe(p) for p in p_test]
+        if conditions == "studio":
+            llr = llr_studio
+        elif conditions == "auto":
+            llr = mixed_llr(llr, llr_studio, s)
+            out["studio_weight"] = s
         out["llr"] = llr
         out["quality"] = w
     elif be.calibration is not None:
@@ -389,7 +443,9 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
         out["probability"] = np.nan
         out["accept"] = None
     out["typical"] = (be.typicality(test_main) >= be.typical_min) if be.typical_min is not None else None
-    return out[[c for c in ("score", "llr", "probability", "accept", "typical", "quality") if c in out]]
+    cols = ("score", "llr", "probability", "accept", "typical", "quality", "studio_weight", "condition",
+            *[f"p_{c}" for c in CONDITIONS])
+    return out[[c for c in cols if c in out]]
 
 
 def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "program") -> list[pd.DataFrame]:
@@ -422,17 +478,20 @@ def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "progra
 
 def identify_enrolled(v: Verifier, emb: np.ndarray, enrolled: dict[str, np.ndarray],
                       prior: float = DEFAULT_PRIOR, recalibration: tuple[float, float] | None = None,
-                      test_midi=None, enrolled_midi: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+                      test_midi=None, enrolled_midi: dict[str, np.ndarray] | None = None,
+                      conditions: str = "own") -> pd.DataFrame:
     """1:N identification against the user's enrolled instruments: one row per clip and
     enrolled instrument, with score, LLR and calibrated probability, most likely first per clip.
     With the clips' pitches ``test_midi`` (n,) and the enrolments' ``enrolled_midi`` (name ->
     (k,), :meth:`mie_core.service.library.InstrumentLibrary.pitches`), a ``pitch_gap`` column: semitones
-    from the clip to that instrument's nearest enrolment note (:func:`mie_core.data.pitch.pitch_gaps`)."""
+    from the clip to that instrument's nearest enrolment note (:func:`mie_core.data.pitch.pitch_gaps`).
+    ``conditions``: as :func:`verify`. Ranked by the calibrated LLR (the verdict's own figure)
+    where there is one, else by the score."""
     from mie_core.data.pitch import pitch_gaps
 
     rows = []
     for name, enrol_emb in enrolled.items():
-        r = verify(v, enrol_emb, emb, prior, recalibration)
+        r = verify(v, enrol_emb, emb, prior, recalibration, conditions)
         r.insert(0, "clip", np.arange(len(r)))
         r.insert(1, "instrument", name)
         if test_midi is not None and enrolled_midi is not None:
@@ -442,3 +501,95 @@ def identify_enrolled(v: Verifier, emb: np.ndarray, enrolled: dict[str, np.ndarr
         return pd.DataFrame(columns=["clip", "instrument", "score", "llr", "probability", "accept", "typical"])
     by = "llr" if rows[0]["llr"].notna().all() else "score"
     return pd.concat(rows).sort_values(["clip", by], ascending=[True, False]).reset_index(drop=True)
+
+
+MODE_LABELS = {"auto": "automatic, by how the clips sound (recommended)", "studio": "studio recordings",
+               "own": "rooms, phones or renders (the model's own fusion)"}
+
+
+def calibration_name(conditions: str, user: bool = False, studio_weight: float | None = None) -> str:
+    """The calibration a verdict used, in words (the pages' and the command line's).
+
+    >>> calibration_name("auto", studio_weight=0.83), calibration_name("own", user=True)
+    ('automatic (studio weight 0.83)', 'your calibration (My instruments)')
+    """
+    if user:
+        return "your calibration (My instruments)"
+    if conditions == "auto":
+        return "automatic" + (f" (studio weight {studio_weight:.2f})" if studio_weight is not None else "")
+    return {"studio": "weights refitted on studio recordings", "own": "the model's own calibration"}[conditions]
+
+
+def clip_sound(row) -> str | None:
+    """What a verdict row says the test clip sounds like, in a musician's words: the
+    condition model's where it ships, else from the trial's P(clean) (None without either).
+
+    >>> clip_sound({"quality": 0.9}), clip_sound({"quality": 0.1}), clip_sound({"condition": "sounds like a studio recording"})
+    ('sounds like a clean synthesized note', 'sounds like a room or phone recording', 'sounds like a studio recording')
+    """
+    row = dict(row)
+    if isinstance(row.get("condition"), str):
+        return row["condition"]
+    q = row.get("quality")
+    if q is None or not np.isfinite(q):
+        return None
+    if q >= 0.7:
+        return "sounds like a clean synthesized note"
+    if q <= 0.3:
+        return "sounds like a room or phone recording"
+    return "sounds between a clean synthesized note and a room or phone recording"
+
+
+def verdict_text(test_name: str, enrol_name: str, row, prior: float, calibration: str) -> tuple[bool, str]:
+    """(accept, the sentence a page shows) for one :func:`verify` row: the verdict, the
+    probability as shown (the decision is made on the shown figure), the enrolment's name,
+    the prior, the fused LLR, what the clip sounds like, and the calibration used.
+
+    >>> verdict_text("a.wav", "my viola", {"probability": 0.8123, "llr": 1.466, "quality": 0.1}, 0.5,
+    ...              "the model's own calibration")[1]
+    "**ACCEPT**: probability 81.2 % that a.wav is my viola (prior 50 %; fused LLR +1.47; the clip sounds like a room or phone recording; calibration: the model's own calibration)"
+    """
+    row = dict(row)
+    shown = f"{100 * row['probability']:.1f}"
+    accept = float(shown) >= 50.0
+    parts = [f"prior {100 * prior:g} %", f"fused LLR {row['llr']:+.2f}" if "quality" in row else
+             f"AS-norm score {row['score']:.2f}"]
+    if (sound := clip_sound(row)) is not None:
+        parts.append(f"the clip {sound}")
+    parts.append(f"calibration: {calibration}")
+    return accept, (f"**{'ACCEPT' if accept else 'REJECT'}**: probability {shown} % that {test_name} is "
+                    f"{enrol_name} ({'; '.join(parts)})")
+
+
+# the columns of the scores a user downloads (My instruments), named to say what they hold
+EXPORT_COLUMNS = {
+    "file": ("file", "the uploaded clip"),
+    "instrument": ("enrolled_instrument", "the enrolled instrument the clip is scored against"),
+    "probability": ("probability_same_instrument", "calibrated probability (0-1) that the clip is this instrument, "
+                                                   "at the prior chosen on the page"),
+    "accept": ("verdict_accept", "True where the probability is at least 0.5"),
+    "llr": ("llr", "the calibrated log-likelihood ratio behind the probability (natural log; > 0 favours the "
+                   "instrument); the clips are ranked by it"),
+    "score": ("main_model_score", "the main model's AS-norm score alone (before the fusion and calibration: "
+                                  "can rank clips differently from the probability)"),
+    "quality": ("p_clean_render", "how much the trial's clips sound like clean renders (0-1): weighs the clean "
+                                  "model against the chain-trained one in the fusion"),
+    "studio_weight": ("studio_weight", "how far the weights fitted on studio recordings scored the trial (0-1, "
+                                       "automatic mode)"),
+    "condition": ("clip_sounds_like", "what the clip sounds like it was recorded as"),
+    "typical": ("typical_of_training", "False where the clip is unlike 99 % of held-out notes (noise, silence, "
+                                       "several instruments?)"),
+    "pitch_gap": ("pitch_gap_semitones", "semitones from the clip's pitch to the instrument's nearest enrolment "
+                                         "note (blank: no clear pitch)"),
+}
+
+
+def export_table(res: pd.DataFrame) -> pd.DataFrame:
+    """:func:`identify_enrolled`'s rows with the download's column names (:data:`EXPORT_COLUMNS`),
+    in that order, the per-condition probabilities left out.
+
+    >>> export_table(pd.DataFrame({"clip": [0], "instrument": ["viola"], "llr": [1.0], "score": [0.3]})).columns.tolist()
+    ['enrolled_instrument', 'llr', 'main_model_score']
+    """
+    cols = [c for c in EXPORT_COLUMNS if c in res]
+    return res[cols].rename(columns={c: EXPORT_COLUMNS[c][0] for c in cols})

@@ -267,3 +267,36 @@ def spectrogram(x: np.ndarray, sr: int = 16000, n_fft: int = 1024, hop: int = 16
 
 def verdict(score: float, threshold: float) -> str:
     return "accept" if score >= threshold else "reject"
+
+
+def playable_pitch(midi: float, low: int = 21, high: int = 108) -> int:
+    """The MIDI note to play for a clip's (fractional) pitch: rounded, within the piano's range
+    ``low``..``high``; 60 (middle C) where the clip has no clear pitch.
+
+    >>> playable_pitch(66.6), playable_pitch(float("nan")), playable_pitch(130.0)
+    (67, 60, 108)
+    """
+    import math
+
+    if midi is None or not math.isfinite(midi):
+        return 60
+    return int(min(high, max(low, round(midi))))
+
+
+def nyquist_note(sinc) -> str | None:
+    """A sentence on the filters whose initial band reaches half the sample rate, where the
+    band is cut off (the top CQT filters: the notes near and above B8 have no room left, so
+    their bandwidth falls to the minimum), or None where no filter does. ``sinc``: a SincConv."""
+    from mie_core.data.gm import note_name
+
+    init = sinc.init_bands.cpu().numpy()
+    nyq = sinc.sample_rate / 2
+    cut = np.flatnonzero(init[:, 1] >= nyq - 1e-3)
+    if not cut.size:
+        return None
+    widths = init[cut, 1] - init[cut, 0]
+    top = int(np.floor(69 + 12 * np.log2(nyq / 440)))
+    return (f"the top {cut.size} filters ({', '.join(str(int(k)) for k in cut)}) start with a band that reaches "
+            f"{nyq / 1000:g} kHz, half the {sinc.sample_rate / 1000:g}-kHz sample rate, and are cut off there, from "
+            f"{widths.max():.0f} Hz down to {widths.min():.0f} Hz wide (the minimum bandwidth): notes above "
+            f"{note_name(top)} cannot be resolved at this sample rate, which is why the curve drops at its right end.")

@@ -91,12 +91,42 @@ def map_traces(coords: np.ndarray, meta: pd.DataFrame, colour: str, idx: np.ndar
         traces.append(go.Scattergl(x=coords[chosen, 0], y=coords[chosen, 1], mode="markers", name="selected",
                                    legendgroup="selected", showlegend=first, hoverinfo="skip",
                                    marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5))))
-    for name, pts in extra or []:
-        traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers+text", name=name, text=[name] * len(pts),
-                                   textposition="top center", hoverinfo="name", showlegend=first,
-                                   marker=dict(size=16, symbol="star", color="gold",
-                                               line=dict(color="black", width=1))))
+    traces += extra_traces(extra, first)
     return traces
+
+
+def extra_traces(extra, first: bool = True) -> list:
+    """Points placed on a map from outside the corpus: ``extra`` holds (name, (n, 2) points)
+    or (name, points, group). Ungrouped points (the Verify page's one clip) are gold stars
+    labelled with their name; grouped ones (a batch scored in My instruments: each clip grouped
+    under the instrument it was scored best against, each enrolment ``★ NAME`` under its own
+    instrument) are one trace per group in the group's colour, clips as diamonds and
+    enrolments as stars, named on hover only, one legend entry per group."""
+    traces, groups = [], {}
+    for item in extra or []:
+        name, pts, group = (*item, None)[:3]
+        if group is None:
+            traces.append(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers+text", name=name,
+                                       text=[name] * len(pts), textposition="top center", hoverinfo="name",
+                                       showlegend=first, marker=dict(size=16, symbol="star", color="gold",
+                                                                     line=dict(color="black", width=1))))
+        else:
+            groups.setdefault(str(group), []).append((name, pts))
+    for k, (group, items) in enumerate(sorted(groups.items())):
+        pts = np.concatenate([p for _, p in items])
+        names = [n for n, p in items for _ in range(len(p))]
+        star = [n.startswith("★") for n in names]
+        traces.append(go.Scattergl(
+            x=pts[:, 0], y=pts[:, 1], mode="markers", name=group, legendgroup=f"extra:{group}", showlegend=first,
+            hovertext=names, hovertemplate="<b>%{hovertext}</b><extra>" + group + "</extra>",
+            marker=dict(size=[18 if s else 11 for s in star], symbol=["star" if s else "diamond" for s in star],
+                        color=EXTRA_COLOURS[k % len(EXTRA_COLOURS)], line=dict(color="black", width=1))))
+    return traces
+
+
+# strong colours for the groups placed on a map, apart from the corpus's (a gold star is the Verify page's clip)
+EXTRA_COLOURS = ("#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+                 "#bfef45", "#469990", "#9a6324", "#800000")
 
 
 def figure_html(fig: go.Figure) -> bytes:
@@ -199,10 +229,32 @@ def model_colour(name: str) -> str:
     return PALETTE[2 + sum(map(ord, name)) % (len(PALETTE) - 2)]
 
 
+BLUES = ("#1f77b4", "#6baed6", "#08519c", "#9ecae1", "#3182bd", "#c6dbef")
+REDS = ("#d62728", "#fb6a4a", "#a50f15", "#fcae91", "#ef3b2c", "#67000d")
+
+
+def run_colours(names) -> dict:
+    """A colour per run, distinct within the list: Mel runs in shades of blue, CQT runs in shades
+    of red (as :func:`model_colour`), others from the palette."""
+    out, used = {}, {"mel": 0, "cqt": 0}
+    for k, name in enumerate(names):
+        low = name.lower()
+        kind = "mel" if "mel" in low else "cqt" if "cqt" in low else None
+        if kind:
+            shades = BLUES if kind == "mel" else REDS
+            out[name] = shades[used[kind] % len(shades)]
+            used[kind] += 1
+        else:
+            out[name] = PALETTE[2 + k % (len(PALETTE) - 2)]
+    return out
+
+
 # ---------------------------------------------------------------- filter bands
-def bands_figure(items) -> go.Figure:
-    """Centre frequency against bandwidth of every filter, initial and learned, for
-    ``items``: (model name, SincConv front-end) pairs."""
+def bands_figure(items, show=("init", "learned")) -> go.Figure:
+    """Centre frequency against bandwidth of every filter, initial (open circles, dotted) and
+    learned (filled, solid), for ``items``: (model name, SincConv front-end) pairs; ``show``:
+    which of the two to draw. The initial bands are drawn over the learned ones, so where
+    training barely moved a filter both stay visible."""
     from mie_core.nnet.sincconv import note_name
 
     fig = go.Figure()
@@ -210,14 +262,19 @@ def bands_figure(items) -> go.Figure:
         colour = model_colour(name_)
         learned = sinc.bands()
         init = sinc.init_bands.cpu().numpy()
-        for bands, name, dash in ((init, "init", "dot"), (learned, "learned", "solid")):
+        for bands, name, dash in ((learned, "learned", "solid"), (init, "init", "dot")):
+            if name not in show:
+                continue
             centre = np.sqrt(bands[:, 0] * bands[:, 1])
             width = bands[:, 1] - bands[:, 0]
+            marker = (dict(size=5, color=colour) if name == "learned" else
+                      dict(size=8, symbol="circle-open", color=colour, line=dict(width=1)))
             fig.add_trace(go.Scatter(
-                x=centre, y=width, mode="markers+lines" if name == "learned" else "lines",
-                name=f"{name_} {name}", line=dict(color=colour, dash=dash, width=1),
-                marker=dict(size=5), customdata=np.column_stack([np.arange(len(bands)), bands]),
-                hovertemplate="filter %{customdata[0]}<br>%{customdata[1]:.1f}-%{customdata[2]:.1f} Hz<extra></extra>"))
+                x=centre, y=width, mode="markers+lines", name=f"{name_} {name}",
+                line=dict(color=colour, dash=dash, width=1), marker=marker, opacity=1.0 if name == "learned" else 0.8,
+                customdata=np.column_stack([np.arange(len(bands)), bands]),
+                hovertemplate=f"{name_} {name}: " + "filter %{customdata[0]}<br>%{customdata[1]:.1f}-%{customdata[2]:.1f} "
+                              "Hz<extra></extra>"))
     tick_hz = [440 * 2 ** ((m - 69) / 12) for m in NOTE_TICKS]
     fig.update_xaxes(type="log", title="centre frequency (geometric mean of the cut-offs)",
                      tickvals=tick_hz, ticktext=[f"{note_name(m)}<br>{h:.0f} Hz" for m, h in zip(NOTE_TICKS, tick_hz)])

@@ -85,7 +85,11 @@ def page_setup(title: str, tab: str | None = None) -> None:
 
 
 # ---------------------------------------------------------------- cached loaders
-@st.cache_resource(show_spinner="Loading the model ...")
+WARMUP_SAY = ("Loading the model and warming it up: the first time after the workbench starts this takes up to half "
+              "a minute (a system loads every model it fuses); afterwards a clip takes well under a second ...")
+
+
+@st.cache_resource(show_spinner=WARMUP_SAY)
 def verifier(path: str):
     """The model of a checkpoint with its scoring back-end and instrument centroids
     (:func:`mie_core.service.verify.load_verifier`), loaded once per server (torch is imported
@@ -141,40 +145,79 @@ def verdict_rates(model: str) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
-def parts_summary() -> pd.DataFrame | None:
+NOT_MEASURED = {"system": "n/a: fused only", "partner": "n/a: no partner", "calibration": "n/a: not calibrated"}
+SUMMARY_HELP = {  # the summary table's short headers, said in full where the reader hovers
+    "part": "which notes: clean renders, the same through simulated rooms/mics/noise/codecs, or real recordings",
+    "model": "a shipped model, or a system of several (its members in the caption)",
+    "raw %": "EER (%) of the paper's scoring: cosine to the mean of the enrolment notes",
+    "AS-norm %": "EER (%) of the scoring back-end: centred embeddings, soft maximum over enrolment notes, AS-norm",
+    "fused %": "EER (%) of the fusion with the clean-trained partner (what the Verify page scores with)",
+    "Cllr": "cost of the calibrated LLRs in bits (0 perfect, 1 uninformative)",
+    "accepted %": "genuine trials accepted by the Verify page's verdict at prior 50 %",
+    "rejected %": "impostor trials rejected by the Verify page's verdict at prior 50 %",
+    "instruments": "unseen instruments enrolled in this part's trials",
+}
+
+
+def verify_scoring_eer(part: str = "test") -> dict:
+    """{model: (EER, scoring)} of the scoring the Verify page uses, per shipped model, on a
+    part, from the cache (fused with the clean partner where there is one, else AS-norm, else
+    raw): the figure Home cites, so every page cites one number for one thing."""
+    out = {}
+    res = benchmark().get("parts", {}).get(part, {})
+    for name, m in res.get("models", {}).items():
+        for key, label in (("fused", "fused"), ("asnorm", "AS-norm")):
+            if key in m:
+                out[name] = (float(m[key]["eer"]), label)
+                break
+        else:
+            out[name] = (float(m["eer"]), "raw cosine")
+    for name, m in res.get("systems", {}).items():
+        out[name] = (float(m["fused"]["eer"]), "fused")
+    return out
+
+
+def parts_summary() -> tuple[pd.DataFrame, dict] | None:
     """EER per model and part (clean / wet / real), raw, AS-norm and fused (with the clean
     partner, where the model has one), and the error rates of the verdict the Verify page
-    gives (the fused system's where there is one), from the cache's benchmark results."""
+    gives (the fused system's where there is one), from the cache's benchmark results; a
+    figure that does not exist for a row says why (:data:`NOT_MEASURED`), never None.
+    Returns (table, {system: its members})."""
     parts = benchmark().get("parts", {})
-    rows = []
+    rows, members = [], {}
     for part in ("test", "wet", "real"):
         res = parts.get(part)
         if not res:
             continue
         for name, m in res["models"].items():
             c = verdict_record(m)
-            rows.append({"part": PART_NAMES[part], "model": name, "EER raw (%)": round(100 * m["eer"], 2),
-                         "EER AS-norm (%)": round(100 * m["asnorm"]["eer"], 2) if "asnorm" in m else None,
-                         "EER fused (%)": round(100 * m["fused"]["eer"], 2) if "fused" in m else None,
-                         "Cllr": round(c["cllr"], 3) if c else None,
-                         "genuine accepted (%)": round(100 * (1 - c["p_miss"]), 1) if c else None,
-                         "impostors rejected (%)": round(100 * (1 - c["p_fa"]), 1) if c else None,
+            rows.append({"part": PART_NAMES[part], "model": name, "raw %": round(100 * m["eer"], 2),
+                         "AS-norm %": round(100 * m["asnorm"]["eer"], 2) if "asnorm" in m else NOT_MEASURED["calibration"],
+                         "fused %": round(100 * m["fused"]["eer"], 2) if "fused" in m else NOT_MEASURED["partner"],
+                         "Cllr": round(c["cllr"], 3) if c else NOT_MEASURED["calibration"],
+                         "accepted %": round(100 * (1 - c["p_miss"]), 1) if c else NOT_MEASURED["calibration"],
+                         "rejected %": round(100 * (1 - c["p_fa"]), 1) if c else NOT_MEASURED["calibration"],
                          "instruments": res["n_instruments"]})
         for name, m in res.get("systems", {}).items():  # systems of several models: fused only
             c = m["fused"]
-            rows.append({"part": PART_NAMES[part], "model": f"{name} ({' + '.join(m['members'])})",
-                         "EER raw (%)": None, "EER AS-norm (%)": None, "EER fused (%)": round(100 * c["eer"], 2),
-                         "Cllr": round(c["cllr"], 3), "genuine accepted (%)": round(100 * (1 - c["p_miss"]), 1),
-                         "impostors rejected (%)": round(100 * (1 - c["p_fa"]), 1),
-                         "instruments": res["n_instruments"]})
-    return pd.DataFrame(rows) if rows else None
+            members[name] = m["members"]
+            rows.append({"part": PART_NAMES[part], "model": name, "raw %": NOT_MEASURED["system"],
+                         "AS-norm %": NOT_MEASURED["system"], "fused %": round(100 * c["eer"], 2),
+                         "Cllr": round(c["cllr"], 3), "accepted %": round(100 * (1 - c["p_miss"]), 1),
+                         "rejected %": round(100 * (1 - c["p_fa"]), 1), "instruments": res["n_instruments"]})
+    if not rows:
+        return None
+    table = pd.DataFrame(rows)
+    return table.astype({c: str for c in table.columns if table[c].map(type).eq(str).any()}), members
 
 
-def instrument_note(info_row) -> dict:
-    """A playable note (MIDI 60, velocity 100) of a corpus instrument from its centroid's labels."""
+def instrument_note(info_row, midi: float = float("nan")) -> dict:
+    """A playable note (velocity 100) of a corpus instrument from its centroid's labels, at
+    ``midi`` rounded (a clip's pitch: the note it is compared with), MIDI 60 without one."""
     r = dict(info_row)
-    return {"soundfont": r["soundfont"], "bank": int(r.get("bank", 0)), "program": int(r["program"]), "pitch": 60,
-            "velocity": 100, "gain_db": float(r.get("gain_db", 0.0)), "instrument_str": r.get("instrument_str")}
+    return {"soundfont": r["soundfont"], "bank": int(r.get("bank", 0)), "program": int(r["program"]),
+            "pitch": workbench.playable_pitch(midi), "velocity": 100, "gain_db": float(r.get("gain_db", 0.0)),
+            "instrument_str": r.get("instrument_str")}
 
 
 @st.cache_resource
@@ -565,38 +608,56 @@ class guard:
         return True
 
 
-def bands_figure(entries) -> go.Figure:
+def bands_figure(entries, show=("init", "learned")) -> go.Figure:
     """The learned and initial bands of the models ``entries`` (see ``figures.bands_figure``)."""
-    return figures.bands_figure([(e.name, encoder(str(e.path)).frontend) for e in entries])
+    return figures.bands_figure([(e.name, encoder(str(e.path)).frontend) for e in entries], show)
 
 
 def response_figure(entry, index) -> go.Figure:
     return figures.response_figure(entry.name, encoder(str(entry.path)).frontend, index)
 
 
-def real_calibration_line(ver) -> str | None:
-    """What the shipped calibration on real notes is and how it was measured, in one
-    sentence, or None where the model has none (:class:`mie_core.service.verify.RealCalibration`)."""
+def real_calibration_line(ver, conditions: str = "auto") -> str | None:
+    """How the verdicts on real recordings are made in mode ``conditions`` and how well they
+    hold, in one sentence, or None where the model has no real-notes calibration
+    (:class:`mie_core.service.verify.RealCalibration`)."""
     rc = getattr(ver, "real_calibration", None)
     if rc is None:
         return None
-    t, n = rc.worst()
-    pooled = rc.held_out.get("pooled", {})
-    what = "the fusion's weights refitted" if rc.kind == "fusion" else "the calibration fitted"
-    return (f"Verdicts use {what} on real recordings of {len(rc.fitted_on.get('sources', []))} "
-            f"collections ({rc.fitted_on.get('notes', '?')} notes). Measured on each collection with it "
-            f"fitted without that collection: genuine notes accepted {100 * t:.0f} % or more, impostors rejected "
-            f"{100 * n:.0f} % or more (all collections: {100 * pooled.get('genuine_accepted', float('nan')):.0f} % / "
-            f"{100 * pooled.get('impostors_rejected', float('nan')):.0f} %).")
+    if conditions == "auto" and rc.condition is None:
+        conditions = "studio"
+    figs = rc.figures(conditions)
+    t, n = rc.worst(conditions)
+    pooled = figs.get("pooled", {})
+    n_src = len(rc.fitted_on.get("sources", []))
+    what = {"auto": "Each trial mixes the fusion's weights refitted on real studio recordings and the model's own, "
+                    "by how much its clips sound like studio recordings",
+            "studio": "Verdicts use the fusion's weights refitted" if rc.kind == "fusion" else "Verdicts use the "
+                      "calibration fitted",
+            "own": "Verdicts use the model's own calibration (fitted on renders, clean and through simulated rooms)"}
+    where = {"studio": f" on real recordings of {n_src} collections ({rc.fitted_on.get('notes', '?')} notes)"}.get(
+        conditions, "")
+    line = (f"{what[conditions]}{where}. Measured on {n_src} real collections, each scored with what was fitted "
+            f"without it: genuine notes accepted {100 * t:.0f} % or more, impostors rejected {100 * n:.0f} % or more "
+            f"(all collections: {100 * pooled.get('genuine_accepted', float('nan')):.0f} % / "
+            f"{100 * pooled.get('impostors_rejected', float('nan')):.0f} %, EER "
+            f"{100 * pooled.get('eer', float('nan')):.1f} %).")
+    wet = (rc.renders or {}).get("wet", {}).get(conditions)
+    if wet is not None:
+        line += (f" On renders through unseen rooms, microphones and noise: EER {100 * wet['eer']:.1f} %, "
+                 f"{100 * wet['genuine_accepted']:.0f} % / {100 * wet['impostors_rejected']:.0f} %.")
+    return line
 
 
-def real_calibration_table(ver) -> pd.DataFrame:
+def real_calibration_table(ver, conditions: str = "auto") -> pd.DataFrame:
     """One row per real collection (and all together): EER and the verdict's rates at prior
-    50 % with the calibration fitted without that collection, beside the model's own."""
+    50 % in mode ``conditions``, everything fitted on real notes fitted without that
+    collection, beside the model's own calibration."""
     rc = ver.real_calibration
+    figs = rc.figures(conditions)
     rows = []
-    for src in [s for s in rc.held_out if s != "pooled"] + ["pooled"]:
-        h, b = rc.held_out[src], rc.as_shipped[src]
+    for src in [s for s in figs if s != "pooled"] + ["pooled"]:
+        h, b = figs[src], rc.as_shipped[src]
         n = len(rc.fitted_on.get("instruments", {}).get(src, [])) or sum(
             len(v) for v in rc.fitted_on.get("instruments", {}).values())
         rows.append({"recordings": "all collections" if src == "pooled" else src, "instruments": n,

@@ -1,0 +1,150 @@
+"""The recording-condition model and the automatic choice between a system's own fusion and
+its weights refitted on studio recordings (mie_core.scoring.condition, verify(conditions=...))."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mie_core.scoring import condition, sources
+from mie_core.scoring.trials import make_trials
+
+
+def _classes(rng, n=80, k=6):
+    centres = np.eye(3, k) * 4.0
+    return [rng.normal(0, 1, (n, k)) + c for c in centres]
+
+
+def test_condition_model_separates_three_conditions_and_round_trips():
+    rng = np.random.default_rng(0)
+    render, room, studio = _classes(rng)
+    m = condition.fit_condition_model(render, room, studio)
+    test = _classes(np.random.default_rng(1))
+    for k, x in enumerate(test):
+        p = m.proba(x)
+        assert np.allclose(p.sum(axis=1), 1.0) and (p.argmax(axis=1) == k).mean() > 0.95
+    again = condition.ConditionModel.from_dict(m.to_dict())
+    np.testing.assert_allclose(again.proba(test[2]), m.proba(test[2]))
+    with pytest.raises(ValueError, match="condition model"):
+        condition.ConditionModel.from_dict({**m.to_dict(), "coef": m.coef[:2].tolist()})
+    with pytest.raises(ValueError, match="one width"):
+        condition.fit_condition_model(render, room, studio[:, :3])
+
+
+def test_describe_names_the_condition_in_words_and_says_when_unsure():
+    assert condition.describe(np.array([0.8, 0.1, 0.1])) == "sounds like a clean synthesized note"
+    assert condition.describe(np.array([0.1, 0.7, 0.2])) == "sounds like a room or phone recording"
+    assert condition.describe(np.array([0.35, 0.3, 0.35])).startswith("sounds between a clean synthesized note and a "
+                                                                       "studio recording")
+
+
+def _real_trials(rng):
+    """Clips of 12 instruments in 3 sources, and per draw features whose first column is a
+    good LLR on source 'a' and 'b' and whose second is good everywhere."""
+    labels = np.repeat(np.arange(12), 10)
+    src = np.array(["a", "b", "c"])[labels // 4]
+    draws = [make_trials(labels, np.random.default_rng(s), 3, 4, 4) for s in range(2)]
+    feats = []
+    for d in draws:
+        y = d.target.astype(float) * 2 - 1
+        feats.append(np.stack([y * 2 + rng.normal(0, 1, y.size), y * 3 + rng.normal(0, 1, y.size)], axis=1))
+    return labels, src, draws, feats
+
+
+def test_auto_llrs_are_the_own_fusion_at_weight_zero_and_the_refitted_one_at_weight_one():
+    rng = np.random.default_rng(0)
+    labels, src, draws, feats = _real_trials(rng)
+    d, x = draws[0], feats[0]
+    enrol_src, test_src = sources.trial_sources(src, d.enroll, d.model, d.test)
+    own_w, own_b = np.array([1.0, 0.0]), 0.5
+    studio, _ = sources.leave_one_source_out(x, d.target, enrol_src, test_src)
+    zeros = {s: np.zeros(len(labels)) for s in "abc"}
+    ones = {s: np.ones(len(labels)) for s in "abc"}
+    np.testing.assert_allclose(sources.auto_llrs(x, d.target, enrol_src, test_src, zeros, own_w, own_b, d)[0],
+                               x @ own_w + own_b)
+    np.testing.assert_allclose(sources.auto_llrs(x, d.target, enrol_src, test_src, ones, own_w, own_b, d)[0], studio)
+    half = {s: np.full(len(labels), 0.5) for s in "abc"}
+    llr, s = sources.auto_llrs(x, d.target, enrol_src, test_src, half, own_w, own_b, d)
+    np.testing.assert_allclose(llr, 0.5 * (x @ own_w + own_b) + 0.5 * studio)
+    assert np.all(s == 0.5)
+
+
+def test_measure_auto_reports_every_source_and_the_studio_weight():
+    rng = np.random.default_rng(0)
+    labels, src, draws, feats = _real_trials(rng)
+    render, room, studio = _classes(rng, n=40, k=4)
+    vectors = rng.normal(0, 1, (len(labels), 4)) + np.eye(3, 4)[2] * 4.0  # every real clip sounds like a studio
+    res = sources.measure_auto(feats, draws, src, vectors, render, room, np.array([1.0, 0.0]), 0.0)
+    assert set(res) == {"a", "b", "c", "pooled"}
+    for rec in res.values():
+        assert rec["studio_weight"] > 0.8 and 0 <= rec["eer"] <= 0.5
+        assert 0 <= rec["genuine_accepted"] <= 1 and 0 <= rec["impostors_rejected"] <= 1
+
+
+@pytest.fixture
+def fused_with_real_calibration(tiny_cache):
+    """The tiny cache's fused cqt_tiny with a real-notes calibration whose weights differ from
+    its own, and a condition model over its members' vectors."""
+    from mie_core.service.verify import RealCalibration, load_verifier
+    from mie_core.scoring.fusion import member_vectors
+    from mie_core.service import workbench
+
+    ver = load_verifier(tiny_cache["cache"] / "models" / "cqt_tiny")
+    cache = workbench.Cache(tiny_cache["cache"])
+    emb = ver.join(cache.embeddings("cqt_tiny", "test"), cache.embeddings("cqt_tiny_clean", "test"))
+    backends, members = ver.fusion_members(emb)
+    vec = member_vectors(backends, members)
+    rng = np.random.default_rng(0)
+    third = len(vec) // 3
+    model = condition.fit_condition_model(vec[:third] + rng.normal(0, 0.1, vec[:third].shape), vec[third:2 * third],
+                                          vec[2 * third:])
+    own = ver.fusion.fusion
+    rc = RealCalibration("fusion", tuple(2.0 * own.weights), own.offset - 1.0, {}, {}, {}, model, {}, {})
+    return dataclasses.replace(ver, real_calibration=rc), emb
+
+
+def test_verify_mixes_own_and_studio_weights_by_the_trials_studio_weight(fused_with_real_calibration):
+    from mie_core.service.verify import verify
+
+    ver, emb = fused_with_real_calibration
+    enrol, test = emb[:3], emb[10:40]
+    own = verify(ver, enrol, test, conditions="own")
+    studio = verify(ver, enrol, test, conditions="studio")
+    auto = verify(ver, enrol, test, conditions="auto")
+    assert not np.allclose(own["llr"], studio["llr"])
+    s = auto["studio_weight"].to_numpy()
+    assert ((0 <= s) & (s <= 1)).all() and 0 < s.mean() < 1
+    np.testing.assert_allclose(auto["llr"], (1 - s) * own["llr"] + s * studio["llr"], rtol=1e-9, atol=1e-9)
+    # s = min(mean P(studio) of the enrolment, P(studio) of the test clip)
+    assert (s <= auto["p_studio"].to_numpy() + 1e-12).all()
+    np.testing.assert_allclose(auto[["p_render", "p_room", "p_studio"]].sum(axis=1), 1.0)
+    assert all(c.startswith("sounds ") for c in auto["condition"])
+    np.testing.assert_array_equal(own["quality"], auto["quality"])  # the fusion's own trial quality is untouched
+
+
+def test_verify_refuses_a_mode_the_system_cannot_score(fused_with_real_calibration, tiny_cache):
+    from mie_core.service.verify import load_verifier, verify
+
+    ver, emb = fused_with_real_calibration
+    with pytest.raises(ValueError, match="conditions must be one of"):
+        verify(ver, emb[:3], emb[5:8], conditions="phone")
+    plain = load_verifier(tiny_cache["cache"] / "models" / "cqt_tiny")  # no real_calibration.json in the tiny cache
+    with pytest.raises(ValueError, match="needs a fused system with weights refitted"):
+        verify(plain, emb[:3], emb[5:8], conditions="auto")
+    no_model = dataclasses.replace(ver, real_calibration=dataclasses.replace(ver.real_calibration, condition=None))
+    with pytest.raises(ValueError, match="recording-condition model"):
+        verify(no_model, emb[:3], emb[5:8], conditions="auto")
+
+
+def test_real_calibration_round_trips_its_condition_model(fused_with_real_calibration, tmp_path):
+    from mie_core.service.verify import RealCalibration
+
+    ver, emb = fused_with_real_calibration
+    rc = dataclasses.replace(ver.real_calibration, auto={"pooled": {"eer": 0.05, "genuine_accepted": 0.95,
+                                                                    "impostors_rejected": 0.93}})
+    rc.save(tmp_path)
+    back = RealCalibration.load(tmp_path)
+    assert back.auto == rc.auto and back.figures("auto") == rc.auto and back.figures("studio") == rc.held_out
+    x = np.random.default_rng(0).normal(size=(4, rc.condition.coef.shape[1]))
+    np.testing.assert_allclose(back.condition.proba(x), rc.condition.proba(x))
