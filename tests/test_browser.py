@@ -435,6 +435,10 @@ def test_verify_with_real_recordings(server, page, system):
     upload(page, enrol.locator("input[type=file]"), [str(p) for p in violin[:10:2]])
     # the violin files are 11-16 s long: the page says which 6 s of each note it embeds, once per file
     assert page.locator("[data-testid=stMain]").inner_text().count("is used (from the onset, at most 6 s)") == 5
+    name_box = page.get_by_label("Name of this instrument (the verdicts use it)")
+    name_box.fill("my violin")
+    name_box.press("Enter")
+    settle(page)
     page.get_by_role("button", name="Enrol", exact=True).click()
     page.wait_for_selector("text=Enrolled", timeout=30000)
     settle(page)
@@ -453,7 +457,23 @@ def test_verify_with_real_recordings(server, page, system):
         text = page.locator("[data-testid=stMain]").inner_text()
         assert "Nearest instruments" in text
         assert re.search(r"Pitch: \S+ \(MIDI [\d.]+\); the nearest enrolment note is \d+ semitones away", text), text
+        # the verdict names the enrolment, what the clip sounds like and the calibration it used (issue 32)
+        verdict = re.search(r"(ACCEPT|REJECT): probability [^\n]*", text).group(0)
+        assert f"{f.name} is my violin" in verdict and "the clip sounds" in verdict, verdict
+        if "Recordings" in text:  # a system with a real-notes calibration: automatic by default
+            assert "calibration: automatic (studio weight" in verdict, verdict
+        assert "% clean" not in verdict
+        # the nearest instruments play the note the clip plays, named as a musician names it
+        clip_note = note_name(round(float(re.search(r"Pitch: \S+ \(MIDI ([\d.]+)\)", text).group(1))))  # as estimated
+        plays = [b.inner_text() for b in page.locator("[data-testid=stMain] button").filter(has_text="▶").all()]
+        assert plays and not [p for p in plays if "MIDI" in p], plays
+        assert sum(clip_note in p for p in plays) >= 1, (clip_note, plays)
         page.screenshot(path=str(SHOTS / f"verify_real_{name}_{system}.png"), full_page=True)
+    if page.get_by_text("studio recordings", exact=True).count():  # a change of calibration is said
+        page.get_by_text("studio recordings", exact=True).click()
+        settle(page)
+        page.wait_for_selector("text=The calibration changed since the last verdict", timeout=30000)
+        assert "calibration: weights refitted on studio recordings" in page.locator("[data-testid=stMain]").inner_text()
     print(f"\n{system}, real recordings: P(enrolled violin) for a violin note {probs['violin']:.1f} %, "
           f"for a trumpet note {probs['trumpet']:.1f} %")
     assert probs["violin"] > probs["trumpet"]
