@@ -224,6 +224,7 @@ def markdown_sources(res: dict) -> str:
     for name, r in res["systems"].items():
         kinds = [("before", "the model's own calibration"), ("loso", "recalibrated without the source")]
         kinds += [("fusion", "fusion refitted without the source")] if "fusion" in r else []
+        kinds += [("auto", "automatic: own or refitted by the clip's sound (the pages' default)")] if "auto" in r else []
         kinds += [("quality", "with the pitch gap, without the source")] if "quality" in r else []
         lines = [f"**{name}** (EER %; genuine accepted / impostors rejected % at prior 0.5)", "",
                  "| source (instruments) | " + " | ".join(f"{label}: EER | verdicts" for _, label in kinds) + " |",
@@ -233,6 +234,11 @@ def markdown_sources(res: dict) -> str:
             cells = [f"{100 * r[k][s]['eer']:.2f} | {100 * r[k][s]['genuine_accepted']:.1f} / "
                      f"{100 * r[k][s]['impostors_rejected']:.1f}" for k, _ in kinds]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if r.get("renders"):
+            lines += ["", f"{name} on renders (EER %; genuine accepted / impostors rejected %): " + "; ".join(
+                f"{part}: " + ", ".join(f"{m} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / "
+                                        f"{100 * v['impostors_rejected']:.1f})" for m, v in modes.items())
+                for part, modes in r["renders"].items())]
         out.append("\n".join(lines))
     out += [f"**{name}**: not measured ({why})" for name, why in res.get("not_measured", {}).items()]
     return "\n\n".join(out)
@@ -336,7 +342,10 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     sources = None
     if "real" in loaded:
         log("real notes source by source")
-        sources = source_results({**dict(named), **dict(systems)}, store, precision, seed, n_draws, log)
+        cond = load_parts(corpus, ("valid", "calib"), split, progress=render_progress)  # the condition model's renders
+        sources = source_results({**dict(named), **dict(systems)}, store, precision, seed, n_draws, log,
+                                 condition_parts=(cond["valid"], cond["calib"]),
+                                 render_parts={k: loaded[k] for k in ("test", "wet") if k in loaded})
     part, embeddings, res, first, scores = primary
     rows = part.rows
     embeddings = {**embeddings, BASELINE: baseline.mfcc_stats(part.audio())}
