@@ -58,3 +58,8 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     """Training runs (``$MIE_RUNS`` or ``<repo>/runs``)."""
     return _env("MIE_RUNS", REPO_ROOT / "runs")
+
+
+def study_dir() -> Path:
+    """The paper's study's shipped results (``$MIE_STUDY`` or ``<repo>/docs/study``)."""
+    return _env("MIE_STUDY", REPO_ROOT / "docs" / "study")

@@ -53,8 +53,9 @@ with ui.guard():
     # one section at a time, in the paper's order (Fig. 3 bands, Fig. 4 maps, Fig. 5 probing):
     # lazy tabs run and draw only the open one, so the page opens in about half a second;
     # the two maps alone (2 x 7,090 WebGL points) take as long as the rest of the page
-    t_bands, t_maps, t_probe, t_fam = st.tabs(["Filter bands", "Maps, linked selection", "Probing F1 per label",
-                                               "Per-family EER"], key="cmp_tab", on_change="rerun")
+    t_bands, t_maps, t_probe, t_fam, t_study = st.tabs(["Filter bands", "Maps, linked selection", "Probing F1 per label",
+                                                        "Per-family EER", "Over seeds (the study)"], key="cmp_tab",
+                                                       on_change="rerun")
     if t_bands.open:
         with t_bands:
             st.plotly_chart(ui.bands_figure([a, b]), key="cmp_bands")
@@ -104,3 +105,35 @@ with ui.guard():
                               margin=dict(l=10, r=10, t=30, b=10))
             st.plotly_chart(fig, key="cmp_family")
             ui.download_csv(fam.round(3), "family_eer.csv", "Download per-family EER (CSV)", key="dl_cmp_fam")
+
+    if t_study.open:
+        with t_study:
+            study = ui.study_results()
+            if not study or not study.get("runs"):
+                st.info("The paper's study (Table III's six front-ends, three seeds each, on identical trials) has no "
+                        "finished run shipped yet: `python -m training.study run` trains it over several sessions, "
+                        "`python -m training.study report` writes docs/study/results.json, which this tab reads.")
+            else:
+                runs = study["runs"]
+                st.caption(f"{len(runs)} of {len(runs) + len(study.get('missing', []))} study runs finished; every run "
+                           f"trained {study['study']['steps']:,} steps of the same recipe and judged there (raw cosine, "
+                           "the paper's protocol, identical trials per split). Each point is one seed.")
+                c1, c2 = st.columns(2)
+                split = c1.radio("Split", ["program_disjoint", "soundfont_disjoint"], horizontal=True,
+                                 key=ui.kept("study_split"), format_func={"program_disjoint": "unseen instruments",
+                                                                          "soundfont_disjoint": "unseen variations"}.get)
+                part = c2.radio("Notes", ["clean", "wet", "real"], horizontal=True, key=ui.kept("study_part"))
+                table, fig = ui.study_front_ends(runs, split, part)
+                if table.empty:
+                    st.info("No finished run on this split yet.")
+                else:
+                    st.dataframe(table, hide_index=True)
+                    st.plotly_chart(fig, key="study_points")
+                claims = [c for c in study.get("claims", []) if c["split"] == split and c["part"] == part
+                          and c["id"].startswith("d")]
+                if claims:
+                    st.dataframe(pd.DataFrame([{"claim": c["claim"], "better / worse EER (%)":
+                                                f"{100 * c['eer_better']:.2f} / {100 * c['eer_worse']:.2f}",
+                                                "seeds": f"{c['seeds'][0]} / {c['seeds'][1]}", "z": round(c["z"], 2),
+                                                "p (Holm)": f"{c['p_holm']:.3g}", "verdict": c["verdict"]}
+                                               for c in claims]), hide_index=True)

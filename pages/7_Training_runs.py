@@ -42,8 +42,8 @@ def line_figure(frames: dict, event: str, column: str, title: str, scale: float 
 with ui.guard():
     ui.page_setup("Training runs")
     # runs trained on this machine, then the logs of the runs that made the shipped models
-    logs = sorted(workbench.runs_dir().glob("*/log.jsonl"))
-    names = [p.parent.name for p in logs]
+    logs = sorted(workbench.runs_dir().glob("*/log.jsonl")) + sorted(workbench.runs_dir().glob("study/*/log.jsonl"))
+    names = [p.parent.name if p.parent.parent == workbench.runs_dir() else f"study/{p.parent.name}" for p in logs]
     for p in sorted((workbench.cache_dir() / "logs").glob("*.jsonl")):
         names.append(f"{p.stem} (shipped)")
         logs.append(p)

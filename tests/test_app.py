@@ -513,3 +513,29 @@ def test_verify_chooses_the_calibration_by_how_the_clips_sound_by_default(cache_
     assert "On renders through unseen rooms, microphones and noise: EER 12.0 %" in line
     radio.set_value("own").run()
     assert "model's own calibration" in " ".join(c.value for c in at.caption)
+
+
+def test_mel_vs_cqt_reads_the_study_over_seeds(app, tmp_path, monkeypatch):
+    """The study's shipped records (docs/study/results.json): each front-end's mean +- std over
+    the seeds present and each seed's point; the front-end claims with their verdicts."""
+    from mie_core.evaluation.study import claim_tests
+
+    part = lambda e: {"eer": e, "n_target": 1960, "n_nontarget": 1960}  # noqa: E731
+    runs = [{"run": f"{c}_pd_s{s}", "condition": c, "split": "program_disjoint", "seed": s,
+             "parts": {"clean": part(e + 0.01 * k), "wet": part(2 * e), "real": part(1.5 * e)}}
+            for c, e in (("mel122", 0.10), ("cqt122", 0.12)) for k, s in enumerate((100, 1000))]
+    claims = claim_tests([{"id": "d3", "claim": "Mel-122 edges CQT-122 on unseen instruments", "better": "mel122",
+                           "worse": "cqt122", "split": "program_disjoint"}], runs)
+    (tmp_path / "results.json").write_text(json.dumps({"study": {"steps": 1000}, "runs": runs, "missing": ["x"] * 44,
+                                                       "claims": claims}))
+    monkeypatch.setenv("MIE_STUDY", str(tmp_path))
+    at = goto(app, "6_Mel_vs_CQT")
+    at.session_state["cmp_tab"] = "Over seeds (the study)"
+    at.run()
+    assert not at.exception
+    assert any("4 of 48 study runs finished" in c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "front-end" in d.value.columns)
+    assert table.set_index("front-end").loc["Mel-122 learned", "EER (%)"] == "10.50 +- 0.50"
+    assert (table["seeds"] == 2).all()
+    verdicts = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    assert verdicts["claim"].tolist() == ["Mel-122 edges CQT-122 on unseen instruments"]

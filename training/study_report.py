@@ -20,8 +20,8 @@ import numpy as np
 
 from training.study import Study, eval_path, load_study, shipped_records
 
-PARTS = ("clean", "wet", "real")
-ALPHA = 0.05
+from mie_core.evaluation.study import ALPHA, PARTS, condition_stats  # noqa: F401  (the report's names)
+from mie_core.evaluation.study import claim_tests as _claim_tests
 
 
 def collect(study: Study, results_dir: Path) -> tuple[list[dict], list[str]]:
@@ -41,52 +41,11 @@ def collect(study: Study, results_dir: Path) -> tuple[list[dict], list[str]]:
     return records, missing
 
 
-def condition_stats(records: list[dict], split: str) -> dict:
-    """condition -> part -> {"mean", "std", "n", "values"} of EER (fractions), plus
-    ``by_source`` for the real part and ``n_target`` / ``n_nontarget`` of one draw."""
-    out: dict = {}
-    for r in records:
-        if r["split"] != split:
-            continue
-        c = out.setdefault(r["condition"], {})
-        for part, m in r["parts"].items():
-            p = c.setdefault(part, {"values": [], "by_source": {}})
-            p["values"].append(m["eer"])
-            p["n_target"], p["n_nontarget"] = m["n_target"], m["n_nontarget"]
-            for g, e in (m.get("by_group") or {}).items():
-                p["by_source"].setdefault(g, []).append(e)
-    for c in out.values():
-        for p in c.values():
-            v = np.asarray(p["values"])
-            p.update(mean=float(v.mean()), std=float(v.std()), n=int(v.size))
-    return out
-
-
 def claim_tests(study: Study, records: list[dict], alpha: float = ALPHA) -> list[dict]:
-    """One row per (claim, part) with both conditions present: their mean EERs over seeds,
-    Eq. 1's z and p on one draw's trial counts (the trials every run shares), the Holm-adjusted
-    p over all rows, and the verdict: "reproduced" (the paper's better condition significantly
-    better), "reversed" (significantly worse) or "not significant"."""
-    from mie_core.scoring.metrics import holm_bonferroni, z_test
-
-    stats = {s: condition_stats(records, s) for s in ("program_disjoint", "soundfont_disjoint")}
-    rows = []
-    for cl in study.claims:
-        st = stats[cl.split]
-        for part in PARTS:
-            b, w = st.get(cl.better, {}).get(part), st.get(cl.worse, {}).get(part)
-            if not b or not w:
-                continue
-            z, p = z_test(b["mean"], w["mean"], b["n_target"], b["n_nontarget"])
-            rows.append({"id": cl.id, "claim": cl.claim, "part": part, "split": cl.split, "better": cl.better,
-                         "worse": cl.worse, "eer_better": b["mean"], "eer_worse": w["mean"], "seeds": [b["n"], w["n"]],
-                         "z": z, "p": p, "paper": list(cl.paper) if cl.paper else None})
-    if rows:
-        reject, adj = holm_bonferroni([r["p"] for r in rows], alpha)
-        for r, rej, a in zip(rows, reject, adj):
-            r["p_holm"] = float(a)
-            r["verdict"] = ("reproduced" if r["eer_better"] < r["eer_worse"] else "reversed") if rej else "not significant"
-    return rows
+    """:func:`mie_core.evaluation.study.claim_tests` over the study's claims."""
+    claims = [{"id": c.id, "claim": c.claim, "better": c.better, "worse": c.worse, "split": c.split,
+               "paper": list(c.paper) if c.paper else None} for c in study.claims]
+    return _claim_tests(claims, records, alpha)
 
 
 def _pm(p: dict | None) -> str:

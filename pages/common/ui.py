@@ -667,3 +667,40 @@ def real_calibration_table(ver, conditions: str = "auto") -> pd.DataFrame:
                      "with the model's own calibration (%)": f"{100 * b['genuine_accepted']:.1f} / "
                                                              f"{100 * b['impostors_rejected']:.1f}"})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the paper's study
+@st.cache_data(show_spinner=False, ttl=60)
+def study_results() -> dict | None:
+    """``docs/study/results.json`` (:mod:`mie_core.evaluation.study`), or None."""
+    from mie_core.evaluation.study import load_results
+    from mie_core.paths import study_dir
+
+    return load_results(study_dir() / "results.json")
+
+
+FRONT_ENDS = {"mel80_fixed": "Mel-80 fixed", "mel80": "Mel-80 learned", "mel122_fixed": "Mel-122 fixed",
+              "mel122": "Mel-122 learned", "cqt122_fixed": "CQT-122 fixed", "cqt122": "CQT-122 learned"}
+
+
+def study_front_ends(runs: list[dict], split: str, part: str) -> tuple[pd.DataFrame, go.Figure]:
+    """Table III over seeds for one split and part: per front-end the mean +- std of EER (%)
+    and the seeds present, and a figure with each seed's point."""
+    from mie_core.evaluation.study import condition_stats
+
+    st_ = condition_stats(runs, split)
+    rows, fig = [], go.Figure()
+    for c in FRONT_ENDS:
+        p = st_.get(c, {}).get(part)
+        if not p:
+            continue
+        rows.append({"front-end": FRONT_ENDS[c], "EER (%)": f"{100 * p['mean']:.2f} +- {100 * p['std']:.2f}",
+                     "seeds": p["n"]})
+        seeds = [r["seed"] for r in runs if r["condition"] == c and r["split"] == split and part in r["parts"]]
+        fig.add_trace(go.Scatter(x=[FRONT_ENDS[c]] * len(p["values"]), y=[100 * v for v in p["values"]], mode="markers",
+                                 name=c, text=[f"seed {s}" for s in seeds], hovertemplate="%{text}: %{y:.2f} %<extra></extra>",
+                                 marker=dict(size=10, color=figures.model_colour(c),
+                                             symbol="circle-open" if c.endswith("_fixed") else "circle")))
+    fig.update_layout(height=320, yaxis_title=f"EER on {part} notes (%)", showlegend=False,
+                      margin=dict(l=10, r=10, t=20, b=10))
+    return pd.DataFrame(rows), fig
