@@ -38,7 +38,7 @@ with ui.guard():
                     "source": "shipped" if m.shipped else "trained here"})
         rows.append(row)
     for m in ui.systems():  # systems of several shipped models, one fusion (the Verify page's default)
-        row = {"model": m.name, "front-end": f"{len(m.system['members'])} models fused: {', '.join(m.system['members'])}"}
+        row = {"model": m.name, "front-end": f"{len(m.system['members'])} models fused"}  # named in the caption
         for part, label in (("test", "clean renders"), ("wet", "rooms, mics, noise"), ("real", "real recordings")):
             r = parts.get(part, {}).get("systems", {}).get(m.name, {}).get("fused")
             row[f"EER {label} (%)"] = round(100 * r["eer"], 2) if r else "not measured"
@@ -54,7 +54,8 @@ with ui.guard():
                    "clean-trained Mel model to the cqt122 pair), measured "
                    "three ways on identical trials: clean SoundFont renders; the same notes through simulated rooms, "
                    "microphones, noise and codecs never used in training; and real recordings of single notes "
-                   "(tonejs-instruments). The Benchmark page has the raw-cosine figures beside them.")
+                   "(tonejs-instruments). The Benchmark page has the raw-cosine figures beside them. "
+                   + " ".join(f"{m.name} fuses {', '.join(m.system['members'])}." for m in ui.systems()))
     else:
         st.warning("No model yet: train one (`python -m training.train --config training/configs/cqt122.yaml`) "
                    "or build the cache.")
