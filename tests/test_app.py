@@ -282,7 +282,7 @@ def test_every_map_point_names_its_note(tiny_cache, colour):
 def test_mel_vs_cqt_tabs_and_linked_selection(app):
     at = goto(app, "6_Mel_vs_CQT")
     assert [t.label for t in at.tabs] == ["Filter bands", "Maps, linked selection", "Probing F1 per label",
-                                          "Per-family EER"]
+                                          "Per-family EER", "Over seeds (the study)"]
     # lazy tabs: only the open one is drawn (the bands figure), the maps are not sent
     assert len(at.get("plotly_chart")) == 1
     for tab in ("Probing F1 per label", "Per-family EER", "Maps, linked selection"):
