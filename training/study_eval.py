@@ -55,12 +55,12 @@ def part_metrics(emb: np.ndarray, labels, seed: int = EVAL_SEED, n_draws: int = 
     labels = np.asarray(labels)
     draws = protocol_draws(labels, seed, n_draws)
     per, by_group = [], {}
+    g_of_model = pd.Series(np.asarray(groups)).groupby(labels).first() if groups is not None else None
     for d in draws:
         s = score_trials(emb, d)
         t, n = s[d.target], s[~d.target]
         per.append((metrics.eer(t, n), metrics.min_dcf(t, n), metrics.min_cllr(t, n)))
-        if groups is not None:
-            g_of_model = pd.Series(np.asarray(groups)).groupby(labels).first()
+        if g_of_model is not None:
             trial_group = g_of_model.loc[d.model_label[d.model]].to_numpy()
             for g in np.unique(trial_group):
                 m = trial_group == g

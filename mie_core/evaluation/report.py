@@ -114,7 +114,7 @@ def system_members(path: Path, part: Part, store: EmbeddingStore | None = None, 
     return (ver, *ver.fusion_members(emb))
 
 
-def _mode_rates(feature_draws: list, draws: list, own, studio, p_studio: np.ndarray, prior: float = 0.5) -> dict:
+def mode_rates(feature_draws: list, draws: list, own, studio, p_studio: np.ndarray, prior: float = 0.5) -> dict:
     """EER and verdict rates (means over draws) of the three ways a fused system can score a
     part: its own fusion, the weights refitted on real notes, and the automatic mix."""
     from mie_core.scoring.condition import mixed_llr, trial_weight
@@ -151,7 +151,7 @@ def source_results(paths: dict[str, Path], store: EmbeddingStore | None = None, 
     the refitted weights (:func:`mie_core.scoring.sources.measure_auto`, the condition model and
     the weights fitted without the source), and its ``fit`` the condition model fitted on every
     source (``condition``); with ``render_parts`` too ({name: part}, the ``test`` and ``wet``
-    parts), ``renders``: the three modes' figures on each (:func:`_mode_rates`)."""
+    parts), ``renders``: the three modes' figures on each (:func:`mode_rates`)."""
     from mie_core.evaluation.parts import real_sources_part
     from mie_core.scoring.sources import fit_real_calibration, fit_real_fusion, measure_sources
 
@@ -209,7 +209,7 @@ def _condition_results(path: Path, part: Part, draws: list, feats: list, conditi
         ver, backends, members = system_members(path, p, store, precision, log)
         d = protocol.protocol_draws(p.rows["instrument_str"].to_numpy(), seed, len(draws))
         f = [trial_features(backends, ver.fusion, members, x) for x in d]
-        out["renders"][name] = _mode_rates(f, d, own, studio, model.proba(member_vectors(backends, members))[:, STUDIO])
+        out["renders"][name] = mode_rates(f, d, own, studio, model.proba(member_vectors(backends, members))[:, STUDIO])
     return out
 
 

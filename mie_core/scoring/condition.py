@@ -74,6 +74,18 @@ def fit_condition_model(render: np.ndarray, room: np.ndarray, studio: np.ndarray
     return ConditionModel(m.coef_.copy(), m.intercept_.copy())
 
 
+RULES = ("studio", "not-room")
+
+
+def clip_weight(model: ConditionModel, vectors: np.ndarray, rule: str = "studio") -> np.ndarray:
+    """(n,) each clip's studio weight: P(studio) (``rule`` "studio", shipped) or 1 - P(room)
+    ("not-room": renders take the studio weights too; measured, not shipped)."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
+    p = model.proba(vectors)
+    return p[:, STUDIO] if rule == "studio" else 1.0 - p[:, ROOM]
+
+
 def trial_weight(p_studio: np.ndarray, trials) -> np.ndarray:
     """(n_trials,) ``min(mean P(studio) of the trial's enrolment clips, P(studio) of its test
     clip)``; ``p_studio``: (n_clips,), ``trials``: a :class:`mie_core.scoring.trials.Trials`."""

@@ -413,8 +413,7 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
         tests = v.fusion_members(test_emb)[1]
         llr, w = system_llr(backends, v.fusion, enrols, tests)
         if conditions != "own":
-            studio = dataclasses.replace(v.fusion, fusion=Fusion(np.asarray(rc.weights, np.float64), float(rc.offset)))
-            llr_studio = system_llr(backends, studio, enrols, tests)[0]
+            llr_studio = system_llr(backends, rc.applied(v).fusion, enrols, tests)[0]  # the studio weights
         if rc is not None and rc.condition is not None:
             p_test = rc.condition.proba(member_vectors(backends, tests))
             p_enrol = rc.condition.proba(member_vectors(backends, enrols))[:, STUDIO]
