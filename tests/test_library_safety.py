@@ -100,7 +100,13 @@ def test_a_writer_killed_at_random_moments_leaves_a_library_with_every_completed
     for _ in range(10):
         p = ctx.Process(target=_churn, args=(tmp_path, log_path))
         p.start()
-        time.sleep(float(rng.uniform(0.05, 0.4)))
+        # the kill lands at a random moment after a random number of completed operations: counted
+        # in operations, not seconds, so a slow or busy machine tests the same thing as a fast one
+        wait_for = int(rng.integers(1, 20))
+        deadline = time.time() + 60
+        while time.time() < deadline and (not log_path.exists() or len(log_path.read_text().split()) < wait_for):
+            time.sleep(0.002)
+        time.sleep(float(rng.uniform(0.0, 0.03)))
         os.kill(p.pid, signal.SIGKILL)
         p.join()
         # the library is what the log says is done, but for the one operation in flight when killed
