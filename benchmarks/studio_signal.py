@@ -9,8 +9,9 @@ loudest fifth (kHz), their energy above 6 kHz (dB), the energy slope over the la
 frames (dB per frame) and the quiet frames' energy below 200 Hz (dB). Standardised on the
 renders, the model's classes and the studio weights are those of
 ``benchmarks/studio_condition.py`` (the same rule, P(studio); each real source held out from
-both fits). Prints mel+cqt's pooled real EER and each source's studio weight. The wet and
-clean parts' cost is not measured here (their features need their audio: minutes).
+both fits). Prints mel+cqt's pooled real EER and each source's studio weight, then, with the
+model fitted on every source (what would ship), the three scoring modes on the clean ``test``
+and ``wet`` renders (``--no-renders`` skips them: their features need their audio, minutes).
 """
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def signal_features(x: np.ndarray, sr: int = 16000) -> list[float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--c", type=float, default=0.1, help="the model's inverse L2 strength")
+    p.add_argument("--no-renders", action="store_true", help="skip the clean and wet renders' cost")
+    p.add_argument("--features", choices=("signal", "both"), default="signal",
+                   help="both: the six signal features beside the members' back-end vectors")
+    p.add_argument("--margin", action="store_true", help="the studio map lowered by sources.unseen_margin")
+    p.add_argument("--keep", help="an .npz to keep the signal features in (read back when there)")
     args = p.parse_args()
     from sklearn.preprocessing import StandardScaler
 
@@ -59,23 +65,59 @@ def main() -> int:
 
     prec, store = resolve_precision("auto"), EmbeddingStore()
     ver = load_verifier(Path("cache/models/mel+cqt"), prec)
-    parts = load_parts(Corpus.load(default_corpus_dir()), ("valid", "calib"), "program_disjoint")
+    names = ("valid", "calib") + (() if args.no_renders else ("test", "wet"))
+    parts = load_parts(Corpus.load(default_corpus_dir()), names, "program_disjoint")
     parts["real"] = real_sources_part()
-    feats = {n: np.array([signal_features(x) for x in part.audio()]) for n, part in parts.items()}
+    kept = dict(np.load(args.keep)) if args.keep and Path(args.keep).exists() else {}
+    feats = {n: kept[part.key] if part.key in kept else np.array([signal_features(x) for x in part.audio()])
+             for n, part in parts.items()}
+    if args.keep:
+        np.savez(args.keep, **{part.key: feats[n] for n, part in parts.items()})
     real = parts["real"]
-    emb = ver.join(*[embed_models({m.name: m}, real, store, prec)[m.name] for m in ver.member_paths])
-    backends, members = ver.fusion_members(emb)
+
+    def members_of(part):
+        e = ver.join(*[embed_models({m.name: m}, part, store, prec)[m.name] for m in ver.member_paths])
+        return ver.fusion_members(e)
+
+    backends, members = members_of(real)
     draws = protocol.protocol_draws(real.rows["instrument_str"].to_numpy(), 0, 5)
     trial_feats = [fusion.trial_features(backends, ver.fusion, members, d) for d in draws]
     scaler = StandardScaler().fit(np.concatenate([feats["valid"], feats["calib"]]))
     z = {n: scaler.transform(v) for n, v in feats.items()}
+    if args.features == "both":
+        z = {n: np.hstack([v, fusion.member_vectors(*members_of(parts[n]))]) for n, v in z.items()}
     own = ver.fusion.fusion
     res = sources.measure_auto(trial_feats, draws, real.rows["source"].to_numpy(), z["real"], z["valid"], z["calib"],
-                               own.weights, own.offset, c=args.c)
-    print(f"mel+cqt, condition model on signal features (C {args.c:g}); each source held out:")
+                               own.weights, own.offset, c=args.c, margin=args.margin)
+    print(f"mel+cqt, condition model on {args.features} features (C {args.c:g}"
+          f"{', margin' if args.margin else ''}); each source held out:")
     for s, r in res.items():
         print(f"  {s:11s} EER {100 * r['eer']:5.2f} %  verdicts {100 * r['genuine_accepted']:.1f} / "
               f"{100 * r['impostors_rejected']:.1f}  studio weight {r['studio_weight']:.2f}")
+    if args.no_renders:
+        return 0
+    from mie_core.evaluation.report import mode_rates
+    from mie_core.scoring.condition import STUDIO, fit_condition_model
+    from mie_core.scoring.sources import fit_real_fusion
+
+    model = fit_condition_model(z["valid"], z["calib"], z["real"], c=args.c)
+    studio = fusion.Fusion(*fit_real_fusion(trial_feats, draws))
+    if args.margin:
+        m = sources.auto_margin(trial_feats, draws, real.rows["source"].to_numpy(), model.proba(z["real"])[:, STUDIO],
+                                own.weights, own.offset)
+        studio = fusion.Fusion(studio.weights, studio.offset - m)
+        print(f"margin fitted on every source: {m:.2f}")
+    print("renders, the model fitted on every real source (EER %; genuine accepted / impostors rejected %):")
+    for name in ("test", "wet"):
+        part = parts[name]
+        b, mem = members_of(part)
+        d = protocol.protocol_draws(part.rows["instrument_str"].to_numpy(), 0, 5)
+        f = [fusion.trial_features(b, ver.fusion, mem, x) for x in d]
+        p_studio = model.proba(z[name])[:, STUDIO]
+        rates = mode_rates(f, d, own, studio, p_studio)
+        print(f"  {name:5s} mean P(studio) {p_studio.mean():.2f}  " + "  ".join(
+            f"{m} {100 * r['eer']:.2f} ({100 * r['genuine_accepted']:.1f} / {100 * r['impostors_rejected']:.1f})"
+            for m, r in rates.items()))
     return 0
 
 

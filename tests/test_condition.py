@@ -121,6 +121,12 @@ def test_verify_mixes_own_and_studio_weights_by_the_trials_studio_weight(fused_w
     np.testing.assert_allclose(auto[["p_render", "p_room", "p_studio"]].sum(axis=1), 1.0)
     assert all(c.startswith("sounds ") for c in auto["condition"])
     np.testing.assert_array_equal(own["quality"], auto["quality"])  # the fusion's own trial quality is untouched
+    # the margin lowers the refitted weights' part of the mix alone: s * m off each trial's LLR
+    m = 0.75
+    lowered = dataclasses.replace(ver, real_calibration=dataclasses.replace(ver.real_calibration, auto_margin=m))
+    shifted = verify(lowered, enrol, test, conditions="auto")
+    np.testing.assert_allclose(shifted["llr"], auto["llr"] - s * m, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(verify(lowered, enrol, test, conditions="studio")["llr"], studio["llr"])
 
 
 def test_verify_refuses_a_mode_the_system_cannot_score(fused_with_real_calibration, tiny_cache):
@@ -142,9 +148,10 @@ def test_real_calibration_round_trips_its_condition_model(fused_with_real_calibr
 
     ver, emb = fused_with_real_calibration
     rc = dataclasses.replace(ver.real_calibration, auto={"pooled": {"eer": 0.05, "genuine_accepted": 0.95,
-                                                                    "impostors_rejected": 0.93}})
+                                                                    "impostors_rejected": 0.93}}, auto_margin=0.4)
     rc.save(tmp_path)
     back = RealCalibration.load(tmp_path)
     assert back.auto == rc.auto and back.figures("auto") == rc.auto and back.figures("studio") == rc.held_out
+    assert back.auto_margin == 0.4
     x = np.random.default_rng(0).normal(size=(4, rc.condition.coef.shape[1]))
     np.testing.assert_allclose(back.condition.proba(x), rc.condition.proba(x))

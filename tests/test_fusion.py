@@ -89,7 +89,7 @@ def _two_backends(seed=3, n_inst=30, per=8, d=16):
         centres = rng.standard_normal((n_inst, d)).astype(np.float32)
         emb = 1.5 + centres[labels] + (0.4 + 0.3 * k) * rng.standard_normal((labels.size, d)).astype(np.float32)
         be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
-        be.calibration = (3.0 + k, -1.0 - k)
+        be = be.calibrated((3.0 + k, -1.0 - k))
         views.append((be, emb))
     return views, labels
 
@@ -202,7 +202,7 @@ def _member_views(widths=(16, 12, 8), seed=5, n_inst=30, per=8):
         centres = rng.standard_normal((n_inst, d)).astype(np.float32)
         emb = 1.5 + centres[labels] + (0.5 + 0.2 * k) * rng.standard_normal((labels.size, d)).astype(np.float32)
         be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
-        be.calibration = (2.0 + k, -0.5 * k)
+        be = be.calibrated((2.0 + k, -0.5 * k))
         views.append((be, emb))
     return views, labels
 

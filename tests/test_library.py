@@ -23,7 +23,7 @@ def clusters(seed=0, n_inst=30, per=10, d=24):
 def test_library_persists_plain_files_and_scores(tmp_path):
     emb, labels = clusters()
     be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
-    be.calibration = (4.0, -1.0)
+    be = be.calibrated((4.0, -1.0))
     lib = InstrumentLibrary("abc123", tmp_path)
     lib.add("my violin", emb[labels == 25][:5], ["v1.wav", "v2.wav"], pitches=[55.0, 62.2, np.nan, 67.0, 76.0])
     lib.add("my trumpet", emb[labels == 26][:5], ["t1.wav"])  # no pitches given (a library kept before them)
@@ -58,7 +58,7 @@ def test_library_persists_plain_files_and_scores(tmp_path):
 def test_calibration_on_the_users_clips(tmp_path):
     emb, labels = clusters(1)
     be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
-    be.calibration = (0.5, 6.0)  # badly calibrated for these clusters: too eager to accept
+    be = be.calibrated((0.5, 6.0))  # badly calibrated for these clusters: too eager to accept
     v = verify.Verifier(tmp_path, None, be, None, None)
     lib = InstrumentLibrary("m", tmp_path)
     lib.add("inst21", emb[labels == 21][:5], [])
@@ -95,7 +95,7 @@ def test_calibration_from_the_enrolments_alone(tmp_path):
     it rejects the impostor clips it accepted, and it names what it was fitted on."""
     emb, labels = clusters(1)
     be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
-    be.calibration = (0.5, 6.0)  # too eager to accept
+    be = be.calibrated((0.5, 6.0))  # too eager to accept
     v = verify.Verifier(tmp_path, None, be, None, None)
     lib = InstrumentLibrary("m", tmp_path)
     lib.add("inst21", emb[labels == 21][:1], [])
@@ -122,7 +122,7 @@ def test_the_calibration_follows_the_enrolments(tmp_path):
     labelled clips, or the user's going back to the model's own, is never overridden."""
     emb, labels = clusters(1)
     be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)
-    be.calibration = (0.5, 6.0)
+    be = be.calibrated((0.5, 6.0))
     v = verify.Verifier(tmp_path, None, be, None, None)
     lib = InstrumentLibrary("m", tmp_path)
     lib.add("inst21", emb[labels == 21][:5], [])

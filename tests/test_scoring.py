@@ -82,8 +82,7 @@ def test_backend_on_clusters_separates_and_round_trips(tmp_path):
     e_raw = metrics.eer(sc["raw"][tr.target], sc["raw"][~tr.target])
     e_norm = metrics.eer(sc["asnorm"][tr.target], sc["asnorm"][~tr.target])
     assert e_norm <= e_raw and e_norm < 0.05
-    be.calibration = backend.fit_calibration(sc["asnorm"][tr.target], sc["asnorm"][~tr.target])
-    be.typical_min = 0.1
+    be = be.calibrated(backend.fit_calibration(sc["asnorm"][tr.target], sc["asnorm"][~tr.target]), typical_min=0.1)
     be.save(tmp_path)
     again = backend.Backend.load(tmp_path)
     assert again.calibration == pytest.approx(be.calibration) and again.top_n == 10

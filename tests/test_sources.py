@@ -105,3 +105,26 @@ def test_a_fusion_refitted_without_each_source_uses_every_feature_and_ships_one_
     a, b1 = sources.fit_real_calibration(parts, fake)
     assert w.shape == (1,) and w[0] == pytest.approx(2.0, abs=0.1) and b == pytest.approx(0.0, abs=0.1)
     assert (a, b1) == (w[0], b)
+
+
+def test_the_unseen_margin_lifts_the_worst_held_out_source_and_is_zero_where_sources_agree():
+    rng = np.random.default_rng(1)
+    n = 300
+    t = np.tile(np.arange(n) < n // 2, 4)
+    src = np.repeat(np.array(["a", "b", "c", "d"]), n)
+    same = np.where(t, 2.5, -2.5) + rng.normal(size=4 * n)
+    m0 = sources.unseen_margin(same, t, src, src)
+    assert abs(m0) <= 0.3  # sources alike: the fitted map needs no margin (within the grid's noise)
+    harder = same + np.where(t, 0.0, np.repeat([0.0, 0.7, 1.4, 2.1], n))  # each source's impostors higher
+    m = sources.unseen_margin(harder, t, src, src)
+    assert m > m0 + 0.2
+    # the margin is the grid value with the best worst-source verdict: no other does better
+    held, _ = sources.leave_one_source_out(harder, t, src, src)
+
+    def worst(delta):
+        return min(min((held[(src == s) & t] - delta >= 0).mean(), (held[(src == s) & ~t] - delta < 0).mean())
+                   for s in "abcd")
+
+    assert worst(m) >= max(worst(g) for g in sources.MARGIN_GRID) - 1e-12
+    # mixed at weight w, the margin acts through w: at w = 0 nothing moves, and any margin is as good
+    assert sources.unseen_margin(harder, t, src, src, mix=(harder, np.zeros(4 * n))) == 0.0

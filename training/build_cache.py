@@ -127,7 +127,8 @@ def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, 
         held = rec["fusion"] if fit["kind"] == "fusion" else rec["loso"]
         cond = ConditionModel.from_dict(rec["condition"]) if "condition" in rec else None
         RealCalibration(fit["kind"], tuple(fit["weights"]), float(fit["offset"]), held, rec["before"],
-                        fitted_on, cond, rec.get("auto"), rec.get("renders")).save(out / "models" / name)
+                        fitted_on, cond, rec.get("auto"), rec.get("renders"),
+                        float(rec.get("auto_margin", 0.0))).save(out / "models" / name)
         print(f"{name}: {fit['kind']} fitted on real notes; held out, pooled: genuine accepted "
               f"{100 * held['pooled']['genuine_accepted']:.1f} %, impostors rejected "
               f"{100 * held['pooled']['impostors_rejected']:.1f} %")

@@ -114,9 +114,11 @@ def system_members(path: Path, part: Part, store: EmbeddingStore | None = None, 
     return (ver, *ver.fusion_members(emb))
 
 
-def mode_rates(feature_draws: list, draws: list, own, studio, p_studio: np.ndarray, prior: float = 0.5) -> dict:
+def mode_rates(feature_draws: list, draws: list, own, studio, p_studio: np.ndarray, prior: float = 0.5,
+               auto_margin: float = 0.0) -> dict:
     """EER and verdict rates (means over draws) of the three ways a fused system can score a
-    part: its own fusion, the weights refitted on real notes, and the automatic mix."""
+    part: its own fusion, the weights refitted on real notes, and the automatic mix (the
+    refitted weights' LLR lowered by ``auto_margin`` there, as the pages score)."""
     from mie_core.scoring.condition import mixed_llr, trial_weight
     from mie_core.scoring.sources import verdict_rates
 
@@ -124,7 +126,7 @@ def mode_rates(feature_draws: list, draws: list, own, studio, p_studio: np.ndarr
     for x, d in zip(feature_draws, draws):
         llr_own, llr_studio = x @ own.weights + own.offset, x @ studio.weights + studio.offset
         for mode, llr in (("own", llr_own), ("studio", llr_studio),
-                          ("auto", mixed_llr(llr_own, llr_studio, trial_weight(p_studio, d)))):
+                          ("auto", mixed_llr(llr_own, llr_studio - auto_margin, trial_weight(p_studio, d)))):
             r = {"eer": metrics.eer(llr[d.target], llr[~d.target]), **verdict_rates(llr, d.target, prior)}
             acc.setdefault(mode, []).append(r)
     return {m: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for m, rs in acc.items()}
@@ -190,7 +192,7 @@ def _condition_results(path: Path, part: Part, draws: list, feats: list, conditi
     system (:func:`source_results`)."""
     from mie_core.scoring.condition import STUDIO, fit_condition_model
     from mie_core.scoring.fusion import Fusion, member_vectors, trial_features
-    from mie_core.scoring.sources import measure_auto
+    from mie_core.scoring.sources import auto_margin, measure_auto
 
     vec = {}
     for name, p in (("real", part), ("render", condition_parts[0]), ("room", condition_parts[1])):
@@ -198,8 +200,10 @@ def _condition_results(path: Path, part: Part, draws: list, feats: list, conditi
         vec[name] = member_vectors(backends, members)
     own = ver.fusion.fusion
     src = part.rows["source"].to_numpy()
-    out = {"auto": measure_auto(feats, draws, src, vec["real"], vec["render"], vec["room"], own.weights, own.offset)}
+    out = {"auto": measure_auto(feats, draws, src, vec["real"], vec["render"], vec["room"], own.weights, own.offset,
+                                margin=True)}
     model = fit_condition_model(vec["render"], vec["room"], vec["real"], c=CONDITION_C)
+    out["auto_margin"] = auto_margin(feats, draws, src, model.proba(vec["real"])[:, STUDIO], own.weights, own.offset)
     out["condition"] = {**model.to_dict(), "c": CONDITION_C,
                         "fitted_on": {"render": int(len(vec["render"])), "room": int(len(vec["room"])),
                                       "studio": int(len(vec["real"]))}}
@@ -209,7 +213,8 @@ def _condition_results(path: Path, part: Part, draws: list, feats: list, conditi
         ver, backends, members = system_members(path, p, store, precision, log)
         d = protocol.protocol_draws(p.rows["instrument_str"].to_numpy(), seed, len(draws))
         f = [trial_features(backends, ver.fusion, members, x) for x in d]
-        out["renders"][name] = mode_rates(f, d, own, studio, model.proba(member_vectors(backends, members))[:, STUDIO])
+        out["renders"][name] = mode_rates(f, d, own, studio, model.proba(member_vectors(backends, members))[:, STUDIO],
+                                          auto_margin=out["auto_margin"])
     return out
 
 

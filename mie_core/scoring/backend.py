@@ -39,7 +39,7 @@ decisions at a prior).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +202,7 @@ def fit_calibration(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.
 
 
 # ------------------------------------------------------------------ the back-end of one model
-@dataclass
+@dataclass(frozen=True)
 class Backend:
     """Everything between two embeddings and a calibrated verdict, for one model.
 
@@ -225,6 +225,13 @@ class Backend:
     projection: np.ndarray | None = None
     rule: str = "softmax"
     temperature: float = 0.5
+
+    def calibrated(self, calibration: tuple[float, float], typical_min: float | None = None, **info) -> "Backend":
+        """A copy with its calibration ``(a, b)`` (LLR = a s + b), ``typical_min`` and more
+        provenance (``info``) set; this one stays as it is (a fitted back-end is never edited)."""
+        return replace(self, calibration=(float(calibration[0]), float(calibration[1])),
+                       typical_min=self.typical_min if typical_min is None else float(typical_min),
+                       info={**self.info, **info})
 
     def __post_init__(self):
         if self.rule not in ENROL_RULES or not self.temperature > 0:
@@ -315,15 +322,14 @@ def fit_backend(train_emb: np.ndarray, train_labels, top_n: int = 50, lda_dims: 
     if lda_dims:  # at most classes - 1 discriminants (a small corpus has few training instruments)
         lda_dims = int(min(lda_dims, len(np.unique(labels)) - 1, np.shape(train_emb)[1]))
     proj = fit_lda(centre(train_emb, mean), labels, lda_dims) if lda_dims and lda_dims >= 1 else None
-    be = Backend(mean, np.zeros((0, 0), np.float32), top_n, projection=proj, rule=rule, temperature=temperature)
-    v = be.vectors(train_emb)
+    space = Backend(mean, np.zeros((0, 0), np.float32), top_n, projection=proj, rule=rule, temperature=temperature)
+    v = space.vectors(train_emb)
     names, inv = np.unique(labels, return_inverse=True)
     sums = np.zeros((len(names), v.shape[1]), np.float64)
     np.add.at(sums, inv, v)
-    be.cohort = unit(sums).astype(np.float32)
-    be.info = {"n_train_notes": int(len(labels)), "n_cohort": int(len(names)), "lda_dims": lda_dims,
-               "rule": rule, "temperature": temperature}
-    return be
+    info = {"n_train_notes": int(len(labels)), "n_cohort": int(len(names)), "lda_dims": lda_dims,
+            "rule": rule, "temperature": temperature}
+    return replace(space, cohort=unit(sums).astype(np.float32), info=info)
 
 
 def trial_scores(backend: Backend, emb: np.ndarray, trials) -> dict[str, np.ndarray]:

@@ -83,10 +83,10 @@ def fit_backends(models: dict[str, Path], parts: dict, store: EmbeddingStore | N
             tar.append(sc[tr.target])
             non.append(sc[~tr.target])
             typ.append(be.typicality(e))
-        be.calibration = backend.fit_calibration(np.concatenate(tar), np.concatenate(non))
-        be.typical_min = float(np.percentile(np.concatenate(typ), 1))
-        be.info.update({"calibrated_on": [p.name for p in held], "n_calibration_trials":
-                        int(sum(map(len, tar)) + sum(map(len, non))), "prior": 0.5})
+        be = be.calibrated(backend.fit_calibration(np.concatenate(tar), np.concatenate(non)),
+                           typical_min=float(np.percentile(np.concatenate(typ), 1)),
+                           calibrated_on=[p.name for p in held],
+                           n_calibration_trials=int(sum(map(len, tar)) + sum(map(len, non))), prior=0.5)
         backends[name] = be
         bank_emb[name] = eb
     return backends, bank_emb

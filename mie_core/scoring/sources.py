@@ -94,6 +94,55 @@ def leave_one_source_out(features: np.ndarray, target: np.ndarray, enrol_source:
     return out, params
 
 
+MARGIN_GRID = np.round(np.arange(-3.0, 3.0001, 0.05), 2)  # candidate margins (natural-log LLR units)
+
+
+def unseen_margin(features: np.ndarray, target: np.ndarray, enrol_source: np.ndarray, test_source: np.ndarray,
+                  prior: float = 0.5, grid: np.ndarray = MARGIN_GRID, mix: tuple | None = None) -> float:
+    """The margin ``m`` to subtract from a linear map fitted on these sources so that its
+    verdict holds on a source it was not fitted on.
+
+    A map fitted on some sources is too sure of itself on another: on a source held out, its
+    impostors score higher than the fitted sources' did, and the verdict accepts too many.
+    Inside the fitted sources, each is held out in turn (:func:`leave_one_source_out`, the
+    same simulation one level down), and ``m`` is the grid value whose worst source's worse
+    verdict rate (``min over sources of min(genuine accepted, impostors rejected)`` at
+    ``prior`` for ``llr - m``) is highest; of equal ones, the smallest ``|m|``. Needs two
+    sources or more (0.0 otherwise). ``mix``: ``(llr_own, s)``, each (n,): the verdict is
+    taken on the automatic mix ``(1 - s) llr_own + s (llr - m)`` instead
+    (:func:`mie_core.scoring.condition.mixed_llr`), as the pages score.
+
+    >>> rng = np.random.default_rng(0)
+    >>> src = np.repeat(np.array(["a", "b", "c"]), 400); t = np.tile(np.arange(400) < 200, 3)
+    >>> shift = np.repeat([0.0, 1.0, 2.0], 400)  # each source's impostors score higher than the last's
+    >>> x = np.where(t, 3.0, -3.0 + shift) + rng.normal(size=1200)
+    >>> unseen_margin(x, t, src, src) > 0  # held out, a source is harder than the fit says
+    True
+    """
+    target, enrol_source = np.asarray(target, bool), np.asarray(enrol_source)
+    if len(set(enrol_source.tolist())) < 2:
+        return 0.0
+    llr, _ = leave_one_source_out(features, target, enrol_source, test_source)
+    if mix is None:
+        base, slope = llr, np.ones(len(llr))
+    else:
+        own, w = (np.asarray(v, float) for v in mix)
+        w = np.clip(w, 0.0, 1.0)
+        base, slope = (1.0 - w) * own + w * llr, w
+    thr = -logit(prior)
+    worst = np.full(len(grid), np.inf)
+    for s in set(enrol_source.tolist()):
+        m = enrol_source == s
+        if not (m & target).any() or not (m & ~target).any():
+            continue
+        shifted = base[m][None, :] - grid[:, None] * slope[m][None, :]  # (grid, trials of s)
+        ga = (shifted[:, target[m]] >= thr).mean(1)
+        ir = (shifted[:, ~target[m]] < thr).mean(1)
+        worst = np.minimum(worst, np.minimum(ga, ir))
+    best = np.flatnonzero(worst == worst.max())
+    return float(grid[best[np.argmin(np.abs(grid[best]))]])
+
+
 def trial_pitch_gaps(clip_midi: np.ndarray, enroll: np.ndarray, model: np.ndarray, test: np.ndarray) -> np.ndarray:
     """(n_trials,) semitones from each trial's test note to the nearest note of its
     enrolment (NaN where a pitch is unknown), from per-clip MIDI pitches."""
@@ -159,35 +208,62 @@ def fit_real_fusion(feature_draws: list, draws: list, prior: float = 0.5) -> tup
     return np.asarray(w, float).ravel(), float(b)
 
 
+def auto_margin(feature_draws: list, draws: list, source_of_clip: np.ndarray, p_studio: np.ndarray,
+                own_weights: np.ndarray, own_offset: float, prior: float = 0.5) -> float:
+    """:func:`unseen_margin` of the automatic mix over every real trial of every draw (every
+    source): what ships beside the refitted weights (``real_calibration.json``), with
+    ``p_studio`` (n_clips,) each clip's P(studio) by the condition model fitted on every
+    source."""
+    from mie_core.scoring.condition import trial_weight
+
+    x = np.concatenate(feature_draws)
+    target = np.concatenate([d.target for d in draws])
+    es, ts = (np.concatenate(v) for v in zip(*[trial_sources(source_of_clip, d.enroll, d.model, d.test)
+                                               for d in draws]))
+    own = x @ np.asarray(own_weights, float) + float(own_offset)
+    w = np.concatenate([trial_weight(p_studio, d) for d in draws])
+    return unseen_margin(x, target, es, ts, prior, mix=(own, w))
+
+
 def auto_llrs(features: np.ndarray, target: np.ndarray, enrol_source: np.ndarray, test_source: np.ndarray,
-              studio_weight_by_source: dict, own_weights: np.ndarray, own_offset: float, trials) -> tuple[np.ndarray, np.ndarray]:
+              studio_weight_by_source: dict, own_weights: np.ndarray, own_offset: float, trials,
+              margin: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each trial's LLR as the pages' automatic choice scores it, fitted without its source:
     ``s llr_studio + (1 - s) llr_own`` (:func:`mie_core.scoring.condition.mixed_llr`), with
     ``llr_studio`` the fusion's weights refitted on the other sources' trials
     (:func:`leave_one_source_out`'s fit) and ``s`` the trial's studio weight from the condition
     model fitted without the source (``studio_weight_by_source[S]``: (n_clips,) P(studio) of
-    every clip by the model fitted without S). Returns (llr, s), each (n_trials,)."""
+    every clip by the model fitted without S); ``margin``: the studio map lowered by
+    :func:`unseen_margin` of the mix, chosen on the other sources' trials. Returns (llr, s),
+    each (n_trials,)."""
     from mie_core.scoring.condition import mixed_llr, trial_weight
 
     x = np.asarray(features, float).reshape(len(target), -1)
+    enrol_source, test_source = np.asarray(enrol_source), np.asarray(test_source)
     studio, _ = leave_one_source_out(x, target, enrol_source, test_source)
     own = x @ np.asarray(own_weights, float) + float(own_offset)
     s = np.full(len(target), np.nan)
     for src, p in studio_weight_by_source.items():
-        m = np.asarray(enrol_source) == src
-        s[m] = trial_weight(p, trials)[m]
+        w = trial_weight(p, trials)  # every trial's weight by the condition model fitted without src
+        m = enrol_source == src
+        s[m] = w[m]
+        if margin:  # chosen on the other sources' trials, each held out in turn, as the mix scores them
+            fit_on = (enrol_source != src) & (test_source != src)
+            studio[m] -= unseen_margin(x[fit_on], target[fit_on], enrol_source[fit_on], test_source[fit_on],
+                                       mix=(own[fit_on], w[fit_on]))
     return mixed_llr(own, studio, s), s
 
 
 def measure_auto(feature_draws: list, draws: list, source_of_clip: np.ndarray, vectors: np.ndarray,
                  render: np.ndarray, room: np.ndarray, own_weights: np.ndarray, own_offset: float,
-                 prior: float = 0.5, c: float = 0.1, rule: str = "studio") -> dict:
+                 prior: float = 0.5, c: float = 0.1, rule: str = "studio", margin: bool = False) -> dict:
     """:func:`measure_sources`' figures for the automatic choice (:func:`auto_llrs`): per source
     and pooled, means over draws of EER, both verdict rates and the mean studio weight, the
     condition model (:func:`mie_core.scoring.condition.fit_condition_model`, inverse strength
     ``c``) fitted for each source on ``render`` and ``room`` (member vectors of renders, clean
     and through rooms) and the real clips of the other sources (``vectors``, (n_clips, k));
-    ``rule``: a clip's studio weight (:func:`mie_core.scoring.condition.clip_weight`)."""
+    ``rule``: a clip's studio weight (:func:`mie_core.scoring.condition.clip_weight`); ``margin``:
+    the studio map lowered by :func:`unseen_margin` (:func:`auto_llrs`)."""
     from mie_core.scoring.condition import clip_weight, fit_condition_model
 
     source_of_clip = np.asarray(source_of_clip)
@@ -196,7 +272,7 @@ def measure_auto(feature_draws: list, draws: list, source_of_clip: np.ndarray, v
     recs = []
     for x, d in zip(feature_draws, draws):
         enrol_src, test_src = trial_sources(source_of_clip, d.enroll, d.model, d.test)
-        llr, s = auto_llrs(x, d.target, enrol_src, test_src, p_by, own_weights, own_offset, d)
+        llr, s = auto_llrs(x, d.target, enrol_src, test_src, p_by, own_weights, own_offset, d, margin)
         rec = _rates(llr, d.target, enrol_src, prior)
         for key in rec:
             m = np.ones(len(s), bool) if key == "pooled" else enrol_src == key

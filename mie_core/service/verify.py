@@ -67,7 +67,10 @@ class RealCalibration:
     P(render, room, studio) of a clip) that lets :func:`verify` choose per trial between these
     weights and the system's own (``conditions="auto"``), with ``auto`` its figures per
     held-out source (the condition model and the weights both fitted without it) and
-    ``renders`` the three modes' figures on the clean test and wet parts.
+    ``renders`` the three modes' figures on the clean test and wet parts. ``auto_margin``:
+    subtracted from the refitted weights' LLR in the automatic mix, so that its verdict holds
+    on a source none of the fits saw (:func:`mie_core.scoring.sources.unseen_margin`; 0 in a
+    file written before it).
     """
 
     kind: str
@@ -79,6 +82,7 @@ class RealCalibration:
     condition: ConditionModel | None = None
     auto: dict | None = None
     renders: dict | None = None
+    auto_margin: float = 0.0
 
     def figures(self, conditions: str) -> dict:
         """{source: figures} (and "pooled") of a mode: "auto", "studio" or "own"."""
@@ -121,7 +125,8 @@ class RealCalibration:
         d = {"kind": self.kind, "weights": list(self.weights), "offset": self.offset, "held_out": self.held_out,
              "as_shipped": self.as_shipped, "fitted_on": self.fitted_on}
         if self.condition is not None:
-            d.update(condition=self.condition.to_dict(), auto=self.auto, renders=self.renders)
+            d.update(condition=self.condition.to_dict(), auto=self.auto, renders=self.renders,
+                     auto_margin=self.auto_margin)
         atomic_write_text(Path(folder) / REAL_CALIBRATION_FILE, json.dumps(d, indent=1))
 
     @classmethod
@@ -137,10 +142,12 @@ class RealCalibration:
                 kind, weights, offset = "affine", (float(d["a"]),), float(d["b"])
             cond = ConditionModel.from_dict(d["condition"]) if d.get("condition") else None
             rc = cls(kind, weights, offset, dict(d["held_out"]), dict(d["as_shipped"]), dict(d["fitted_on"]), cond,
-                     dict(d["auto"]) if d.get("auto") else None, dict(d["renders"]) if d.get("renders") else None)
+                     dict(d["auto"]) if d.get("auto") else None, dict(d["renders"]) if d.get("renders") else None,
+                     float(d.get("auto_margin", 0.0)))
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a real-notes calibration ({err})") from None
-        if rc.kind not in ("fusion", "affine") or not (np.isfinite(rc.weights).all() and np.isfinite(rc.offset)):
+        if rc.kind not in ("fusion", "affine") or not (np.isfinite(rc.weights).all() and np.isfinite(rc.offset)
+                                                       and np.isfinite(rc.auto_margin)):
             raise ValueError(f"{path}: {rc.kind!r} with weights {rc.weights} and offset {rc.offset} is not a "
                              "finite fusion or affine calibration")
         if rc.kind == "affine" and not (len(rc.weights) == 1 and rc.weights[0] > 0):
@@ -424,7 +431,7 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
         if conditions == "studio":
             llr = llr_studio
         elif conditions == "auto":
-            llr = mixed_llr(llr, llr_studio, s)
+            llr = mixed_llr(llr, llr_studio - rc.auto_margin, s)
             out["studio_weight"] = s
         out["llr"] = llr
         out["quality"] = w
