@@ -21,7 +21,85 @@ def show_clip(name: str, x: np.ndarray, key: str) -> None:
         c2.plotly_chart(ui.spectrogram_figure(x), key=f"spec_{key}")
 
 
-@st.fragment
+ENROL_KEY, TEST_KEY = "verify_enrol", "verify_test"  # the two steps' fragments
+
+
+def request_enrol(state: dict, model: str, name: str, corpus, clips) -> None:
+    """The Enrol button's callback: record what to enrol (``corpus``: (rows, MIDI pitches) of
+    corpus notes, or ``clips``: the uploads) and rerun both steps, step 1 first, which enrols."""
+    state["enrol_request"] = {"model": model, "name": name, "corpus": corpus, "clips": clips}
+    st.rerun([ENROL_KEY, TEST_KEY])
+
+
+@st.fragment(key=ENROL_KEY)
+def enrol_section(entry, ver, state: dict, test_notes) -> None:
+    """Step 1, as a fragment: choosing and enrolling reruns this section alone; "Enrol" reruns
+    both steps (:func:`request_enrol`), so the verdict below follows the new enrolment.
+
+    Neither step is ever rerun by a whole-page run while the user works: a clip given to step 2
+    while a whole-page run was enrolling sent a rerun of a fragment that run had not registered
+    yet, Streamlit dropped it ("Couldn't find fragment with id ..." in the server log), and the
+    page showed the clip and no verdict (issue 32; tests/test_browser.py). Fragment reruns
+    queue behind each other instead."""
+    with ui.guard():
+        st.subheader("1. Enrol")
+        src = st.radio("Enrol from", ["a corpus instrument", "my own notes"], horizontal=True, key=ui.kept("enrol_src"))
+        if src == "my own notes":
+            files = st.file_uploader(f"Notes of one instrument (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)",
+                                     type=FORMATS,
+                                     accept_multiple_files=True, key="enrol_files", help=ui.UPLOAD_HELP)
+            clips = ui.read_uploads(files)
+            for i, (n, x) in enumerate(clips):
+                show_clip(n, x, f"enrol{i}")
+            label = st.text_input("Name of this instrument (the verdicts use it)", key=ui.kept("enrol_label"),
+                                  placeholder="e.g. my viola").strip()
+            enrol_name = label or f"the instrument enrolled from {len(clips)} note{'s' if len(clips) != 1 else ''}"
+        else:
+            insts = sorted(test_notes["instrument_str"].unique())
+            info = test_notes.groupby("instrument_str")[["preset_name", "instrument_family_str"]].first()
+            inst = st.selectbox("Unseen test instrument", insts,
+                                format_func=lambda s: f"{s}: {info.loc[s, 'preset_name']} ({info.loc[s, 'instrument_family_str']})",
+                                key=ui.kept("enrol_inst"))
+            n_clips = st.slider("Enrolment clips", 1, 20, 5, key=ui.kept("enrol_n"))
+            rows = test_notes[test_notes["instrument_str"] == inst]
+            pick = rows.sample(n=min(n_clips, len(rows)), random_state=0)
+            st.dataframe(pick[["note_str", "pitch", "velocity"]], hide_index=True, height=150)
+            clips = None
+            enrol_name = inst
+        corpus_pick = None if src == "my own notes" else (pick.index.to_numpy(), pick["pitch"].to_numpy(dtype=float))
+        # the click records what to enrol (a callback, before any run) and reruns both steps; this run does it
+        st.button("Enrol", type="primary", key="enrol_btn", on_click=request_enrol,
+                  args=(state, entry.name, enrol_name, corpus_pick, clips))
+        req = state.get("enrol_request")
+        if req is not None and req["model"] == entry.name:
+            with st.spinner("Embedding the enrolment notes (the first enrolment after the workbench starts also reads "
+                            "every member model's notes: up to half a minute) ...", show_time=True):
+                if req["corpus"] is not None:
+                    index, pitches = req["corpus"]
+                    emb = ui.system_embeddings(entry, ver, "test")
+                    state.update(enrol=emb[index], enrol_name=req["name"], enrol_model=entry.name, enrol_rows=index,
+                                 enrol_pitch=pitches)
+                elif req["clips"]:
+                    state.update(enrol=ver.embed([x for _, x in req["clips"]]), enrol_name=req["name"],
+                                 enrol_model=entry.name, enrol_pitch=np.array([pitch.note_midi(x) for _, x in req["clips"]]))
+                else:
+                    st.warning("Upload at least one readable note first.")
+        if req is not None:
+            state.pop("enrol_request", None)  # only now: a run stopped half-way leaves the request for the next
+        if state.get("enrol") is not None and state.get("enrol_model") != entry.name:
+            st.info("The enrolment was made with another model; enrol again with this one.")
+            state["enrol"] = None
+        if state.get("enrol") is not None:
+            span = state.get("enrol_pitch")
+            span = span[np.isfinite(span)] if span is not None else np.zeros(0)
+            where = (f", notes from {pitch.note_label(span.min())} to {pitch.note_label(span.max())}" if span.size
+                     else ", no note with a clear pitch")
+            st.success(f"Enrolled: **{state['enrol_name']}** with {entry.name}{where}. Test notes far outside this range "
+                       "are verified less reliably: enrol across the range you will test.")
+
+
+
+@st.fragment(key=TEST_KEY)
 def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, coords, emb_test, test_notes,
                  all_notes) -> None:
     """Step 2, as a fragment: a new clip, the prior or the threshold reruns this section alone
@@ -209,52 +287,6 @@ with ui.guard():
         st.markdown("**1. Enrol** an instrument from a few of its notes, **2. test** a clip against it: this model "
                     "has no calibrated back-end (a run trained here), so the verdict is the raw cosine score "
                     "against its EER threshold on clean renders of unseen instruments.")
-    st.subheader("1. Enrol")
-    src = st.radio("Enrol from", ["a corpus instrument", "my own notes"], horizontal=True, key=ui.kept("enrol_src"))
     test_notes = ui.notes("test")
-    if src == "my own notes":
-        files = st.file_uploader(f"Notes of one instrument (wav, flac, ogg, mp3; up to {ui.MAX_UPLOAD_S:g} s each)",
-                                 type=FORMATS,
-                                 accept_multiple_files=True, key="enrol_files", help=ui.UPLOAD_HELP)
-        clips = ui.read_uploads(files)
-        for i, (n, x) in enumerate(clips):
-            show_clip(n, x, f"enrol{i}")
-        label = st.text_input("Name of this instrument (the verdicts use it)", key=ui.kept("enrol_label"),
-                              placeholder="e.g. my viola").strip()
-        enrol_name = label or f"the instrument enrolled from {len(clips)} note{'s' if len(clips) != 1 else ''}"
-    else:
-        insts = sorted(test_notes["instrument_str"].unique())
-        info = test_notes.groupby("instrument_str")[["preset_name", "instrument_family_str"]].first()
-        inst = st.selectbox("Unseen test instrument", insts,
-                            format_func=lambda s: f"{s}: {info.loc[s, 'preset_name']} ({info.loc[s, 'instrument_family_str']})",
-                            key=ui.kept("enrol_inst"))
-        n_clips = st.slider("Enrolment clips", 1, 20, 5, key=ui.kept("enrol_n"))
-        rows = test_notes[test_notes["instrument_str"] == inst]
-        pick = rows.sample(n=min(n_clips, len(rows)), random_state=0)
-        st.dataframe(pick[["note_str", "pitch", "velocity"]], hide_index=True, height=150)
-        clips = None
-        enrol_name = inst
-    if st.button("Enrol", type="primary", key="enrol_btn"):
-        with st.spinner("Embedding the enrolment notes (the first enrolment after the workbench starts also reads "
-                        "every member model's notes: up to half a minute) ...", show_time=True):
-            if src != "my own notes":
-                emb = ui.system_embeddings(entry, ver, "test")
-                state.update(enrol=emb[pick.index.to_numpy()], enrol_name=enrol_name, enrol_model=entry.name,
-                             enrol_rows=pick.index.to_numpy(), enrol_pitch=pick["pitch"].to_numpy(dtype=float))
-            elif clips:
-                state.update(enrol=ver.embed([x for _, x in clips]), enrol_name=enrol_name, enrol_model=entry.name,
-                             enrol_pitch=np.array([pitch.note_midi(x) for _, x in clips]))
-            else:
-                st.warning("Upload at least one readable note first.")
-    if state.get("enrol") is not None and state.get("enrol_model") != entry.name:
-        st.info("The enrolment was made with another model; enrol again with this one.")
-        state["enrol"] = None
-    if state.get("enrol") is not None:
-        span = state.get("enrol_pitch")
-        span = span[np.isfinite(span)] if span is not None else np.zeros(0)
-        where = (f", notes from {pitch.note_label(span.min())} to {pitch.note_label(span.max())}" if span.size
-                 else ", no note with a clear pitch")
-        st.success(f"Enrolled: **{state['enrol_name']}** with {entry.name}{where}. Test notes far outside this range "
-                   "are verified less reliably: enrol across the range you will test.")
-
+    enrol_section(entry, ver, state, test_notes)
     test_section(entry, ver, state, default_thr, cents, cent_info, coords, emb_test, test_notes, all_notes)
