@@ -45,6 +45,9 @@ def signal_features(x: np.ndarray, sr: int = 16000) -> list[float]:
             float(10 * np.log10(quiet.mean(0)[f < 200].sum() / quiet.mean(0).sum()))]
 
 
+SYSTEM = Path("cache/models/mel+cqt")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--c", type=float, default=0.1, help="the model's inverse L2 strength")
@@ -58,13 +61,14 @@ def main() -> int:
 
     from mie_core.data.corpus import Corpus, default_corpus_dir
     from mie_core.evaluation import protocol
-    from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
+    from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision
     from mie_core.evaluation.parts import load_parts, real_sources_part
+    from mie_core.evaluation.report import mode_rates, system_members
     from mie_core.scoring import fusion, sources
     from mie_core.service.verify import load_verifier
 
     prec, store = resolve_precision("auto"), EmbeddingStore()
-    ver = load_verifier(Path("cache/models/mel+cqt"), prec)
+    ver = load_verifier(SYSTEM, prec)
     names = ("valid", "calib") + (() if args.no_renders else ("test", "wet"))
     parts = load_parts(Corpus.load(default_corpus_dir()), names, "program_disjoint")
     parts["real"] = real_sources_part()
@@ -75,9 +79,8 @@ def main() -> int:
         np.savez(args.keep, **{part.key: feats[n] for n, part in parts.items()})
     real = parts["real"]
 
-    def members_of(part):
-        e = ver.join(*[embed_models({m.name: m}, part, store, prec)[m.name] for m in ver.member_paths])
-        return ver.fusion_members(e)
+    def members_of(part):  # (back-ends, members' embeddings), through the one store
+        return system_members(SYSTEM, part, store, prec)[1:]
 
     backends, members = members_of(real)
     draws = protocol.protocol_draws(real.rows["instrument_str"].to_numpy(), 0, 5)
@@ -96,7 +99,6 @@ def main() -> int:
               f"{100 * r['impostors_rejected']:.1f}  studio weight {r['studio_weight']:.2f}")
     if args.no_renders:
         return 0
-    from mie_core.evaluation.report import mode_rates
     from mie_core.scoring.condition import STUDIO, fit_condition_model
     from mie_core.scoring.sources import fit_real_fusion
 
