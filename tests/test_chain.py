@@ -298,3 +298,28 @@ def test_batch_workers_exit_when_the_trainer_is_killed(tmp_path):
     for p in alive:
         os.kill(p, 9)
     assert not alive
+
+
+def test_pitch_labels_ride_along_without_changing_the_batches(bank):
+    """``keep_pitch``: each clip's MIDI pitch comes last, -1 for a clip of concatenated notes;
+    the clips themselves are those of a sampler without it (same seed, same stream)."""
+    import pandas as pd
+
+    from training.data import ClipSampler, NoteSet
+
+    rng = np.random.default_rng(0)
+    audio = (8000 * np.sin(2 * np.pi * rng.uniform(100, 800, (12, 1)) * np.arange(32000) / 16000)).astype(np.int16)
+    pitches = np.arange(48, 60)
+    notes = NoteSet(audio, pd.DataFrame({"pitch": pitches}), np.arange(12) % 4, np.arange(12) % 2,
+                    [f"i{k}" for k in range(4)], ["a", "b"], pitches)
+    with_p = ClipSampler(notes, crop_s=0.5, seed=5, concat_prob=0.5, concat_min_s=1.0, concat_max_s=1.5,
+                         keep_pitch=True)
+    without = ClipSampler(notes, crop_s=0.5, seed=5, concat_prob=0.5, concat_min_s=1.0, concat_max_s=1.5)
+    x, yi, yf, yp = with_p.batch(64)
+    x0, yi0, yf0 = without.batch(64)
+    assert np.array_equal(x, x0) and np.array_equal(yi, yi0)
+    single = yp >= 0
+    assert 10 < single.sum() < 54  # about half the clips are concatenations (concat_prob 0.5)
+    # a single note's pitch is its note's: the note's instrument index is pitch - 48 mod 4
+    assert np.array_equal((yp[single] - 48) % 4, yi[single])
+    assert set(yp[~single]) == {-1}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mie_core.nnet.heads import AAMSoftmax, ASoftmax, DualHead, LinearSoftmax
+from mie_core.nnet.heads import AAMSoftmax, ASoftmax, DualHead, LinearSoftmax, PitchAdversary
 from mie_core.nnet.checkpoint import load_encoder, save_checkpoint
 from mie_core.nnet.model import InstrumentEncoder, ModelArgs, SincConv
 from mie_core.nnet.pooling import LDE, AttentiveStatsPool, StatsPool
@@ -178,6 +178,42 @@ def test_family_weight_zero_drops_the_family_loss():
     h = DualHead(8, 5, 3, kind="softmax", family_weight=0.0)
     out = h(torch.randn(4, 8), torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 0]))
     assert out["loss"].item() == pytest.approx(out["loss_instrument"].item())
+
+
+def test_the_pitch_adversary_learns_the_pitch_while_its_input_unlearns_it():
+    """Gradient reversal: the adversary's weights descend its CE, what feeds it ascends it,
+    scaled by the weight; clips without one pitch (-1) count for nothing."""
+    torch.manual_seed(0)
+    adv = PitchAdversary(8, weight=0.5, hidden=16)
+    z = torch.randn(6, 8, requires_grad=True)
+    pitch = torch.tensor([60, 62, -1, 64, 60, -1])
+    _, loss = adv(z, pitch)
+    loss.backward()
+    reversed_grad, w_grad = z.grad.clone(), adv.net[0].weight.grad.clone()
+    # the same CE without the reversal: its input gradient is -1/0.5 times the reversed one
+    z2 = z.detach().clone().requires_grad_(True)
+    plain = torch.nn.functional.cross_entropy(adv.net(z2)[pitch >= 0], pitch[pitch >= 0])
+    plain.backward()
+    assert torch.allclose(reversed_grad, -0.5 * z2.grad, atol=1e-6)
+    assert loss.item() == pytest.approx(plain.item(), rel=1e-6)
+    assert w_grad.abs().sum() > 0
+    # the unlabelled clips' rows get no gradient at all
+    assert reversed_grad[pitch < 0].abs().sum() == 0
+    _, none = adv(z, torch.full((6,), -1))
+    assert float(none) == 0.0
+
+
+def test_the_pitch_adversary_adds_its_loss_only_where_asked():
+    torch.manual_seed(0)
+    x, yi, yf = torch.randn(4, 8), torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 0])
+    plain = DualHead(8, 5, 3, kind="softmax")
+    assert plain.pitch is None and not any(k.startswith("pitch") for k in plain.state_dict())
+    h = DualHead(8, 5, 3, kind="softmax", pitch_weight=0.3)
+    h.load_state_dict({**h.state_dict(), **plain.state_dict()})
+    out = h(x, yi, yf, pitch=torch.tensor([60, -1, 72, 48]))
+    ref = plain(x, yi, yf)
+    assert float(out["loss"]) == pytest.approx(float(ref["loss"]) + float(out["loss_pitch"]), rel=1e-6)
+    assert out["logits_pitch"].shape == (4, 128)
 
 
 def test_checkpoint_round_trip_gives_identical_embeddings(tmp_path):

@@ -532,3 +532,23 @@ def test_the_heads_warm_up_alone_before_fine_tuning(reference_run, tiny_corpus, 
     at5, at6 = encoder_weights(tmp_path / "b5"), encoder_weights(tmp_path / "a" / "tiny" / "last")
     assert all(torch.equal(start[k], at5[k]) for k in start)  # frozen for five steps
     assert any(not torch.equal(start[k], at6[k]) for k in start)  # trained at the sixth
+
+
+def test_a_pitch_adversary_trains_logs_and_exports(reference_run, tiny_corpus, tmp_path):
+    """head.pitch_weight: the adversary trains beside the heads, the log carries its loss and
+    accuracy, its weights go with the heads, and the exported encoder loads alone."""
+    run_train(train_cmd(tiny_corpus.root, tmp_path, "--init-from", str(reference_run / "last"), "--set",
+                        "optim.steps=6", "--set", "optim.warmup_steps=0", "--set", "run.eval_every=0", "--set",
+                        "run.log_every=2", "--set", "head.pitch_weight=0.5"))
+    log = [json.loads(l) for l in (tmp_path / "tiny" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if r["event"] == "train"]
+    assert len(steps) == 3 and all(np.isfinite(r["loss_pitch"]) and r["loss_pitch"] > 0 for r in steps)
+    assert all(r["acc_pitch"] is None or 0 <= r["acc_pitch"] <= 1 for r in steps)
+    # the total is the instrument and family losses plus the adversary's (family_weight 1)
+    r = steps[-1]
+    assert r["loss"] == pytest.approx(r["loss_instrument"] + r["loss_family"] + r["loss_pitch"], abs=2e-3)
+    w = load_file(str(tmp_path / "tiny" / "last" / "model.safetensors"))
+    assert any(k.startswith("heads.pitch.") for k in w)
+    enc = load_encoder(tmp_path / "tiny" / "last").eval()
+    with torch.no_grad():
+        assert torch.isfinite(enc(torch.randn(2, 8000) * 0.1)).all()

@@ -175,7 +175,11 @@ class HeadConfig:
     the angle (1-4; default 2, the paper's), AAM's additive angle in radians (0-1.0;
     default 0.2); plain softmax has none. family_weight 0 is "w/o instrument family".
     lambda_* anneal A-softmax: lambda = max(lambda_min, lambda_base / (1 + lambda_gamma * step)).
-    scale: AAM's logit scale."""
+    scale: AAM's logit scale.
+    pitch_weight: a pitch adversary (issue 29: an embedding that forgets register): a small
+    classifier of the clip's MIDI pitch behind a gradient-reversal layer, so the encoder is
+    pushed, by pitch_weight times the adversary's gradient, toward embeddings it cannot read
+    the pitch from (0: off, the paper's recipe; clips of concatenated notes carry no pitch)."""
 
     kind: str = "asoftmax"
     margin: float = 0.0
@@ -184,6 +188,7 @@ class HeadConfig:
     lambda_gamma: float = 0.01
     lambda_min: float = 5.0
     scale: float = 30.0
+    pitch_weight: float = 0.0
 
     def __post_init__(self):
         if self.kind not in ("asoftmax", "softmax", "aam"):
@@ -199,7 +204,7 @@ class HeadConfig:
                               "set head.margin=0.2")
         if self.kind == "softmax" and m:
             raise ConfigError(f"head.margin {m!r}: a plain softmax head has no margin; leave it 0")
-        for name in ("family_weight", "lambda_base", "lambda_gamma", "lambda_min", "scale"):
+        for name in ("family_weight", "lambda_base", "lambda_gamma", "lambda_min", "scale", "pitch_weight"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise ConfigError(f"head.{name} must be a finite number >= 0, not {v!r}")

@@ -47,6 +47,7 @@ class NoteSet:
     family: np.ndarray  # (n,) int family index
     instruments: list[str]  # label map: index -> instrument_str
     families: list[str]
+    pitch: np.ndarray | None = None  # (n,) MIDI pitch of each note, -1 where unknown
 
 
 _FORKED: dict = {}  # what forked _bounds workers read: the notes, shared copy-on-write
@@ -179,7 +180,8 @@ def _noteset(audio: np.ndarray, rows: pd.DataFrame, instruments: list[str] | Non
     families = list(FAMILIES) + sorted(set(rows["instrument_family_str"]) - set(FAMILIES))
     fam = np.asarray([families.index(f) for f in rows["instrument_family_str"]], dtype=np.int64)
     inst = np.asarray([pos[s] for s in rows["instrument_str"]], dtype=np.int64)
-    return NoteSet(audio, rows, inst, fam, list(inst_list), families)
+    pitch = (rows["pitch"].fillna(-1).to_numpy(np.int64) if "pitch" in rows else np.full(len(rows), -1, np.int64))
+    return NoteSet(audio, rows, inst, fam, list(inst_list), families, np.where((pitch >= 0) & (pitch < 128), pitch, -1))
 
 
 class ClipSampler:
@@ -187,9 +189,10 @@ class ClipSampler:
 
     def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
                  concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
-                 chain=None, chain_share: float = 1.0, keep_clean: bool = False):
+                 chain=None, chain_share: float = 1.0, keep_clean: bool = False, keep_pitch: bool = False):
         self.notes = notes
         self.keep_clean = bool(keep_clean)  # batch() also returns the clips as they were before the chain
+        self.keep_pitch = bool(keep_pitch)  # batch() also returns each clip's MIDI pitch (-1: several notes)
         self.chain = chain  # a mie_core.augment.chain.RecordingChain, or None
         self.chain_share = float(chain_share)  # the share of clips that go through it (the rest stay clean)
         self.crop = int(round(crop_s * SR)) if crop_s > 0 else notes.audio.shape[1]
@@ -207,12 +210,14 @@ class ClipSampler:
             return self.notes.audio[i]
         return self.notes.audio[i, a:b]
 
-    def clip(self) -> tuple[np.ndarray, int, int]:
-        """One (clip int16 (crop,), instrument, family)."""
+    def clip(self) -> tuple[np.ndarray, int, int, int]:
+        """One (clip int16 (crop,), instrument, family, MIDI pitch); the pitch is -1 for a
+        clip of concatenated notes or a note set without pitches."""
         rng = self.rng
         i = int(rng.integers(len(self.notes.instrument)))
         inst = int(self.notes.instrument[i])
         fam = int(self.notes.family[i])
+        pitch = int(self.notes.pitch[i]) if self.notes.pitch is not None else -1
         if rng.random() < self.concat_prob:
             length = int(rng.integers(self.concat_min, self.concat_max + 1))
             pool = self.by_instrument[inst]
@@ -221,20 +226,23 @@ class ClipSampler:
             picks = rng.choice(pool, size=k, replace=False)
             seg = concat.concat_notes([self._trimmed(int(j)) for j in picks], length, rng)
             x = concat.random_crop(seg, self.crop, rng)
+            pitch = -1
         else:
             a, b = self.bounds[i]
             x = concat.random_crop(self.notes.audio[i], self.crop, rng, lo=int(a), hi=int(max(b, a + 1)))
-        return x, inst, fam
+        return x, inst, fam, pitch
 
     def batch(self, size: int) -> tuple:
-        """(waves float32 (size, crop), instrument (size,), family (size,)), and with
-        ``keep_clean`` a fourth array: the same clips before the chain (size, crop). The
-        clean copy draws nothing from the generator: batches are the same either way."""
+        """(waves float32 (size, crop), instrument (size,), family (size,)), then with
+        ``keep_clean`` the same clips before the chain (size, crop), then with ``keep_pitch``
+        each clip's MIDI pitch (size,) int64 (-1: several notes). Neither extra draws from
+        the generator: batches are the same either way."""
         xs = np.empty((size, self.crop), dtype=np.float32)
         yi = np.empty(size, dtype=np.int64)
         yf = np.empty(size, dtype=np.int64)
+        yp = np.empty(size, dtype=np.int64)
         for k in range(size):
-            x, yi[k], yf[k] = self.clip()
+            x, yi[k], yf[k], yp[k] = self.clip()
             xs[k] = x.astype(np.float32) / 32768.0
         clean = xs.copy() if self.keep_clean else None
         if self.chain is not None:
@@ -246,7 +254,7 @@ class ClipSampler:
                 wet = self.rng.random(size) < self.chain_share
                 if wet.any():
                     xs[wet] = self.chain(xs[wet], self.rng, bleed=other[wet])
-        return (xs, yi, yf, clean) if self.keep_clean else (xs, yi, yf)
+        return (xs, yi, yf) + ((clean,) if self.keep_clean else ()) + ((yp,) if self.keep_pitch else ())
 
     def state(self) -> dict:
         return self.rng.bit_generator.state

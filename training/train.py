@@ -55,13 +55,13 @@ class TrainModel(nn.Module):
         self.encoder = encoder
         self.heads = heads
 
-    def forward(self, wave, instrument, family, iteration: int, freeze_encoder: bool = False):
+    def forward(self, wave, instrument, family, iteration: int, freeze_encoder: bool = False, pitch=None):
         if freeze_encoder:  # heads alone learn (optim.head_warmup_steps): no graph through the encoder
             with torch.no_grad():
                 emb = self.encoder(wave)
         else:
             emb = self.encoder(wave)
-        return {**self.heads(emb, instrument, family, iteration), "embedding": emb}
+        return {**self.heads(emb, instrument, family, iteration, pitch), "embedding": emb}
 
 
 def lr_at(step: int, cfg: Config) -> float:
@@ -78,7 +78,7 @@ def build(cfg: Config, n_instruments: int, n_families: int) -> TrainModel:
     h = cfg.head
     heads = DualHead(cfg.model.embed_dim, n_instruments, n_families, kind=h.kind, family_weight=h.family_weight,
                      margin=h.effective_margin, lambda_base=h.lambda_base, lambda_gamma=h.lambda_gamma,
-                     lambda_min=h.lambda_min, scale=h.scale)
+                     lambda_min=h.lambda_min, scale=h.scale, pitch_weight=h.pitch_weight)
     return TrainModel(enc, heads)
 
 
@@ -423,7 +423,7 @@ def run(args) -> int:
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
                           chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share,
-                          keep_clean=teacher is not None)
+                          keep_clean=teacher is not None, keep_pitch=cfg.head.pitch_weight > 0)
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
     if state is not None:
         if state["label_maps"] != label_maps:
@@ -518,12 +518,14 @@ def run(args) -> int:
         heads_alone = step < o.head_warmup_steps
         for g in opt.param_groups:
             g["lr"] = lr if not heads_alone else (0.0 if g.get("name") == "encoder" else (o.head_lr or lr))
-        x, yi, yf, *clean = batches.next()
+        x, yi, yf, *extra = batches.next()
+        clean = extra[:1] if teacher is not None else []
+        yp = torch.from_numpy(extra[-1]).to(device) if cfg.head.pitch_weight > 0 else None
         x = torch.from_numpy(x).to(device, non_blocking=True)
         yi = torch.from_numpy(yi).to(device)
         yf = torch.from_numpy(yf).to(device)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = train_model(x, yi, yf, step, heads_alone and world == 1)
+            out = train_model(x, yi, yf, step, heads_alone and world == 1, yp)
             if teacher is not None:
                 with torch.no_grad():
                     target = teacher(torch.from_numpy(clean[0]).to(device, non_blocking=True))
@@ -557,6 +559,11 @@ def run(args) -> int:
                    "clips_per_s": round(window_clips / max(now - window_t, 1e-9), 2)}
             if "loss_distill" in out:
                 rec["loss_distill"] = round(out["loss_distill"].item(), 5)
+            if out.get("loss_pitch") is not None:  # the adversary's loss and accuracy: high accuracy = pitch still readable
+                known = yp >= 0
+                rec["loss_pitch"] = round(out["loss_pitch"].item(), 5)
+                rec["acc_pitch"] = round((out["logits_pitch"][known].argmax(1) == yp[known]).float().mean().item(), 4) \
+                    if bool(known.any()) else None
             log.event(**rec)
             if bar is None and step % (cfg.run.log_every * 10) == 0:
                 log.say(f"step {step}/{o.steps} loss {rec['loss']:.3f} lr {lr:.2e} {rec['clips_per_s']:.1f} clips/s")

@@ -10,7 +10,10 @@
 
 Each head maps (batch, dim) embeddings and integer labels to (logits, loss).
 :class:`DualHead` puts an instrument head and a family head on the batch-normalised
-embedding, loss = CE_instrument + family_weight * CE_family.
+embedding, loss = CE_instrument + family_weight * CE_family, and optionally a
+:class:`PitchAdversary` (beyond the paper): a MIDI-pitch classifier behind a gradient
+reversal (Ganin & Lempitsky, 2015), whose loss is added whole while the encoder receives
+its gradient reversed and scaled by ``pitch_weight``.
 """
 from __future__ import annotations
 
@@ -94,23 +97,75 @@ def make_head(kind: str, dim: int, n_classes: int, **kw) -> nn.Module:
     raise ValueError(f"head must be 'asoftmax', 'aam' or 'softmax', not {kind!r}")
 
 
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale: float):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.scale * grad, None
+
+
+def reverse_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """Identity forward; the gradient times ``-scale`` backward.
+
+    >>> x = torch.ones(2, requires_grad=True)
+    >>> reverse_grad(x, 0.5).sum().backward(); x.grad.tolist()
+    [-0.5, -0.5]
+    """
+    return _ReverseGrad.apply(x, float(scale))
+
+
+class PitchAdversary(nn.Module):
+    """MIDI pitch (128 classes) from the embedding, through :func:`reverse_grad`.
+
+    forward(z (batch, dim), pitch (batch,) int, -1 where a clip has no one pitch) ->
+    (logits (batch, 128), mean CE over the labelled clips; 0 where none is labelled).
+    The adversary's own weights learn from the plain CE; whatever feeds ``z`` receives the
+    CE's gradient times ``-weight``: it learns to hide the pitch.
+    """
+
+    def __init__(self, dim: int, weight: float, hidden: int = 256, n_pitches: int = 128):
+        super().__init__()
+        self.weight = float(weight)
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_pitches))
+
+    def forward(self, z, pitch=None):
+        logits = self.net(reverse_grad(z, self.weight))
+        if pitch is None:
+            return logits, None
+        known = pitch >= 0
+        if not bool(known.any()):
+            return logits, logits.sum() * 0.0
+        return logits, F.cross_entropy(logits[known], pitch[known])
+
+
 class DualHead(nn.Module):
     """Instrument and family heads on BN(embedding); see the module docstring."""
 
     def __init__(self, dim: int, n_instruments: int, n_families: int, kind: str = "asoftmax",
-                 family_weight: float = 1.0, **head_kw):
+                 family_weight: float = 1.0, pitch_weight: float = 0.0, **head_kw):
         super().__init__()
         self.bn = nn.BatchNorm1d(dim)
         self.instrument = make_head(kind, dim, n_instruments, **head_kw)
         self.family = make_head(kind, dim, n_families, **head_kw)
         self.family_weight = float(family_weight)
+        # only where asked: a checkpoint without the adversary keeps its old set of weights
+        self.pitch = PitchAdversary(dim, pitch_weight) if pitch_weight > 0 else None
 
-    def forward(self, emb, instrument=None, family=None, iteration: int = 0):
+    def forward(self, emb, instrument=None, family=None, iteration: int = 0, pitch=None):
         z = self.bn(emb.float())
         logits_i, loss_i = self.instrument(z, instrument, iteration)
         logits_f, loss_f = self.family(z, family, iteration)
         loss = None
         if loss_i is not None:
             loss = loss_i + (self.family_weight * loss_f if self.family_weight > 0 else 0.0 * loss_f)
-        return {"logits_instrument": logits_i, "logits_family": logits_f, "loss": loss,
-                "loss_instrument": loss_i, "loss_family": loss_f}
+        out = {"logits_instrument": logits_i, "logits_family": logits_f, "loss": loss,
+               "loss_instrument": loss_i, "loss_family": loss_f}
+        if self.pitch is not None:
+            out["logits_pitch"], out["loss_pitch"] = self.pitch(z, pitch)
+            if loss is not None and out["loss_pitch"] is not None:
+                out["loss"] = loss + out["loss_pitch"]
+        return out

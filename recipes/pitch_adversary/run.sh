@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A pitch adversary (issue 29, item 3: an embedding that forgets register), measured against
+# the study's CQT-122 condition (recipes/study/study.yaml): the same recipe, seed, split and
+# budget (1,000 steps of 64 one-second clips), with one thing added: a MIDI-pitch classifier
+# behind a gradient-reversal layer (head.pitch_weight; mie_core.nnet.heads.PitchAdversary).
+#   ./run.sh STAGE [STOP_STAGE]     every stage resumable; rerun stage 1 to carry on
+#   1 train      runs/pitch_adversary/cqt122_pitchW_pd_s100, stopped at the study's budget
+#   2 export     its model at the budget (at1000/)
+#   3 evaluate   the study's trials (clean, wet, each real source): eval_at1000.json
+#   4 compare    against the study's cqt122_pd_s100 on identical trials (EER, z-test)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stage=${1:-1}; stop=${2:-4}
+PY=${PY:-.venv/bin/python}
+W=${W:-0.3}
+BASE=runs/study/cqt122_pd_s100
+NAME=cqt122_pitch$(echo "$W" | tr -d .)_pd_s100
+RUN=runs/pitch_adversary/$NAME
+if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
+  if [ -f $RUN/state.pt ]; then
+    $PY -m training.train --resume $RUN/state.pt --stop-at-step 1000
+  else
+    test -f $BASE/config.yaml || { echo "needs the study's $BASE (python -m training.study run)"; exit 2; }
+    $PY -m training.train --config $BASE/config.yaml --set head.pitch_weight=$W --set run.name=$NAME \
+      --set run.out_dir=runs/pitch_adversary --stop-at-step 1000
+  fi
+fi
+if [ "$stage" -le 2 ] && [ "$stop" -ge 2 ]; then
+  test -f $RUN/at1000/model.json || $PY -m training.train --export $RUN/state.pt --to $RUN/at1000
+fi
+if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
+  $PY -m training.study_eval $RUN --at 1000
+  test -f $BASE/eval_at1000.json || $PY -m training.study_eval $BASE --at 1000
+fi
+if [ "$stage" -le 4 ] && [ "$stop" -ge 4 ]; then
+  $PY benchmarks/study_pair.py $BASE/eval_at1000.json $RUN/eval_at1000.json
+fi
