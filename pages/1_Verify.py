@@ -249,7 +249,7 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
 
 with ui.guard():
     ui.page_setup("Verify an instrument")
-    entry = ui.pick_model(default="mel+cqt", with_systems=True)  # the best system the cache ships
+    entry = ui.pick_model(default=ui.DEFAULT_SYSTEM, with_systems=True)
     if entry is None:
         st.stop()
     ui.require_cache()

@@ -17,7 +17,7 @@ FORMATS = ui.AUDIO_FORMATS
 
 with ui.guard():
     ui.page_setup("My instruments")
-    entry = ui.pick_model(default="mel+cqt", with_systems=True)  # the best system the cache ships
+    entry = ui.pick_model(default=ui.DEFAULT_SYSTEM, with_systems=True)
     if entry is None:
         st.stop()
     ver = ui.verifier(str(entry.path))

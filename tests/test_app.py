@@ -539,3 +539,32 @@ def test_mel_vs_cqt_reads_the_study_over_seeds(app, tmp_path, monkeypatch):
     assert (table["seeds"] == 2).all()
     verdicts = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
     assert verdicts["claim"].tolist() == ["Mel-122 edges CQT-122 on unseen instruments"]
+
+
+def test_the_default_system_warms_up_in_the_background_from_the_first_page(tiny_cache, monkeypatch):
+    """Issue 32 (cold start: the first Enrol after a start took 27 s): the first page opened
+    starts loading the default system in a background thread; the Verify page then finds it
+    loaded (one load in all) instead of loading it on its first run."""
+    from mie_core.service import verify as verify_mod
+    from pages.common import ui
+
+    monkeypatch.setenv("MIE_CACHE", str(tiny_cache["cache"]))
+    monkeypatch.setenv("MIE_RUNS", str(tiny_cache["runs"]))
+    monkeypatch.chdir(REPO)
+    loads, real = [], verify_mod.load_verifier
+    monkeypatch.setattr(verify_mod, "load_verifier", lambda path, *a, **kw: loads.append(str(path)) or real(path, *a, **kw))
+    ui._warm_up.clear()
+    ui.verifier.clear()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()  # Home: no model of its own, yet the default system starts loading
+    default = str(ui.default_entry().path)
+    t0 = time.monotonic()
+    while default not in loads and time.monotonic() - t0 < 60:
+        time.sleep(0.05)
+    assert default in loads  # started by the page, not by this test
+    thread = ui.warm_up()  # the same thread the page started (one per server)
+    assert thread is not None and thread.name.startswith("warm-up")
+    thread.join(120)
+    assert loads.count(default) == 1  # (with its members, each loaded on the way)
+    goto(at, "1_Verify")
+    assert loads.count(default) == 1  # found loaded, not loaded again

@@ -7,6 +7,7 @@ this module lives in ``pages/common/`` and is only imported. Everything heavy is
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ def page_setup(title: str, tab: str | None = None) -> None:
         st.sidebar.page_link(script, label=label, icon=icon)
     st.sidebar.divider()
     st.title(title)
+    warm_up()
 
 
 # ---------------------------------------------------------------- cached loaders
@@ -102,6 +104,32 @@ def verifier(path: str):
     # upload, a 4-s note (the model's window), not on the user's first upload
     v.embed([np.zeros(64000, dtype=np.float32)])
     return v
+
+
+DEFAULT_SYSTEM = "mel+cqt"  # what Verify and My instruments open on (the best system the cache ships)
+
+
+def default_entry(with_systems: bool = True) -> workbench.ModelEntry | None:
+    """The model a page that verifies opens on: :data:`DEFAULT_SYSTEM`, else the first found."""
+    ms = models() + (systems() if with_systems else [])
+    return next((m for m in ms if m.name == DEFAULT_SYSTEM), ms[0] if ms else None)
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up(path: str) -> threading.Thread:
+    thread = threading.Thread(target=verifier, args=(path,), name=f"warm-up {path}", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up() -> threading.Thread | None:
+    """Start loading the default system in the background, once per server, on the first page
+    anyone opens: the first enrolment then finds it ready instead of waiting for it (issue 32:
+    the first Enrol after a start took 27 s). A page that needs it before it is ready waits on
+    :func:`verifier`'s cache, which computes a value once (Streamlit's per-key lock), and shows
+    its spinner meanwhile. Returns the loading thread (None without a model)."""
+    entry = default_entry()
+    return _warm_up(str(entry.path)) if entry is not None else None
 
 
 def encoder(path: str):
@@ -494,7 +522,7 @@ def pick_model(label: str = "Model", key: str = "model", default: str | None = N
     names = [m.label for m in ms]
     index = 0
     if default:
-        index = next((i for i, m in enumerate(ms) if m.name == default), 0)
+        index = next((i for i, m in enumerate(ms) if m.name == default), 0)  # default_entry's rule
     if st.session_state.get(key) not in (None, *names):  # a kept choice whose model has gone
         forget(key)
     choice = (container or st.sidebar).selectbox(label, names, index=index, key=kept(key))
