@@ -125,9 +125,9 @@ with ui.guard():
         with st.expander("Every clip against every instrument"):
             st.dataframe(table.round(4), hide_index=True)
         ui.download_csv(table, "my_instruments_scores.csv", "Download scores (CSV)", key="dl_lib_scores")
-        with st.expander("What each column holds"):
-            st.dataframe(pd.DataFrame([{"column": n, "what": w} for c, (n, w) in verify.EXPORT_COLUMNS.items()
-                                       if c in res]), hide_index=True)
+        with st.expander("What each column holds"):  # a table that wraps its sentences (a grid would cut them)
+            st.table(pd.DataFrame([{"column": n, "what it holds": w} for c, (n, w) in verify.EXPORT_COLUMNS.items()
+                                   if c in res]).set_index("column"))
         # the clips and the enrolments on the Embedding map (stars, labelled)
         # each clip in the colour of the instrument it matched best, each enrolment a star in its own
         matched = res.groupby("clip")["instrument"].first()

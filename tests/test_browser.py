@@ -204,6 +204,11 @@ N_SELECTED = """() => { const n = {};
 FIRST_POINT = """() => { const gd = document.querySelector('.js-plotly-plot'), t = gd._fullData[0];
   const r = gd.querySelector('.nsewdrag').getBoundingClientRect(), L = gd._fullLayout;
   return [r.left + L.xaxis.l2p(t.x[0]), r.top + L.yaxis.l2p(t.y[0]), t.text[0]]; }"""
+# the traces a scored batch puts on a map (pages/common/figures.py: extra_traces)
+EXTRA_TRACES = """(() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => (gd._fullData || [])
+  .filter(t => (t.legendgroup || '').startsWith('extra:'))
+  .map(t => ({name: t.name, mode: t.mode, color: t.marker.color, n: t.x.length,
+              stars: [].concat(t.marker.symbol).filter(s => s === 'star').length}))))()"""
 LEGEND_HAS = "(names) => [...document.querySelectorAll('.legendtext')].some(e => names.includes(e.textContent))"
 
 
@@ -527,6 +532,29 @@ def test_my_calibration_from_real_recordings_reaches_the_verify_page(server, pag
         page.screenshot(path=str(SHOTS / "my_instruments_calibrated.png"), full_page=True)
     settle(page)
     assert_no_exception(page, "my calibration")
+    # the scores' CSV: every column it holds is explained on the page beside the download
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download scores (CSV)").click()
+    import pandas as pd
+
+    scores = pd.read_csv(dl.value.path())
+    assert len(scores) == 4 * 2 and {"file", "enrolled_instrument", "probability_same_instrument"} <= set(scores.columns)
+    page.get_by_text("What each column holds").click()
+    explained = page.locator("[data-testid=stExpander]").filter(has_text="What each column holds")
+    explained.locator("[data-testid=stTable]").wait_for()
+    shown = explained.locator("[data-testid=stTable] tbody th").all_inner_texts()
+    assert set(scores.columns) <= set(shown), (list(scores.columns), shown)
+    # the batch on the map: each clip in the colour of the instrument it matched, each enrolment
+    # a star in its instrument's colour, named on hover only (no labels piled on the map)
+    page.get_by_role("link", name="See them on the Embedding map").click()
+    page.wait_for_function(EXTRA_TRACES + ".length > 0", timeout=60000)
+    settle(page)
+    assert_no_exception(page, "the batch on the map")
+    traces = page.evaluate(EXTRA_TRACES)
+    assert {t["name"] for t in traces} <= set(notes) and len({t["color"] for t in traces}) == len(traces), traces
+    assert all(t["mode"] == "markers" for t in traces), traces  # no text drawn on the map
+    assert sum(t["n"] for t in traces) == 4 + 2 and sum(t["stars"] for t in traces) == 2, traces
+    page.screenshot(path=str(SHOTS / "my_instruments_on_the_map.png"), full_page=True)
     visit(page, f"{url}/Verify")
     # the page can be still before its first script run has drawn it (CI): wait for the box
     page.wait_for_selector("text=Use my calibration", timeout=30000)
