@@ -38,28 +38,16 @@ test: data
 test-fast: data
 	$(PY) -m pytest -q tests -m "not browser"
 
-# the shipped models' recipes, in order (resumable; each skips a finished run): the clean
-# partners (runs/cqt122, runs/mel122: about an hour each here), the chain-trained mel122
-# fine-tuned from its partner (runs/mel122_rec), and the GPU cqt122 (runs/cqt122_gpu: 15
-# minutes of one H100 and 16 cores; days on this CPU)
+# the shipped models' recipes, in order (recipes/shipped/run.sh stages 2-4; resumable, a finished
+# run is skipped): the clean partners (runs/shipped/cqt122_clean, mel122_clean: about an hour each
+# here), mel122 fine-tuned from its partner, and cqt122 (15 minutes of one H100; days on this CPU).
+# Each run is named as the folder it ships as.
 train-shipped: corpus
-	@for r in cqt122 mel122; do test -d runs/$$r/last || $(PY) -m training.train \
-	  $$(test -f runs/$$r/state.pt && echo --resume runs/$$r/state.pt || echo --config training/configs/$$r.yaml); done
-	@test -d runs/mel122_rec/last || $(PY) -m training.train $$(test -f runs/mel122_rec/state.pt && \
-	  echo --resume runs/mel122_rec/state.pt || echo --config training/configs/shipped_mel122.yaml --init-from runs/mel122/best)
-	@test -d runs/cqt122_gpu/last || $(PY) -m training.train $$(test -f runs/cqt122_gpu/state.pt && \
-	  echo --resume runs/cqt122_gpu/state.pt || echo --config training/configs/gpu_cqt122.yaml)
+	PY=$(PY) recipes/shipped/run.sh 2 4
 
-# the cache as cache/manifest.json records it, from the runs of train-shipped
+# the cache as cache/manifest.json records its build, from the runs of train-shipped (stage 5)
 cache: corpus
-	$(PY) -m training.build_cache --model mel122=runs/mel122_rec/best --model cqt122=runs/cqt122_gpu/best \
-	  --clean mel122=runs/mel122/best --clean cqt122=runs/cqt122/best \
-	  --system mel+cqt=cqt122,cqt122/clean,mel122,mel122/clean --precision bf16 --parts test,valid,wet,real
-	$(PY) -m training.build_cache --probing-only
-	$(PY) -m training.build_cache --systems-only --system mel+cqt=cqt122,cqt122/clean,mel122/clean
-	$(PY) -m training.build_cache --pitch-gaps-only
-	$(PY) -m training.build_cache --weights-hashes-only
-	$(PY) -m training.build_cache --real-calibration-only
+	PY=$(PY) recipes/shipped/run.sh 5 5
 
 clean-venv:
 	rm -rf $(VENV)

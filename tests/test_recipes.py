@@ -31,3 +31,57 @@ def test_the_lmft_recipe_loads_as_documented():
     assert cfg.optim.head_warmup_steps == 200 and cfg.chain.enabled and cfg.data.performed_share == 0.5
     lam = cfg.head.lambda_base / (1 + cfg.head.lambda_gamma * cfg.optim.steps)
     assert abs(lam - cfg.head.lambda_min) < 0.05  # lambda reaches its floor at the last step, as the config says
+
+
+SHIPPED = {"cqt122": "cqt122", "cqt122_clean": "cqt122/clean", "mel122": "mel122", "mel122_clean": "mel122/clean"}
+# how a run is executed, not what it learns: free to differ from the shipped model's record
+EXECUTION = {"name", "out_dir", "threads", "device", "precision", "eval_every", "ckpt_every", "log_every"}
+
+
+def test_the_shipped_recipe_names_each_run_as_it_ships_and_trains_what_shipped():
+    """recipes/shipped/NAME.yaml trains runs/shipped/NAME, shipped as cache/models/NAME (``_clean``:
+    the partner's ``/clean``), with every setting the shipped model's provenance records (fields
+    added since then at their defaults, which are the old behaviour)."""
+    import json
+
+    from training.config import load_config
+
+    for name, folder in SHIPPED.items():
+        cfg = load_config(REPO / "recipes" / "shipped" / f"{name}.yaml")
+        assert (cfg.run.name, cfg.run.out_dir) == (name, "runs/shipped")
+        recorded = json.loads((REPO / "cache" / "models" / folder / "model.json").read_text())["provenance"]["config"]
+        mine = cfg.to_dict()
+        differ = [(sec, k, mine[sec][k], v) for sec, fields_ in recorded.items() for k, v in fields_.items()
+                  if not (sec == "run" and k in EXECUTION)
+                  and (list(mine[sec][k]) if isinstance(mine[sec][k], tuple) else mine[sec][k]) != v]
+        assert not differ, (name, differ)
+
+
+def test_make_cache_runs_the_steps_the_manifest_records():
+    """``make cache`` (recipes/shipped/run.sh stage 5) runs the build steps of
+    cache/manifest.json's command, in its order, with its options (checkpoint paths aside:
+    the shipped cache was built from runs under their former names)."""
+    import json
+    import re
+    import shlex
+
+    def steps(commands: list[str]) -> list[list[str]]:
+        out = []
+        for c in commands:
+            args = shlex.split(c.split("(")[0])
+            args = args[args.index("training.build_cache") + 1:]
+            args = args[:next((i for i, a in enumerate(args) if a in ("$PY", "fi")), len(args))]  # the step's own
+            # NAME=PATH of --model/--clean: the name kept, the path not
+            out.append([re.sub(r"=(?!.*,).*/.*$", "=PATH", a) if args[i - 1] in ("--model", "--clean") else a
+                        for i, a in enumerate(args)])
+        return out
+
+    manifest = json.loads((REPO / "cache" / "manifest.json").read_text())["command"]
+    recorded = steps([c.strip() for c in manifest.split("; then ")])
+    script = (REPO / "recipes" / "shipped" / "run.sh").read_text()
+    stage5 = script[script.index('if [ "$stage" -le 5 ]'):script.index('if [ "$stage" -le 6 ]')]
+    lines = " ".join(stage5.replace("\\\n", " ").splitlines())
+    mine = steps(["python -m training.build_cache" + c for c in lines.split("$PY -m training.build_cache")[1:]])
+    # the manifest's first step says "(probing added by --probing-only)": that step comes next
+    assert ["--probing-only"] in mine and mine.index(["--probing-only"]) == 1
+    assert [s for s in mine if s != ["--probing-only"]] == recorded, (mine, recorded)

@@ -5,7 +5,7 @@ An ablation trained in one session and its control in another are each evaluated
 and draws, their trial lists are identical (``trials.txt``), so their EERs can be tested
 against each other as if they had been scored in one run:
 
-    python -m mie_core compare reports/ablation_freepats reports/ablation_ctrl [--parts test,wet,real]
+    python -m mie_core compare recipes/freepats-source/results/freepats recipes/freepats-source/results/ctrl [--parts test,wet,real]
 
 :func:`compare_reports` is pure: loaded ``results.json`` dicts in, tables out.
 """

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The shipped models and the cache, in stages as WeSpeaker's recipes: ./run.sh STAGE [STOP_STAGE].
+# Every run is named as the folder it ships as (runs/shipped/NAME -> cache/models/NAME, and
+# NAME_clean -> cache/models/NAME/clean); every stage is resumable (a finished run is skipped,
+# a started one carries on from its state.pt).
+#   1 prepare   soundfonts, real test notes, the corpus (make corpus)
+#   2 train     the clean partners, cqt122_clean and mel122_clean (about an hour each here)
+#   3 train     mel122, fine-tuned from mel122_clean for real recordings
+#   4 train     cqt122, the recipe for real recordings from scratch (one GPU: 15 H100 minutes)
+#   5 cache     cache/ as cache/manifest.json records its build, from the four runs
+#   6 evaluate  the README's table (clean, wet, real by source) into recipes/shipped/results
+# `make train-shipped` is stages 1-4, `make cache` stage 5.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stage=${1:-1}; stop=${2:-6}
+PY=${PY:-.venv/bin/python}
+R=runs/shipped
+here=recipes/shipped
+
+train() {  # train NAME [ARGS...]: skip a finished run, resume a started one, else start it
+  local name=$1; shift
+  if [ -d $R/$name/last ]; then echo "$R/$name: finished"; return; fi
+  if [ -f $R/$name/state.pt ]; then $PY -m training.train --resume $R/$name/state.pt
+  else $PY -m training.train --config $here/$name.yaml "$@"; fi
+}
+
+if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
+  $PY -m mie_core fetch
+  test -f data/corpus/corpus.json || $PY -m mie_core corpus --out data/corpus
+fi
+if [ "$stage" -le 2 ] && [ "$stop" -ge 2 ]; then
+  train cqt122_clean
+  train mel122_clean
+fi
+if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
+  train mel122 --init-from $R/mel122_clean/best
+fi
+if [ "$stage" -le 4 ] && [ "$stop" -ge 4 ]; then
+  train cqt122
+fi
+if [ "$stage" -le 5 ] && [ "$stop" -ge 5 ]; then
+  # the steps cache/manifest.json records, in its order
+  $PY -m training.build_cache --model mel122=$R/mel122/best --model cqt122=$R/cqt122/best \
+    --clean mel122=$R/mel122_clean/best --clean cqt122=$R/cqt122_clean/best \
+    --system mel+cqt=cqt122,cqt122/clean,mel122,mel122/clean --precision bf16 --parts test,valid,wet,real
+  $PY -m training.build_cache --probing-only
+  $PY -m training.build_cache --systems-only --system mel+cqt=cqt122,cqt122/clean,mel122/clean
+  $PY -m training.build_cache --pitch-gaps-only
+  $PY -m training.build_cache --weights-hashes-only
+  $PY -m training.build_cache --real-calibration-only
+  $PY -m mie_core verify-cache
+fi
+if [ "$stage" -le 6 ] && [ "$stop" -ge 6 ]; then
+  $PY -m mie_core evaluate --model mel+cqt=cache/models/mel+cqt --model cqt122=cache/models/cqt122 \
+    --model mel122=cache/models/mel122 --parts test,wet,real --no-probing --out $here/results
+fi
