@@ -85,3 +85,17 @@ def test_make_cache_runs_the_steps_the_manifest_records():
     # the manifest's first step says "(probing added by --probing-only)": that step comes next
     assert ["--probing-only"] in mine and mine.index(["--probing-only"]) == 1
     assert [s for s in mine if s != ["--probing-only"]] == recorded, (mine, recorded)
+
+
+def test_every_recipe_script_parses_and_asked_for_no_stage_does_nothing(tmp_path):
+    """Each recipes/*/run.sh is valid bash and, asked for a stage past its last, exits 0 having
+    run nothing (what it writes goes to runs/ and its results/: nothing new appears)."""
+    import glob
+
+    scripts = sorted(glob.glob(str(REPO / "recipes" / "*" / "run.sh")))
+    assert len(scripts) >= 8
+    for script in scripts:
+        assert subprocess.run(["bash", "-n", script], capture_output=True).returncode == 0, script
+        res = subprocess.run(["bash", script, "99", "99"], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PY": "false"})  # any command it ran would fail
+        assert res.returncode == 0 and not res.stdout, (script, res.stdout, res.stderr)

@@ -4,19 +4,10 @@
 #   1 train     distill.weight 1 and 4, from the clean mel122
 #   2 evaluate  against the shipped mel122 and the clean one, identical trials
 # Results: results/ here; the question, the table and the decision: docs/experiments/distillation.md
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-9}
-PY=${PY:-.venv/bin/python}
-on() { [ "$stage" -le "$1" ] && [ "$stop" -ge "$1" ]; }
-train() {  # train RUN ARGS...: resume runs/RUN where it has a state
-  local run=$1; shift
-  if [ -f runs/$run/state.pt ]; then $PY -m training.train --resume runs/$run/state.pt --stop-at-step 500
-  else $PY -m training.train "$@" --stop-at-step 500; fi
-}
+source "$(dirname "$0")/../lib.sh"
 if on 1; then
   for w in 1 4; do
-    train mel122_distill$w --config training/configs/distill_mel122.yaml --init-from cache/models/mel122/clean \
+    train500 mel122_distill$w --config training/configs/distill_mel122.yaml --init-from cache/models/mel122/clean \
       --set distill.weight=$w --set run.name=mel122_distill$w
   done
 fi

@@ -4,19 +4,10 @@
 #   1 train     chain on half the clips; no played notes; neither chain nor played notes (the control)
 #   2 evaluate  each against the shipped mel122 and the clean one, identical trials
 # Results: results/ here; the question, the table and the decision: docs/experiments/fine-tuning-ablations.md
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-9}
-PY=${PY:-.venv/bin/python}
-on() { [ "$stage" -le "$1" ] && [ "$stop" -ge "$1" ]; }
-train() {  # train RUN ARGS...: resume runs/RUN where it has a state
-  local run=$1; shift
-  if [ -f runs/$run/state.pt ]; then $PY -m training.train --resume runs/$run/state.pt --stop-at-step 500
-  else $PY -m training.train "$@" --stop-at-step 500; fi
-}
+source "$(dirname "$0")/../lib.sh"
 if on 1; then
   for a in half noperf ftclean; do
-    train mel122_$a --config training/configs/ablation_mel122_$a.yaml --init-from cache/models/mel122/clean
+    train500 mel122_$a --config training/configs/ablation_mel122_$a.yaml --init-from cache/models/mel122/clean
   done
 fi
 if on 2; then

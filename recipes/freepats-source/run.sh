@@ -5,19 +5,10 @@
 #   2 evaluate  raw cosine, identical trials
 #   3 compare   Eq. 1 with Holm across the two reports
 # Results: results/ here; the question, the table and the decision: docs/experiments/freepats-source.md
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-9}
-PY=${PY:-.venv/bin/python}
-on() { [ "$stage" -le "$1" ] && [ "$stop" -ge "$1" ]; }
-train() {  # train RUN ARGS...: resume runs/RUN where it has a state
-  local run=$1; shift
-  if [ -f runs/$run/state.pt ]; then $PY -m training.train --resume runs/$run/state.pt --stop-at-step 500
-  else $PY -m training.train "$@" --stop-at-step 500; fi
-}
+source "$(dirname "$0")/../lib.sh"
 if on 1; then
-  train mel122_freepats --config training/configs/ablation_mel122_freepats.yaml --init-from cache/models/mel122/clean
-  train mel122_ctrl --config training/configs/mel122_rec.yaml --init-from cache/models/mel122/clean --set run.name=mel122_ctrl
+  train500 mel122_freepats --config training/configs/ablation_mel122_freepats.yaml --init-from cache/models/mel122/clean
+  train500 mel122_ctrl --config training/configs/mel122_rec.yaml --init-from cache/models/mel122/clean --set run.name=mel122_ctrl
 fi
 if on 2; then
   $PY -m mie_core evaluate --raw-only --model mel122_freepats500=runs/mel122_freepats/best \

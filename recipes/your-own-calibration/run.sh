@@ -3,16 +3,7 @@
 #   ./run.sh STAGE [STOP_STAGE]   (every training stage resumable: rerun it to carry on)
 #   1 evaluate  the four members, identical trials
 # Results: results/ here; the question, the table and the decision: docs/experiments/your-own-calibration.md
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-9}
-PY=${PY:-.venv/bin/python}
-on() { [ "$stage" -le "$1" ] && [ "$stop" -ge "$1" ]; }
-train() {  # train RUN ARGS...: resume runs/RUN where it has a state
-  local run=$1; shift
-  if [ -f runs/$run/state.pt ]; then $PY -m training.train --resume runs/$run/state.pt --stop-at-step 500
-  else $PY -m training.train "$@" --stop-at-step 500; fi
-}
+source "$(dirname "$0")/../lib.sh"
 if on 1; then
   $PY -m mie_core evaluate --model cqt122=cache/models/cqt122 --model mel122=cache/models/mel122 \
     --model cqt122_clean=cache/models/cqt122/clean --model mel122_clean=cache/models/mel122/clean \
