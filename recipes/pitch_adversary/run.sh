@@ -8,9 +8,10 @@
 #   2 export     its model at the budget (at1000/)
 #   3 evaluate   the study's trials (clean, wet, each real source): eval_at1000.json
 #   4 compare    against the study's cqt122_pd_s100 on identical trials (EER, z-test)
+#   5 probe      the octave read from each embedding (instruments held out)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-4}
+stage=${1:-1}; stop=${2:-5}
 PY=${PY:-.venv/bin/python}
 W=${W:-0.3}
 BASE=runs/study/cqt122_pd_s100
@@ -34,4 +35,7 @@ if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
 fi
 if [ "$stage" -le 4 ] && [ "$stop" -ge 4 ]; then
   $PY benchmarks/study_pair.py $BASE/eval_at1000.json $RUN/eval_at1000.json
+fi
+if [ "$stage" -le 5 ] && [ "$stop" -ge 5 ]; then
+  $PY benchmarks/register_probe.py $BASE/at1000 $RUN/at1000   # how much register each embedding keeps
 fi
