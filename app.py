@@ -10,6 +10,9 @@ import streamlit as st
 from mie_core.service import workbench
 from pages.common import ui
 
+# the EER columns, short so that the table fits the page (the caption says what each part is)
+HOME_PARTS = (("test", "clean"), ("wet", "wet"), ("real", "real"))
+
 with ui.guard():
     ui.page_setup("Instrument embedding workbench", "Home")
     st.markdown(
@@ -30,19 +33,17 @@ with ui.guard():
         a = m.meta.get("model_args", {})
         row = {"model": m.name, "front-end": f"{a.get('init', '?').upper()}-{a.get('n_filters', '?')}"
                                             f"{' updated' if a.get('learnable') else ' fixed'}"}
-        for part, label in (("test", "clean renders"), ("wet", "rooms, mics, noise"), ("real", "real recordings")):
+        for part, label in HOME_PARTS:
             cited = ui.verify_scoring_eer(part).get(m.name) if m.shipped else None  # what the Verify page scores with
-            row[f"EER {label} (%)"] = round(100 * cited[0], 2) if cited else "not measured (trained here)"
-        row.update({"trained steps": prov.get("step"), "training clips": prov.get("clips_seen"),
-                    "trained on": (prov.get("machine") or {}).get("gpu") or ("CPU" if prov.get("machine") else None),
-                    "source": "shipped" if m.shipped else "trained here"})
+            row[f"EER {label} (%)"] = round(100 * cited[0], 2) if cited else "not measured"
+        row.update({"training": workbench.training_summary(prov), "source": "shipped" if m.shipped else "trained here"})
         rows.append(row)
     for m in ui.systems():  # systems of several shipped models, one fusion (the Verify page's default)
         row = {"model": m.name, "front-end": f"{len(m.system['members'])} models fused"}  # named in the caption
-        for part, label in (("test", "clean renders"), ("wet", "rooms, mics, noise"), ("real", "real recordings")):
+        for part, label in HOME_PARTS:
             r = parts.get(part, {}).get("systems", {}).get(m.name, {}).get("fused")
             row[f"EER {label} (%)"] = round(100 * r["eer"], 2) if r else "not measured"
-        rows.append({**row, "source": "shipped"})
+        rows.append({**row, "training": "its members' (below)", "source": "shipped"})
     st.subheader("Models")
     if rows:
         table = pd.DataFrame(rows)
@@ -52,9 +53,10 @@ with ui.guard():
         st.caption("EER on unseen instruments with the calibrated scoring the Verify page uses (each shipped model "
                    "fused with its clean-trained partner, weighted by how clean the clip sounds; mel+cqt adds the "
                    "clean-trained Mel model to the cqt122 pair), measured "
-                   "three ways on identical trials: clean SoundFont renders; the same notes through simulated rooms, "
-                   "microphones, noise and codecs never used in training; and real recordings of single notes "
-                   "(tonejs-instruments). The Benchmark page has the raw-cosine figures beside them. "
+                   "three ways on identical trials: clean SoundFont renders (clean); the same notes through simulated rooms, "
+                   "microphones, noise and codecs never used in training (wet); and real recordings of single notes "
+                   "(real: tonejs-instruments). The Benchmark page has the raw-cosine figures beside them; a run trained here "
+                   "is not measured until `python -m mie_core evaluate` scores it. "
                    + " ".join(f"{m.name} fuses {', '.join(m.system['members'])}." for m in ui.systems()))
     else:
         st.warning("No model yet: train one (`python -m training.train --config training/configs/cqt122.yaml`) "

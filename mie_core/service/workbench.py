@@ -265,6 +265,26 @@ def spectrogram(x: np.ndarray, sr: int = 16000, n_fft: int = 1024, hop: int = 16
     return t, f, np.maximum(db, db.max() - 90)
 
 
+def training_summary(provenance: dict | None) -> str:
+    """One short cell for a model's training, from its checkpoint's provenance: the clips it
+    saw and where (a GPU's name shortened to its model).
+
+    >>> training_summary({"step": 9000, "clips_seen": 1152000, "machine": {"gpu": "NVIDIA H100 80GB HBM3"}})
+    '1,152 k clips, 9,000 steps, H100'
+    >>> training_summary({"step": 500, "clips_seen": 32000, "machine": {"cpu": "x86_64"}})
+    '32 k clips, 500 steps, CPU'
+    >>> training_summary(None)
+    'not recorded'
+    """
+    prov = provenance or {}
+    if prov.get("clips_seen") is None and prov.get("step") is None:
+        return "not recorded"
+    gpu = (prov.get("machine") or {}).get("gpu")
+    where = next((w for w in str(gpu).split() if any(c.isdigit() for c in w)), str(gpu)) if gpu else "CPU"
+    clips = f"{prov['clips_seen'] / 1000:,.0f} k clips" if prov.get("clips_seen") is not None else "clips not recorded"
+    return f"{clips}, {prov.get('step') or 0:,} steps, {where}"
+
+
 def verdict(score: float, threshold: float) -> str:
     return "accept" if score >= threshold else "reject"
 
