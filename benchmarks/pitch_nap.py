@@ -22,14 +22,11 @@ import sys
 import numpy as np
 
 import _common  # noqa: F401  (puts the repository on the path)
+from mie_core.evaluation.embeddings import unit  # noqa: E402
 
 DEFAULT = ("cqt122=cache/models/cqt122", "cqt122/clean=cache/models/cqt122/clean",
            "mel122=cache/models/mel122", "mel122/clean=cache/models/mel122/clean")
 GRID = (("none", (0,)), ("reg", (1, 2)), ("bin", (1, 2, 4, 8)), ("within", (4, 16, 64)))
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def pitch_subspace(emb: np.ndarray, inst: np.ndarray, pitch: np.ndarray, kind: str, k: int) -> np.ndarray:

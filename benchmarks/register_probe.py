@@ -26,7 +26,7 @@ def main() -> int:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_score
 
-    from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision
+    from mie_core.evaluation.embeddings import EmbeddingStore, resolve_precision, unit
     from training.study_eval import study_parts
 
     clean, _, _ = study_parts(args.split, None)
@@ -36,7 +36,7 @@ def main() -> int:
     print(f"majority octave: {np.bincount(octave).max() / len(octave):.3f} of {len(octave)} notes")
     for model in args.models:
         e = store.get(model, clean.key, clean.audio, resolve_precision("auto"))
-        e = e / np.linalg.norm(e, axis=1, keepdims=True)
+        e = unit(e)
         acc = cross_val_score(LogisticRegression(max_iter=2000), e, octave, groups=groups, cv=GroupKFold(5))
         print(f"{model}: octave read from the embedding {acc.mean():.3f} +- {acc.std():.3f}")
     return 0
