@@ -57,12 +57,11 @@ def main() -> int:
     p.add_argument("--draws", type=int, default=5)
     args = p.parse_args()
     from mie_core.data.corpus import Corpus
-    from mie_core.evaluation import protocol
     from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
     from mie_core.evaluation.parts import load_parts, real_sources_part
     from mie_core.evaluation.report import parse_model_arg
     from mie_core.paths import corpus_dir
-    from mie_core.scoring import metrics, sources, trials
+    from training.study_eval import part_metrics
 
     models = dict(parse_model_arg(m) for m in args.model or DEFAULT)
     parts = load_parts(Corpus.load(corpus_dir()), ("test", "valid", "wet"))
@@ -73,8 +72,6 @@ def main() -> int:
     store = EmbeddingStore()
     emb = {name: embed_models(models, part, store, resolve_precision("auto")) for name, part in parts.items()}
     rows = {name: part.rows for name, part in parts.items()}
-    draws = {p_: protocol.protocol_draws(rows[p_]["instrument_str"].to_numpy(), 0, args.draws)
-             for p_ in ("test", "wet", "real")}
     src = rows["real"]["source"].to_numpy()
     names = ["test", "wet", "real"] + sorted(set(src))
     v_inst = rows["valid"]["instrument_str"].to_numpy()
@@ -89,18 +86,10 @@ def main() -> int:
                 proj = {p_: unit(emb[p_][model]) if q is None else unit(emb[p_][model]) - unit(emb[p_][model]) @ q @ q.T
                         for p_ in emb}
                 mean = unit(proj["valid"]).mean(0)
-                per: dict = {}
-                for p_ in ("test", "wet", "real"):
-                    e = unit(proj[p_]) - mean
-                    for d in draws[p_]:
-                        s = trials.score_trials(e, d)
-                        per.setdefault(p_, []).append(metrics.eer(s[d.target], s[~d.target]))
-                        if p_ == "real":
-                            es, _ = sources.trial_sources(src, d.enroll, d.model, d.test)
-                            for g in names[3:]:
-                                m = es == g
-                                per.setdefault(g, []).append(metrics.eer(s[m & d.target], s[m & ~d.target]))
-                cells = " | ".join(f"{100 * np.mean(per[n]):.2f}" for n in names)
+                res = {p_: part_metrics(unit(proj[p_]) - mean, rows[p_]["instrument_str"].to_numpy(), 0, args.draws,
+                                        groups=src if p_ == "real" else None) for p_ in ("test", "wet", "real")}
+                per = {**{p_: r["eer"] for p_, r in res.items()}, **res["real"]["by_group"]}
+                cells = " | ".join(f"{100 * per[n]:.2f}" for n in names)
                 print(f"| {model} | {kind} | {k} | {cells} |", flush=True)
     return 0
 

@@ -5,12 +5,9 @@
 #   2 export   the best checkpoint into runs/cqt122_lmft/best (the trainer writes it)
 #   3 evaluate clean, wet and real parts, real by source, against the shipped cqt122 (the
 #     last checkpoint: the trainer's best is chosen on clean renders, where LMFT loses)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-3}
-PY=${PY:-.venv/bin/python}
+source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_lmft
-if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
+if on 1; then
   if [ -f $RUN/state.pt ]; then
     $PY -m training.train --resume $RUN/state.pt ${MAX_MINUTES:+--max-minutes $MAX_MINUTES}
   else
@@ -18,7 +15,7 @@ if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
       ${MAX_MINUTES:+--max-minutes $MAX_MINUTES}
   fi
 fi
-if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
+if on 3; then
   $PY benchmarks/real_members.py --model cqt122=cache/models/cqt122 --model lmft=$RUN/last
   $PY -m mie_core evaluate --model lmft=$RUN/last --model cqt122=cache/models/cqt122 \
     --parts test,wet,real --no-probing --out recipes/lmft/results

@@ -9,15 +9,12 @@
 #   3 evaluate   the study's trials (clean, wet, each real source): eval_at1000.json
 #   4 compare    against the study's cqt122_pd_s100 on identical trials (EER, z-test)
 #   5 probe      the octave read from each embedding (instruments held out)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-5}
-PY=${PY:-.venv/bin/python}
+source "$(dirname "$0")/../lib.sh"
 W=${W:-0.3}
 BASE=runs/study/cqt122_pd_s100
 NAME=cqt122_pitch$(echo "$W" | tr -d .)_pd_s100
 RUN=runs/pitch_adversary/$NAME
-if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
+if on 1; then
   if [ -f $RUN/state.pt ]; then
     $PY -m training.train --resume $RUN/state.pt --stop-at-step 1000
   else
@@ -26,16 +23,16 @@ if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
       --set run.out_dir=runs/pitch_adversary --stop-at-step 1000
   fi
 fi
-if [ "$stage" -le 2 ] && [ "$stop" -ge 2 ]; then
+if on 2; then
   test -f $RUN/at1000/model.json || $PY -m training.train --export $RUN/state.pt --to $RUN/at1000
 fi
-if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
+if on 3; then
   $PY -m training.study_eval $RUN --at 1000
   test -f $BASE/eval_at1000.json || $PY -m training.study_eval $BASE --at 1000
 fi
-if [ "$stage" -le 4 ] && [ "$stop" -ge 4 ]; then
+if on 4; then
   $PY benchmarks/study_pair.py $BASE/eval_at1000.json $RUN/eval_at1000.json
 fi
-if [ "$stage" -le 5 ] && [ "$stop" -ge 5 ]; then
+if on 5; then
   $PY benchmarks/register_probe.py $BASE/at1000 $RUN/at1000   # how much register each embedding keeps
 fi

@@ -9,11 +9,8 @@
 #   4 train     cqt122, the recipe for real recordings from scratch (one GPU: 15 H100 minutes)
 #   5 cache     cache/ as cache/manifest.json records its build, from the four runs
 #   6 evaluate  the README's table (clean, wet, real by source) into recipes/shipped/results
-# `make train-shipped` is stages 1-4, `make cache` stage 5.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-stage=${1:-1}; stop=${2:-6}
-PY=${PY:-.venv/bin/python}
+# `make train-shipped` is stages 2-4 and `make cache` stage 5 (each after `make corpus`, stage 1's work).
+source "$(dirname "$0")/../lib.sh"
 R=runs/shipped
 here=recipes/shipped
 
@@ -24,21 +21,21 @@ train() {  # train NAME [ARGS...]: skip a finished run, resume a started one, el
   else $PY -m training.train --config $here/$name.yaml "$@"; fi
 }
 
-if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
+if on 1; then
   $PY -m mie_core fetch
   test -f data/corpus/corpus.json || $PY -m mie_core corpus --out data/corpus
 fi
-if [ "$stage" -le 2 ] && [ "$stop" -ge 2 ]; then
+if on 2; then
   train cqt122_clean
   train mel122_clean
 fi
-if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
+if on 3; then
   train mel122 --init-from $R/mel122_clean/best
 fi
-if [ "$stage" -le 4 ] && [ "$stop" -ge 4 ]; then
+if on 4; then
   train cqt122
 fi
-if [ "$stage" -le 5 ] && [ "$stop" -ge 5 ]; then
+if on 5; then
   # the steps cache/manifest.json records, in its order
   $PY -m training.build_cache --model mel122=$R/mel122/best --model cqt122=$R/cqt122/best \
     --clean mel122=$R/mel122_clean/best --clean cqt122=$R/cqt122_clean/best \
@@ -50,7 +47,7 @@ if [ "$stage" -le 5 ] && [ "$stop" -ge 5 ]; then
   $PY -m training.build_cache --real-calibration-only
   $PY -m mie_core verify-cache
 fi
-if [ "$stage" -le 6 ] && [ "$stop" -ge 6 ]; then
+if on 6; then
   $PY -m mie_core evaluate --model mel+cqt=cache/models/mel+cqt --model cqt122=cache/models/cqt122 \
     --model mel122=cache/models/mel122 --parts test,wet,real --no-probing --out $here/results
 fi
