@@ -68,7 +68,7 @@ def main() -> int:
                    for n in models}
         for n, qf in fused.items():
             systems[f"{n} fused"] = (lambda d, pn, n=n, qf=qf: fusion.trial_llrs(
-                [backends[f"{n}_clean"], backends[n]], qf, [emb[pn][f"{n}_clean"], emb[pn][n]], d))
+                [backends[n], backends[f"{n}_clean"]], qf, [emb[pn][n], emb[pn][f"{n}_clean"]], d))
         for sname, llr_of in systems.items():
             # per part: the means over draws, then the first draw's EER (for the z-test)
             table[(sname, label)] = {pn: np.r_[np.mean(r, axis=0), r[0][0]] for pn in scored

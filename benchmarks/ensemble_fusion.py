@@ -42,9 +42,10 @@ from mie_core.evaluation.embeddings import embed_models  # noqa: E402
 
 MODELS = {"cqt_clean": "cache/models/cqt122/clean", "cqt": "cache/models/cqt122",
           "mel_clean": "cache/models/mel122/clean", "mel": "cache/models/mel122"}
-SYSTEMS = {"cqt122 pair (shipped)": ("cqt_clean", "cqt"), "mel122 pair (shipped)": ("mel_clean", "mel"),
-           "clean mel + cqt": ("cqt_clean", "mel_clean"), "cqt122 pair + mel clean": ("cqt_clean", "cqt", "mel_clean"),
-           "mel122 pair + cqt clean": ("mel_clean", "mel", "cqt_clean"), "all four": tuple(MODELS)}
+# members in the member order (mie_core.scoring.fusion): the main model first
+SYSTEMS = {"cqt122 pair (shipped)": ("cqt", "cqt_clean"), "mel122 pair (shipped)": ("mel", "mel_clean"),
+           "clean mel + cqt": ("cqt_clean", "mel_clean"), "cqt122 pair + mel clean": ("cqt", "cqt_clean", "mel_clean"),
+           "mel122 pair + cqt clean": ("mel", "mel_clean", "cqt_clean"), "all four": tuple(MODELS)}
 SCORED = ("test", "wet", "real")
 
 

@@ -69,11 +69,11 @@ def main() -> int:
         print(f"fusion weights fitted on the held-out trials of {', '.join(pool)}")
         emb = {m: {n: embed_models({m: path}, parts[n], store, precision, log=print)[m] for n in needed}
                for m, path in models.items()}
-        q = {n: qf.detector.prob_clean(fusion.member_vectors([backends["clean"], backends["chain"]],
-                                                            [emb["clean"][n], emb["chain"][n]])) for n in needed}
+        q = {n: qf.detector.prob_clean(fusion.member_vectors([backends["chain"], backends["clean"]],
+                                                            [emb["chain"][n], emb["clean"][n]])) for n in needed}
         print(f"\n{name}: clean {clean_path}, chain-trained {chain_path}")
         print("P(clean) by the detector, mean per part: " + ", ".join(f"{n} {q[n].mean():.2f}" for n in needed))
-        print("fusion weights (l_clean, l_chain, w l_clean, w l_chain, w; offset): "
+        print("fusion weights (l_chain, l_clean, w l_chain, w l_clean, w; offset): "
               + " ".join(f"{v:+.3f}" for v in qf.fusion.weights) + f"; {qf.fusion.offset:+.3f}")
         print(f"{'part':5s} {'system':15s} {'EER %':>6s} {'genuine':>8s} {'impost.':>8s} {'Cllr':>6s} {'ratio':>6s}"
               f"  z (first draw, Eq. 1, against chain-trained)")
@@ -83,8 +83,8 @@ def main() -> int:
             for d in (trials.make_trials(labels, r) for r in protocol.draw_rngs(args.seed, 5)):
                 lc, lr = (fusion.scoring_llr(backends[m], emb[m][pname], d) for m in models)
                 systems = {"clean": lc, "chain-trained": lr, "equal fusion": 0.5 * (lc + lr),
-                           "quality fusion": fusion.trial_llrs([backends["clean"], backends["chain"]], qf,
-                                                               [emb["clean"][pname], emb["chain"][pname]], d)}
+                           "quality fusion": fusion.trial_llrs([backends["chain"], backends["clean"]], qf,
+                                                               [emb["chain"][pname], emb["clean"][pname]], d)}
                 for s_name, s in systems.items():
                     acc.setdefault(s_name, []).append(_common.verdict_rates(s, d.target))
             base = np.mean([a[0] for a in acc["chain-trained"]])

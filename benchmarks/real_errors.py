@@ -48,7 +48,7 @@ def main() -> int:
         accepted, impostors, missed = Counter(), 0, Counter()
         for rng in protocol.draw_rngs(0, 5):
             tr = trials.make_trials(labels, rng)
-            ok = fusion.trial_llrs([partner_be, main_be], qf, [ep, em], tr) >= 0
+            ok = fusion.trial_llrs([main_be, partner_be], qf, [em, ep], tr) >= 0
             enrolled, tested = tr.model_label[tr.model], labels[tr.test]
             accepted.update(zip(enrolled[~tr.target & ok], tested[~tr.target & ok]))
             missed.update(enrolled[tr.target & ~ok])

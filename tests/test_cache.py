@@ -101,6 +101,36 @@ def test_shipped_real_notes_fusions_are_the_systems_and_hold_on_every_held_out_s
     assert t >= 0.9 and n >= 0.9
 
 
+@needs_cache
+def test_shipped_pairs_score_as_their_files_in_the_files_order():
+    """The shipped pairs' files list the clean partner first (written so since the first
+    release); loaded, the member order is the main model first. The fused LLRs of the shipped
+    test embeddings through the loader equal those of the files' own numbers taken in the
+    files' order, to float64 rounding (the same sums in another order)."""
+    from mie_core.scoring import fusion
+    from mie_core.scoring.backend import Backend
+    from mie_core.scoring.trials import make_trials
+    from mie_core.service.verify import load_verifier
+
+    rows = pd.read_parquet(SHIPPED / "embeddings" / "notes_test.parquet")
+    tr = make_trials(rows["instrument_str"].to_numpy(), np.random.default_rng(0), 5, 5, 5)
+    for name in ("cqt122", "mel122"):
+        folder = SHIPPED / "models" / name
+        main, clean = (np.load(SHIPPED / "embeddings" / f"{n}_test.npy").astype(np.float32) for n in (name, f"{name}_clean"))
+        ver = load_verifier(folder)
+        backends, members = ver.fusion_members(ver.join(main, clean))
+        assert backends[0].width == backends[1].width and ver.fusion.n_members == 2
+        got = fusion.trial_llrs(backends, ver.fusion, members, tr)
+        meta = json.loads((folder / "fusion.json").read_text())
+        assert meta["features"][:2] == ["l_clean", "l_chain"]
+        as_filed = fusion.QualityFusion(
+            fusion.ConditionDetector(np.asarray(meta["detector"]["coef"]), float(meta["detector"]["intercept"])),
+            fusion.Fusion(np.asarray(meta["fusion"]["weights"]), float(meta["fusion"]["offset"])), members=("c", "m"),
+            main="c")
+        want = fusion.trial_llrs([Backend.load(folder / "clean"), Backend.load(folder)], as_filed, [clean, main], tr)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+
+
 def test_shipped_embeddings_are_the_checkpoints_output():
     check_embeddings_match_the_checkpoint(SHIPPED)
 
@@ -320,7 +350,12 @@ def test_a_fusion_that_does_not_fit_its_models_is_refused(tiny_cache, tmp_path):
     folder = tmp_path / "cqt_tiny"
     shutil.copytree(tiny_cache["cache"] / "models" / "cqt_tiny", folder)
     meta = json.loads((folder / "fusion.json").read_text())
-    meta["detector"]["coef"] = meta["detector"]["coef"][:-1]  # one value short
+    coef = meta["detector"]["coef"]
+    meta["detector"]["coef"] = coef[:-1]  # one value short: not two members of one width
+    (folder / "fusion.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="fusion.json.*one width"):
+        load_verifier(folder)
+    meta["detector"]["coef"] = coef[:-2]  # two short: two members, but not these
     (folder / "fusion.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="detector takes"):
         load_verifier(folder)

@@ -102,12 +102,13 @@ def _fitted(views, labels, seed=4):
     from mie_core.scoring.trials import make_trials
 
     tr = make_trials(labels[held], np.random.default_rng(0), 3, 3, 3)
-    return fusion.fit_fusion([bp, bm], [ep, em], [wet_p, wet_m], [([ep[held], em[held]], tr)]), tr
+    # the member order: the main (chain) model first, then its clean partner
+    return fusion.fit_fusion([bm, bp], [em, ep], [wet_m, wet_p], [([em[held], ep[held]], tr)]), tr
 
 
 def test_system_llr_is_the_trial_llr_and_reduces_to_one_model():
     """The app's path (one enrolment, many clips) and the evaluation's (a trial list) give the
-    same fused LLRs; with weights (0, 1, 0, 0, 0) the fusion is the main model alone."""
+    same fused LLRs; with weights (1, 0, 0, 0, 0) the fusion is the main model alone."""
     views, labels = _two_backends()
     (bp, ep), (bm, em) = views
     qf, _ = _fitted(views, labels)
@@ -116,17 +117,17 @@ def test_system_llr_is_the_trial_llr_and_reduces_to_one_model():
     from mie_core.scoring.trials import make_trials
 
     tr = make_trials(lab, np.random.default_rng(7), 3, 4, 4)
-    want = fusion.trial_llrs([bp, bm], qf, [ep, em], tr)
+    want = fusion.trial_llrs([bm, bp], qf, [em, ep], tr)
     for m in range(len(tr.model_label)):
         sel = np.flatnonzero(tr.model == m)
         enrol = tr.enroll[m]
-        got, w = fusion.system_llr([bp, bm], qf, [ep[enrol], em[enrol]], [ep[tr.test[sel]], em[tr.test[sel]]])
+        got, w = fusion.system_llr([bm, bp], qf, [em[enrol], ep[enrol]], [em[tr.test[sel]], ep[tr.test[sel]]])
         # the back-end's vectors are float32 and the two paths average the enrolment in another
         # order: equal to a few float32 ulps of the normalised scores, amplified by the calibration
         np.testing.assert_allclose(got, want[sel], rtol=1e-5, atol=1e-5 * np.abs(want).max())
         assert ((0 <= w) & (w <= 1)).all()
-    alone = fusion.QualityFusion(qf.detector, fusion.Fusion(np.r_[0.0, 1.0, 0.0, 0.0, 0.0], 0.0))
-    np.testing.assert_allclose(fusion.trial_llrs([bp, bm], alone, [ep, em], tr),
+    alone = fusion.QualityFusion(qf.detector, fusion.Fusion(np.r_[1.0, 0.0, 0.0, 0.0, 0.0], 0.0))
+    np.testing.assert_allclose(fusion.trial_llrs([bm, bp], alone, [em, ep], tr),
                                backend.trial_scores(bm, em, tr)["llr"], rtol=1e-12)
 
 
@@ -141,6 +142,37 @@ def test_quality_fusion_saves_and_loads_exactly(tmp_path):
     assert back.detector.intercept == qf.detector.intercept and back.fusion.offset == qf.fusion.offset
     (tmp_path / "fusion.json").write_text('{"detector": {"coef": [1, 2]}}')
     with pytest.raises(ValueError, match="fusion.json"):
+        fusion.QualityFusion.load(tmp_path)
+
+
+def test_a_pairs_file_holds_the_clean_partner_first_and_loads_main_first(tmp_path):
+    """Every pair's fusion.json since the first release lists the clean partner first (its
+    features say ``l_clean, l_chain``); in memory the member order is the main model first.
+    Saving writes the partner's weights and detector block first; loading swaps them back, and
+    a file written by hand in the old order scores the same LLRs as the fitted fusion."""
+    views, labels = _two_backends()
+    (bp, ep), (bm, em) = views
+    qf, tr = _fitted(views, labels)
+    qf.save(tmp_path)
+    meta = json.loads((tmp_path / "fusion.json").read_text())
+    assert meta["features"][:2] == ["l_clean", "l_chain"]
+    d = len(qf.detector.coef) // 2
+    w = qf.fusion.weights
+    np.testing.assert_array_equal(meta["fusion"]["weights"], [w[1], w[0], w[3], w[2], w[4]])
+    np.testing.assert_array_equal(meta["detector"]["coef"], np.r_[qf.detector.coef[d:], qf.detector.coef[:d]])
+    held = labels >= 20
+    back = fusion.QualityFusion.load(tmp_path)
+    np.testing.assert_array_equal(fusion.trial_llrs([bm, bp], back, [em[held], ep[held]], tr),
+                                  fusion.trial_llrs([bm, bp], qf, [em[held], ep[held]], tr))
+    # the same LLR as the old order's computation over the file's numbers, partner first
+    file_qf = fusion.QualityFusion(fusion.ConditionDetector(np.asarray(meta["detector"]["coef"]), qf.detector.intercept),
+                                   fusion.Fusion(np.asarray(meta["fusion"]["weights"]), qf.fusion.offset), members=("p", "m"),
+                                   main="p")
+    np.testing.assert_allclose(fusion.trial_llrs([bp, bm], file_qf, [ep[held], em[held]], tr),
+                               fusion.trial_llrs([bm, bp], back, [em[held], ep[held]], tr), rtol=1e-12, atol=1e-12)
+    meta["detector"]["coef"] = meta["detector"]["coef"][:-1]  # two members of one width: an even count
+    (tmp_path / "fusion.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="one width"):
         fusion.QualityFusion.load(tmp_path)
 
 
@@ -171,7 +203,7 @@ def test_a_fused_verifier_scores_with_the_fused_llr(tmp_path):
     assert v.fused and v.width == em.shape[1] + ep.shape[1] and v.hash != alone.hash
     enrol, test = [200, 201, 202], [203, 204, 230, 231]  # instrument 25; then 25 twice and 28 twice
     res = verify.verify(v, v.embed(enrol), v.embed(test), prior=0.5)
-    llr, w = fusion.system_llr([bp, bm], qf, [ep[enrol], em[enrol]], [ep[test], em[test]])
+    llr, w = fusion.system_llr([bm, bp], qf, [em[enrol], ep[enrol]], [em[test], ep[test]])
     np.testing.assert_allclose(res["llr"], llr)
     np.testing.assert_allclose(res["quality"], w)
     np.testing.assert_allclose(res["probability"], backend.sigmoid(llr))
@@ -208,43 +240,45 @@ def _member_views(widths=(16, 12, 8), seed=5, n_inst=30, per=8):
 
 
 def test_a_system_of_three_models_scores_as_its_trial_list_and_keeps_its_members(tmp_path):
-    """Three members of widths 16, 12 and 8, the second the main one: the Verifier's layout
-    is the main model first, then the others in the fusion's order; its verdict's LLR is the
-    m-member trial LLR of the same trials; identification over every member gives unit
-    vectors; the fusion file names its members and refuses a weight count that is not 2m + 1."""
+    """Three members of widths 16, 12 and 8, the second the main one: the member order is the
+    main model first (``b, a, c``), for the embedding's columns and the fusion alike; the
+    verdict's LLR is the m-member trial LLR of the same trials; identification over every
+    member gives unit vectors; the fusion file names its members, and refuses a weight count
+    that is not 2m + 1 and a main member that is not first."""
     from dataclasses import replace
 
     from mie_core.service import verify
     from mie_core.scoring.trials import make_trials
 
     views, labels = _member_views()
+    views = [views[1], views[0], views[2]]  # the member order: b (main), a, c
     backends, embs = [b for b, _ in views], [e for _, e in views]
     rng = np.random.default_rng(6)
     held = labels >= 20
     tr = make_trials(labels[held], np.random.default_rng(0), 3, 3, 3)
     qf = fusion.fit_fusion(backends, embs, [e + rng.normal(0, 1, e.shape) for e in embs],
                                   [([e[held] for e in embs], tr)])
-    qf = replace(qf, members=("a", "b", "c"), main="b")
+    qf = replace(qf, members=("b", "a", "c"), main="b")
     assert qf.fusion.weights.shape == (7,) and qf.n_members == 3
     qf.save(tmp_path)
     back = fusion.QualityFusion.load(tmp_path)
-    assert back.members == ("a", "b", "c") and back.main == "b"
+    assert back.members == ("b", "a", "c") and back.main == "b"
     np.testing.assert_array_equal(back.fusion.weights, qf.fusion.weights)
     members = []
-    for name, (be, e) in zip("abc", views):
+    for name, (be, e) in zip("bac", views):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.safetensors").write_bytes(e.tobytes())  # what the hash reads
         members.append(verify.Verifier(tmp_path / name, _Encoder(e), be, None, None))
-    a, b, c = members
-    # layout [b, a, c]: the fusion's order a, b, c sits at positions 1, 0, 2
-    v = verify.Verifier(tmp_path, b.encoder, b.backend, None, None, others=(a, c), fusion=back, order=(1, 0, 2),
-                        weights=b.path)
+    b, a, c = members
+    v = verify.Verifier(tmp_path, b.encoder, b.backend, None, None, others=(a, c), fusion=back, weights=b.path)
     assert v.fused and v.width == 12 + 16 + 8 and [p.name for p in v.member_paths] == ["b", "a", "c"]
     clips = np.arange(len(labels))[held]
     emb = v.embed(clips)
     parts = v.split(emb)
     assert [x.shape[1] for x in parts] == [12, 16, 8]
-    np.testing.assert_array_equal(parts[1], embs[0][clips])
+    np.testing.assert_array_equal(parts[1], embs[1][clips])
+    got_be, got_parts = v.fusion_members(emb)
+    assert got_be == backends and all(np.array_equal(x, y) for x, y in zip(got_parts, parts))
     want = fusion.trial_llrs(backends, back, [e[held] for e in embs], tr)
     for m in range(len(tr.model_label)):
         sel = tr.model == m
@@ -256,11 +290,20 @@ def test_a_system_of_three_models_scores_as_its_trial_list_and_keeps_its_members
     np.testing.assert_allclose(np.linalg.norm(v.identify_vectors(emb), axis=1), 1.0, rtol=1e-5)
     v.centroids = np.zeros((2, 12), np.float32)  # the main model's space
     np.testing.assert_allclose(v.identify_vectors(emb), b.backend.vectors(parts[0]))
-    # the hash names every member's weights: another member makes another system
-    other = verify.Verifier(tmp_path, b.encoder, b.backend, None, None, others=(c, a), fusion=back, order=(2, 0, 1),
-                            weights=b.path)
+    # the same members in another order are the same system, permuted: the same LLRs
+    perm = (0, 2, 1)
+    moved = back.permuted(perm, [x.shape[1] for x in parts])
+    np.testing.assert_allclose(fusion.trial_llrs([backends[i] for i in perm], moved, [embs[i][held] for i in perm], tr),
+                               want, rtol=1e-12, atol=1e-12)
+    # the hash names every member's weights: another member order makes another system
+    other = verify.Verifier(tmp_path, b.encoder, b.backend, None, None, others=(c, a), fusion=moved, weights=b.path)
     assert v.hash != other.hash and v.hash != b.hash
     meta = json.loads((tmp_path / "fusion.json").read_text())
+    meta["main"] = "a"
+    (tmp_path / "fusion.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="its main one first"):
+        fusion.QualityFusion.load(tmp_path)
+    meta["main"] = "b"
     meta["fusion"]["weights"] = meta["fusion"]["weights"][:5]
     (tmp_path / "fusion.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="3 models needs 7"):
@@ -291,10 +334,10 @@ def test_a_real_notes_calibration_refits_the_fusion_weights_and_nothing_else(tmp
     rv = rc.applied(v)
     assert rv.hash == v.hash and rv.fusion.detector is v.fusion.detector and v.fusion.fusion is qf.fusion
     got = verify.verify(rv, rv.embed(enrol), rv.embed(test))
-    llr, w = fusion.system_llr([bp, bm], qf, [ep[enrol], em[enrol]], [ep[test], em[test]])
+    llr, w = fusion.system_llr([bm, bp], qf, [em[enrol], ep[enrol]], [em[test], ep[test]])
     clean = bp.llr(bp.score(ep[enrol], ep[test]))
     chain = bm.llr(bm.score(em[enrol], em[test]))
-    want = fusion.fusion_features([clean, chain], w) @ weights - 0.5
+    want = fusion.fusion_features([chain, clean], w) @ weights - 0.5
     np.testing.assert_allclose(got["llr"], want, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(got["quality"], own["quality"])
     np.testing.assert_allclose(own["llr"], llr)
@@ -302,6 +345,27 @@ def test_a_real_notes_calibration_refits_the_fusion_weights_and_nothing_else(tmp
     # saved and loaded exactly; the first format (an affine a, b) still loads
     rc.save(tmp_path / "m")
     assert verify.RealCalibration.load(tmp_path / "m") == rc
+    # in a pair's folder (fusion.json and clean/) the file holds the clean partner first, as
+    # every shipped pair's; loaded, main first again
+    qf.save(tmp_path / "m")
+    (tmp_path / "m" / "clean").mkdir()
+    (tmp_path / "m" / "model.json").write_text("{}")
+    rc.save(tmp_path / "m")
+    on_file = json.loads((tmp_path / "m" / "real_calibration.json").read_text())["weights"]
+    assert on_file == [2.0, 0.5, 0.75, -0.25, 1.0]
+    assert verify.RealCalibration.load(tmp_path / "m") == rc
+    from dataclasses import replace
+
+    from mie_core.scoring.condition import ConditionModel
+
+    k = bm.width + bp.width  # the condition model reads both members' vectors, main first
+    cond = ConditionModel(np.arange(3.0 * k).reshape(3, k), np.zeros(3))
+    replace(rc, condition=cond, auto={}, renders={}).save(tmp_path / "m")
+    on_file = np.asarray(json.loads((tmp_path / "m" / "real_calibration.json").read_text())["condition"]["coef"])
+    np.testing.assert_array_equal(on_file, np.c_[cond.coef[:, bm.width:], cond.coef[:, :bm.width]])
+    np.testing.assert_array_equal(verify.RealCalibration.load(tmp_path / "m").condition.coef, cond.coef)
+    for name in ("model.json", "fusion.json"):
+        (tmp_path / "m" / name).unlink()
     (tmp_path / "m" / "real_calibration.json").write_text(json.dumps(
         {"a": 2.0, "b": -1.0, "held_out": {}, "as_shipped": {}, "fitted_on": {}}))
     old = verify.RealCalibration.load(tmp_path / "m")

@@ -405,14 +405,14 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
     evaluated = [p_ for p_ in results["parts"] if p_ != "real" or (Path(out) / "embeddings" / "notes_real.parquet").exists()]
     parts = load_parts(corpus, tuple(dict.fromkeys(FUSION_PARTS + tuple(evaluated))), SPLIT)
     store = EmbeddingStore()
-    # the fusion's member order: as given, the main one first
+    # the member order (mie_core.scoring.fusion): as given, the main one first
     qf = fit_system(paths, backends, parts, members[0], store, precision, SEED, log=say)
     folder = models / name
     if folder.exists():
         shutil.rmtree(folder)
     qf.save(folder)
-    # every corpus instrument in each member's space, in the embedding's layout (the main one
-    # first, then the fusion's order: here the order given), side by side
+    # every corpus instrument in each member's space, in the member order (the main one first,
+    # as given), side by side
     bank = embed_models(paths, parts["bank"], store, precision, log=say)
     cents, info = [], None
     for m in members:

@@ -129,12 +129,12 @@ def _mean_verdicts(per_draw: list[dict]) -> dict:
 def fusion_results(backend, emb: np.ndarray, partner_backend, partner_emb: np.ndarray, qf, draws: list) -> dict:
     """A fused system (:mod:`mie_core.scoring.fusion`) over trial draws: EER (ROCCH), minDCF, Cllr,
     actual DCF and the verdict's miss and false-alarm rates at prior 0.5 (means over draws)."""
-    return member_fusion_results([partner_backend, backend], [partner_emb, emb], qf, draws)
+    return member_fusion_results([backend, partner_backend], [emb, partner_emb], qf, draws)
 
 
 def member_fusion_results(backends: list, embs: list[np.ndarray], qf, draws: list) -> dict:
     """:func:`fusion_results` for m members (back-ends and embeddings of the same clips, in
-    the fusion's member order; a system of shipped models, :mod:`mie_core.scoring.fusion`)."""
+    the member order, the main model first; a system of shipped models, :mod:`mie_core.scoring.fusion`)."""
     from mie_core.scoring import fusion
 
     eer, dcf, verdicts = [], [], []

@@ -106,7 +106,7 @@ def system_trial_llrs(path: Path, part: Part, draws: list, store: EmbeddingStore
 def system_members(path: Path, part: Part, store: EmbeddingStore | None = None, precision: str = "auto",
                    log=None) -> tuple:
     """(verifier, members' back-ends, members' embeddings of the part's notes) of a fused
-    system folder, in the fusion's member order, through the one store."""
+    system folder, in the member order (main first), through the one store."""
     from mie_core.service.verify import load_verifier
 
     ver = load_verifier(path, precision)

@@ -100,7 +100,7 @@ FUSION_PARTS = BACKEND_PARTS + ("bankwet",)
 def _fit_members(paths: list[Path], backends: list, parts: dict, store: EmbeddingStore | None, precision: str,
                  seed: int, log, calibration_parts: tuple[str, ...]) -> fusion.QualityFusion:
     """The fusion of members (checkpoints ``paths`` with their calibrated ``backends``, in the
-    fusion's order): the detector on the training instruments' bank notes clean against
+    member order, main first): the detector on the training instruments' bank notes clean against
     ``bankwet``, the weights on the calibration's held-out trials."""
     missing = [n for n in FUSION_PARTS + tuple(calibration_parts) if n not in parts]
     if missing:
@@ -125,11 +125,11 @@ def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict, backends: dict
                 calibration_parts: tuple[str, ...] = CALIBRATION_PARTS) -> dict:
     """name -> :class:`mie_core.scoring.fusion.QualityFusion` for each (main, clean partner) pair of
     checkpoints, both models' back-ends fitted and calibrated already (:func:`fit_backends`):
-    a system of two members, the clean partner first. ``parts`` must hold
+    a system of two members, the main model first (the member order, :mod:`mie_core.scoring.fusion`). ``parts`` must hold
     :data:`FUSION_PARTS` and the ``calibration_parts`` whose held-out trials fit the weights
     (default: the calibration's own; ``PLAYED_PARTS`` add them played as musicians play:
     measured, not shipped)."""
-    return {name: _fit_members([partner, main], [partner_backends[name], backends[name]], parts, store, precision,
+    return {name: _fit_members([main, partner], [backends[name], partner_backends[name]], parts, store, precision,
                                seed, log, calibration_parts)
             for name, (main, partner) in pairs.items()}
 
@@ -137,10 +137,12 @@ def fit_fusions(pairs: dict[str, tuple[Path, Path]], parts: dict, backends: dict
 def fit_system(members: dict[str, Path], backends: dict, parts: dict, main: str,
                store: EmbeddingStore | None = None, precision: str = "auto", seed: int = 0, log=None):
     """The :class:`mie_core.scoring.fusion.QualityFusion` of a system of several models (``members``:
-    name -> checkpoint, in the fusion's order; each back-end calibrated already, as shipped),
-    fitted as :func:`fit_fusions` fits a pair. ``main``: the member the system shows on maps."""
+    name -> checkpoint; each back-end calibrated already, as shipped), fitted as
+    :func:`fit_fusions` fits a pair. ``main``: the member the system shows on maps, first in
+    the member order (:mod:`mie_core.scoring.fusion`), the others as given."""
     if main not in members or len(members) < 2:
         raise ValueError(f"a system needs two or more members, {main!r} among them")
-    qf = _fit_members(list(members.values()), [backends[m] for m in members], parts, store, precision, seed, log,
+    names = [main] + [m for m in members if m != main]
+    qf = _fit_members([members[m] for m in names], [backends[m] for m in names], parts, store, precision, seed, log,
                       CALIBRATION_PARTS)
-    return dataclasses.replace(qf, members=tuple(members), main=main)
+    return dataclasses.replace(qf, members=tuple(names), main=main)

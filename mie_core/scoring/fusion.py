@@ -14,7 +14,7 @@ NIST SRE systems since 2010). Here, as pure functions over arrays:
    same notes through the training rooms' chain (``bankwet``).
 2. **Trial quality**: ``w = min(mean q over the enrolment clips, q of the test clip)``:
    a trial is as clean as its wetter side.
-3. **Fusion**: ``llr = a1 l_clean + a2 l_chain + a3 w l_clean + a4 w l_chain + a5 w + b``
+3. **Fusion**: ``llr = a1 l_chain + a2 l_clean + a3 w l_chain + a4 w l_clean + a5 w + b``
    with ``l_*`` each model's calibrated LLR (:mod:`mie_core.scoring.backend`, step 3), fitted by
    prior-weighted logistic regression on held-out trials (the valid instruments' notes,
    clean and through the training rooms: the calibration's own pool); test instruments,
@@ -32,8 +32,14 @@ shipped model folders it fuses, and its instrument centroids.
 scores with the fused LLR. Two entry points compute it: :func:`system_llr` (one
 enrolment against clips: the app and the command line) and :func:`trial_llrs` (a
 trial list: ``evaluate`` and the cache builder); tests hold them equal. Every function
-takes its members as lists in the fusion's member order (a pair: the clean partner, then
-the chain-trained model); :func:`folder_kind` says what a folder holds.
+takes its members as lists in one order, the *member order*: the main model first (a pair:
+the chain-trained model, then its clean partner; a system: the member it shows on maps,
+then the others), the order of a fused embedding's columns
+(:meth:`mie_core.service.verify.Verifier.layout`). A pair's files list the clean partner
+first, as every pair was written since the first release (their features say so:
+``l_clean, l_chain``); :meth:`QualityFusion.load` and :meth:`QualityFusion.save` convert at
+the file (:data:`PAIR_FILE_ORDER`), nothing else sees that order. :func:`folder_kind` says
+what a folder holds.
 """
 from __future__ import annotations
 
@@ -43,10 +49,44 @@ from pathlib import Path
 
 import numpy as np
 
+from mie_core.fileio import atomic_write_text
 from mie_core.scoring.backend import Backend, fit_linear_fusion, sigmoid
 
 PARTNER_DIR = "clean"  # the clean partner's folder inside a fused model's folder
 FUSION_FILE = "fusion.json"
+# A pair's files (fusion.json, real_calibration.json) hold the clean partner's numbers first:
+# in the file, member i of the member order (main first) is at position PAIR_FILE_ORDER[i].
+PAIR_FILE_ORDER = (1, 0)
+
+
+def feature_index(perm) -> np.ndarray:
+    """Columns of :func:`fusion_features` reordered by a member permutation: ``x[:, feature_index(perm)]``
+    are the features of the members ``perm[0], perm[1], ...`` (``perm[i]``: where member i was).
+
+    >>> feature_index((1, 0)).tolist()  # l_0 l_1 wl_0 wl_1 w -> l_1 l_0 wl_1 wl_0 w
+    [1, 0, 3, 2, 4]
+    """
+    perm = np.asarray(perm, int)
+    return np.r_[perm, len(perm) + perm, 2 * len(perm)]
+
+
+def block_index(perm, widths) -> np.ndarray:
+    """Columns of members' vectors side by side (:func:`member_vectors`; member i ``widths[i]``
+    wide) reordered by a member permutation, as :func:`feature_index`.
+
+    >>> block_index((1, 0), (2, 3)).tolist()
+    [2, 3, 4, 0, 1]
+    """
+    starts = np.r_[0, np.cumsum(widths)[:-1]]
+    return np.concatenate([np.arange(starts[i], starts[i] + widths[i]) for i in perm]).astype(int)
+
+
+def pair_widths(k: int, where: str) -> tuple[int, int]:
+    """The two members' widths of a pair's k side-by-side values: a pair's members share one
+    architecture (the clean partner is the same recipe on clean renders), so halves."""
+    if k % 2:
+        raise ValueError(f"{where}: {k} values cannot be a pair's two members of one width")
+    return k // 2, k // 2
 
 
 @dataclass(frozen=True)
@@ -95,7 +135,7 @@ class Fusion:
     offset: float
 
     def llr(self, llrs, w: np.ndarray) -> np.ndarray:
-        """The fused LLR of m members' LLRs (each (n,), in the fusion's member order) at the
+        """The fused LLR of m members' LLRs (each (n,), in the member order) at the
         trial quality ``w`` (n,) (:func:`fusion_features`)."""
         return fusion_features(llrs, w) @ self.weights + self.offset
 
@@ -113,11 +153,12 @@ class QualityFusion:
     """A fitted quality-aware fusion: the condition detector (over every member's back-end
     vectors, :func:`member_vectors`) and the fusion of the members' LLRs (step 3).
 
-    ``members``: empty for a model folder fused with its clean partner (the pair: partner,
-    then the folder's own model); for a system of several shipped models (an *ensemble*
-    folder, :func:`mie_core.service.verify.load_verifier`), their folders relative to the folder
-    that holds the system's (``cache/models``), in the fusion's order, and ``main`` the
-    member whose embedding the system shows on maps (one of them).
+    ``members``: empty for a model folder fused with its clean partner (the pair: the
+    folder's own model, then its partner); for a system of several shipped models (an
+    *ensemble* folder, :func:`mie_core.service.verify.load_verifier`), their folders relative
+    to the folder that holds the system's (``cache/models``), the main one first, and
+    ``main`` that member, whose embedding the system shows on maps. Always in the member
+    order (main first, module docstring).
     """
 
     detector: ConditionDetector
@@ -130,18 +171,38 @@ class QualityFusion:
     def n_members(self) -> int:
         return len(self.members) or 2
 
+    def permuted(self, perm, widths) -> "QualityFusion":
+        """The same fusion over members reordered by ``perm`` (``perm[i]``: where member i was;
+        ``widths``: each member's back-end width, in the current order): the same LLRs.
+
+        >>> qf = QualityFusion(ConditionDetector(np.arange(4.0), 0.5), Fusion(np.arange(5.0), 1.0))
+        >>> back = qf.permuted((1, 0), (2, 2))
+        >>> back.detector.coef.tolist(), back.fusion.weights.tolist()
+        ([2.0, 3.0, 0.0, 1.0], [1.0, 0.0, 3.0, 2.0, 4.0])
+        """
+        det = ConditionDetector(self.detector.coef[block_index(perm, widths)], self.detector.intercept)
+        fus = Fusion(self.fusion.weights[feature_index(perm)], self.fusion.offset)
+        members = tuple(self.members[i] for i in perm) if self.members else ()
+        return QualityFusion(det, fus, self.info, members, self.main)
+
     def save(self, folder: Path) -> None:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        meta = {"detector": {"coef": [float(v) for v in self.detector.coef], "intercept": self.detector.intercept},
-                "fusion": {"weights": [float(v) for v in self.fusion.weights], "offset": self.fusion.offset}}
-        if self.members:
-            names = [f"l_{i}" for i in range(len(self.members))]
-            meta.update({"members": list(self.members), "main": self.main,
+        """``fusion.json`` in ``folder`` (whole or not at all); a pair's in its file order
+        (:data:`PAIR_FILE_ORDER`)."""
+        qf = self
+        if not self.members:
+            to_file = tuple(int(i) for i in np.argsort(PAIR_FILE_ORDER))  # file position j holds member to_file[j]
+            qf = self.permuted(to_file, pair_widths(self.detector.coef.size, str(folder)))
+        meta = {"detector": {"coef": [float(v) for v in qf.detector.coef], "intercept": qf.detector.intercept},
+                "fusion": {"weights": [float(v) for v in qf.fusion.weights], "offset": qf.fusion.offset}}
+        if qf.members:
+            names = [f"l_{i}" for i in range(len(qf.members))]
+            meta.update({"members": list(qf.members), "main": qf.main,
                          "features": names + [f"w {n}" for n in names] + ["w"]})
         else:  # where the partner lives, for a reader of the file (load_verifier looks in PARTNER_DIR)
             meta.update({"features": ["l_clean", "l_chain", "w l_clean", "w l_chain", "w"], "partner": PARTNER_DIR})
-        meta["info"] = self.info
-        (Path(folder) / FUSION_FILE).write_text(json.dumps(meta, indent=1))
+        meta["info"] = qf.info
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(folder) / FUSION_FILE, json.dumps(meta, indent=1))
 
     @classmethod
     def load(cls, folder: Path) -> "QualityFusion":
@@ -157,9 +218,12 @@ class QualityFusion:
         m = len(members) or 2
         if fus.weights.shape != (2 * m + 1,) or not (np.isfinite(det.coef).all() and np.isfinite(fus.weights).all()):
             raise ValueError(f"{path}: a fusion of {m} models needs {2 * m + 1} finite weights and a finite detector")
-        if members and (len(members) < 2 or main not in members or len(set(members)) != len(members)):
-            raise ValueError(f"{path}: a system of models needs two or more distinct members and one of them as main")
-        return cls(det, fus, meta.get("info", {}), members, main)
+        if members and (len(members) < 2 or main != members[0] or len(set(members)) != len(members)):
+            raise ValueError(f"{path}: a system of models needs two or more distinct members, its main one first")
+        qf = cls(det, fus, meta.get("info", {}), members, main)
+        if not members:  # a pair's file: the clean partner first (PAIR_FILE_ORDER); main first here
+            qf = qf.permuted(PAIR_FILE_ORDER, pair_widths(det.coef.size, str(path)))
+        return qf
 
     @staticmethod
     def exists(folder: Path) -> bool:
@@ -201,7 +265,7 @@ def partner_folder(folder: str | Path) -> Path | None:
 
 def fit_fusion(backends: list[Backend], clean, wet, held, prior: float = 0.5) -> QualityFusion:
     """Steps 1-3 for m members, from data that never touches the test instruments or rooms
-    (a pair is two members, the clean partner first; the mel+cqt system three).
+    (a pair is two members, the chain-trained model first; the mel+cqt system three).
 
     backends: the m members' calibrated back-ends; clean, wet: each member's raw embeddings
     of the detector's two classes of notes (m arrays, rows aligned); held: (m members'
@@ -250,7 +314,7 @@ def system_llr(backends: list[Backend], qf: QualityFusion, enrols, tests) -> tup
     """The fused LLR of test clips against one enrolment, and each trial's quality.
 
     ``enrols`` (m arrays (k, d_i)) and ``tests`` (m arrays (n, d_i)): each member's raw
-    embeddings of the enrolment and test clips, in the fusion's member order. Returns ``llr``
+    embeddings of the enrolment and test clips, in the member order. Returns ``llr``
     (n,) and ``w`` (n,), the trial quality of step 2: per trial, the numbers
     :func:`trial_llrs` gives for a trial list."""
     enrol_q = qf.detector.prob_clean(member_vectors(backends, enrols))

@@ -41,8 +41,9 @@ import pandas as pd
 
 from mie_core.data import gm
 from mie_core.evaluation.embeddings import model_hash, resolve_precision, unit
-from mie_core.scoring.fusion import (FUSION_FILE, PARTNER_DIR, Fusion, QualityFusion, folder_kind, member_vectors,
-                                     system_llr)
+from mie_core.fileio import atomic_write_text
+from mie_core.scoring.fusion import (FUSION_FILE, PAIR_FILE_ORDER, PARTNER_DIR, Fusion, QualityFusion, block_index,
+                                     feature_index, folder_kind, member_vectors, pair_widths, system_llr)
 from mie_core.scoring.backend import Backend, logit, sigmoid
 from mie_core.scoring.condition import CONDITIONS, STUDIO, ConditionModel, describe, mixed_llr
 
@@ -119,14 +120,31 @@ class RealCalibration:
         be = dataclasses.replace(v.backend, calibration=(float(w[0] * a0), float(w[0] * b0 + self.offset)))
         return dataclasses.replace(v, backend=be)
 
-    def save(self, folder: Path) -> None:
-        from mie_core.fileio import atomic_write_text
+    def permuted(self, perm) -> "RealCalibration":
+        """The same calibration over the members reordered by ``perm`` (as
+        :meth:`mie_core.scoring.fusion.QualityFusion.permuted`; an affine one is unchanged). The
+        members' widths are a pair's (halves), the only system whose files need it."""
+        if self.kind != "fusion":
+            return self
+        weights = tuple(np.asarray(self.weights)[feature_index(perm)].tolist())
+        cond = self.condition
+        if cond is not None:
+            cols = block_index(perm, pair_widths(cond.coef.shape[1], "a condition model"))
+            cond = ConditionModel(cond.coef[:, cols], cond.intercept)
+        return dataclasses.replace(self, weights=weights, condition=cond)
 
-        d = {"kind": self.kind, "weights": list(self.weights), "offset": self.offset, "held_out": self.held_out,
-             "as_shipped": self.as_shipped, "fitted_on": self.fitted_on}
-        if self.condition is not None:
-            d.update(condition=self.condition.to_dict(), auto=self.auto, renders=self.renders,
-                     auto_margin=self.auto_margin)
+    def save(self, folder: Path) -> None:
+        """``real_calibration.json`` in ``folder`` (whole or not at all); a pair's folder in its
+        file order (:data:`mie_core.scoring.fusion.PAIR_FILE_ORDER`): save a pair's only after
+        its ``fusion.json`` and ``clean/``, which say that it is one."""
+        rc = self
+        if folder_kind(folder) == "pair":
+            rc = self.permuted(tuple(int(i) for i in np.argsort(PAIR_FILE_ORDER)))
+        d = {"kind": rc.kind, "weights": list(rc.weights), "offset": rc.offset, "held_out": rc.held_out,
+             "as_shipped": rc.as_shipped, "fitted_on": rc.fitted_on}
+        if rc.condition is not None:
+            d.update(condition=rc.condition.to_dict(), auto=rc.auto, renders=rc.renders,
+                     auto_margin=rc.auto_margin)
         atomic_write_text(Path(folder) / REAL_CALIBRATION_FILE, json.dumps(d, indent=1))
 
     @classmethod
@@ -152,6 +170,13 @@ class RealCalibration:
                              "finite fusion or affine calibration")
         if rc.kind == "affine" and not (len(rc.weights) == 1 and rc.weights[0] > 0):
             raise ValueError(f"{path}: an affine calibration needs one positive slope, not {rc.weights}")
+        if folder_kind(folder) == "pair":  # its file holds the clean partner first; main first here
+            if rc.kind == "fusion" and len(rc.weights) != 5:
+                raise ValueError(f"{path}: a pair's real-notes fusion has 5 weights, not {len(rc.weights)}")
+            try:
+                rc = rc.permuted(PAIR_FILE_ORDER)
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
         return rc
 
 
@@ -162,10 +187,10 @@ class Verifier:
     A fused system's embedding of a clip is its members' raw embeddings side by side, the
     main model first (``(n, width)``; :meth:`split`): for a model with a clean partner,
     ``[main, partner]``; for a system of shipped models (:func:`load_verifier` on a folder
-    whose ``fusion.json`` names them), the main model, then the others in the fusion's
-    order. ``encoder`` and ``backend`` are the main model's; ``others`` the other members
-    (each a single-model Verifier); ``order`` the fusion's member order as positions in
-    that layout.
+    whose ``fusion.json`` names them), the main model, then the others as the file lists
+    them. That is the fusion's member order too (:mod:`mie_core.scoring.fusion`): one order
+    for embeddings, back-ends, LLRs and weights. ``encoder`` and ``backend`` are the main
+    model's; ``others`` the other members (each a single-model Verifier).
     """
 
     path: Path
@@ -176,7 +201,6 @@ class Verifier:
     precision: str = "fp32"
     others: tuple["Verifier", ...] = ()
     fusion: QualityFusion | None = None
-    order: tuple[int, ...] = (1, 0)  # the pair's fusion order: clean partner, then the main model
     weights: Path | None = None  # the main model's checkpoint folder where it is not ``path`` (a system)
     real_calibration: RealCalibration | None = None  # fitted on real notes (``real_calibration.json``)
 
@@ -186,7 +210,7 @@ class Verifier:
 
     @property
     def layout(self) -> list["Verifier"]:
-        """The members in the order of :meth:`embed`'s columns (the main model first)."""
+        """The members in the order of :meth:`embed`'s columns and of the fusion (the main model first)."""
         return [self, *self.others] if self.fused else [self]
 
     @property
@@ -233,9 +257,8 @@ class Verifier:
         return self.split(emb)[0]
 
     def fusion_members(self, emb: np.ndarray) -> tuple[list[Backend], list[np.ndarray]]:
-        """The members' back-ends and parts of ``emb``, in the fusion's order."""
-        layout, parts = self.layout, self.split(emb)
-        return [layout[i].backend for i in self.order], [parts[i] for i in self.order]
+        """The members' back-ends and parts of ``emb`` (:meth:`layout` order, the fusion's)."""
+        return [m.backend for m in self.layout], self.split(emb)
 
     def identify_vectors(self, emb: np.ndarray) -> np.ndarray:
         """(n, k) the vectors :attr:`centroids` live in: the main model's back-end vectors, or for
@@ -292,11 +315,10 @@ def _load_verifier(folder: Path, precision: str, single: bool) -> Verifier:
     partner = load_verifier(folder / PARTNER_DIR, precision, single=True)
     if not partner.can_calibrate:
         raise ValueError(f"{folder / PARTNER_DIR}: the fused partner must be one calibrated model")
-    want = partner.backend.width + backend.width
-    if qf.detector.coef.shape != (want,):
+    if partner.backend.width != backend.width or qf.detector.coef.shape != (2 * backend.width,):
         raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
-                         f"the two back-ends give {want}")
-    return Verifier(folder, enc, backend, cents, info, resolve_precision(precision), (partner,), qf, (1, 0))
+                         f"the two back-ends give {backend.width} + {partner.backend.width}")
+    return Verifier(folder, enc, backend, cents, info, resolve_precision(precision), (partner,), qf)
 
 
 def _load_system(folder: Path, qf: QualityFusion, precision: str) -> Verifier:
@@ -309,7 +331,6 @@ def _load_system(folder: Path, qf: QualityFusion, precision: str) -> Verifier:
         members[rel] = load_verifier(root / rel, precision, single=True)
         if not members[rel].can_calibrate:
             raise ValueError(f"{root / rel}: a member of a system needs its calibrated back-end")
-    names = [qf.main] + [m for m in qf.members if m != qf.main]  # the embedding's layout: main first
     want = sum(members[m].backend.width for m in qf.members)
     if qf.detector.coef.shape != (want,):
         raise ValueError(f"{folder}: the fusion's detector takes {qf.detector.coef.shape[0]} values, "
@@ -319,7 +340,7 @@ def _load_system(folder: Path, qf: QualityFusion, precision: str) -> Verifier:
     if cents is not None and cents.shape[1] not in (main.backend.width, want):
         raise ValueError(f"{folder}: centroids of width {cents.shape[1]} are neither the main model's nor every member's")
     return Verifier(folder, main.encoder, main.backend, cents, info, resolve_precision(precision),
-                    tuple(members[m] for m in names[1:]), qf, tuple(names.index(m) for m in qf.members), main.path)
+                    tuple(members[m] for m in qf.members[1:]), qf, main.path)
 
 
 def load_centroids(folder: Path) -> tuple[np.ndarray | None, pd.DataFrame | None]:
