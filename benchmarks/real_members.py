@@ -9,6 +9,12 @@ the real notes themselves and scored by the cosine to the enrolment mean (the pa
 scoring; no back-end, no calibration), so the members of a system, or a run against what
 ships, compare as embeddings. Prints EER % per source and pooled, means over draws.
 Default: the members of the shipped systems.
+
+``--centre``: what the embeddings are centred on: ``real`` (the real notes themselves, every
+source: the default above), ``renders`` (the model's back-end mean, the training notes'
+unit mean, as the pages score) or ``others`` (the real notes of the other sources only, for
+each source scored: a back-end mean fitted on real notes without the source, leave one
+source out); ``renders others`` prints both, and their average, one row each.
 """
 from __future__ import annotations
 
@@ -27,11 +33,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", help="NAME=PATH of a checkpoint folder (repeatable)")
     p.add_argument("--draws", type=int, default=5)
+    p.add_argument("--centre", nargs="+", choices=("real", "renders", "others", "half"), default=["real"],
+                   help="the mean(s) to centre on (half: renders and others averaged)")
     args = p.parse_args()
     from mie_core.evaluation import protocol
     from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
     from mie_core.evaluation.parts import real_sources_part
     from mie_core.evaluation.report import parse_model_arg
+    from mie_core.evaluation.embeddings import unit
     from mie_core.scoring import metrics, sources, trials
 
     part = real_sources_part()
@@ -43,19 +52,37 @@ def main() -> int:
     src = rows["source"].to_numpy()
     draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), 0, args.draws)
     names = sorted(set(src)) + ["pooled"]
-    print("| model | " + " | ".join(names) + " |")
-    print("|---|" + "---:|" * len(names))
+    print("| model | centred on | " + " | ".join(names) + " |")
+    print("|---|---|" + "---:|" * len(names))
     for name, e in emb.items():
-        e = e - e.mean(0)
-        per = {k: [] for k in names}
-        for d in draws:
-            s = trials.score_trials(e, d)
-            es, _ = sources.trial_sources(src, d.enroll, d.model, d.test)
-            for k in names:
-                m = np.ones(len(s), bool) if k == "pooled" else es == k
-                per[k].append(metrics.eer(s[m & d.target], s[m & ~d.target]))
-        print(f"| {name} | " + " | ".join(f"{100 * np.mean(per[k]):.2f}" for k in names) + " |")
+        u = unit(e)
+        for how in args.centre:
+            per = {k: [] for k in names}
+            for d in draws:
+                es, _ = sources.trial_sources(src, d.enroll, d.model, d.test)
+                pooled = np.zeros(len(d.test))
+                for k in names[:-1]:  # each source with its own mean (the same one for "real", "renders")
+                    s = trials.score_trials(_centred(how, e, u, src != k, models[name]), d)
+                    m = es == k
+                    pooled[m] = s[m]
+                    per[k].append(metrics.eer(s[m & d.target], s[m & ~d.target]))
+                per["pooled"].append(metrics.eer(pooled[d.target], pooled[~d.target]))
+            print(f"| {name} | {how} | " + " | ".join(f"{100 * np.mean(per[k]):.2f}" for k in names) + " |", flush=True)
     return 0
+
+
+def _centred(how: str, e: np.ndarray, u: np.ndarray, others: np.ndarray, path) -> np.ndarray:
+    """(n, d) the real notes' embeddings ``e`` centred as ``--centre`` says: ``real``, the raw
+    embeddings less their mean (as this script has always scored); else the back-end's step 1
+    (:func:`mie_core.scoring.backend.centre`) on a mean of unit embeddings (``u``: the real
+    notes'; ``others``: which of them are of other sources than the one scored)."""
+    from mie_core.scoring.backend import Backend, centre
+
+    if how == "real":
+        return e - e.mean(0)
+    renders = Backend.load(path).mean if how in ("renders", "half") else None
+    mean = {"others": u[others].mean(0), "renders": renders}.get(how)
+    return centre(e, 0.5 * (renders + u[others].mean(0)) if mean is None else mean)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ renders, the model's classes and the studio weights are those of
 both fits). Prints mel+cqt's pooled real EER and each source's studio weight, then, with the
 model fitted on every source (what would ship), the three scoring modes on the clean ``test``
 and ``wet`` renders (``--no-renders`` skips them: their features need their audio, minutes).
+
+``--qmf``: instead, the features as *quality measures* inside the studio weights (WeSpeaker's
+QMF, BOSARIS' quality fusion): each feature ``q`` (standardised; a trial's the smaller of its
+enrolment's mean and its test clip's) adds ``q l_i`` for every member's LLR and ``q`` to the
+fusion's features, fitted on real trials without the source scored. Prints each source's EER
+and verdicts beside the shipped studio weights (real notes only).
 """
 from __future__ import annotations
 
@@ -46,6 +52,34 @@ def signal_features(x: np.ndarray, sr: int = 16000) -> list[float]:
 
 
 SYSTEM = Path("cache/models/mel+cqt")
+NAMES = ("noise floor", "quiet flatness", "roll-off", "energy > 6 kHz", "tail slope", "quiet < 200 Hz")
+
+
+def quality_measures(trial_feats: list, draws: list, source: np.ndarray, z: np.ndarray, m: int) -> int:
+    """``--qmf``: the studio weights with each feature (then two, then all) as a quality measure."""
+    from mie_core.scoring import sources
+
+    def rates(cols):
+        recs = []
+        for d, x in zip(draws, trial_feats):
+            es, ts = sources.trial_sources(source, d.enroll, d.model, d.test)
+            extra = []
+            for c in cols:
+                q = np.minimum(z[d.enroll, c].mean(1)[d.model], z[d.test, c])[:, None]
+                extra += [q * x[:, :m], q]
+            llr = sources.leave_one_source_out(np.hstack([x] + extra), d.target, es, ts)[0]
+            recs.append(sources.source_rates(llr, d.target, es) | {"pooled": sources.source_rates(
+                llr, d.target, np.full(len(llr), "pooled"))["pooled"]})
+        return {k: {v: np.mean([r[k][v] for r in recs]) for v in recs[0][k]} for k in recs[0]}
+
+    rows = {"studio weights (shipped)": []} | {f"+ {n}": [c] for c, n in enumerate(NAMES)}
+    rows |= {"+ noise floor, tail slope": [0, 4], "+ all six": list(range(len(NAMES)))}
+    print("EER % (genuine accepted / impostors rejected %), each source held out, means over 5 draws")
+    for label, cols in rows.items():
+        r = rates(cols)
+        print(f"| {label} | " + " | ".join(f"{k} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / "
+                                           f"{100 * v['impostors_rejected']:.1f})" for k, v in r.items()) + " |", flush=True)
+    return 0
 
 
 def main() -> int:
@@ -56,6 +90,7 @@ def main() -> int:
                    help="both: the six signal features beside the members' back-end vectors")
     p.add_argument("--margin", action="store_true", help="the studio map lowered by sources.unseen_margin")
     p.add_argument("--keep", help="an .npz to keep the signal features in (read back when there)")
+    p.add_argument("--qmf", action="store_true", help="the features as quality measures in the studio weights")
     args = p.parse_args()
     from sklearn.preprocessing import StandardScaler
 
@@ -69,7 +104,7 @@ def main() -> int:
 
     prec, store = resolve_precision("auto"), EmbeddingStore()
     ver = load_verifier(SYSTEM, prec)
-    names = ("valid", "calib") + (() if args.no_renders else ("test", "wet"))
+    names = ("valid", "calib") + (() if args.no_renders or args.qmf else ("test", "wet"))
     parts = load_parts(Corpus.load(default_corpus_dir()), names, "program_disjoint")
     parts["real"] = real_sources_part()
     kept = dict(np.load(args.keep)) if args.keep and Path(args.keep).exists() else {}
@@ -87,6 +122,8 @@ def main() -> int:
     trial_feats = [fusion.trial_features(backends, ver.fusion, members, d) for d in draws]
     scaler = StandardScaler().fit(np.concatenate([feats["valid"], feats["calib"]]))
     z = {n: scaler.transform(v) for n, v in feats.items()}
+    if args.qmf:
+        return quality_measures(trial_feats, draws, real.rows["source"].to_numpy(), z["real"], len(backends))
     if args.features == "both":
         z = {n: np.hstack([v, fusion.member_vectors(*members_of(parts[n]))]) for n, v in z.items()}
     own = ver.fusion.fusion
