@@ -16,8 +16,10 @@ and ``wet`` renders (``--no-renders`` skips them: their features need their audi
 ``--qmf``: instead, the features as *quality measures* inside the studio weights (WeSpeaker's
 QMF, BOSARIS' quality fusion): each feature ``q`` (standardised; a trial's the smaller of its
 enrolment's mean and its test clip's) adds ``q l_i`` for every member's LLR and ``q`` to the
-fusion's features, fitted on real trials without the source scored. Prints each source's EER
-and verdicts beside the shipped studio weights (real notes only).
+fusion's features, fitted on real trials without the source scored; last, each member's
+enrolment consistency (the mean cosine among the enrolment's clips, as that member sees them)
+times its own LLR. Prints each source's EER and verdicts beside the shipped studio weights
+(real notes only).
 """
 from __future__ import annotations
 
@@ -55,8 +57,18 @@ SYSTEM = Path("cache/models/mel+cqt")
 NAMES = ("noise floor", "quiet flatness", "roll-off", "energy > 6 kHz", "tail slope", "quiet < 200 Hz")
 
 
-def quality_measures(trial_feats: list, draws: list, source: np.ndarray, z: np.ndarray, m: int) -> int:
-    """``--qmf``: the studio weights with each feature (then two, then all) as a quality measure."""
+def enrolment_consistency(vectors: np.ndarray, enroll: np.ndarray) -> np.ndarray:
+    """(n_models,) the mean pairwise cosine of each enrolment's clips ``vectors[enroll]``
+    ((n_models, k) indices into (n, d) unit vectors): how tight a member sees the enrolment."""
+    e = vectors[enroll]
+    k = e.shape[1]
+    return (np.einsum("mid,mjd->m", e, e) - k) / (k * (k - 1))
+
+
+def quality_measures(trial_feats: list, draws: list, source: np.ndarray, z: np.ndarray, m: int,
+                     member_vectors: list) -> int:
+    """``--qmf``: the studio weights with each feature (then two, then all) as a quality
+    measure; last, each member's :func:`enrolment_consistency` (standardised) times its own LLR."""
     from mie_core.scoring import sources
 
     def rates(cols):
@@ -64,7 +76,11 @@ def quality_measures(trial_feats: list, draws: list, source: np.ndarray, z: np.n
         for d, x in zip(draws, trial_feats):
             es, ts = sources.trial_sources(source, d.enroll, d.model, d.test)
             extra = []
-            for c in cols:
+            if cols == "consistency":
+                c = np.stack([enrolment_consistency(v, d.enroll)[d.model] for v in member_vectors], axis=1)
+                c = (c - c.mean(0)) / c.std(0)
+                extra = [c * x[:, :m], c]
+            for c in [] if cols == "consistency" else cols:
                 q = np.minimum(z[d.enroll, c].mean(1)[d.model], z[d.test, c])[:, None]
                 extra += [q * x[:, :m], q]
             llr = sources.leave_one_source_out(np.hstack([x] + extra), d.target, es, ts)[0]
@@ -73,7 +89,8 @@ def quality_measures(trial_feats: list, draws: list, source: np.ndarray, z: np.n
         return {k: {v: np.mean([r[k][v] for r in recs]) for v in recs[0][k]} for k in recs[0]}
 
     rows = {"studio weights (shipped)": []} | {f"+ {n}": [c] for c, n in enumerate(NAMES)}
-    rows |= {"+ noise floor, tail slope": [0, 4], "+ all six": list(range(len(NAMES)))}
+    rows |= {"+ noise floor, tail slope": [0, 4], "+ all six": list(range(len(NAMES))),
+             "+ enrolment consistency": "consistency"}
     print("EER % (genuine accepted / impostors rejected %), each source held out, means over 5 draws")
     for label, cols in rows.items():
         r = rates(cols)
@@ -123,7 +140,8 @@ def main() -> int:
     scaler = StandardScaler().fit(np.concatenate([feats["valid"], feats["calib"]]))
     z = {n: scaler.transform(v) for n, v in feats.items()}
     if args.qmf:
-        return quality_measures(trial_feats, draws, real.rows["source"].to_numpy(), z["real"], len(backends))
+        return quality_measures(trial_feats, draws, real.rows["source"].to_numpy(), z["real"], len(backends),
+                                [b.vectors(e) for b, e in zip(backends, members)])
     if args.features == "both":
         z = {n: np.hstack([v, fusion.member_vectors(*members_of(parts[n]))]) for n, v in z.items()}
     own = ver.fusion.fusion
