@@ -200,7 +200,7 @@ def test_the_pitch_adversary_learns_the_pitch_while_its_input_unlearns_it():
     # the unlabelled clips' rows get no gradient at all
     assert reversed_grad[pitch < 0].abs().sum() == 0
     _, none = adv(z, torch.full((6,), -1))
-    assert float(none) == 0.0
+    assert none.item() == 0.0
 
 
 def test_the_pitch_adversary_adds_its_loss_only_where_asked():
