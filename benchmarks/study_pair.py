@@ -28,7 +28,12 @@ def main() -> int:
     a, b = (json.loads(Path(f).read_text()) for f in (args.a, args.b))
     if a.get("split") != b.get("split"):
         raise SystemExit(f"the runs' splits differ ({a.get('split')} vs {b.get('split')}): their trials are not identical")
-    print(f"| part | {a['run']} (step {a['steps']}) | {b['run']} (step {b['steps']}) | z | p |")
+    def name(r):  # a run's weights at a step, or their average over the steps before it
+        avg = r.get("averaged")
+        when = f"averaged over steps {avg['from_step'] + 1}-{r['steps']}" if avg else f"step {r['steps']}"
+        return f"{r['run']} ({when})"
+
+    print(f"| part | {name(a)} | {name(b)} | z | p |")
     print("|---|---:|---:|---:|---:|")
     for part in ("clean", "wet", "real"):
         pa, pb = a["parts"].get(part), b["parts"].get(part)

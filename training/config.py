@@ -240,7 +240,10 @@ def check_device(device: str) -> None:
 class RunConfig:
     """name: run folder under out_dir. precision: "auto" (bf16 autocast where the
     hardware has it), "bf16" or "fp32". eval_every/ckpt_every in steps (0 = only at
-    the end). threads: torch CPU threads (0 = all)."""
+    the end). threads: torch CPU threads (0 = all). average_from_step: from the step after
+    it, the trainer keeps the uniform average of the weights after every step (WeSpeaker's
+    averaged last checkpoints, at every step; 0 = off), in ``state.pt`` and exported with
+    ``--export STATE --averaged``."""
 
     name: str = "run"
     seed: int = 100
@@ -252,8 +255,11 @@ class RunConfig:
     ckpt_every: int = 100
     log_every: int = 10
     eval_seed: int = 0
+    average_from_step: int = 0
 
     def __post_init__(self):
+        if self.average_from_step < 0:
+            raise ConfigError(f"run.average_from_step must be a step >= 0 (0: no average), not {self.average_from_step}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"run.precision must be 'auto', 'bf16' or 'fp32', not {self.precision!r}")
         if self.eval_every < 0 or self.ckpt_every < 0 or self.log_every < 1:

@@ -161,9 +161,16 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder")
     p.add_argument("--at", type=int, help="evaluate its model at this step (atSTEP/, written by the study)")
+    p.add_argument("--averaged", action="store_true",
+                   help="with --at: its averaged weights instead (avgSTEP/: training.train --export --averaged), "
+                        "written to eval_avgSTEP.json")
     args = p.parse_args(argv)
+    if args.averaged and not args.at:
+        p.error("--averaged needs --at STEP")
     run_dir = Path(args.run_dir)
-    model, out = (run_dir / f"at{args.at}", run_dir / f"eval_at{args.at}.json") if args.at else (None, run_dir / "eval.json")
+    kind = "avg" if args.averaged else "at"
+    model, out = (run_dir / f"{kind}{args.at}", run_dir / f"eval_{kind}{args.at}.json") if args.at \
+        else (None, run_dir / "eval.json")
     try:
         rec = evaluate_run(run_dir, model=model)
     except FileNotFoundError as err:
@@ -172,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.at and rec["steps"] != args.at:
         print(f"study_eval: {model} holds step {rec['steps']}, not {args.at}", file=sys.stderr)
         return 2
+    if args.averaged:  # the steps the weights average (training.train --export --averaged)
+        rec["averaged"] = json.loads((model / "model.json").read_text())["provenance"].get("averaged")
     atomic_write_text(out, json.dumps(rec, indent=1))
     print(f"wrote {out}: clean {100 * rec['parts']['clean']['eer']:.2f} %, wet {100 * rec['parts']['wet']['eer']:.2f} %"
           + (f", real {100 * rec['parts']['real']['eer']:.2f} %" if "real" in rec["parts"] else ""))

@@ -220,12 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", metavar="STATE", help="write the model of a run's state.pt (its last checkpoint) "
                    "as a model folder, --to DIR; trains nothing")
     p.add_argument("--to", help="the model folder --export writes")
+    p.add_argument("--averaged", action="store_true",
+                   help="with --export: the average of the weights kept since run.average_from_step")
     args = p.parse_args(argv)
     if args.stop_at_step is not None and args.stop_at_step < 1:
         p.error(f"--stop-at-step must be a step >= 1, not {args.stop_at_step}")
     try:
         if args.export:
-            print(f"wrote {export_state(args.export, args.to)}")
+            print(f"wrote {export_state(args.export, args.to, args.averaged)}")
             return 0
         return run(args)
     except ConfigError as err:
@@ -233,18 +235,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def export_state(state_path: str | Path, folder: str | Path | None) -> Path:
+def export_state(state_path: str | Path, folder: str | Path | None, averaged: bool = False) -> Path:
     """The model of a run's checkpoint (``state.pt``) as a model folder: what to keep when
     a run stops before its end (a GPU lease running out, say). The folder's provenance
-    names the state, its step and clips; its metrics are the run's best validation."""
+    names the state, its step and clips; its metrics are the run's best validation.
+    ``averaged``: the average of the weights since ``run.average_from_step`` instead
+    (provenance ``averaged``: the steps it spans)."""
     if not folder:
         raise ConfigError("--export needs --to DIR (the model folder to write)")
     state = load_state(state_path, "--export")
     cfg = from_dict(state["config"], where=f"--export {state_path}")
     maps = state["label_maps"]
     model = build(cfg, len(maps["instrument"]), len(maps["family"]))
+    average = state.get("average")
+    if averaged and not average:
+        raise ConfigError(f"--export {state_path} --averaged: the run keeps no average (run.average_from_step "
+                          f"is {cfg.run.average_from_step}, at step {state['step']})")
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(average["model"] if averaged else state["model"])
     except (RuntimeError, TypeError, ValueError) as err:
         raise ConfigError(f"--export {state_path}: its weights do not fit its config ({_first_line(err)})") from None
     trained_s = state.get("trained_s", 0.0)
@@ -252,10 +260,35 @@ def export_state(state_path: str | Path, folder: str | Path | None) -> Path:
             "step": state["step"], "clips_seen": state.get("clips_seen"), "trained_minutes": round(trained_s / 60, 2),
             "exported_from": str(Path(state_path).resolve()),
             "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    if averaged:
+        prov["averaged"] = {"from_step": average["from_step"], "to_step": state["step"], "n_steps": average["count"]}
     try:
         return save_checkpoint(folder, model.encoder, model.heads, maps, prov, {"valid": state.get("best")})
     except (CheckpointError, OSError) as err:
         raise ConfigError(f"--export --to {folder}: {err}") from None
+
+
+def update_average(average: dict | None, weights: dict, from_step: int) -> dict:
+    """The running uniform mean of a model's state after one more step: floating tensors
+    (weights and batch-norm statistics) averaged, the others (batch counters) the latest.
+
+    >>> a = update_average(None, {"w": torch.tensor([1.0]), "n": torch.tensor(1)}, 0)
+    >>> a = update_average(a, {"w": torch.tensor([3.0]), "n": torch.tensor(2)}, 0)
+    >>> a["count"], a["model"]["w"].tolist(), int(a["model"]["n"])
+    (2, [2.0], 2)
+    """
+    if average is None:
+        return {"from_step": from_step, "count": 1,
+                "model": {k: v.detach().clone().float() if v.is_floating_point() else v.detach().clone()
+                          for k, v in weights.items()}}
+    average["count"] += 1
+    for k, v in weights.items():
+        mean = average["model"][k]
+        if v.is_floating_point():
+            mean.add_(v.detach().float() - mean, alpha=1.0 / average["count"])
+        else:
+            mean.copy_(v)
+    return average
 
 
 def resolve_config(args) -> tuple[Config, dict | None]:
@@ -425,6 +458,7 @@ def run(args) -> int:
                           chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share,
                           keep_clean=teacher is not None, keep_pitch=cfg.head.pitch_weight > 0)
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
+    average = None  # {"from_step", "count", "model"}: the weights' running mean (run.average_from_step)
     if state is not None:
         if state["label_maps"] != label_maps:
             raise ConfigError(f"{args.resume}: the training labels differ from the data now on disk")
@@ -432,6 +466,7 @@ def run(args) -> int:
         opt.load_state_dict(state["optimizer"])
         step, best = state["step"], state["best"]
         trained_s, clips_seen = state.get("trained_s", 0.0), state.get("clips_seen", 0)
+        average = state.get("average")
         saved_stream = state["sampler"][rank] if isinstance(state["sampler"], list) else state["sampler"]
         if not cfg.data.batch_workers:  # with batch workers the stream's state is theirs (ParallelBatches)
             sampler.set_state(saved_stream)
@@ -469,7 +504,7 @@ def run(args) -> int:
             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
             "sampler": samplers, "torch_rng": torch.get_rng_state(), "config": cfg.to_dict(),
             "label_maps": label_maps, "recipe": recipe, "versions": library_versions(),
-            "trained_s": trained_s, "clips_seen": clips_seen,
+            "trained_s": trained_s, "clips_seen": clips_seen, "average": average,
         }, run_dir / "state.pt")
 
     def export(name: str, metrics_: dict) -> None:
@@ -539,6 +574,8 @@ def run(args) -> int:
             torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
         opt.step()
         step += 1
+        if cfg.run.average_from_step and step > cfg.run.average_from_step:
+            average = update_average(average, model.state_dict(), cfg.run.average_from_step)
         clips_seen += per_rank * world
         window_clips += per_rank * world
         trained_s += time.monotonic() - t_step
