@@ -1,7 +1,8 @@
 # What every recipe's run.sh shares; sourced as `source "$(dirname "$0")/../lib.sh"` after its header.
 # Puts the shell at the repository's root, reads STAGE [STOP_STAGE] (default: every stage) and
 # gives `on N` (is stage N asked for?) and `train500 RUN ARGS...` (the experiments' fine-tuning
-# runs, judged at step 500: runs/RUN resumed where it has a state, else started with ARGS).
+# runs, judged at step 500: runs/RUN resumed where it has a state, else started with ARGS) and
+# `study_variant` (a study run with one thing changed, below).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 stage=${1:-1}; stop=${2:-9}
@@ -11,4 +12,16 @@ train500() {
   local run=$1; shift
   if [ -f "runs/$run/state.pt" ]; then $PY -m training.train --resume "runs/$run/state.pt" --stop-at-step 500
   else $PY -m training.train "$@" --stop-at-step 500; fi
+}
+# `study_variant RUN BASE ARGS...`: the run folder RUN (runs/EXPERIMENT/NAME) trained as the study's
+# run BASE (runs/study/NAME: its config, seed and split) with ARGS (--set ...) added, to the
+# study's budget of 1,000 steps; resumed where RUN has a state.
+study_variant() {
+  local run=$1 base=$2; shift 2
+  if [ -f "$run/state.pt" ]; then $PY -m training.train --resume "$run/state.pt" --stop-at-step 1000
+  else
+    test -f "$base/config.yaml" || { echo "needs the study's $base (python -m training.study run)"; exit 2; }
+    $PY -m training.train --config "$base/config.yaml" --set run.name="$(basename "$run")" \
+      --set run.out_dir="$(dirname "$run")" "$@" --stop-at-step 1000
+  fi
 }

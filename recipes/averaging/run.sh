@@ -16,13 +16,7 @@ BASE=runs/study/cqt122_pd_s100
 NAME=cqt122_avg${FROM}_pd_s100
 RUN=runs/averaging/$NAME
 if on 1; then
-  if [ -f $RUN/state.pt ]; then
-    $PY -m training.train --resume $RUN/state.pt --stop-at-step 1000
-  else
-    test -f $BASE/config.yaml || { echo "needs the study's $BASE (python -m training.study run)"; exit 2; }
-    $PY -m training.train --config $BASE/config.yaml --set run.average_from_step=$FROM --set run.name=$NAME \
-      --set run.out_dir=runs/averaging --stop-at-step 1000
-  fi
+  study_variant $RUN $BASE --set run.average_from_step=$FROM
 fi
 if on 2; then
   test -f $RUN/at1000/model.json || $PY -m training.train --export $RUN/state.pt --to $RUN/at1000
