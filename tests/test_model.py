@@ -212,7 +212,7 @@ def test_the_pitch_adversary_adds_its_loss_only_where_asked():
     h.load_state_dict({**h.state_dict(), **plain.state_dict()})
     out = h(x, yi, yf, pitch=torch.tensor([60, -1, 72, 48]))
     ref = plain(x, yi, yf)
-    assert float(out["loss"]) == pytest.approx(float(ref["loss"]) + float(out["loss_pitch"]), rel=1e-6)
+    assert out["loss"].item() == pytest.approx(ref["loss"].item() + out["loss_pitch"].item(), rel=1e-6)
     assert out["logits_pitch"].shape == (4, 128)
 
 
