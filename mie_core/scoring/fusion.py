@@ -57,6 +57,7 @@ FUSION_FILE = "fusion.json"
 # A pair's files (fusion.json, real_calibration.json) hold the clean partner's numbers first:
 # in the file, member i of the member order (main first) is at position PAIR_FILE_ORDER[i].
 PAIR_FILE_ORDER = (1, 0)
+PAIR_TO_FILE = tuple(int(i) for i in np.argsort(PAIR_FILE_ORDER))  # the inverse: memory -> file
 
 
 def feature_index(perm) -> np.ndarray:
@@ -190,8 +191,7 @@ class QualityFusion:
         (:data:`PAIR_FILE_ORDER`)."""
         qf = self
         if not self.members:
-            to_file = tuple(int(i) for i in np.argsort(PAIR_FILE_ORDER))  # file position j holds member to_file[j]
-            qf = self.permuted(to_file, pair_widths(self.detector.coef.size, str(folder)))
+            qf = self.permuted(PAIR_TO_FILE, pair_widths(self.detector.coef.size, str(folder)))
         meta = {"detector": {"coef": [float(v) for v in qf.detector.coef], "intercept": qf.detector.intercept},
                 "fusion": {"weights": [float(v) for v in qf.fusion.weights], "offset": qf.fusion.offset}}
         if qf.members:

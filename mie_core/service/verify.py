@@ -42,8 +42,8 @@ import pandas as pd
 from mie_core.data import gm
 from mie_core.evaluation.embeddings import model_hash, resolve_precision, unit
 from mie_core.fileio import atomic_write_text
-from mie_core.scoring.fusion import (FUSION_FILE, PAIR_FILE_ORDER, PARTNER_DIR, Fusion, QualityFusion, block_index,
-                                     feature_index, folder_kind, member_vectors, pair_widths, system_llr)
+from mie_core.scoring.fusion import (FUSION_FILE, PAIR_FILE_ORDER, PAIR_TO_FILE, PARTNER_DIR, Fusion, QualityFusion,
+                                     block_index, feature_index, folder_kind, member_vectors, pair_widths, system_llr)
 from mie_core.scoring.backend import Backend, logit, sigmoid
 from mie_core.scoring.condition import CONDITIONS, STUDIO, ConditionModel, describe, mixed_llr
 
@@ -139,7 +139,7 @@ class RealCalibration:
         its ``fusion.json`` and ``clean/``, which say that it is one."""
         rc = self
         if folder_kind(folder) == "pair":
-            rc = self.permuted(tuple(int(i) for i in np.argsort(PAIR_FILE_ORDER)))
+            rc = self.permuted(PAIR_TO_FILE)
         d = {"kind": rc.kind, "weights": list(rc.weights), "offset": rc.offset, "held_out": rc.held_out,
              "as_shipped": rc.as_shipped, "fitted_on": rc.fitted_on}
         if rc.condition is not None:
