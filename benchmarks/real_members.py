@@ -40,7 +40,6 @@ def main() -> int:
     from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
     from mie_core.evaluation.parts import real_sources_part
     from mie_core.evaluation.report import parse_model_arg
-    from mie_core.evaluation.embeddings import unit
     from mie_core.scoring import metrics, sources, trials
 
     part = real_sources_part()
@@ -55,14 +54,15 @@ def main() -> int:
     print("| model | centred on | " + " | ".join(names) + " |")
     print("|---|---|" + "---:|" * len(names))
     for name, e in emb.items():
-        u = unit(e)
         for how in args.centre:
+            # each source scored with its own centring (the same one for "real" and "renders")
+            centred = {k: _centred(how, e, src != k, models[name]) for k in names[:-1]}
             per = {k: [] for k in names}
             for d in draws:
                 es, _ = sources.trial_sources(src, d.enroll, d.model, d.test)
                 pooled = np.zeros(len(d.test))
-                for k in names[:-1]:  # each source with its own mean (the same one for "real", "renders")
-                    s = trials.score_trials(_centred(how, e, u, src != k, models[name]), d)
+                for k in names[:-1]:
+                    s = trials.score_trials(centred[k], d)
                     m = es == k
                     pooled[m] = s[m]
                     per[k].append(metrics.eer(s[m & d.target], s[m & ~d.target]))
@@ -71,18 +71,20 @@ def main() -> int:
     return 0
 
 
-def _centred(how: str, e: np.ndarray, u: np.ndarray, others: np.ndarray, path) -> np.ndarray:
+def _centred(how: str, e: np.ndarray, others: np.ndarray, path) -> np.ndarray:
     """(n, d) the real notes' embeddings ``e`` centred as ``--centre`` says: ``real``, the raw
     embeddings less their mean (as this script has always scored); else the back-end's step 1
-    (:func:`mie_core.scoring.backend.centre`) on a mean of unit embeddings (``u``: the real
-    notes'; ``others``: which of them are of other sources than the one scored)."""
+    (:func:`mie_core.scoring.backend.centre`) on a mean of unit embeddings: the model's
+    training renders' (``renders``), the real notes' of other sources than the one scored
+    (``others``: which they are), or the two averaged (``half``)."""
+    from mie_core.evaluation.embeddings import unit
     from mie_core.scoring.backend import Backend, centre
 
     if how == "real":
         return e - e.mean(0)
-    renders = Backend.load(path).mean if how in ("renders", "half") else None
-    mean = {"others": u[others].mean(0), "renders": renders}.get(how)
-    return centre(e, 0.5 * (renders + u[others].mean(0)) if mean is None else mean)
+    real = unit(e[others]).mean(0)
+    renders = Backend.load(path).mean if how != "others" else real
+    return centre(e, {"others": real, "renders": renders, "half": 0.5 * (renders + real)}[how])
 
 
 if __name__ == "__main__":

@@ -71,29 +71,31 @@ def quality_measures(trial_feats: list, draws: list, source: np.ndarray, z: np.n
     measure; last, each member's :func:`enrolment_consistency` (standardised) times its own LLR."""
     from mie_core.scoring import sources
 
-    def rates(cols):
+    def signal(cols):  # (trial draw, its fusion features) -> q l_i and q for each feature column
+        def extra(d, x):
+            qs = [np.minimum(z[d.enroll, c].mean(1)[d.model], z[d.test, c])[:, None] for c in cols]
+            return [a for q in qs for a in (q * x[:, :m], q)]
+        return extra
+
+    def consistency(d, x):
+        c = np.stack([enrolment_consistency(v, d.enroll)[d.model] for v in member_vectors], axis=1)
+        c = (c - c.mean(0)) / c.std(0)
+        return [c * x[:, :m], c]
+
+    def rates(extra):
         recs = []
         for d, x in zip(draws, trial_feats):
             es, ts = sources.trial_sources(source, d.enroll, d.model, d.test)
-            extra = []
-            if cols == "consistency":
-                c = np.stack([enrolment_consistency(v, d.enroll)[d.model] for v in member_vectors], axis=1)
-                c = (c - c.mean(0)) / c.std(0)
-                extra = [c * x[:, :m], c]
-            for c in [] if cols == "consistency" else cols:
-                q = np.minimum(z[d.enroll, c].mean(1)[d.model], z[d.test, c])[:, None]
-                extra += [q * x[:, :m], q]
-            llr = sources.leave_one_source_out(np.hstack([x] + extra), d.target, es, ts)[0]
-            recs.append(sources.source_rates(llr, d.target, es) | {"pooled": sources.source_rates(
-                llr, d.target, np.full(len(llr), "pooled"))["pooled"]})
+            llr = sources.leave_one_source_out(np.hstack([x] + extra(d, x)), d.target, es, ts)[0]
+            recs.append(sources.rates_with_pooled(llr, d.target, es))
         return {k: {v: np.mean([r[k][v] for r in recs]) for v in recs[0][k]} for k in recs[0]}
 
-    rows = {"studio weights (shipped)": []} | {f"+ {n}": [c] for c, n in enumerate(NAMES)}
-    rows |= {"+ noise floor, tail slope": [0, 4], "+ all six": list(range(len(NAMES))),
-             "+ enrolment consistency": "consistency"}
+    rows = {"studio weights (shipped)": signal([])} | {f"+ {n}": signal([c]) for c, n in enumerate(NAMES)}
+    rows |= {"+ noise floor, tail slope": signal([0, 4]), "+ all six": signal(range(len(NAMES))),
+             "+ enrolment consistency": consistency}
     print("EER % (genuine accepted / impostors rejected %), each source held out, means over 5 draws")
-    for label, cols in rows.items():
-        r = rates(cols)
+    for label, extra in rows.items():
+        r = rates(extra)
         print(f"| {label} | " + " | ".join(f"{k} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / "
                                            f"{100 * v['impostors_rejected']:.1f})" for k, v in r.items()) + " |", flush=True)
     return 0

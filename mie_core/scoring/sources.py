@@ -160,7 +160,8 @@ def quality_features(llr: np.ndarray, gap: np.ndarray) -> np.ndarray:
     return np.stack([llr, g, llr * g], axis=1)
 
 
-def _rates(scores: np.ndarray, target: np.ndarray, enrol_src: np.ndarray, prior: float) -> dict:
+def rates_with_pooled(scores: np.ndarray, target: np.ndarray, enrol_src: np.ndarray, prior: float = 0.5) -> dict:
+    """:func:`source_rates` per source, and ``pooled``: the same over every trial."""
     rec = source_rates(scores, target, enrol_src, prior)
     rec["pooled"] = {"eer": float(metrics.eer(scores[target], scores[~target], "rocch")), **verdict_rates(scores, target, prior)}
     return rec
@@ -185,7 +186,7 @@ def measure_sources(llr_draws: list, draws: list, source_of_clip: np.ndarray, cl
             gap = trial_pitch_gaps(clip_midi, d.enroll, d.model, d.test)
             scored["quality"] = leave_one_source_out(quality_features(llr, gap), d.target, enrol_src, test_src)[0]
         for key, scores in scored.items():
-            out.setdefault(key, []).append(_rates(scores, d.target, enrol_src, prior))
+            out.setdefault(key, []).append(rates_with_pooled(scores, d.target, enrol_src, prior))
     return {k: {s: {m: float(np.mean([r[s][m] for r in recs])) for m in recs[0][s]} for s in recs[0]}
             for k, recs in out.items()}
 
@@ -273,7 +274,7 @@ def measure_auto(feature_draws: list, draws: list, source_of_clip: np.ndarray, v
     for x, d in zip(feature_draws, draws):
         enrol_src, test_src = trial_sources(source_of_clip, d.enroll, d.model, d.test)
         llr, s = auto_llrs(x, d.target, enrol_src, test_src, p_by, own_weights, own_offset, d, margin)
-        rec = _rates(llr, d.target, enrol_src, prior)
+        rec = rates_with_pooled(llr, d.target, enrol_src, prior)
         for key in rec:
             m = np.ones(len(s), bool) if key == "pooled" else enrol_src == key
             rec[key]["studio_weight"] = float(np.mean(s[m]))
