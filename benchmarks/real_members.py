@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -47,6 +48,13 @@ def main() -> int:
         raise SystemExit("no real recordings here: python -m mie_core fetch")
     rows = part.rows
     models = dict(parse_model_arg(m) for m in args.model or DEFAULT)
+    if {"renders", "half"} & set(args.centre):
+        lacking = [f"{n}={p}" for n, p in models.items() if not (Path(p) / "backend.json").is_file()]
+        if lacking:
+            raise SystemExit(f"--centre renders/half needs each model's back-end (backend.json: the "
+                             f"training renders' mean), which {', '.join(lacking)} lacks; a training run's "
+                             "export has none: score it with --centre real others, or build its back-end "
+                             "with python -m training.build_cache")
     emb = embed_models(models, part, EmbeddingStore(), resolve_precision("auto"))
     src = rows["source"].to_numpy()
     draws = protocol.protocol_draws(rows["instrument_str"].to_numpy(), 0, args.draws)
