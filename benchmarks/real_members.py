@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +41,7 @@ def main() -> int:
     from mie_core.evaluation.parts import real_sources_part
     from mie_core.evaluation.report import parse_model_arg
     from mie_core.scoring import metrics, sources, trials
+    from mie_core.scoring.backend import Backend
 
     part = real_sources_part()
     if part is None:
@@ -49,7 +49,7 @@ def main() -> int:
     rows = part.rows
     models = dict(parse_model_arg(m) for m in args.model or DEFAULT)
     if {"renders", "half"} & set(args.centre):
-        lacking = [f"{n}={p}" for n, p in models.items() if not (Path(p) / "backend.json").is_file()]
+        lacking = [f"{n}={p}" for n, p in models.items() if not Backend.exists(p)]
         if lacking:
             raise SystemExit(f"--centre renders/half needs each model's back-end (backend.json: the "
                              f"training renders' mean), which {', '.join(lacking)} lacks; a training run's "

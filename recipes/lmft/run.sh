@@ -7,7 +7,7 @@
 #     last checkpoint: the trainer's best is chosen on clean renders, where LMFT loses)
 #   4 system   the shipped mel+cqt with LMFT in place of its chain-trained cqt122 (three members,
 #     fitted as the cache fits them), then with both kept (four), each judged as the README's
-#     per-source table (every real source held out): results/system3, results/system4
+#     per-source table (every real source held out), both in one report: results/system
 source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_lmft
 if on 1; then
@@ -35,9 +35,6 @@ if on 4; then
     cache/models/cqt122/instruments.json $C/models/cqt122_ship/
   $PY -m training.build_cache --systems-only --out $C \
     --system mel+cqt4=cqt122,cqt122_ship,cqt122/clean,mel122/clean
-  for n in 3 4; do
-    sys=mel+cqt; [ $n = 4 ] && sys=mel+cqt4
-    $PY -m mie_core evaluate --model $sys=$C/models/$sys --parts test,wet,real --no-probing \
-      --out recipes/lmft/results/system$n
-  done
+  $PY -m mie_core evaluate --model lmft_in_place=$C/models/mel+cqt --model lmft_beside=$C/models/mel+cqt4 \
+    --parts test,wet,real --no-probing --out recipes/lmft/results/system
 fi
