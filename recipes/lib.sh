@@ -1,8 +1,9 @@
 # What every recipe's run.sh shares; sourced as `source "$(dirname "$0")/../lib.sh"` after its header.
 # Puts the shell at the repository's root, reads STAGE [STOP_STAGE] (default: every stage) and
 # gives `on N` (is stage N asked for?) and `train500 RUN ARGS...` (the experiments' fine-tuning
-# runs, judged at step 500: runs/RUN resumed where it has a state, else started with ARGS) and
-# `study_variant` (a study run with one thing changed, below).
+# runs, judged at step 500: runs/RUN resumed where it has a state, else started with ARGS),
+# `finetune` (a fine-tuning run to its config's end, below) and `study_variant` (a study run
+# with one thing changed, below).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 stage=${1:-1}; stop=${2:-9}
@@ -24,4 +25,13 @@ study_variant() {
     $PY -m training.train --config "$base/config.yaml" --set run.name="$(basename "$run")" \
       --set run.out_dir="$(dirname "$run")" "$@" --stop-at-step 1000
   fi
+}
+# `finetune RUN CONFIG INIT`: the run folder RUN fine-tuned from the model INIT by CONFIG to its last
+# step, resumed where RUN has a state (MAX_MINUTES: stop cleanly at a checkpoint after so many
+# minutes; THREADS: torch's threads, when another job shares the cores).
+finetune() {
+  local run=$1 config=$2 init=$3
+  if [ -f "$run/state.pt" ]; then $PY -m training.train --resume "$run/state.pt" ${MAX_MINUTES:+--max-minutes $MAX_MINUTES}
+  else $PY -m training.train --config "$config" --init-from "$init" ${MAX_MINUTES:+--max-minutes $MAX_MINUTES} \
+    ${THREADS:+--set run.threads=$THREADS}; fi
 }

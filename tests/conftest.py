@@ -96,7 +96,8 @@ def reference_run(tiny_runs):
 @pytest.fixture(scope="session")
 def tiny_cache(tiny_corpus, tiny_runs, tmp_path_factory):
     """A cache like the shipped one, built by our builder from two tiny models (CQT and Mel),
-    cqt_tiny fused with a partner, and a system of three (mie_core.scoring.fusion)."""
+    cqt_tiny fused with a partner, a model only the system uses (cqt_tiny/extra) and a system
+    of four (mie_core.scoring.fusion)."""
     out = tmp_path_factory.mktemp("tinycache")
     mel_run = tiny_runs["mel"]
     run_train([sys.executable, "-m", "training.build_cache", "--model", f"cqt_tiny={tiny_runs['cqt'] / 'best'}",
@@ -104,7 +105,10 @@ def tiny_cache(tiny_corpus, tiny_runs, tmp_path_factory):
                # cqt_tiny fused with a partner, as the shipped models are with their clean-trained ones
                # (here the Mel run stands in for it: the fusion's plumbing, not its gain, is tested)
                "--clean", f"cqt_tiny={mel_run / 'best'}",
-               # a system of three of its models, as the shipped mel+cqt fuses four
-               "--system", "tiny_sys=cqt_tiny,cqt_tiny/clean,mel_tiny",
+               # a model only the system uses, inside cqt_tiny's folder, as the shipped cqt122/lmft
+               # (here the CQT run's last checkpoint stands in for it)
+               "--member", f"cqt_tiny/extra={tiny_runs['cqt'] / 'last'}",
+               # a system of four, as the shipped mel+cqt fuses four
+               "--system", "tiny_sys=cqt_tiny,cqt_tiny/extra,cqt_tiny/clean,mel_tiny",
                "--out", str(out / "cache"), "--draws", "2", "--parts", "test,valid,wet"], timeout=900)
     return {"cache": out / "cache", "runs": mel_run.parent}

@@ -102,20 +102,20 @@ def test_verify_enrols_a_corpus_instrument(app, tiny_cache):
 
 
 def test_verify_offers_a_system_of_several_models(app, tiny_cache):
-    """The cache's system (tiny_sys: cqt_tiny, its partner and mel_tiny) is offered on the
+    """The cache's system (tiny_sys: cqt_tiny, a member of its own, cqt_tiny's partner and mel_tiny) is offered on the
     Verify page, not on the map; a corpus enrolment keeps every member's embeddings side by
     side (main first), and the page names the members and the map's model."""
     at = goto(app, "1_Verify")
-    label = "tiny_sys (shipped: 3 models fused)"
+    label = "tiny_sys (shipped: 4 models fused)"
     assert label in at.selectbox(key="model").options
     at.selectbox(key="model").set_value(label).run()
     assert not at.exception and not at.error
-    assert any("cqt_tiny, cqt_tiny/clean, mel_tiny" in m.value and "cqt_tiny's" in m.value for m in at.markdown)
+    assert any("cqt_tiny, cqt_tiny/extra, cqt_tiny/clean, mel_tiny" in m.value and "cqt_tiny's" in m.value for m in at.markdown)
     at.slider(key="enrol_n").set_value(3).run()
     at.button(key="enrol_btn").click().run()
     state = at.session_state["verify"]
     emb = {m: np.load(tiny_cache["cache"] / "embeddings" / f"{m}_test.npy").astype(np.float32)
-           for m in ("cqt_tiny", "cqt_tiny_clean", "mel_tiny")}
+           for m in ("cqt_tiny", "cqt_tiny_extra", "cqt_tiny_clean", "mel_tiny")}
     assert state["enrol_model"] == "tiny_sys" and state["enrol"].shape == (3, sum(e.shape[1] for e in emb.values()))
     rows = state["enrol_rows"]
     np.testing.assert_array_equal(state["enrol"], np.concatenate([emb[m][rows] for m in emb], axis=1))
@@ -413,7 +413,7 @@ def test_benchmark_summary_says_why_a_figure_is_missing_and_fits(app):
     assert text and set(text) <= {"n/a: fused only", "n/a: no partner", "n/a: not calibrated"}
     sys_row = df[df["model"] == "tiny_sys"].iloc[0]  # a system: fused only, its members said in the caption
     assert sys_row["raw %"] == "n/a: fused only"
-    assert any("tiny_sys fuses cqt_tiny, cqt_tiny/clean, mel_tiny" in c.value for c in at.caption)
+    assert any("tiny_sys fuses cqt_tiny, cqt_tiny/extra, cqt_tiny/clean, mel_tiny" in c.value for c in at.caption)
 
 
 def test_mel_vs_cqt_names_its_scoring_and_cites_the_verify_figure(app, tiny_cache):

@@ -38,7 +38,9 @@ def check_embeddings_match_the_checkpoint(root: Path, n: int = 3) -> None:
     rows = present.iloc[np.linspace(0, len(present) - 1, n).round().astype(int)]
     audio = render_many(workbench.note_specs(rows), workers=1)
     folders = [(f, f.name) for f in sorted((root / "models").iterdir()) if (f / "model.json").exists()]
-    folders += [(f / "clean", f"{f.name}_clean") for f, _ in folders if (f / "clean").is_dir()]
+    # each model's clean partner and the members only systems use (cqt122/lmft), inside its folder
+    folders += [(sub, f"{f.name}_{sub.name}") for f, _ in list(folders) for sub in sorted(f.iterdir())
+                if (sub / "model.json").exists()]
     for folder, name in folders:
         enc = load_encoder(folder)
         want = np.load(root / "embeddings" / f"{name}_test.npy")[rows.index.to_numpy()].astype(np.float32)
@@ -56,8 +58,10 @@ def test_shipped_manifest_matches_the_files():
     # results (56.5 MB), the room bank, which cannot be rebuilt (4.6 MB, mie_core.augment.chain.SHIPPED_ROOMS),
     # each model's clean-trained fusion partner with its test embeddings (43 MB; the same
     # bytes as the models shipped before the recording chain, so git stores them once) and
-    # the mel+cqt system of three of them (2-3 MB: its fusion and centroids, no weights of its own)
-    assert manifest["total_bytes"] < 110e6
+    # the mel+cqt system (2-3 MB: its fusion and centroids, no weights of its own) and the
+    # member only it uses, cqt122/lmft (22 MB: weights, back-end and its test embeddings;
+    # docs/experiments/lmft.md: wet 12.35 -> 7.9 % EER)
+    assert manifest["total_bytes"] < 135e6
     assert all(f["bytes"] < 20e6 for f in manifest["files"].values())  # no file over 20 MB
 
 
@@ -162,9 +166,12 @@ def check_backends(root: Path) -> None:
     from mie_core.scoring.backend import Backend
     from mie_core.service.verify import load_verifier
 
-    for folder in sorted((root / "models").iterdir()):
-        if not (folder / "model.json").exists():  # a system of models (check_systems)
-            continue
+    tops = [f for f in sorted((root / "models").iterdir()) if (f / "model.json").exists()]  # not the systems
+    members = [sub for f in tops for sub in sorted(f.iterdir()) if (sub / "model.json").exists() and sub.name != "clean"]
+    for folder in tops + members:
+        if folder in members:  # a model only the systems use: no fusion of its own, its test embeddings shipped
+            assert not (folder / "fusion.json").exists()
+            assert (root / "embeddings" / f"{folder.parent.name}_{folder.name}_test.npy").exists()
         be = Backend.load(folder)
         assert be.projection is None and not (folder / "backend_projection.npy").exists()
         assert be.cohort.shape[1] == be.mean.size and be.calibration is not None and be.calibration[0] > 0
@@ -233,7 +240,21 @@ def test_builder_on_the_tiny_corpus(tiny_cache):
         assert "fused" not in part["models"]["mel_tiny"]
     assert "--clean cqt_tiny=" in json.loads((root / "manifest.json").read_text())["command"]
     assert check_systems(root) == ["tiny_sys"]
-    assert "--system tiny_sys=cqt_tiny,cqt_tiny/clean,mel_tiny" in json.loads((root / "manifest.json").read_text())["command"]
+    command = json.loads((root / "manifest.json").read_text())["command"]
+    assert "--system tiny_sys=cqt_tiny,cqt_tiny/extra,cqt_tiny/clean,mel_tiny" in command
+    # the member only the system uses ships with its back-end (check_backends) but is no page's model
+    assert "--member cqt_tiny/extra=" in command and (root / "models" / "cqt_tiny" / "extra" / "backend.json").exists()
+    assert [m.name for m in workbench.find_models(cache=root, runs=root / "no-runs")] == ["cqt_tiny", "mel_tiny"]
+
+
+@pytest.mark.parametrize("spec", ["cqt122/clean=x", "a/b/c=x", "=x", "cqt122/lmft=", "a/.hidden=x", "cqt122//=x",
+                                  "cqt122=x"])
+def test_a_member_s_name_is_a_folder_inside_a_model_s_folder(spec):
+    from training.build_cache import parse_member
+
+    with pytest.raises(ValueError, match="--member"):
+        parse_member(spec)
+    assert parse_member("cqt122/lmft=runs/x/last") == ("cqt122/lmft", "runs/x/last")
 
 
 def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
@@ -391,3 +412,11 @@ def test_evaluate_reports_every_source_with_the_calibration_fitted_without_it(ti
         assert r["before"]["pooled"]["n_target"] == r["loso"]["pooled"]["n_target"] > 0
     text = markdown_sources(res)
     assert text.count("| a (") == 2 and "pooled" in text
+    # each row says its trials per draw, and the 95 % interval of the default's verdicts holds its rates
+    for (name, r), line in zip(res["systems"].items(), (ln for ln in text.splitlines() if ln.startswith("| a ("))):
+        cells = [c.strip() for c in line.strip(" |").split("|")]
+        default = r["auto" if "auto" in r else "fusion" if "fusion" in r else "before"]["a"]
+        assert cells[1] == f"{r['before']['a']['n_target']:.0f} / {r['before']['a']['n_nontarget']:.0f}"
+        for (lo, hi), rate in zip((map(float, x.split("-")) for x in cells[-1].split(" / ")),
+                                  (default["genuine_accepted"], default["impostors_rejected"])):
+            assert lo - 0.5 <= 100 * rate <= hi + 0.5 and hi - lo > 0  # whole percents, rounded

@@ -71,8 +71,8 @@ def test_make_cache_runs_the_steps_the_manifest_records():
             args = shlex.split(c.split("(")[0])
             args = args[args.index("training.build_cache") + 1:]
             args = args[:next((i for i, a in enumerate(args) if a in ("$PY", "fi")), len(args))]  # the step's own
-            # NAME=PATH of --model/--clean: the name kept, the path not
-            out.append([re.sub(r"=(?!.*,).*/.*$", "=PATH", a) if args[i - 1] in ("--model", "--clean") else a
+            # NAME=PATH of --model/--clean/--member: the name kept, the path not
+            out.append([re.sub(r"=(?!.*,).*/.*$", "=PATH", a) if args[i - 1] in ("--model", "--clean", "--member") else a
                         for i, a in enumerate(args)])
         return out
 

@@ -3,6 +3,7 @@
     python -m training.build_cache [--model mel122=runs/mel122/best --model cqt122=runs/cqt122/best]
                                    [--clean mel122=CLEAN_CHECKPOINT ...]
                                    [--corpus data/corpus] [--out cache] [--no-probing]
+                                   [--member cqt122/lmft=CHECKPOINT ... [--members-only]]
                                    [--system NAME=MAIN,MEMBER,... [--systems-only]]
 
 Writes (all of it made by our own code; the shipped cache's budget is in tests/test_cache.py):
@@ -25,6 +26,10 @@ Writes (all of it made by our own code; the shipped cache's budget is in tests/t
 * ``results/benchmark.json``: verification on identical trials for every model and
   the MFCC baseline (EER, bootstrap interval, minDCF, threshold at the EER point, DET
   points, per-family EER, significance), and probing results for every label.
+* with ``--member MODEL/MEMBER=CHECKPOINT``, a model only the systems use (``models/MODEL/MEMBER/``,
+  e.g. ``cqt122/lmft``: checkpoint, back-end and centroids, and its test embeddings as
+  ``embeddings/cqt122_lmft_test.npy`` for the Verify page; no maps or results of its own:
+  :func:`add_member`); ``--members-only`` adds it to a built cache.
 * with ``--system NAME=MAIN,MEMBER,...``, a system fusing several of those models
   (``models/NAME/``: :func:`add_system`); ``--systems-only`` adds it to a built cache.
 * ``manifest.json``: every file with its size, sha256 and the command that made it.
@@ -166,6 +171,11 @@ def main(argv=None) -> int:
                    help="a system fusing several of the cache's models (folders under models/, e.g. "
                         "mel+cqt=cqt122,cqt122/clean,mel122,mel122/clean; the first is the one shown on maps): "
                         "fitted after the models (repeatable; mie_core.scoring.fusion)")
+    p.add_argument("--member", action="append", default=[], metavar="MODEL/MEMBER=CHECKPOINT",
+                   help="a model only the systems use, saved as models/NAME with its back-end and centroids "
+                        "(NAME is MODEL/MEMBER, inside a model's folder: cqt122/lmft); added before the systems (repeatable)")
+    p.add_argument("--members-only", action="store_true",
+                   help="add the --member(s) to an existing cache without rebuilding it")
     p.add_argument("--systems-only", action="store_true",
                    help="add the --system(s) to an existing cache without rebuilding it")
     p.add_argument("--pitch-gaps-only", action="store_true",
@@ -187,7 +197,14 @@ def main(argv=None) -> int:
     unknown = sorted(set(partners) - {n for n, _ in models})
     if unknown:
         p.error(f"--clean names no --model: {', '.join(unknown)}")
+    extra_members = [parse_member(spec, p) for spec in args.member]
     out = Path(args.out)
+    if args.members_only:
+        if not extra_members:
+            p.error("--members-only needs one or more --member MODEL/MEMBER=CHECKPOINT")
+        for name, path in extra_members:
+            add_member(out, name, path, args.corpus, args.precision)
+        return 0
     if args.probing_only:
         return add_probing(out, [n for n, _ in models])
     if args.systems_only:
@@ -302,6 +319,7 @@ def main(argv=None) -> int:
     (tmp / "results" / "benchmark.json").write_text(json.dumps(results, indent=1, default=json_default))
     cmd = "python -m training.build_cache " + " ".join(f"--model {n}={p}" for n, p in models) + \
         "".join(f" --clean {n}={p}" for n, p in partners.items()) + \
+        "".join(f" --member {n}={p}" for n, p in extra_members) + \
         "".join(f" --system {n}={','.join(m)}" for n, m in systems) + \
         f" --precision {precision} --parts {','.join(parts)}" + (" --no-probing" if args.no_probing else "")
     manifest = write_manifest(tmp, cmd)
@@ -309,6 +327,8 @@ def main(argv=None) -> int:
         shutil.rmtree(out)
     tmp.rename(out)
     say(f"wrote {out}: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB")
+    for name, path in extra_members:
+        add_member(out, name, path, args.corpus, precision, made_by=f"--member {name}={path}")
     for name, members in systems:
         add_system(out, name, members, args.corpus, precision)
     if "real" in parts:
@@ -379,6 +399,73 @@ def parse_system(spec: str, parser=None) -> tuple[str, list[str]]:
             parser.error(msg)
         raise ValueError(msg)
     return name, members
+
+
+def parse_member(spec: str, parser=None) -> tuple[str, str]:
+    """``NAME=CHECKPOINT`` -> (name, checkpoint); NAME is ``MODEL/MEMBER``, a folder inside a
+    model's folder (``cqt122/lmft``: the pages list the top-level folders only), not its clean
+    partner's (``cqt122/clean``)."""
+    name, _, path = spec.partition("=")
+    name = name.strip()
+    parts = name.split("/")
+    if not path or len(parts) != 2 or any(not x or x.startswith(".") for x in parts) or parts[1] == PARTNER_DIR:
+        msg = (f"--member {spec!r}: give MODEL/MEMBER=CHECKPOINT, a folder inside a model's folder "
+               f"(e.g. cqt122/lmft; not {PARTNER_DIR}, the clean partner's)")
+        if parser is not None:
+            parser.error(msg)
+        raise ValueError(msg)
+    return name, path
+
+
+def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, precision: str = "auto",
+               made_by: str | None = None) -> Path:
+    """Add a model that only the cache's systems use as ``models/<name>/``: its encoder (heads
+    dropped), scoring back-end and instrument centroids, fitted as :func:`main` fits every
+    model's (:func:`mie_core.scoring.fitting.fit_backends`, nothing of the test instruments or
+    rooms), and its test embeddings (``embeddings/<name, / as _>_test.npy``: the Verify page
+    enrols corpus instruments from them), but no maps or results of its own; name it in a
+    ``--system``.
+    ``name`` is ``MODEL/MEMBER`` (:func:`parse_member`), inside a model's folder of the cache:
+    the pages list the top-level folders only. An existing member is replaced whole. The
+    manifest is rewritten."""
+    from mie_core.fileio import atomic_save_npy
+
+    results = json.loads((Path(out) / "results" / "benchmark.json").read_text())
+    precision = results.get("precision") or resolve_precision(precision)
+    folder = Path(out) / "models" / name
+    if not (folder.parent / "model.json").exists():
+        raise SystemExit(f"--member {name}: {folder.parent} is not a model folder of {out}")
+    tmp = folder.with_name(f".{folder.name}.building")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    enc = load_encoder(checkpoint)
+    save_checkpoint(tmp, enc, None, enc.label_maps, enc.metadata.get("provenance"), enc.metadata.get("metrics"))
+    aux = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), BACKEND_PARTS, SPLIT)
+    # through the copy that ships, so a system built next reads the same embeddings from the store
+    backends, bank_emb = fit_backends({name: tmp}, aux, EmbeddingStore(), precision, SEED, log=say)
+    be = backends[name]
+    be.info["precision"] = precision
+    be.save(tmp)
+    cents, info = instrument_centroids(be, bank_emb[name], aux["bank"].rows)
+    np.save(tmp / "centroids.npy", cents.astype(np.float16))
+    (tmp / "instruments.json").write_text(
+        json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+    if (Path(out) / "embeddings" / "notes_test.parquet").exists():
+        # the Verify page enrols corpus instruments with every member from the cache's test embeddings
+        rows = pd.read_parquet(Path(out) / "embeddings" / "notes_test.parquet")
+        test = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), ("test",), SPLIT)["test"]
+        if test.rows["note_str"].tolist() != rows["note_str"].tolist():
+            raise SystemExit(f"--member {name}: the corpus's test notes are not the ones {out} was built from")
+        e = embed_models({name: tmp}, test, EmbeddingStore(), precision, log=say)[name]
+        atomic_save_npy(Path(out) / "embeddings" / f"{name.replace('/', '_')}_test.npy", e.astype(np.float16))
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    rewrite_manifest(Path(out), f"--members-only --member {name}={checkpoint}",
+                     made_by=made_by or f"--member {name}={checkpoint}")
+    say(f"{name}: back-end calibrated on {be.info['n_calibration_trials']} held-out trials, {len(info)} centroids; "
+        f"a member for the systems of {out}")
+    return folder
 
 
 def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precision: str = "auto") -> None:

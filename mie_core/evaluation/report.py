@@ -223,7 +223,13 @@ CONDITION_C = 0.1  # the condition model's inverse L2 strength (benchmarks/studi
 
 def markdown_sources(res: dict) -> str:
     """The per-source tables of :func:`source_results` (EER %; genuine accepted / impostors
-    rejected % at prior 0.5; means over the draws)."""
+    rejected % at prior 0.5; means over the draws), with each source's trials per draw and the
+    95 % Wilson interval of the pages' default's verdict rates on one draw's trials
+    (:func:`mie_core.scoring.metrics.wilson_interval`): the draws reuse the same notes, so one
+    draw's count is the honest n, and a source with one instrument (20 genuine trials) cannot
+    tell 90 % from 80 %."""
+    from mie_core.scoring.metrics import wilson_interval
+
     n_inst = res["instruments"]
     out = []
     for name, r in res["systems"].items():
@@ -231,14 +237,21 @@ def markdown_sources(res: dict) -> str:
         kinds += [("fusion", "fusion refitted without the source")] if "fusion" in r else []
         kinds += [("auto", "automatic: own or refitted by the clip's sound (the pages' default)")] if "auto" in r else []
         kinds += [("quality", "with the pitch gap, without the source")] if "quality" in r else []
+        default = next(k for k in ("auto", "fusion", "before") if k in r)
         lines = [f"**{name}** (EER %; genuine accepted / impostors rejected % at prior 0.5)", "",
-                 "| source (instruments) | " + " | ".join(f"{label}: EER | verdicts" for _, label in kinds) + " |",
-                 "|---|" + "---:|---:|" * len(kinds)]
+                 "| source (instruments) | trials per draw (genuine / impostor) | "
+                 + " | ".join(f"{label}: EER | verdicts" for _, label in kinds)
+                 + f" | {dict(kinds)[default].split(':')[0]}: 95 % interval of the verdicts |",
+                 "|---|---:|" + "---:|---:|" * len(kinds) + "---:|"]
         for s in [k for k in r["before"] if k != "pooled"] + ["pooled"]:
             label = f"{s} ({n_inst.get(s, sum(n_inst.values()))})"
+            d = r[default][s]
+            n_t, n_n = r["before"][s].get("n_target", 0), r["before"][s].get("n_nontarget", 0)
             cells = [f"{100 * r[k][s]['eer']:.2f} | {100 * r[k][s]['genuine_accepted']:.1f} / "
                      f"{100 * r[k][s]['impostors_rejected']:.1f}" for k, _ in kinds]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            ci = [wilson_interval(d["genuine_accepted"], n_t), wilson_interval(d["impostors_rejected"], n_n)]
+            interval = " / ".join(f"{100 * lo:.0f}-{100 * hi:.0f}" for lo, hi in ci)
+            lines.append(f"| {label} | {n_t:.0f} / {n_n:.0f} | " + " | ".join(cells) + f" | {interval} |")
         if r.get("renders"):
             lines += ["", f"{name} on renders (EER %; genuine accepted / impostors rejected %): " + "; ".join(
                 f"{part}: " + ", ".join(f"{m} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / "

@@ -210,6 +210,25 @@ def z_test(eer_a: float, eer_b: float, n_target: int, n_nontarget: int) -> tuple
     return float(z), float(2.0 * ndtr(-z))
 
 
+def wilson_interval(rate: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """(low, high) of the Wilson score interval of a binomial proportion: ``rate`` observed on
+    ``n`` independent trials (a verdict rate on one source's trials). NaN where ``n`` is 0.
+
+    >>> lo, hi = wilson_interval(0.9, 20)   # 18 of 20 genuine trials accepted
+    >>> round(lo, 3), round(hi, 3)
+    (0.699, 0.972)
+    >>> [round(x, 3) for x in wilson_interval(1.0, 100)]
+    [0.963, 1.0]
+    """
+    if not n > 0:
+        return float("nan"), float("nan")
+    z = float(ndtri(0.5 + confidence / 2))
+    denom = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denom
+    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def holm_bonferroni(p_values, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Holm's step-down procedure.
 

@@ -11,12 +11,7 @@
 source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_lmft
 if on 1; then
-  if [ -f $RUN/state.pt ]; then
-    $PY -m training.train --resume $RUN/state.pt ${MAX_MINUTES:+--max-minutes $MAX_MINUTES}
-  else
-    $PY -m training.train --config recipes/lmft/cqt122_lmft.yaml --init-from cache/models/cqt122 \
-      ${MAX_MINUTES:+--max-minutes $MAX_MINUTES}
-  fi
+  finetune $RUN recipes/lmft/cqt122_lmft.yaml cache/models/cqt122
 fi
 if on 3; then
   $PY benchmarks/real_members.py --model cqt122=cache/models/cqt122 --model lmft=$RUN/last
