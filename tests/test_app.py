@@ -516,6 +516,23 @@ def test_verify_chooses_the_calibration_by_how_the_clips_sound_by_default(cache_
     assert "model's own calibration" in " ".join(c.value for c in at.caption)
 
 
+def test_the_real_collections_table_says_each_collection_s_trials_and_interval():
+    """The Verify page's "How often is this verdict right?" table: a collection of one
+    instrument (20 + 20 trials per draw) gets the Wilson interval of its rates, so 90 % on 20
+    trials reads 70-97 %; a record without counts (an older cache) says n/a, not a number."""
+    from mie_core.service.verify import RealCalibration
+    from pages.common import ui
+
+    fig = {"eer": 0.05, "genuine_accepted": 0.9, "impostors_rejected": 0.95, "n_target": 20.0, "n_nontarget": 20.0}
+    old = {k: v for k, v in fig.items() if not k.startswith("n_")}
+    figs = {"iowa": fig, "vsco2": old, "pooled": fig}
+    rc = RealCalibration("fusion", (1.0,), 0.0, figs, figs, {"sources": ["iowa", "vsco2"], "instruments": {"iowa": ["b"]}})
+    table = ui.real_calibration_table(type("V", (), {"real_calibration": rc})(), "studio").set_index("recordings")
+    assert table.loc["iowa", "trials per draw"] == "20 / 20"
+    assert table.loc["iowa", "95 % interval (%)"] == "70-97 / 76-99"
+    assert table.loc["vsco2", "trials per draw"] == table.loc["vsco2", "95 % interval (%)"] == "n/a"
+
+
 def test_mel_vs_cqt_reads_the_study_over_seeds(app, tmp_path, monkeypatch):
     """The study's shipped records (docs/study/results.json): each front-end's mean +- std over
     the seeds present and each seed's point; the front-end claims with their verdicts."""
