@@ -435,29 +435,36 @@ def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, pr
     folder = Path(out) / "models" / name
     if not (folder.parent / "model.json").exists():
         raise SystemExit(f"--member {name}: {folder.parent} is not a model folder of {out}")
+    corpus = Corpus.load(corpus_dir or default_corpus_dir())
+    test = None
+    if (Path(out) / "embeddings" / "notes_test.parquet").exists():
+        # the Verify page enrols corpus instruments with every member from the cache's test embeddings
+        test = load_parts(corpus, ("test",), SPLIT)["test"]
+        shipped = pd.read_parquet(Path(out) / "embeddings" / "notes_test.parquet")["note_str"]
+        if test.rows["note_str"].tolist() != shipped.tolist():
+            raise SystemExit(f"--member {name}: the corpus's test notes are not the ones {out} was built from")
     tmp = folder.with_name(f".{folder.name}.building")
     if tmp.exists():
         shutil.rmtree(tmp)
-    enc = load_encoder(checkpoint)
-    save_checkpoint(tmp, enc, None, enc.label_maps, enc.metadata.get("provenance"), enc.metadata.get("metrics"))
-    aux = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), BACKEND_PARTS, SPLIT)
-    # through the copy that ships, so a system built next reads the same embeddings from the store
-    backends, bank_emb = fit_backends({name: tmp}, aux, EmbeddingStore(), precision, SEED, log=say)
-    be = backends[name]
-    be.info["precision"] = precision
-    be.save(tmp)
-    cents, info = instrument_centroids(be, bank_emb[name], aux["bank"].rows)
-    np.save(tmp / "centroids.npy", cents.astype(np.float16))
-    (tmp / "instruments.json").write_text(
-        json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
-    if (Path(out) / "embeddings" / "notes_test.parquet").exists():
-        # the Verify page enrols corpus instruments with every member from the cache's test embeddings
-        rows = pd.read_parquet(Path(out) / "embeddings" / "notes_test.parquet")
-        test = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), ("test",), SPLIT)["test"]
-        if test.rows["note_str"].tolist() != rows["note_str"].tolist():
-            raise SystemExit(f"--member {name}: the corpus's test notes are not the ones {out} was built from")
-        e = embed_models({name: tmp}, test, EmbeddingStore(), precision, log=say)[name]
-        atomic_save_npy(Path(out) / "embeddings" / f"{name.replace('/', '_')}_test.npy", e.astype(np.float16))
+    try:
+        enc = load_encoder(checkpoint)
+        save_checkpoint(tmp, enc, None, enc.label_maps, enc.metadata.get("provenance"), enc.metadata.get("metrics"))
+        aux = load_parts(corpus, BACKEND_PARTS, SPLIT)
+        # through the copy that ships, so a system built next reads the same embeddings from the store
+        backends, bank_emb = fit_backends({name: tmp}, aux, EmbeddingStore(), precision, SEED, log=say)
+        be = backends[name]
+        be.info["precision"] = precision
+        be.save(tmp)
+        cents, info = instrument_centroids(be, bank_emb[name], aux["bank"].rows)
+        np.save(tmp / "centroids.npy", cents.astype(np.float16))
+        (tmp / "instruments.json").write_text(
+            json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+        if test is not None:
+            e = embed_models({name: tmp}, test, EmbeddingStore(), precision, log=say)[name]
+            atomic_save_npy(Path(out) / "embeddings" / f"{name.replace('/', '_')}_test.npy", e.astype(np.float16))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-built is left in the cache's folders
+        raise
     if folder.exists():
         shutil.rmtree(folder)
     tmp.rename(folder)
