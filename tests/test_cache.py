@@ -257,6 +257,15 @@ def test_a_member_s_name_is_a_folder_inside_a_model_s_folder(spec):
     assert parse_member("cqt122/lmft=runs/x/last") == ("cqt122/lmft", "runs/x/last")
 
 
+def test_a_member_goes_inside_a_model_s_folder_of_the_cache(tiny_cache):
+    from training.build_cache import add_member
+
+    root = tiny_cache["cache"]
+    with pytest.raises(SystemExit, match="not a model folder"):
+        add_member(root, "nomodel/extra", "no/checkpoint")
+    assert not (root / "models" / "nomodel").exists() and not workbench.verify_cache(root)
+
+
 def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
     import shutil
     import subprocess
