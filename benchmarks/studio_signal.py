@@ -30,31 +30,9 @@ from pathlib import Path
 import numpy as np
 
 import _common  # noqa: F401  (puts the repository on the path)
-
-
-def signal_features(x: np.ndarray, sr: int = 16000) -> list[float]:
-    """The six numbers of one clip (module docstring)."""
-    x = np.asarray(x, np.float32)
-    if np.abs(x).max() > 2:  # int16 renders
-        x = x / 32768.0
-    n, hop = 512, 256
-    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop] * np.hanning(n)
-    spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2 + 1e-12
-    e = 10 * np.log10(spec.sum(1))
-    quiet, loud = spec[e <= np.percentile(e, 20)], spec[e >= np.percentile(e, 80)]
-    f = np.fft.rfftfreq(n, 1 / sr)
-    cum = np.cumsum(loud.mean(0))
-    tail = e[int(0.7 * len(e)):]
-    return [float(np.percentile(e, 5) - e.max()),
-            float(np.log(np.exp(np.mean(np.log(quiet), 1)).mean() / quiet.mean())),
-            float(f[np.searchsorted(cum, 0.99 * cum[-1])] / 1000),
-            float(10 * np.log10(loud.mean(0)[f > 6000].sum() / loud.mean(0).sum())),
-            float(np.polyfit(np.arange(len(tail)), tail, 1)[0]) if len(tail) > 2 else 0.0,
-            float(10 * np.log10(quiet.mean(0)[f < 200].sum() / quiet.mean(0).sum()))]
-
+from mie_core.data.recording import NAMES, signal_features
 
 SYSTEM = Path("cache/models/mel+cqt")
-NAMES = ("noise floor", "quiet flatness", "roll-off", "energy > 6 kHz", "tail slope", "quiet < 200 Hz")
 
 
 def enrolment_consistency(vectors: np.ndarray, enroll: np.ndarray) -> np.ndarray:
