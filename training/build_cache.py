@@ -82,6 +82,14 @@ def write_manifest(out: Path, command: str) -> dict:
     return manifest
 
 
+def write_centroids(folder: Path, centroids: np.ndarray, info: pd.DataFrame) -> None:
+    """A model's or system's instrument centroids (float16, one row per corpus instrument) and
+    the instruments they stand for (``instruments.json``), as the loader reads them."""
+    np.save(folder / "centroids.npy", centroids.astype(np.float16))
+    (folder / "instruments.json").write_text(
+        json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+
+
 def add_weights_hashes(out: Path) -> int:
     """Write ``weights_sha256`` into every model.json of ``out/models`` that lacks it (the
     weights untouched: the same embeddings, the same library folders), then the manifest."""
@@ -277,9 +285,7 @@ def main(argv=None) -> int:
         be.save(tmp / "models" / name)
         cents, info = instrument_centroids(be, bank_emb[name], aux["bank"].rows)
         centroids[name] = (cents, info)
-        np.save(tmp / "models" / name / "centroids.npy", cents.astype(np.float16))
-        (tmp / "models" / name / "instruments.json").write_text(
-            json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+        write_centroids(tmp / "models" / name, cents, info)
         say(f"{name}: back-end calibrated on {be.info['n_calibration_trials']} held-out trials, "
             f"{len(info)} instrument centroids")
     # the training logs of the shipped models (small), for the Training runs page of a fresh clone
@@ -456,9 +462,7 @@ def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, pr
         be.info["precision"] = precision
         be.save(tmp)
         cents, info = instrument_centroids(be, bank_emb[name], aux["bank"].rows)
-        np.save(tmp / "centroids.npy", cents.astype(np.float16))
-        (tmp / "instruments.json").write_text(
-            json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+        write_centroids(tmp, cents, info)
         if test is not None:
             e = embed_models({name: tmp}, test, EmbeddingStore(), precision, log=say)[name]
             atomic_save_npy(Path(out) / "embeddings" / f"{name.replace('/', '_')}_test.npy", e.astype(np.float16))
@@ -513,9 +517,7 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
         c, info = instrument_centroids(backends[m], bank[m], parts["bank"].rows)
         cents.append(c)
     cents = np.concatenate(cents, axis=1) / np.sqrt(len(cents))
-    np.save(folder / "centroids.npy", cents.astype(np.float16))
-    (folder / "instruments.json").write_text(
-        json.dumps(info.astype({"program": int, "bank": int, "gain_db": float}).to_dict(orient="records")))
+    write_centroids(folder, cents, info)
     for pname in evaluated:  # as evaluate scores a system: its members and fusion as saved
         rec = system_results(folder, parts[pname], store, precision, results.get("seed", SEED),
                              results["parts"][pname].get("n_draws", 5), log=say)

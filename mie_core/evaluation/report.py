@@ -228,7 +228,7 @@ def markdown_sources(res: dict) -> str:
     (:func:`mie_core.scoring.metrics.wilson_interval`): the draws reuse the same notes, so one
     draw's count is the honest n, and a source with one instrument (20 genuine trials) cannot
     tell 90 % from 80 %."""
-    from mie_core.scoring.metrics import wilson_interval
+    from mie_core.scoring.sources import verdict_intervals
 
     n_inst = res["instruments"]
     out = []
@@ -249,8 +249,7 @@ def markdown_sources(res: dict) -> str:
             n_t, n_n = r["before"][s].get("n_target", 0), r["before"][s].get("n_nontarget", 0)
             cells = [f"{100 * r[k][s]['eer']:.2f} | {100 * r[k][s]['genuine_accepted']:.1f} / "
                      f"{100 * r[k][s]['impostors_rejected']:.1f}" for k, _ in kinds]
-            ci = [wilson_interval(d["genuine_accepted"], n_t), wilson_interval(d["impostors_rejected"], n_n)]
-            interval = " / ".join(f"{100 * lo:.0f}-{100 * hi:.0f}" for lo, hi in ci)
+            interval = verdict_intervals({**d, "n_target": n_t, "n_nontarget": n_n})
             lines.append(f"| {label} | {n_t:.0f} / {n_n:.0f} | " + " | ".join(cells) + f" | {interval} |")
         if r.get("renders"):
             lines += ["", f"{name} on renders (EER %; genuine accepted / impostors rejected %): " + "; ".join(

@@ -39,6 +39,21 @@ def verdict_rates(llr: np.ndarray, target: np.ndarray, prior: float = 0.5) -> di
             "n_target": int(t.size), "n_nontarget": int(n.size)}
 
 
+def verdict_intervals(rates: dict, confidence: float = 0.95) -> str | None:
+    """"lo-hi / lo-hi" (whole percents): the Wilson intervals of a :func:`verdict_rates`
+    record's genuine-accepted and impostors-rejected rates on its counts (one draw's trials:
+    the draws reuse the same notes), or None where the record has no counts.
+
+    >>> verdict_intervals({"genuine_accepted": 0.9, "impostors_rejected": 0.95, "n_target": 20, "n_nontarget": 20})
+    '70-97 / 76-99'
+    """
+    if "n_target" not in rates or "n_nontarget" not in rates:
+        return None
+    spans = (metrics.wilson_interval(rates[k], rates[n], confidence)
+             for k, n in (("genuine_accepted", "n_target"), ("impostors_rejected", "n_nontarget")))
+    return " / ".join(f"{100 * lo:.0f}-{100 * hi:.0f}" for lo, hi in spans)
+
+
 def source_rates(llr: np.ndarray, target: np.ndarray, trial_source: np.ndarray, prior: float = 0.5) -> dict:
     """Per source (of the enrolled instrument): EER (ROCCH) and the verdict's rates."""
     llr, target, trial_source = np.asarray(llr, float), np.asarray(target, bool), np.asarray(trial_source)

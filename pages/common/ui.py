@@ -683,7 +683,7 @@ def real_calibration_table(ver, conditions: str = "auto") -> pd.DataFrame:
     collection, with its trials per draw and the rates' 95 % interval on them
     (:func:`mie_core.scoring.metrics.wilson_interval`: a collection of one instrument has 20
     genuine trials), beside the model's own calibration."""
-    from mie_core.scoring.metrics import wilson_interval
+    from mie_core.scoring.sources import verdict_intervals
 
     rc = ver.real_calibration
     figs = rc.figures(conditions)
@@ -697,10 +697,7 @@ def real_calibration_table(ver, conditions: str = "auto") -> pd.DataFrame:
                      "genuine accepted (%)": round(100 * h["genuine_accepted"], 1),
                      "impostors rejected (%)": round(100 * h["impostors_rejected"], 1),
                      "trials per draw": f"{h['n_target']:.0f} / {h['n_nontarget']:.0f}" if "n_target" in h else "n/a",
-                     "95 % interval (%)": " / ".join(
-                         "{:.0f}-{:.0f}".format(*(100 * x for x in wilson_interval(h[k], h[n])))
-                         for k, n in (("genuine_accepted", "n_target"), ("impostors_rejected", "n_nontarget")))
-                     if "n_target" in h else "n/a",
+                     "95 % interval (%)": verdict_intervals(h) or "n/a",
                      "with the model's own calibration (%)": f"{100 * b['genuine_accepted']:.1f} / "
                                                              f"{100 * b['impostors_rejected']:.1f}"})
     return pd.DataFrame(rows)
