@@ -225,7 +225,7 @@ def markdown_sources(res: dict) -> str:
     """The per-source tables of :func:`source_results` (EER %; genuine accepted / impostors
     rejected % at prior 0.5; means over the draws), with each source's trials per draw and the
     95 % Wilson interval of the pages' default's verdict rates on one draw's trials
-    (:func:`mie_core.scoring.metrics.wilson_interval`): the draws reuse the same notes, so one
+    (:func:`mie_core.scoring.sources.verdict_intervals`): the draws reuse the same notes, so one
     draw's count is the honest n, and a source with one instrument (20 genuine trials) cannot
     tell 90 % from 80 %."""
     from mie_core.scoring.sources import verdict_intervals

@@ -681,7 +681,7 @@ def real_calibration_table(ver, conditions: str = "auto") -> pd.DataFrame:
     """One row per real collection (and all together): EER and the verdict's rates at prior
     50 % in mode ``conditions``, everything fitted on real notes fitted without that
     collection, with its trials per draw and the rates' 95 % interval on them
-    (:func:`mie_core.scoring.metrics.wilson_interval`: a collection of one instrument has 20
+    (:func:`mie_core.scoring.sources.verdict_intervals`: a collection of one instrument has 20
     genuine trials), beside the model's own calibration."""
     from mie_core.scoring.sources import verdict_intervals
 
