@@ -188,6 +188,7 @@ def _print_rows(rows: list[dict], as_json: bool) -> None:
 
 def cmd_verify(args) -> int:
     from mie_core.data.pitch import note_midi, pitch_gaps
+    from mie_core.data.recording import recording_features
     from mie_core.service.verify import calibration_name, load_verifier, verify
 
     v = load_verifier(args.model, args.precision)
@@ -214,7 +215,8 @@ def cmd_verify(args) -> int:
         worst_t, worst_n = rc.worst(mode)
         print(f"calibration: {calibration_name(mode)} (on each real collection held out: genuine accepted >= "
               f"{100 * worst_t:.0f} %, impostors rejected >= {100 * worst_n:.0f} %)", file=sys.stderr)
-    res = verify(v, v.embed(ew), v.embed(tw), args.prior, conditions=mode)
+    res = verify(v, v.embed(ew), v.embed(tw), args.prior, conditions=mode, enrol_recording=recording_features(ew),
+                 test_recording=recording_features(tw))
     enrol_midi = np.array([note_midi(w) for w in ew])
     if not v.can_calibrate:
         print(f"note: {args.model} has no calibrated back-end: scores are cosines, no probability or verdict",

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from mie_core.data import pitch
+from mie_core.data.recording import recording_features
 from mie_core.explore import maps
 from mie_core.service import verify, workbench
 from mie_core.service.library import InstrumentLibrary
@@ -76,12 +77,14 @@ def enrol_section(entry, ver, state: dict, test_notes) -> None:
                             "every member model's notes: up to half a minute) ...", show_time=True):
                 if req["corpus"] is not None:
                     index, pitches = req["corpus"]
-                    emb = ui.system_embeddings(entry, ver, "test")
+                    emb, rec = ui.system_embeddings(entry, ver, "test"), ui.recording("test")
                     state.update(enrol=emb[index], enrol_name=req["name"], enrol_model=entry.name, enrol_rows=index,
-                                 enrol_pitch=pitches)
+                                 enrol_pitch=pitches, enrol_recording=None if rec is None else rec[index])
                 elif req["clips"]:
-                    state.update(enrol=ver.embed([x for _, x in req["clips"]]), enrol_name=req["name"],
-                                 enrol_model=entry.name, enrol_pitch=np.array([pitch.note_midi(x) for _, x in req["clips"]]))
+                    xs = [x for _, x in req["clips"]]
+                    state.update(enrol=ver.embed(xs), enrol_name=req["name"], enrol_model=entry.name,
+                                 enrol_pitch=np.array([pitch.note_midi(x) for x in xs]),
+                                 enrol_recording=recording_features(xs))
                 else:
                     st.warning("Upload at least one readable note first.")
         if req is not None:
@@ -165,7 +168,9 @@ def test_section(entry, ver, state: dict, default_thr: float, cents, cent_info, 
                 elapsed = time.perf_counter() - t0
                 if state.get("enrol") is not None:
                     r = verify.verify(ver, state["enrol"], e[None], prior if ver.can_calibrate else 0.5,
-                                      recalibration=recal, conditions=mode).iloc[0]
+                                      recalibration=recal, conditions=mode,
+                                      enrol_recording=state.get("enrol_recording"),
+                                      test_recording=recording_features([x])).iloc[0]
                     if ver.can_calibrate:
                         cal = verify.calibration_name(mode, recal is not None, r.get("studio_weight"))
                         accept, text = verify.verdict_text(name, state["enrol_name"], r, prior, cal)

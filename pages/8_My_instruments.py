@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mie_core.data import pitch
+from mie_core.data.recording import recording_features
 from mie_core.service import verify
 from mie_core.evaluation.embeddings import unit
 from mie_core.service.library import ENROLMENT_SOURCE, InstrumentLibrary
@@ -56,8 +57,9 @@ with ui.guard():
             elif not clips:
                 st.warning("Upload at least one readable note.")
             else:
-                lib.add(name.strip(), ver.embed([x for _, x in clips]), [n for n, _ in clips],
-                        pitches=[pitch.note_midi(x) for _, x in clips])
+                xs = [x for _, x in clips]
+                lib.add(name.strip(), ver.embed(xs), [n for n, _ in clips], pitches=[pitch.note_midi(x) for x in xs],
+                        recording=recording_features(xs))
                 said = f"Enrolled {name.strip()} from {len(clips)} clip(s)."
                 if done := lib.refresh_calibration(ver):
                     said += (f" Verdicts are now calibrated on your enrolments ({done['n_target']} genuine and "
@@ -116,7 +118,9 @@ with ui.guard():
             emb = ver.embed([x for _, x in clips])
         res = verify.identify_enrolled(ver, emb, enrolled, prior, recalibration=cal,
                                        test_midi=[pitch.note_midi(x) for _, x in clips], enrolled_midi=lib.pitches(),
-                                       conditions=mode if cal is None else "own")
+                                       conditions=mode if cal is None else "own",
+                                       recording=recording_features([x for _, x in clips]),
+                                       enrolled_recording=lib.recordings())
         res.insert(0, "file", [clips[i][0] for i in res["clip"]])
         table = verify.export_table(res)
         best = table[res.groupby("clip").cumcount().to_numpy() == 0]

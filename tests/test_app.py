@@ -472,27 +472,29 @@ def test_batch_clips_on_the_map_are_coloured_by_instrument_and_named_on_hover():
 @pytest.fixture
 def cache_with_real_calibration(tiny_cache, tmp_path, monkeypatch):
     """A copy of the tiny cache whose fused cqt_tiny has a real-notes calibration with the
-    recording-condition model, as the shipped systems have."""
+    recording-condition model over recording features, and the test notes' features beside
+    their embeddings, as the shipped systems and cache have."""
     import shutil
 
     from mie_core.scoring import condition
-    from mie_core.scoring.fusion import member_vectors
     from mie_core.service import workbench
     from mie_core.service.verify import RealCalibration, load_verifier
 
     cache = tmp_path / "cache"
     shutil.copytree(tiny_cache["cache"], cache)
     ver = load_verifier(cache / "models" / "cqt_tiny")
-    c = workbench.Cache(cache)
-    emb = ver.join(c.embeddings("cqt_tiny", "test"), c.embeddings("cqt_tiny_clean", "test"))
-    vec = member_vectors(*ver.fusion_members(emb))
-    third = len(vec) // 3
-    model = condition.fit_condition_model(vec[:third], vec[third:2 * third], vec[2 * third:])
+    rng = np.random.default_rng(0)
+    model = condition.fit_condition_model(*[rng.normal(3 * k, 1, (30, 6)) for k in range(3)], c=0.1, inputs="recording")
+    n_test = len(workbench.Cache(cache).notes("test"))
+    np.save(cache / "embeddings" / workbench.recording_file("test"), rng.normal(0, 1, (n_test, 6)).astype(np.float32))
     fig = {"eer": 0.05, "genuine_accepted": 0.95, "impostors_rejected": 0.92}
     figs = {"vsco2": fig, "iowa": {**fig, "impostors_rejected": 0.9}, "pooled": fig}
     RealCalibration("fusion", tuple(ver.fusion.fusion.weights), ver.fusion.fusion.offset, figs, figs,
                     {"sources": ["iowa", "vsco2"], "notes": 100, "instruments": {"vsco2": ["a"], "iowa": ["b"]}},
                     model, figs, {"wet": {"auto": {**fig, "eer": 0.12}}}).save(cache / "models" / "cqt_tiny")
+    from training.build_cache import rewrite_manifest
+
+    rewrite_manifest(cache, "--real-calibration-only")  # as the build step does: the new files hashed
     monkeypatch.setenv("MIE_CACHE", str(cache))
     monkeypatch.setenv("MIE_RUNS", str(tiny_cache["runs"]))
     monkeypatch.chdir(REPO)
@@ -514,6 +516,13 @@ def test_verify_chooses_the_calibration_by_how_the_clips_sound_by_default(cache_
     assert "On renders through unseen rooms, microphones and noise: EER 12.0 %" in line
     radio.set_value("own").run()
     assert "model's own calibration" in " ".join(c.value for c in at.caption)
+    # a corpus enrolment takes its notes' recording features from the cache, row for row
+    at.slider(key="enrol_n").set_value(3).run()
+    at.button(key="enrol_btn").click().run()
+    state = at.session_state["verify"]
+    shipped = np.load(cache_with_real_calibration / "embeddings" / "recording_test.npy")
+    np.testing.assert_array_equal(state["enrol_recording"], shipped[state["enrol_rows"]])
+    assert state["enrol_recording"].shape == (3, 6)
 
 
 def test_the_real_collections_table_says_each_collection_s_trials_and_interval():

@@ -106,6 +106,27 @@ def test_shipped_real_notes_fusions_are_the_systems_and_hold_on_every_held_out_s
 
 
 @needs_cache
+def test_shipped_condition_model_reads_the_recording_and_holds_every_source_under_8_percent():
+    """The shipped recording-condition model reads six recording features
+    (docs/experiments/studio-condition.md#signal-lmft); the cache ships them for the test notes
+    (the Verify page's corpus enrolments), one row per note, and the model hears those clean
+    renders as renders; held out, every real source scores under 8 % EER automatically (the
+    real-recordings issue's target) and clean renders as the own fusion does, within 0.5 points."""
+    from mie_core.service import workbench
+    from mie_core.service.verify import RealCalibration
+
+    rc = RealCalibration.load(REPO / "cache" / "models" / "mel+cqt")
+    assert rc.condition.inputs == "recording" and rc.condition.coef.shape == (3, 6)
+    rec = workbench.Cache(SHIPPED).recording("test")
+    assert rec.shape == (len(pd.read_parquet(SHIPPED / "embeddings" / "notes_test.parquet")), 6)
+    p = rc.condition.proba(rec).mean(0)
+    assert p[0] > 0.5 and p[2] < 0.3  # P(render) and P(studio) of clean renders
+    assert max(r["eer"] for s, r in rc.auto.items() if s != "pooled") < 0.08
+    test = rc.renders["test"]
+    assert test["auto"]["eer"] <= test["own"]["eer"] + 0.005
+
+
+@needs_cache
 def test_shipped_pairs_score_as_their_files_in_the_files_order():
     """The shipped pairs' files list the clean partner first (written so since the first
     release); loaded, the member order is the main model first. The fused LLRs of the shipped

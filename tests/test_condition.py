@@ -32,6 +32,42 @@ def test_condition_model_separates_three_conditions_and_round_trips():
         condition.fit_condition_model(render, room, studio[:, :3])
 
 
+def _recording_classes(rng, n=80):
+    """Six recording features per clip on unlike scales (dB, kHz, ratios): renders, rooms
+    (a higher noise floor) and studio notes (between, with a room's low rumble)."""
+    scale = np.array([10.0, 1.0, 3.0, 20.0, 0.1, 5.0])
+    shift = {"render": [-8, 0, 0, 0, 0, 0], "room": [0, 2, 0, 0, 0, 0], "studio": [0, 0, -3, 0, 0, 4]}
+    return [(rng.normal(0, 1, (n, 6)) + np.array(shift[c], float)) * scale for c in condition.CONDITIONS]
+
+
+def test_a_recording_model_standardises_on_the_renders_and_reads_the_features_as_they_come():
+    rng = np.random.default_rng(0)
+    classes = _recording_classes(rng)
+    m = condition.fit_condition_model(*classes, c=0.1, inputs="recording")
+    assert m.inputs == "recording"
+    test = _recording_classes(np.random.default_rng(1))
+    for k, x in enumerate(test):
+        assert (m.proba(x).argmax(axis=1) == k).mean() > 0.9
+    # the same fit on features standardised by hand (the renders' mean and std) with no scaling inside
+    renders = np.concatenate(classes[:2])
+    mu, sd = renders.mean(0), renders.std(0)
+    by_hand = condition.fit_condition_model(*[(x - mu) / sd for x in classes], c=0.1)
+    np.testing.assert_allclose(m.proba(test[2]), by_hand.proba((test[2] - mu) / sd), atol=1e-9)
+    # units do not matter: a feature in mdB instead of dB gives the same probabilities
+    milli = np.array([1000.0, 1, 1, 1, 1, 1])
+    m2 = condition.fit_condition_model(*[x * milli for x in classes], c=0.1, inputs="recording")
+    np.testing.assert_allclose(m2.proba(test[2] * milli), m.proba(test[2]), atol=1e-6)
+    again = condition.ConditionModel.from_dict(m.to_dict())
+    assert again.inputs == "recording"
+    np.testing.assert_allclose(again.proba(test[0]), m.proba(test[0]))
+    old = {k: v for k, v in m.to_dict().items() if k != "inputs"}  # a file from before: member vectors
+    assert condition.ConditionModel.from_dict(old).inputs == "members"
+    with pytest.raises(ValueError, match="reads one of"):
+        condition.ConditionModel.from_dict({**m.to_dict(), "inputs": "pitch"})
+    with pytest.raises(ValueError, match="reads 6 recording values per clip, not 4"):
+        m.proba(test[0][:, :4])
+
+
 def test_describe_names_the_condition_in_words_and_says_when_unsure():
     assert condition.describe(np.array([0.8, 0.1, 0.1])) == "sounds like a clean synthesized note"
     assert condition.describe(np.array([0.1, 0.7, 0.2])) == "sounds like a room or phone recording"
@@ -127,6 +163,44 @@ def test_verify_mixes_own_and_studio_weights_by_the_trials_studio_weight(fused_w
     shifted = verify(lowered, enrol, test, conditions="auto")
     np.testing.assert_allclose(shifted["llr"], auto["llr"] - s * m, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(verify(lowered, enrol, test, conditions="studio")["llr"], studio["llr"])
+
+
+def test_verify_weighs_each_trial_by_its_clips_recording_features(fused_with_real_calibration, tmp_path):
+    """The shipped condition model reads recording features: "auto" needs the test clips', the
+    trial's weight is min(enrolment's mean P(studio), test clip's), an enrolment kept without
+    them is weighed by the test clip alone, and a pair's file keeps the model as it is."""
+    from mie_core.service.verify import RealCalibration, verify
+
+    ver, emb = fused_with_real_calibration
+    model = condition.fit_condition_model(*_recording_classes(np.random.default_rng(0)), c=0.1, inputs="recording")
+    ver = dataclasses.replace(ver, real_calibration=dataclasses.replace(ver.real_calibration, condition=model))
+    render, room, studio = _recording_classes(np.random.default_rng(2), n=3)
+    test_rec = np.concatenate([render, room, studio])  # 9 clips, three of each
+    enrol, test = emb[:3], emb[10:19]
+    with pytest.raises(ValueError, match="recording features"):
+        verify(ver, enrol, test, conditions="auto")
+    assert "p_studio" not in verify(ver, enrol, test, conditions="own")  # no features: no words, the own fusion
+    own, studio_llr = (verify(ver, enrol, test, conditions=c)["llr"].to_numpy() for c in ("own", "studio"))
+    p_test = model.proba(test_rec)[:, condition.STUDIO]
+    for enrol_rec in (studio, render):
+        auto = verify(ver, enrol, test, conditions="auto", enrol_recording=enrol_rec, test_recording=test_rec)
+        s = np.minimum(model.proba(enrol_rec)[:, condition.STUDIO].mean(), p_test)
+        np.testing.assert_allclose(auto["studio_weight"], s, atol=1e-12)
+        np.testing.assert_allclose(auto["llr"], (1 - s) * own + s * studio_llr, atol=1e-9)
+        np.testing.assert_allclose(auto["p_studio"], p_test, atol=1e-12)
+    assert (auto["studio_weight"] < 0.2).all()  # a render enrolled: the own fusion for every trial
+    alone = verify(ver, enrol, test, conditions="auto", test_recording=test_rec)
+    np.testing.assert_allclose(alone["studio_weight"], p_test, atol=1e-12)
+    assert [c.split()[-2] for c in alone["condition"]][-3:] == ["studio"] * 3
+    import shutil
+
+    from mie_core.scoring.fusion import folder_kind
+
+    folder = shutil.copytree(ver.path, tmp_path / "cqt_tiny")  # with its clean partner: a pair's file order
+    assert folder_kind(folder) == "pair"
+    ver.real_calibration.save(folder)
+    back = RealCalibration.load(folder)
+    np.testing.assert_allclose(back.condition.proba(test_rec), model.proba(test_rec))
 
 
 def test_verify_refuses_a_mode_the_system_cannot_score(fused_with_real_calibration, tiny_cache):

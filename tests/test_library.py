@@ -55,6 +55,24 @@ def test_library_persists_plain_files_and_scores(tmp_path):
     assert not (tmp_path / "abc123" / index["my trumpet"]["file"]).exists()
 
 
+def test_the_library_keeps_each_enrolment_clips_recording_features(tmp_path):
+    """What the automatic calibration reads of an enrolment (its six recording features per
+    clip) survives a restart; an instrument enrolled before they were kept has None."""
+    emb, labels = clusters()
+    feats = np.random.default_rng(0).normal(size=(5, 6)) * [10, 1, 3, 20, 0.1, 5]
+    lib = InstrumentLibrary("abc123", tmp_path)
+    lib.add("my violin", emb[labels == 25][:5], ["v.wav"], recording=feats)
+    lib.add("my trumpet", emb[labels == 26][:5], ["t.wav"])
+    kept = InstrumentLibrary("abc123", tmp_path).recordings()
+    assert kept["my trumpet"] is None
+    np.testing.assert_allclose(kept["my violin"], feats, atol=1e-5 * np.abs(feats).max())  # 5 decimals in the JSON
+    with pytest.raises(ValueError, match="for 5 enrolment clips"):
+        lib.add("bad", emb[labels == 27][:5], ["b.wav"], recording=feats[:3])
+    with pytest.raises(ValueError, match="for 5 enrolment clips"):
+        lib.add("bad", emb[labels == 27][:5], ["b.wav"], recording=np.full((5, 6), np.nan))
+    assert lib.names() == ["my trumpet", "my violin"]
+
+
 def test_calibration_on_the_users_clips(tmp_path):
     emb, labels = clusters(1)
     be = backend.fit_backend(emb[labels < 20], labels[labels < 20], top_n=5)

@@ -55,3 +55,38 @@ def test_int16_renders_and_floats_give_the_same_numbers_and_a_short_clip_is_refu
     np.testing.assert_allclose(signal_features(q), signal_features(q.astype(np.float32) / 32768), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="at least 512 samples"):
         signal_features(np.zeros(100, np.float32))
+
+
+def test_the_store_computes_a_part_s_recording_features_once(tmp_path):
+    """EmbeddingStore.recording: the first call computes and writes, every later one reads the
+    same array without asking for the audio again; a clip shorter than a frame is padded."""
+    from mie_core.data.recording import recording_features
+    from mie_core.evaluation.embeddings import EmbeddingStore
+
+    clips = [note(1.0), note(0.5), note(0.01)]  # the last: 160 samples, under one 512-sample frame
+    store = EmbeddingStore(tmp_path)
+    first = store.recording("k1", lambda: clips)
+    assert first.shape == (3, len(NAMES)) and first.dtype == np.float32 and np.isfinite(first).all()
+    np.testing.assert_array_equal(first, recording_features(clips))
+
+    def no_audio():
+        raise AssertionError("read back, not computed again")
+
+    np.testing.assert_array_equal(store.recording("k1", no_audio), first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recording_k1.npy"]
+
+
+def test_a_cache_s_recording_features_must_match_its_notes(tmp_path):
+    import pandas as pd
+
+    from mie_core.service import workbench
+
+    (tmp_path / "embeddings").mkdir()
+    pd.DataFrame({"note_str": ["a", "b"]}).to_parquet(tmp_path / "embeddings" / "notes_test.parquet")
+    cache = workbench.Cache(tmp_path)
+    assert cache.recording("test") is None  # a cache built before them
+    np.save(tmp_path / "embeddings" / workbench.recording_file("test"), np.zeros((2, 6), np.float32))
+    assert workbench.Cache(tmp_path).recording("test").shape == (2, 6)
+    np.save(tmp_path / "embeddings" / workbench.recording_file("test"), np.zeros((3, 6), np.float32))
+    with pytest.raises(ValueError, match="not the six recording features of the 2 test notes"):
+        workbench.Cache(tmp_path).recording("test")

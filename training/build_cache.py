@@ -121,17 +121,24 @@ def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, 
     (:func:`mie_core.evaluation.report.source_results`); for a fused system also the
     recording-condition model and the automatic choice's figures (on each source held out,
     and on the clean test and wet parts), from the corpus's ``valid``, ``calib``, ``test`` and
-    ``wet`` parts."""
+    ``wet`` parts; and the test notes' recording features (``embeddings/recording_test.npy``),
+    which the condition model reads when the Verify page enrols a corpus instrument."""
     from mie_core.evaluation.report import source_results
     from mie_core.scoring.condition import ConditionModel
+    from mie_core.fileio import atomic_save_npy
     from mie_core.service.verify import RealCalibration
+    from mie_core.service.workbench import recording_file
 
     parts = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), ("valid", "calib", "test", "wet"), SPLIT)
-    res = source_results({name: out / "models" / name for name in REAL_CALIBRATED}, EmbeddingStore(), precision,
+    store = EmbeddingStore()
+    res = source_results({name: out / "models" / name for name in REAL_CALIBRATED}, store, precision,
                          seed, n_draws, log=print, condition_parts=(parts["valid"], parts["calib"]),
                          render_parts={"test": parts["test"], "wet": parts["wet"]})
     if res is None:
         raise SystemExit("--real-calibration-only: no real recordings here (python -m mie_core fetch)")
+    # the Verify page's corpus enrolments: the test notes' recording features, as the condition model reads them
+    atomic_save_npy(out / "embeddings" / recording_file("test"),
+                    store.recording(parts["test"].key, parts["test"].audio))
     fitted_on = {"sources": sorted(res["instruments"]), "instruments": res["instrument_names"], "notes": res["notes"],
                  "trials": res["trials"], "draws": n_draws, "seed": seed, "prior": 0.5,
                  "precision": resolve_precision(precision)}

@@ -1,7 +1,10 @@
 """How a clip was recorded, in six numbers that describe the recording rather than the
-instrument: the inputs of a recording-condition model that does not see the instrument
-(:mod:`mie_core.scoring.condition` sees the members' back-end vectors, which carry both;
-docs/experiments/studio-condition.md, "signal features").
+instrument: the inputs of the shipped recording-condition model
+(:mod:`mie_core.scoring.condition`, ``inputs="recording"``), which tells a render, a room or
+phone recording and a studio recording apart without seeing the instrument (the members'
+back-end vectors, its first inputs, carry both; docs/experiments/studio-condition.md,
+"signal features"). :func:`recording_features` gives them for many clips at once, as the
+pages and the library keep them beside each clip's embedding.
 
 Per clip (16 kHz mono, 512-sample Hann frames, hop 256): the noise floor (the 5th-percentile
 frame energy relative to the loudest frame, dB), the spectral flatness of the quietest fifth
@@ -51,3 +54,15 @@ def signal_features(x: np.ndarray, sr: int = 16000) -> list[float]:
             float(10 * np.log10(loud.mean(0)[f > 6000].sum() / loud.mean(0).sum())),
             float(np.polyfit(np.arange(len(tail)), tail, 1)[0]) if len(tail) > 2 else 0.0,
             float(10 * np.log10(quiet.mean(0)[f < 200].sum() / quiet.mean(0).sum()))]
+
+
+def recording_features(clips) -> np.ndarray:
+    """(n, 6) float32: :func:`signal_features` of each 16-kHz mono clip, in the order of :data:`NAMES`
+    (a clip shorter than one frame, 32 ms, padded with silence to one).
+
+    >>> t = np.arange(8000) / 16000
+    >>> recording_features([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 880 * t)]).shape
+    (2, 6)
+    """
+    rows = [signal_features(np.pad(x, (0, max(0, FRAME - len(x))))) for x in clips]
+    return np.asarray(rows, np.float32).reshape(len(rows), len(NAMES))

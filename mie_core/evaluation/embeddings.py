@@ -14,7 +14,11 @@ Key: ``<model hash>_<notes key>_<precision>.npy`` under ``data/embeddings`` (or
 * precision: ``fp32`` or ``bf16`` (autocast); ``auto`` resolves to bf16 where the CPU
   runs it natively (AVX-512 BF16 or AMX) and fp32 elsewhere (:func:`resolve_precision`).
 
-Files are float16 on disk (written to a temporary name, then renamed), and
+The same store keeps each part's recording features (:meth:`EmbeddingStore.recording`: six
+numbers per note that no model makes, :mod:`mie_core.data.recording`) as
+``recording_<notes key>.npy``, float32.
+
+Embedding files are float16 on disk (written to a temporary name, then renamed), and
 :meth:`EmbeddingStore.get` always returns what is on disk, also right after computing
 it, so the first caller sees the same numbers as every later one.
 
@@ -101,6 +105,17 @@ class EmbeddingStore:
             if not np.isfinite(emb).all():
                 raise ValueError(f"the model {model_path} gave non-finite embeddings; its weights may be corrupt")
             atomic_save_npy(path, emb.astype(np.float16))
+        return np.load(path).astype(np.float32)
+
+    def recording(self, key: str, audio: Callable[[], object]) -> np.ndarray:
+        """(n, 6) float32 recording features of the notes ``key`` names
+        (:func:`mie_core.data.recording.recording_features` of ``audio()``), computed once and
+        read back from then on, as :meth:`get` does embeddings."""
+        from mie_core.data.recording import recording_features
+
+        path = self.root / f"recording_{key}.npy"
+        if not path.exists():
+            atomic_save_npy(path, recording_features(audio()))
         return np.load(path).astype(np.float32)
 
 

@@ -3,8 +3,12 @@
 The fusion's own detector (:class:`mie_core.scoring.fusion.ConditionDetector`) knows two
 conditions, the clean renders and the same renders through the recording chain, and real
 studio notes fall between them ("16 % clean"). This model adds the third: a multinomial
-logistic regression over the members' back-end vectors
-(:func:`mie_core.scoring.fusion.member_vectors`), fitted on
+logistic regression over a clip's *inputs*, either the six numbers that describe its
+recording (``inputs="recording"``, :func:`mie_core.data.recording.recording_features`,
+standardised on the renders; shipped: they do not see the instrument, and every real source
+held out scores under 8 % EER, docs/experiments/studio-condition.md#signal-lmft) or the
+members' back-end vectors (``"members"``, :func:`mie_core.scoring.fusion.member_vectors`;
+the first model, which still loads), fitted on
 
 * ``render``: clean renders of training instruments (the ``bank`` part);
 * ``room``: the same notes through the training rooms' recording chain (``bankwet``);
@@ -33,45 +37,69 @@ RENDER, ROOM, STUDIO = 0, 1, 2
 # the words the pages use for each condition (a musician's, not the model's)
 WORDS = {"render": "a clean synthesized note", "room": "a room or phone recording", "studio": "a studio recording"}
 UNSURE_BELOW = 0.6  # below this top probability a clip is "between" conditions
+INPUTS = ("recording", "members")  # what a condition model reads of a clip (module docstring)
 
 
 @dataclass(frozen=True)
 class ConditionModel:
-    """``proba(v)``: (n, 3) P(render, room, studio) of clips from their (n, k) member vectors."""
+    """``proba(x)``: (n, 3) P(render, room, studio) of clips from their (n, k) inputs: the
+    six recording features (``inputs`` "recording", as they come: the renders' standardisation
+    is folded into ``coef`` and ``intercept``) or the members' back-end vectors ("members")."""
 
     coef: np.ndarray  # (3, k)
     intercept: np.ndarray  # (3,)
+    inputs: str = "members"
 
-    def proba(self, vectors: np.ndarray) -> np.ndarray:
-        z = np.atleast_2d(vectors).astype(np.float64) @ self.coef.T + self.intercept
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, np.float64))
+        if x.shape[1] != self.coef.shape[1]:
+            raise ValueError(f"the condition model reads {self.coef.shape[1]} {self.inputs} values per clip, "
+                             f"not {x.shape[1]}")
+        z = x @ self.coef.T + self.intercept
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
     def to_dict(self) -> dict:
-        return {"classes": list(CONDITIONS), "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
+        return {"classes": list(CONDITIONS), "inputs": self.inputs, "coef": self.coef.tolist(),
+                "intercept": self.intercept.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ConditionModel":
         coef, intercept = np.asarray(d["coef"], np.float64), np.asarray(d["intercept"], np.float64)
+        inputs = d.get("inputs", "members")  # a file from before the recording features
         if list(d.get("classes", CONDITIONS)) != list(CONDITIONS) or coef.ndim != 2 or coef.shape[0] != 3 \
                 or intercept.shape != (3,) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
             raise ValueError(f"not a condition model of the classes {CONDITIONS} (coef {coef.shape})")
-        return cls(coef, intercept)
+        if inputs not in INPUTS:
+            raise ValueError(f"a condition model reads one of {INPUTS}, not {inputs!r}")
+        return cls(coef, intercept, inputs)
 
 
-def fit_condition_model(render: np.ndarray, room: np.ndarray, studio: np.ndarray, c: float = 1.0) -> ConditionModel:
+def fit_condition_model(render: np.ndarray, room: np.ndarray, studio: np.ndarray, c: float = 1.0,
+                        inputs: str = "members") -> ConditionModel:
     """Multinomial logistic regression (L2, inverse strength ``c``) of the three classes'
-    (n_i, k) vectors, the classes weighted equally whatever their counts."""
+    (n_i, k) inputs, the classes weighted equally whatever their counts. Recording features
+    (``inputs`` "recording": dB, kHz and ratios on unlike scales) are standardised on the
+    renders (``render`` and ``room``, never the real notes) before the fit, and the scaling is
+    folded into the returned coefficients, so :meth:`ConditionModel.proba` takes them raw."""
     from sklearn.linear_model import LogisticRegression
 
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {INPUTS}, not {inputs!r}")
     xs = [np.atleast_2d(np.asarray(v, np.float64)) for v in (render, room, studio)]
     if any(len(x) == 0 for x in xs) or len({x.shape[1] for x in xs}) != 1:
-        raise ValueError(f"need vectors of one width for every condition, not {[x.shape for x in xs]}")
-    x = np.concatenate(xs)
+        raise ValueError(f"need inputs of one width for every condition, not {[x.shape for x in xs]}")
+    mu, sd = np.zeros(xs[0].shape[1]), np.ones(xs[0].shape[1])
+    if inputs == "recording":
+        renders = np.concatenate(xs[:2])
+        mu, sd = renders.mean(0), renders.std(0)
+        sd[sd == 0] = 1.0
+    x = (np.concatenate(xs) - mu) / sd
     y = np.concatenate([np.full(len(v), k) for k, v in enumerate(xs)])
     m = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
-    return ConditionModel(m.coef_.copy(), m.intercept_.copy())
+    coef = m.coef_ / sd
+    return ConditionModel(coef, m.intercept_ - coef @ mu, inputs)
 
 
 RULES = ("studio", "not-room")

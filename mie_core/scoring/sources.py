@@ -272,18 +272,21 @@ def auto_llrs(features: np.ndarray, target: np.ndarray, enrol_source: np.ndarray
 
 def measure_auto(feature_draws: list, draws: list, source_of_clip: np.ndarray, vectors: np.ndarray,
                  render: np.ndarray, room: np.ndarray, own_weights: np.ndarray, own_offset: float,
-                 prior: float = 0.5, c: float = 0.1, rule: str = "studio", margin: bool = False) -> dict:
+                 prior: float = 0.5, c: float = 0.1, rule: str = "studio", margin: bool = False,
+                 inputs: str = "members") -> dict:
     """:func:`measure_sources`' figures for the automatic choice (:func:`auto_llrs`): per source
     and pooled, means over draws of EER, both verdict rates and the mean studio weight, the
     condition model (:func:`mie_core.scoring.condition.fit_condition_model`, inverse strength
-    ``c``) fitted for each source on ``render`` and ``room`` (member vectors of renders, clean
-    and through rooms) and the real clips of the other sources (``vectors``, (n_clips, k));
+    ``c``) fitted for each source on ``render`` and ``room`` (the ``inputs`` of renders, clean
+    and through rooms: member vectors or recording features) and the real clips of the other
+    sources (``vectors``, (n_clips, k));
     ``rule``: a clip's studio weight (:func:`mie_core.scoring.condition.clip_weight`); ``margin``:
     the studio map lowered by :func:`unseen_margin` (:func:`auto_llrs`)."""
     from mie_core.scoring.condition import clip_weight, fit_condition_model
 
     source_of_clip = np.asarray(source_of_clip)
-    p_by = {str(s): clip_weight(fit_condition_model(render, room, vectors[source_of_clip != s], c), vectors, rule)
+    p_by = {str(s): clip_weight(fit_condition_model(render, room, vectors[source_of_clip != s], c, inputs), vectors,
+                                rule)
             for s in sorted(set(source_of_clip.tolist()))}
     recs = []
     for x, d in zip(feature_draws, draws):

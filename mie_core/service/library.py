@@ -3,7 +3,8 @@
 Kept across app restarts in a folder (``data/my_instruments`` or ``$MIE_LIBRARY``), one
 subfolder per model (its weights' hash), plain files only, nothing pickled::
 
-    <system hash>/library.json       {"instruments": {name: {"files": [...], "added": ..., "n": k}},
+    <system hash>/library.json       {"instruments": {name: {"files": [...], "added": ..., "n": k,
+                                                              "pitch": [...], "recording": [[6 numbers], ...]}},
                                       "calibration": [a, b] or null, "calibration_on": "llr",
                                       "calibration_auto": bool, "calibration_info": {...}}
     <system hash>/<id>.npy           float16 (k, width) raw embeddings of the enrolment clips
@@ -121,10 +122,12 @@ class InstrumentLibrary:
     def names(self) -> list[str]:
         return sorted(self._index()["instruments"])
 
-    def add(self, name: str, embeddings: np.ndarray, files: list[str], pitches=None) -> None:
+    def add(self, name: str, embeddings: np.ndarray, files: list[str], pitches=None, recording=None) -> None:
         """Enrol (or replace) ``name`` from raw embeddings (k, d) of its clips; ``pitches``: their
         estimated MIDI pitches (k,) (:func:`mie_core.data.pitch.note_midi`; NaN where none), kept so a
-        scored clip's distance to the enrolment's range can be given.
+        scored clip's distance to the enrolment's range can be given; ``recording``: their (k, 6)
+        recording features (:func:`mie_core.data.recording.recording_features`), kept so the
+        automatic choice of calibration can weigh the enrolment as it sounds.
 
         Names are compared by :func:`name_key`: ``name`` replaces an instrument of exactly that
         name, and is refused (ValueError) where another spelling of it is enrolled."""
@@ -139,6 +142,11 @@ class InstrumentLibrary:
             if p.size != len(emb):
                 raise ValueError(f"{p.size} pitches for {len(emb)} enrolment clips")
             rec["pitch"] = [None if not np.isfinite(v) else round(float(v), 3) for v in p]
+        if recording is not None:
+            r = np.asarray(recording, np.float64)
+            if r.ndim != 2 or len(r) != len(emb) or not np.isfinite(r).all():
+                raise ValueError(f"recording features of shape {r.shape} for {len(emb)} enrolment clips")
+            rec["recording"] = [[round(float(v), 5) for v in row] for row in r]
         with self.lock:
             idx = self._index()
             same = [n for n in idx["instruments"] if name_key(n) == name_key(name) and n != name]
@@ -165,6 +173,13 @@ class InstrumentLibrary:
         """Each instrument's enrolment pitches (MIDI; NaN where a clip had none, or for an
         instrument enrolled before pitches were kept)."""
         return {n: np.array([np.nan if v is None else v for v in r.get("pitch", [None] * r["n"])], np.float64)
+                for n, r in sorted(self._index()["instruments"].items())}
+
+    def recordings(self) -> dict[str, np.ndarray | None]:
+        """Each instrument's (k, 6) enrolment recording features, or None for an instrument
+        enrolled before they were kept (:func:`mie_core.service.verify.verify` then weighs the
+        trial by the test clip alone)."""
+        return {n: (np.asarray(r["recording"], np.float32) if r.get("recording") else None)
                 for n, r in sorted(self._index()["instruments"].items())}
 
     def remove(self, name: str) -> None:

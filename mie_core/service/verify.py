@@ -128,9 +128,9 @@ class RealCalibration:
             return self
         weights = tuple(np.asarray(self.weights)[feature_index(perm)].tolist())
         cond = self.condition
-        if cond is not None:
+        if cond is not None and cond.inputs == "members":  # recording features do not depend on the members
             cols = block_index(perm, pair_widths(cond.coef.shape[1], "a condition model"))
-            cond = ConditionModel(cond.coef[:, cols], cond.intercept)
+            cond = ConditionModel(cond.coef[:, cols], cond.intercept, cond.inputs)
         return dataclasses.replace(self, weights=weights, condition=cond)
 
     def save(self, folder: Path) -> None:
@@ -391,8 +391,33 @@ def identification_rates(q: np.ndarray, centroids: np.ndarray, info: pd.DataFram
 CONDITION_MODES = ("auto", "studio", "own")
 
 
+def studio_weights(model: ConditionModel, backends, enrols, tests, enrol_recording=None, test_recording=None):
+    """(P(render, room, studio) of each test clip (n, 3), each trial's studio weight (n,)):
+    the smaller of the enrolment's mean P(studio) and the test clip's
+    (:func:`mie_core.scoring.condition.trial_weight`), from what ``model`` reads: the members'
+    back-end vectors of the embeddings, or the clips' recording features. Without the test
+    clips' features, (None, None); without the enrolment's, the test clip's P(studio) alone.
+
+    >>> m = ConditionModel(np.array([[0, 0.0], [0, 0], [1, 0]]), np.zeros(3), "recording")
+    >>> p, s = studio_weights(m, None, None, None, np.array([[0.0, 0]]), np.array([[9.0, 0], [-9, 0]]))
+    >>> p.argmax(1).tolist(), s.round(2).tolist()
+    ([2, 0], [0.33, 0.0])
+    """
+    if model.inputs == "members":
+        enrol_x, test_x = member_vectors(backends, enrols), member_vectors(backends, tests)
+    else:
+        enrol_x, test_x = enrol_recording, test_recording
+    if test_x is None:
+        return None, None
+    p_test = model.proba(test_x)
+    if enrol_x is None or len(np.atleast_2d(enrol_x)) == 0:
+        return p_test, p_test[:, STUDIO]
+    return p_test, np.minimum(float(model.proba(enrol_x)[:, STUDIO].mean()), p_test[:, STUDIO])
+
+
 def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: float = DEFAULT_PRIOR,
-           recalibration: tuple[float, float] | None = None, conditions: str = "own") -> pd.DataFrame:
+           recalibration: tuple[float, float] | None = None, conditions: str = "own",
+           enrol_recording: np.ndarray | None = None, test_recording: np.ndarray | None = None) -> pd.DataFrame:
     """One row per test clip: ``score`` (the main model's AS-norm score; raw cosine without
     a back-end), ``llr`` (the calibrated log-likelihood ratio: the fused one of a fused
     system; NaN without calibration), ``probability`` (at ``prior``), ``accept``
@@ -409,7 +434,11 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
     studio notes, "auto" with both mixed per trial by the clips' studio weight
     (:mod:`mie_core.scoring.condition`; column ``studio_weight``). Where the condition model
     ships, every row also gets ``condition``: the test clip in words ("sounds like a studio
-    recording"), and ``p_render``, ``p_room``, ``p_studio``.
+    recording"), and ``p_render``, ``p_room``, ``p_studio``. The shipped condition model reads
+    the clips' recording features (:func:`mie_core.data.recording.recording_features` of the
+    same clips: ``enrol_recording`` (k, 6), ``test_recording`` (n, 6)); "auto" needs the test
+    clips'. An enrolment without them (one kept before they were) is weighed by the test
+    clip's P(studio) alone (:func:`studio_weights`).
 
     Without a back-end the score is the raw cosine to the enrolment's mean direction:
 
@@ -443,12 +472,14 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
         if conditions != "own":
             llr_studio = system_llr(backends, rc.applied(v).fusion, enrols, tests)[0]  # the studio weights
         if rc is not None and rc.condition is not None:
-            p_test = rc.condition.proba(member_vectors(backends, tests))
-            p_enrol = rc.condition.proba(member_vectors(backends, enrols))[:, STUDIO]
-            s = np.minimum(float(p_enrol.mean()), p_test[:, STUDIO])
-            for k, name in enumerate(CONDITIONS):
-                out[f"p_{name}"] = p_test[:, k]
-            out["condition"] = [describe(p) for p in p_test]
+            p_test, s = studio_weights(rc.condition, backends, enrols, tests, enrol_recording, test_recording)
+            if p_test is None and conditions == "auto":
+                raise ValueError(f"{Path(v.path).name}: conditions='auto' reads the test clips' recording features "
+                                 "(test_recording: mie_core.data.recording.recording_features of the clips)")
+            if p_test is not None:
+                for k, name in enumerate(CONDITIONS):
+                    out[f"p_{name}"] = p_test[:, k]
+                out["condition"] = [describe(p) for p in p_test]
         if conditions == "studio":
             llr = llr_studio
         elif conditions == "auto":
@@ -506,19 +537,23 @@ def identify(v: Verifier, emb: np.ndarray, top: int = 5, group_by: str = "progra
 def identify_enrolled(v: Verifier, emb: np.ndarray, enrolled: dict[str, np.ndarray],
                       prior: float = DEFAULT_PRIOR, recalibration: tuple[float, float] | None = None,
                       test_midi=None, enrolled_midi: dict[str, np.ndarray] | None = None,
-                      conditions: str = "own") -> pd.DataFrame:
+                      conditions: str = "own", recording: np.ndarray | None = None,
+                      enrolled_recording: dict[str, np.ndarray | None] | None = None) -> pd.DataFrame:
     """1:N identification against the user's enrolled instruments: one row per clip and
     enrolled instrument, with score, LLR and calibrated probability, most likely first per clip.
     With the clips' pitches ``test_midi`` (n,) and the enrolments' ``enrolled_midi`` (name ->
     (k,), :meth:`mie_core.service.library.InstrumentLibrary.pitches`), a ``pitch_gap`` column: semitones
     from the clip to that instrument's nearest enrolment note (:func:`mie_core.data.pitch.pitch_gaps`).
-    ``conditions``: as :func:`verify`. Ranked by the calibrated LLR (the verdict's own figure)
+    ``conditions``, ``recording`` (the clips' (n, 6) recording features) and
+    ``enrolled_recording`` (name -> (k, 6) or None, :meth:`mie_core.service.library.InstrumentLibrary.recordings`):
+    as :func:`verify`. Ranked by the calibrated LLR (the verdict's own figure)
     where there is one, else by the score."""
     from mie_core.data.pitch import pitch_gaps
 
     rows = []
     for name, enrol_emb in enrolled.items():
-        r = verify(v, enrol_emb, emb, prior, recalibration, conditions)
+        r = verify(v, enrol_emb, emb, prior, recalibration, conditions,
+                   (enrolled_recording or {}).get(name), recording)
         r.insert(0, "clip", np.arange(len(r)))
         r.insert(1, "instrument", name)
         if test_midi is not None and enrolled_midi is not None:

@@ -180,6 +180,19 @@ class Cache:
                              "`git checkout cache/`")
         return e
 
+    def recording(self, part: str = "test") -> np.ndarray | None:
+        """(n, 6) float32 recording features of a part's notes (:mod:`mie_core.data.recording`;
+        ``embeddings/recording_<part>.npy``, by ``training.build_cache --real-calibration-only``),
+        or None where the cache has none."""
+        path = self.root / "embeddings" / recording_file(part)
+        if not path.exists():
+            return None
+        r = np.load(path, allow_pickle=False).astype(np.float32)
+        if r.ndim != 2 or r.shape[1] != 6 or len(r) != len(self.notes(part)) or not np.isfinite(r).all():
+            raise ValueError(f"{path}: not the six recording features of the {len(self.notes(part))} {part} notes "
+                             f"(shape {r.shape}); rebuild the cache or `git checkout cache/`")
+        return r
+
     def problems(self) -> list[str]:
         """What :func:`verify_cache` finds wrong with this cache, sizes only (fast)."""
         return verify_cache(self.root, hashes=False) if self.exists else []
@@ -187,6 +200,11 @@ class Cache:
     def map_coords(self, model: str, method: str, part: str = "test") -> np.ndarray | None:
         p = self.root / "maps" / f"{model}_{part}_{method}.npy"
         return np.load(p) if p.exists() else None
+
+
+def recording_file(part: str) -> str:
+    """The cache's file of a part's recording features, under ``embeddings/``."""
+    return f"recording_{part}.npy"
 
 
 # embedding a note takes about 8x as long as rendering it in one process (measured in the app on

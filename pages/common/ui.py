@@ -363,6 +363,17 @@ def _shipped_embeddings(name: str, part: str) -> np.ndarray:
     return cache().embeddings(name, part)
 
 
+@st.cache_data(show_spinner=False)
+def _recording(root: str, part: str) -> np.ndarray | None:
+    return workbench.Cache(Path(root)).recording(part)
+
+
+def recording(part: str = "test") -> np.ndarray | None:
+    """(n, 6) recording features of a cache part's notes, row for row with its embeddings (what
+    the condition model reads of a corpus enrolment), or None where the cache has none."""
+    return _recording(str(workbench.cache_dir()), part)
+
+
 def system_embeddings(entry: workbench.ModelEntry, ver, part: str = "test") -> np.ndarray:
     """(n, width) embeddings of the evaluation notes as ``ver.embed`` gives them: for a fused
     shipped model or system, every member's from the cache side by side (a model's own as
