@@ -33,6 +33,18 @@ def test_the_lmft_recipe_loads_as_documented():
     assert abs(lam - cfg.head.lambda_min) < 0.05  # lambda reaches its floor at the last step, as the config says
 
 
+def test_the_variable_duration_recipe_differs_from_lmft_in_its_crops_alone():
+    import dataclasses
+
+    from training.config import load_config
+
+    lmft = load_config(REPO / "recipes" / "lmft" / "cqt122_lmft.yaml")
+    var = load_config(REPO / "recipes" / "lmft_var" / "cqt122_lmft_var.yaml")
+    assert (var.data.crop_min_s, var.data.crop_s) == (0.5, 4.0)
+    assert dataclasses.replace(var.data, crop_s=3.0, crop_min_s=0.0) == lmft.data
+    assert (var.optim, var.head, var.chain) == (lmft.optim, lmft.head, lmft.chain)
+
+
 SHIPPED = {"cqt122": "cqt122", "cqt122_clean": "cqt122/clean", "mel122": "mel122", "mel122_clean": "mel122/clean"}
 # how a run is executed, not what it learns: free to differ from the shipped model's record
 EXECUTION = {"name", "out_dir", "threads", "device", "precision", "eval_every", "ckpt_every", "log_every"}

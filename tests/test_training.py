@@ -409,6 +409,24 @@ def _held_batch(corpus_root, teacher_dir, *student_dirs):
                 for d in student_dirs]
 
 
+def test_variable_duration_batches_draw_their_length_and_leave_fixed_crops_alone(tiny_corpus):
+    """data.crop_min_s: each batch one length, uniform in crop_min_s..crop_s (several lengths
+    over a run, the same for a seed); without it the batches are those a fixed crop gives."""
+    from training.config import load_config
+    from training.data import SR, ClipSampler, load_corpus_sets
+
+    cfg = load_config(REPO / "training" / "configs" / "tiny.yaml", [f"data.corpus={tiny_corpus.root}"])
+    train, _, _ = load_corpus_sets(cfg)
+    varied = ClipSampler(train, 1.0, seed=7, crop_min_s=0.25)
+    lengths = [varied.batch(4)[0].shape[1] for _ in range(12)]
+    assert all(0.25 * SR <= n <= SR for n in lengths) and len(set(lengths)) > 6
+    again = ClipSampler(train, 1.0, seed=7, crop_min_s=0.25)
+    assert [again.batch(4)[0].shape[1] for _ in range(12)] == lengths
+    fixed, default = ClipSampler(train, 1.0, seed=7), ClipSampler(train, 1.0, seed=7, crop_min_s=0.0)
+    for _ in range(3):
+        np.testing.assert_array_equal(fixed.batch(4)[0], default.batch(4)[0])
+
+
 def test_distillation_pulls_wet_clips_to_where_the_teacher_puts_them_clean(reference_run, tiny_corpus, tmp_path):
     teacher = reference_run / "last"
     common = ["--init-from", str(teacher), "--set", "optim.steps=30", "--set", "optim.warmup_steps=3",
@@ -508,6 +526,7 @@ def test_bad_states_and_settings_are_one_line(reference_run, tmp_path, capsys):
     tiny = str(REPO / "training" / "configs" / "tiny.yaml")
     for setting, why in [("optim.lr=[1", "not YAML"), ("run.seed=-1", "run.seed must be from 0"),
                          ("data.crop_s=1000", "data.crop_s must be 0"), ("data.crop_s=0.001", "data.crop_s must be 0"),
+                         ("data.crop_min_s=5", "crop_min_s must be 0"), ("data.crop_min_s=0.01", "crop_min_s must be 0"),
                          ("optim.head_warmup_steps=-1", "head_warmup_steps")]:
         with pytest.raises(ConfigError, match=why):
             load_config(tiny, [setting])

@@ -42,6 +42,9 @@ class DataConfig:
         enough on a CPU; a GPU needs about one per spare core, the recording chain being
         the CPU's work). The batches depend on this number, not on timing.
     crop_s: length of a training clip in seconds (0 = the whole segment, as the paper).
+    crop_min_s: where > 0, each batch's clips are a length drawn uniformly from
+        crop_min_s..crop_s seconds (variable-duration training, as speaker verification
+        trains for short test utterances; real notes last 0.3-4 s); 0: always crop_s.
     augment: the paper's note concatenation (Sec. V-B-2) with probability concat_prob,
         segments of concat_min_s..concat_max_s seconds of trimmed notes.
     """
@@ -61,6 +64,7 @@ class DataConfig:
     valid_velocities: tuple = (25, 50, 75, 100, 127)
     valid_max_notes_per_instrument: int = 30
     crop_s: float = 1.0
+    crop_min_s: float = 0.0
     augment: bool = True
     concat_prob: float = 0.5
     concat_min_s: float = 3.0
@@ -88,6 +92,9 @@ class DataConfig:
         if self.crop_s and not MIN_CROP_S <= self.crop_s <= MAX_SEGMENT_S:
             raise ConfigError(f"data.crop_s must be 0 (whole segments) or from {MIN_CROP_S} to {MAX_SEGMENT_S} s, "
                               f"not {self.crop_s!r}")
+        if self.crop_min_s and not (self.crop_s and MIN_CROP_S <= self.crop_min_s <= self.crop_s):
+            raise ConfigError(f"data.crop_min_s must be 0 (a fixed crop) or from {MIN_CROP_S} s to data.crop_s "
+                              f"({self.crop_s!r}), not {self.crop_min_s!r}")
         if not self.concat_max_s <= MAX_SEGMENT_S:
             raise ConfigError(f"data.concat_max_s must be at most {MAX_SEGMENT_S} s, not {self.concat_max_s!r}")
         if not 0 <= self.concat_prob <= 1:
@@ -104,7 +111,7 @@ class DataConfig:
                      "valid_max_notes_per_instrument", "render_workers", "batch_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"data.{name} must be >= 0, not {getattr(self, name)}")
-        for name in ("crop_s", "concat_min_s", "concat_max_s", "trim_top_db", "concat_prob"):
+        for name in ("crop_s", "crop_min_s", "concat_min_s", "concat_max_s", "trim_top_db", "concat_prob"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"data.{name} must be a finite number")
         if not 0 <= self.performed_share <= 1:

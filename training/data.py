@@ -4,7 +4,8 @@ The training notes (int16, 128 kB per 4-s note) are rendered with every core at 
 start of a run; each training clip is then made from memory by :class:`ClipSampler`:
 
 * with probability ``1 - concat_prob`` a plain note: a crop of ``crop_s`` seconds
-  placed uniformly inside the note's non-silent region;
+  placed uniformly inside the note's non-silent region (with ``crop_min_s`` > 0, each
+  batch's crop length drawn uniformly from ``crop_min_s``..``crop_s``);
 * otherwise the paper's augmentation: trimmed notes of the same instrument are
   concatenated up to a segment of ``concat_min_s``..``concat_max_s`` s
   (:func:`mie_core.augment.concat.concat_notes`) and a ``crop_s`` crop is taken from it;
@@ -189,13 +190,17 @@ class ClipSampler:
 
     def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
                  concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
-                 chain=None, chain_share: float = 1.0, keep_clean: bool = False, keep_pitch: bool = False):
+                 chain=None, chain_share: float = 1.0, keep_clean: bool = False, keep_pitch: bool = False,
+                 crop_min_s: float = 0.0):
         self.notes = notes
         self.keep_clean = bool(keep_clean)  # batch() also returns the clips as they were before the chain
         self.keep_pitch = bool(keep_pitch)  # batch() also returns each clip's MIDI pitch (-1: several notes)
         self.chain = chain  # a mie_core.augment.chain.RecordingChain, or None
         self.chain_share = float(chain_share)  # the share of clips that go through it (the rest stay clean)
         self.crop = int(round(crop_s * SR)) if crop_s > 0 else notes.audio.shape[1]
+        self.crop_max = self.crop
+        # variable duration: each batch draws its length (only then: fixed-crop batches are unchanged)
+        self.crop_min = int(round(crop_min_s * SR)) if crop_min_s > 0 and crop_s > 0 else 0
         self.augment = augment_on
         self.concat_prob = concat_prob if augment_on else 0.0
         self.concat_min = int(round(concat_min_s * SR))
@@ -233,10 +238,13 @@ class ClipSampler:
         return x, inst, fam, pitch
 
     def batch(self, size: int) -> tuple:
-        """(waves float32 (size, crop), instrument (size,), family (size,)), then with
+        """(waves float32 (size, crop), instrument (size,), family (size,)) (``crop``: this
+        batch's length where it varies), then with
         ``keep_clean`` the same clips before the chain (size, crop), then with ``keep_pitch``
         each clip's MIDI pitch (size,) int64 (-1: several notes). Neither extra draws from
         the generator: batches are the same either way."""
+        if self.crop_min:
+            self.crop = int(self.rng.integers(self.crop_min, self.crop_max + 1))
         xs = np.empty((size, self.crop), dtype=np.float32)
         yi = np.empty(size, dtype=np.int64)
         yf = np.empty(size, dtype=np.int64)

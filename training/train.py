@@ -456,7 +456,8 @@ def run(args) -> int:
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
                           chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share,
-                          keep_clean=teacher is not None, keep_pitch=cfg.head.pitch_weight > 0)
+                          keep_clean=teacher is not None, keep_pitch=cfg.head.pitch_weight > 0,
+                          crop_min_s=cfg.data.crop_min_s)
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
     average = None  # {"from_step", "count", "model"}: the weights' running mean (run.average_from_step)
     if state is not None:
