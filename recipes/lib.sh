@@ -35,3 +35,16 @@ finetune() {
   else $PY -m training.train --config "$config" --init-from "$init" ${MAX_MINUTES:+--max-minutes $MAX_MINUTES} \
     ${THREADS:+--set run.threads=$THREADS}; fi
 }
+# `member_systems RUN MEMBER OUT NAME=MEMBERS...`: a copy of the shipped cache (RUN/system_cache)
+# with RUN/last as the member MEMBER (e.g. cqt122/lmftvar), each system NAME=MEMBERS built there,
+# all evaluated beside the shipped mel+cqt on identical trials (clean, wet, real by source) into OUT.
+member_systems() {
+  local run=$1 member=$2 out=$3; shift 3
+  local c=$run/system_cache args=() models=()
+  for spec in "$@"; do args+=(--system "$spec"); models+=(--model "${spec%%=*}=$c/models/${spec%%=*}"); done
+  rm -rf "$c" && cp -a cache "$c"
+  $PY -m training.build_cache --members-only --out "$c" --member "$member=$run/last"
+  $PY -m training.build_cache --systems-only --out "$c" "${args[@]}"
+  $PY -m mie_core evaluate --model mel+cqt=cache/models/mel+cqt "${models[@]}" \
+    --parts test,wet,real --no-probing --out "$out"
+}

@@ -16,12 +16,6 @@ if on 3; then
   $PY benchmarks/real_members.py --model clean=cache/models/cqt122/clean --model clean_lmft=$RUN/last
 fi
 if on 4; then
-  C=$RUN/system_cache
-  rm -rf $C && cp -a cache $C
-  $PY -m training.build_cache --members-only --out $C --member cqt122/cleanlmft=$RUN/last
-  $PY -m training.build_cache --systems-only --out $C \
-    --system in_place=cqt122,cqt122/lmft,cqt122/cleanlmft,mel122/clean \
-    --system beside=cqt122,cqt122/lmft,cqt122/clean,cqt122/cleanlmft,mel122/clean
-  $PY -m mie_core evaluate --model mel+cqt=cache/models/mel+cqt --model in_place=$C/models/in_place \
-    --model beside=$C/models/beside --parts test,wet,real --no-probing --out recipes/lmft_clean/results/system
+  member_systems $RUN cqt122/cleanlmft recipes/lmft_clean/results/system \
+    in_place=cqt122,cqt122/lmft,cqt122/cleanlmft,mel122/clean beside=cqt122,cqt122/lmft,cqt122/clean,cqt122/cleanlmft,mel122/clean
 fi

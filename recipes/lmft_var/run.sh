@@ -18,10 +18,5 @@ if on 3; then
   $PY benchmarks/real_members.py --model lmft=cache/models/cqt122/lmft --model lmft_var=$RUN/last
 fi
 if on 4; then
-  C=$RUN/system_cache
-  rm -rf $C && cp -a cache $C
-  $PY -m training.build_cache --members-only --out $C --member cqt122/lmftvar=$RUN/last
-  $PY -m training.build_cache --systems-only --out $C --system in_place=cqt122,cqt122/lmftvar,cqt122/clean,mel122/clean
-  $PY -m mie_core evaluate --model mel+cqt=cache/models/mel+cqt --model in_place=$C/models/in_place \
-    --parts test,wet,real --no-probing --out recipes/lmft_var/results/system
+  member_systems $RUN cqt122/lmftvar recipes/lmft_var/results/system in_place=cqt122,cqt122/lmftvar,cqt122/clean,mel122/clean
 fi
