@@ -1,7 +1,12 @@
 """The recording-condition model on six signal features instead of the members' back-end
 vectors: does it tell a studio recording from a room one on a source unlike the others?
 
-    python benchmarks/studio_signal.py [--c 0.1]
+    python benchmarks/studio_signal.py [--c 0.1] [--margin] [--features both]
+
+The default is what ships (``mie_core.evaluation.report.CONDITION_INPUTS``: the model on the
+recording features, no margin; docs/experiments/studio-condition.md#signal-lmft); the
+features come from the one store (``EmbeddingStore.recording``: minutes the first time for
+the rendered parts, then seconds).
 
 Per clip (16 kHz, 512-sample frames): the noise floor (5th-percentile frame energy re. the
 loudest, dB), the spectral flatness of the quietest fifth of frames, the 99 % roll-off of the
@@ -30,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import _common  # noqa: F401  (puts the repository on the path)
-from mie_core.data.recording import NAMES, signal_features
+from mie_core.data.recording import NAMES
 
 SYSTEM = Path("cache/models/mel+cqt")
 
@@ -86,7 +91,6 @@ def main() -> int:
     p.add_argument("--features", choices=("signal", "both"), default="signal",
                    help="both: the six signal features beside the members' back-end vectors")
     p.add_argument("--margin", action="store_true", help="the studio map lowered by sources.unseen_margin")
-    p.add_argument("--keep", help="an .npz to keep the signal features in (read back when there)")
     p.add_argument("--qmf", action="store_true", help="the features as quality measures in the studio weights")
     args = p.parse_args()
     from sklearn.preprocessing import StandardScaler
@@ -104,11 +108,8 @@ def main() -> int:
     names = ("valid", "calib") + (() if args.no_renders or args.qmf else ("test", "wet"))
     parts = load_parts(Corpus.load(default_corpus_dir()), names, "program_disjoint")
     parts["real"] = real_sources_part()
-    kept = dict(np.load(args.keep)) if args.keep and Path(args.keep).exists() else {}
-    feats = {n: kept[part.key] if part.key in kept else np.array([signal_features(x) for x in part.audio()])
-             for n, part in parts.items()}
-    if args.keep:
-        np.savez(args.keep, **{part.key: feats[n] for n, part in parts.items()})
+    # through the one store (computed once, as the cache build and evaluate read them)
+    feats = {n: store.recording(part.key, part.audio) for n, part in parts.items()}
     real = parts["real"]
 
     def members_of(part):  # (back-ends, members' embeddings), through the one store
@@ -123,10 +124,12 @@ def main() -> int:
         return quality_measures(trial_feats, draws, real.rows["source"].to_numpy(), z["real"], len(backends),
                                 [b.vectors(e) for b, e in zip(backends, members)])
     if args.features == "both":
-        z = {n: np.hstack([v, fusion.member_vectors(*members_of(parts[n]))]) for n, v in z.items()}
+        x, inputs = {n: np.hstack([v, fusion.member_vectors(*members_of(parts[n]))]) for n, v in z.items()}, "members"
+    else:  # as the shipped model: raw features, standardised on the renders inside the fit
+        x, inputs = feats, "recording"
     own = ver.fusion.fusion
-    res = sources.measure_auto(trial_feats, draws, real.rows["source"].to_numpy(), z["real"], z["valid"], z["calib"],
-                               own.weights, own.offset, c=args.c, margin=args.margin)
+    res = sources.measure_auto(trial_feats, draws, real.rows["source"].to_numpy(), x["real"], x["valid"], x["calib"],
+                               own.weights, own.offset, c=args.c, margin=args.margin, inputs=inputs)
     print(f"mel+cqt, condition model on {args.features} features (C {args.c:g}"
           f"{', margin' if args.margin else ''}); each source held out:")
     for s, r in res.items():
@@ -137,10 +140,10 @@ def main() -> int:
     from mie_core.scoring.condition import STUDIO, fit_condition_model
     from mie_core.scoring.sources import fit_real_fusion
 
-    model = fit_condition_model(z["valid"], z["calib"], z["real"], c=args.c)
+    model = fit_condition_model(x["valid"], x["calib"], x["real"], c=args.c, inputs=inputs)
     studio = fusion.Fusion(*fit_real_fusion(trial_feats, draws))
     if args.margin:
-        m = sources.auto_margin(trial_feats, draws, real.rows["source"].to_numpy(), model.proba(z["real"])[:, STUDIO],
+        m = sources.auto_margin(trial_feats, draws, real.rows["source"].to_numpy(), model.proba(x["real"])[:, STUDIO],
                                 own.weights, own.offset)
         studio = fusion.Fusion(studio.weights, studio.offset - m)
         print(f"margin fitted on every source: {m:.2f}")
@@ -150,7 +153,7 @@ def main() -> int:
         b, mem = members_of(part)
         d = protocol.protocol_draws(part.rows["instrument_str"].to_numpy(), 0, 5)
         f = [fusion.trial_features(b, ver.fusion, mem, x) for x in d]
-        p_studio = model.proba(z[name])[:, STUDIO]
+        p_studio = model.proba(x[name])[:, STUDIO]
         rates = mode_rates(f, d, own, studio, p_studio)
         print(f"  {name:5s} mean P(studio) {p_studio.mean():.2f}  " + "  ".join(
             f"{m} {100 * r['eer']:.2f} ({100 * r['genuine_accepted']:.1f} / {100 * r['impostors_rejected']:.1f})"
