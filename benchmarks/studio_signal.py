@@ -4,7 +4,7 @@ vectors: does it tell a studio recording from a room one on a source unlike the 
     python benchmarks/studio_signal.py [--c 0.1] [--margin] [--features both]
 
 The default is what ships (``mie_core.evaluation.report.CONDITION_INPUTS``: the model on the
-recording features, no margin; docs/experiments/studio-condition.md#signal-lmft); the
+recording features beside the member vectors, no margin; docs/experiments/studio-condition.md#both); the
 features come from the one store (``EmbeddingStore.recording``: minutes the first time for
 the rendered parts, then seconds).
 
@@ -88,8 +88,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--c", type=float, default=0.1, help="the model's inverse L2 strength")
     p.add_argument("--no-renders", action="store_true", help="skip the clean and wet renders' cost")
-    p.add_argument("--features", choices=("signal", "both"), default="signal",
-                   help="both: the six signal features beside the members' back-end vectors")
+    p.add_argument("--features", choices=("signal", "both"), default="both",
+                   help="both (shipped): the six signal features beside the members' back-end vectors; "
+                        "signal: the features alone")
     p.add_argument("--margin", action="store_true", help="the studio map lowered by sources.unseen_margin")
     p.add_argument("--qmf", action="store_true", help="the features as quality measures in the studio weights")
     args = p.parse_args()
@@ -123,9 +124,11 @@ def main() -> int:
     if args.qmf:
         return quality_measures(trial_feats, draws, real.rows["source"].to_numpy(), z["real"], len(backends),
                                 [b.vectors(e) for b, e in zip(backends, members)])
+    # raw features, standardised on the renders inside the fit (as the shipped model)
     if args.features == "both":
-        x, inputs = {n: np.hstack([v, fusion.member_vectors(*members_of(parts[n]))]) for n, v in z.items()}, "members"
-    else:  # as the shipped model: raw features, standardised on the renders inside the fit
+        x = {n: np.hstack([v, fusion.member_vectors(*members_of(parts[n]))]) for n, v in feats.items()}
+        inputs = "recording+members"
+    else:
         x, inputs = feats, "recording"
     own = ver.fusion.fusion
     res = sources.measure_auto(trial_feats, draws, real.rows["source"].to_numpy(), x["real"], x["valid"], x["calib"],

@@ -203,6 +203,47 @@ def test_verify_weighs_each_trial_by_its_clips_recording_features(fused_with_rea
     np.testing.assert_allclose(back.condition.proba(test_rec), model.proba(test_rec))
 
 
+def test_a_model_of_both_inputs_scales_the_recording_alone_and_survives_a_pair_s_file(fused_with_real_calibration,
+                                                                                      tmp_path):
+    """"recording+members" (shipped): the six recording features, standardised on the renders,
+    then the member vectors as they are; verify reads both, and a pair's file (its members in
+    the file's order) gives the same probabilities back."""
+    import shutil
+
+    from mie_core.scoring.fusion import member_vectors
+    from mie_core.service.verify import RealCalibration, verify
+
+    ver, emb = fused_with_real_calibration
+    backends, members = ver.fusion_members(emb)
+    vec = member_vectors(backends, members)
+    rng = np.random.default_rng(3)
+    rec = np.concatenate(_recording_classes(rng, n=len(vec) // 3 + 1))[:len(vec)]
+    x = np.hstack([rec, vec])
+    third = len(x) // 3
+    model = condition.fit_condition_model(x[:third], x[third:2 * third], x[2 * third:], c=0.1,
+                                          inputs="recording+members")
+    renders = x[:2 * third]
+    mu, sd = renders[:, :6].mean(0), renders[:, :6].std(0)
+    scaled = [np.hstack([(v[:, :6] - mu) / sd, v[:, 6:]]) for v in (x[:third], x[third:2 * third], x[2 * third:])]
+    by_hand = condition.fit_condition_model(*scaled, c=0.1)
+    np.testing.assert_allclose(model.proba(x), by_hand.proba(np.hstack([(x[:, :6] - mu) / sd, x[:, 6:]])), atol=1e-9)
+    ver = dataclasses.replace(ver, real_calibration=dataclasses.replace(ver.real_calibration, condition=model))
+    enrol, test = slice(0, 3), slice(10, 30)
+    auto = verify(ver, emb[enrol], emb[test], conditions="auto", enrol_recording=rec[enrol], test_recording=rec[test])
+    p = model.proba(x)[:, condition.STUDIO]
+    np.testing.assert_allclose(auto["studio_weight"], np.minimum(p[enrol].mean(), p[test]), atol=1e-12)
+    folder = shutil.copytree(ver.path, tmp_path / "cqt_tiny")
+    ver.real_calibration.save(folder)
+    np.testing.assert_allclose(RealCalibration.load(folder).condition.proba(x), model.proba(x), atol=1e-12)
+    import json
+
+    filed = np.asarray(json.loads((folder / "real_calibration.json").read_text())["condition"]["coef"])
+    half = (filed.shape[1] - 6) // 2  # the file holds the clean partner's vectors first, the recording's in place
+    np.testing.assert_allclose(filed[:, :6], model.coef[:, :6])
+    np.testing.assert_allclose(filed[:, 6:6 + half], model.coef[:, 6 + half:])
+    np.testing.assert_allclose(filed[:, 6 + half:], model.coef[:, 6:6 + half])
+
+
 def test_verify_refuses_a_mode_the_system_cannot_score(fused_with_real_calibration, tiny_cache):
     from mie_core.service.verify import load_verifier, verify
 

@@ -3,12 +3,12 @@
 The fusion's own detector (:class:`mie_core.scoring.fusion.ConditionDetector`) knows two
 conditions, the clean renders and the same renders through the recording chain, and real
 studio notes fall between them ("16 % clean"). This model adds the third: a multinomial
-logistic regression over a clip's *inputs*, either the six numbers that describe its
-recording (``inputs="recording"``, :func:`mie_core.data.recording.recording_features`,
-standardised on the renders; shipped: they do not see the instrument, and every real source
-held out scores under 8 % EER, docs/experiments/studio-condition.md#signal-lmft) or the
-members' back-end vectors (``"members"``, :func:`mie_core.scoring.fusion.member_vectors`;
-the first model, which still loads), fitted on
+logistic regression over a clip's *inputs*: the six numbers that describe its recording
+(``inputs="recording"``, :func:`mie_core.data.recording.recording_features`, standardised
+on the renders), the members' back-end vectors (``"members"``,
+:func:`mie_core.scoring.fusion.member_vectors`; the first model, which still loads), or both
+side by side (``"recording+members"``, shipped: both verdict rates at 90 % or more on every
+real source held out, docs/experiments/studio-condition.md#both), fitted on
 
 * ``render``: clean renders of training instruments (the ``bank`` part);
 * ``room``: the same notes through the training rooms' recording chain (``bankwet``);
@@ -37,14 +37,18 @@ RENDER, ROOM, STUDIO = 0, 1, 2
 # the words the pages use for each condition (a musician's, not the model's)
 WORDS = {"render": "a clean synthesized note", "room": "a room or phone recording", "studio": "a studio recording"}
 UNSURE_BELOW = 0.6  # below this top probability a clip is "between" conditions
-INPUTS = ("recording", "members")  # what a condition model reads of a clip (module docstring)
+# what a condition model reads of a clip (module docstring); "recording+members": the six
+# recording features, then the members' back-end vectors, side by side
+INPUTS = ("recording", "members", "recording+members")
+N_RECORDING = 6  # recording features per clip (mie_core.data.recording.NAMES)
 
 
 @dataclass(frozen=True)
 class ConditionModel:
     """``proba(x)``: (n, 3) P(render, room, studio) of clips from their (n, k) inputs: the
     six recording features (``inputs`` "recording", as they come: the renders' standardisation
-    is folded into ``coef`` and ``intercept``) or the members' back-end vectors ("members")."""
+    is folded into ``coef`` and ``intercept``), the members' back-end vectors ("members"), or
+    both side by side, the recording features first ("recording+members")."""
 
     coef: np.ndarray  # (3, k)
     intercept: np.ndarray  # (3,)
@@ -82,7 +86,8 @@ def fit_condition_model(render: np.ndarray, room: np.ndarray, studio: np.ndarray
     (n_i, k) inputs, the classes weighted equally whatever their counts. Recording features
     (``inputs`` "recording": dB, kHz and ratios on unlike scales) are standardised on the
     renders (``render`` and ``room``, never the real notes) before the fit, and the scaling is
-    folded into the returned coefficients, so :meth:`ConditionModel.proba` takes them raw."""
+    folded into the returned coefficients, so :meth:`ConditionModel.proba` takes them raw
+    (with "recording+members", the first :data:`N_RECORDING` columns alone)."""
     from sklearn.linear_model import LogisticRegression
 
     if inputs not in INPUTS:
@@ -91,9 +96,10 @@ def fit_condition_model(render: np.ndarray, room: np.ndarray, studio: np.ndarray
     if any(len(x) == 0 for x in xs) or len({x.shape[1] for x in xs}) != 1:
         raise ValueError(f"need inputs of one width for every condition, not {[x.shape for x in xs]}")
     mu, sd = np.zeros(xs[0].shape[1]), np.ones(xs[0].shape[1])
-    if inputs == "recording":
-        renders = np.concatenate(xs[:2])
-        mu, sd = renders.mean(0), renders.std(0)
+    if inputs != "members":
+        k = N_RECORDING if inputs == "recording+members" else xs[0].shape[1]
+        renders = np.concatenate(xs[:2])[:, :k]
+        mu[:k], sd[:k] = renders.mean(0), renders.std(0)
         sd[sd == 0] = 1.0
     x = (np.concatenate(xs) - mu) / sd
     y = np.concatenate([np.full(len(v), k) for k, v in enumerate(xs)])

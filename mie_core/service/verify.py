@@ -45,7 +45,7 @@ from mie_core.fileio import atomic_write_text
 from mie_core.scoring.fusion import (FUSION_FILE, PAIR_FILE_ORDER, PAIR_TO_FILE, PARTNER_DIR, Fusion, QualityFusion,
                                      block_index, feature_index, folder_kind, member_vectors, pair_widths, system_llr)
 from mie_core.scoring.backend import Backend, logit, sigmoid
-from mie_core.scoring.condition import CONDITIONS, STUDIO, ConditionModel, describe, mixed_llr
+from mie_core.scoring.condition import CONDITIONS, N_RECORDING, STUDIO, ConditionModel, describe, mixed_llr
 
 DEFAULT_PRIOR = 0.5
 REAL_CALIBRATION_FILE = "real_calibration.json"
@@ -128,8 +128,10 @@ class RealCalibration:
             return self
         weights = tuple(np.asarray(self.weights)[feature_index(perm)].tolist())
         cond = self.condition
-        if cond is not None and cond.inputs == "members":  # recording features do not depend on the members
-            cols = block_index(perm, pair_widths(cond.coef.shape[1], "a condition model"))
+        if cond is not None and cond.inputs != "recording":  # recording features do not depend on the members
+            k = N_RECORDING if cond.inputs == "recording+members" else 0  # the member vectors follow them
+            cols = np.concatenate([np.arange(k), k + block_index(perm, pair_widths(cond.coef.shape[1] - k,
+                                                                                  "a condition model"))])
             cond = ConditionModel(cond.coef[:, cols], cond.intercept, cond.inputs)
         return dataclasses.replace(self, weights=weights, condition=cond)
 
@@ -405,8 +407,11 @@ def studio_weights(model: ConditionModel, backends, enrols, tests, enrol_recordi
     """
     if model.inputs == "members":
         enrol_x, test_x = member_vectors(backends, enrols), member_vectors(backends, tests)
-    else:
+    elif model.inputs == "recording":
         enrol_x, test_x = enrol_recording, test_recording
+    else:  # the recording features, then the member vectors
+        test_x = None if test_recording is None else np.hstack([test_recording, member_vectors(backends, tests)])
+        enrol_x = None if enrol_recording is None else np.hstack([enrol_recording, member_vectors(backends, enrols)])
     if test_x is None:
         return None, None
     p_test = model.proba(test_x)
@@ -436,8 +441,8 @@ def verify(v: Verifier, enrol_emb: np.ndarray, test_emb: np.ndarray, prior: floa
     ships, every row also gets ``condition``: the test clip in words ("sounds like a studio
     recording"), and ``p_render``, ``p_room``, ``p_studio``. The shipped condition model reads
     the clips' recording features (:func:`mie_core.data.recording.recording_features` of the
-    same clips: ``enrol_recording`` (k, 6), ``test_recording`` (n, 6)); "auto" needs the test
-    clips'. An enrolment without them (one kept before they were) is weighed by the test
+    same clips: ``enrol_recording`` (k, 6), ``test_recording`` (n, 6)) beside the members'
+    back-end vectors of the embeddings; "auto" needs the test clips' features. An enrolment without them (one kept before they were) is weighed by the test
     clip's P(studio) alone (:func:`studio_weights`).
 
     Without a back-end the score is the raw cosine to the enrolment's mean direction:
