@@ -214,15 +214,17 @@ def _condition_results(path: Path, part: Part, draws: list, feats: list, conditi
         ver, backends, members = system_members(path, p, store, precision, log)
         d = protocol.protocol_draws(p.rows["instrument_str"].to_numpy(), seed, len(draws))
         f = [trial_features(backends, ver.fusion, members, t) for t in d]
-        p_studio = model.proba(condition_inputs(path, p, store, precision, log))[:, STUDIO]
+        p_studio = model.proba(condition_inputs(path, p, store, precision, log, (backends, members)))[:, STUDIO]
         out["renders"][name] = mode_rates(f, d, own, studio, p_studio, auto_margin=out["auto_margin"])
     return out
 
 
-def condition_inputs(path: Path, part: Part, store: EmbeddingStore, precision: str = "auto", log=None) -> np.ndarray:
+def condition_inputs(path: Path, part: Part, store: EmbeddingStore, precision: str = "auto", log=None,
+                     members: tuple | None = None) -> np.ndarray:
     """(n, k) what the condition model reads of each of a part's notes (:data:`CONDITION_INPUTS`):
     the six recording features (through the store, computed once), a fused system's member
-    vectors, or both side by side (the recording features first)."""
+    vectors, or both side by side (the recording features first). ``members``: the system's
+    (back-ends, members' embeddings) of the part where the caller holds them already."""
     from mie_core.scoring.fusion import member_vectors
 
     out = []
@@ -231,7 +233,7 @@ def condition_inputs(path: Path, part: Part, store: EmbeddingStore, precision: s
             log(f"recording features of the {part.name} part ({len(part.rows)} notes)")
         out.append(store.recording(part.key, part.audio))
     if CONDITION_INPUTS != "recording":
-        out.append(member_vectors(*system_members(path, part, store, precision, log)[1:]))
+        out.append(member_vectors(*(members or system_members(path, part, store, precision, log)[1:])))
     return np.hstack(out)
 
 
