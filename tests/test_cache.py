@@ -458,3 +458,32 @@ def test_evaluate_reports_every_source_with_the_calibration_fitted_without_it(ti
         for (lo, hi), rate in zip((map(float, x.split("-")) for x in cells[-1].split(" / ")),
                                   (default["genuine_accepted"], default["impostors_rejected"])):
             assert lo - 0.5 <= 100 * rate <= hi + 0.5 and hi - lo > 0  # whole percents, rounded
+
+
+def test_evaluate_measures_the_automatic_choice_with_the_shipped_condition_inputs(tiny_cache, tiny_corpus, tmp_path):
+    """With the renders clean and through rooms (``condition_parts``), a fused system gets the
+    automatic choice per source and the condition model fitted on every source, reading what
+    the shipped one reads (``report.CONDITION_INPUTS``: six recording features, then the
+    member vectors), each trial's studio weight a probability."""
+    from mie_core.evaluation.embeddings import EmbeddingStore
+    from mie_core.evaluation.parts import load_parts
+    from mie_core.evaluation.report import CONDITION_INPUTS, source_results
+    from mie_core.scoring.condition import ConditionModel
+    from mie_core.service.verify import load_verifier
+
+    parts = load_parts(tiny_corpus, ("test", "valid", "calib"), "program_disjoint")
+    part = parts["test"]
+    inst = sorted(part.rows["instrument_str"].unique())
+    part.rows["source"] = part.rows["instrument_str"].map({n: "abc"[k % 3] for k, n in enumerate(inst)})
+    folder = tiny_cache["cache"] / "models" / "tiny_sys"
+    res = source_results({"tiny_sys": folder}, EmbeddingStore(tmp_path / "emb"), "fp32", n_draws=2, part=part,
+                         condition_parts=(parts["valid"], parts["calib"]))
+    r = res["systems"]["tiny_sys"]
+    assert set(r["auto"]) == {"a", "b", "c", "pooled"}
+    assert all(0.0 <= v["studio_weight"] <= 1.0 and 0.0 <= v["eer"] <= 0.5 for v in r["auto"].values())
+    model = ConditionModel.from_dict(r["condition"])
+    ver = load_verifier(folder)
+    assert CONDITION_INPUTS == model.inputs == "recording+members"
+    backends = ver.fusion_members(np.zeros((1, ver.width), np.float32))[0]
+    assert model.coef.shape == (3, 6 + sum(b.width for b in backends))
+    assert r["auto_margin"] == 0.0 and r["condition"]["fitted_on"]["studio"] == len(part.rows)
