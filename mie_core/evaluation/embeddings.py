@@ -107,13 +107,16 @@ class EmbeddingStore:
             atomic_save_npy(path, emb.astype(np.float16))
         return np.load(path).astype(np.float32)
 
+    def recording_path(self, key: str) -> Path:
+        return self.root / f"recording_{key}.npy"
+
     def recording(self, key: str, audio: Callable[[], object]) -> np.ndarray:
         """(n, 6) float32 recording features of the notes ``key`` names
         (:func:`mie_core.data.recording.recording_features` of ``audio()``), computed once and
         read back from then on, as :meth:`get` does embeddings."""
         from mie_core.data.recording import recording_features
 
-        path = self.root / f"recording_{key}.npy"
+        path = self.recording_path(key)
         if not path.exists():
             atomic_save_npy(path, recording_features(audio()))
         return np.load(path).astype(np.float32)

@@ -229,7 +229,7 @@ def condition_inputs(path: Path, part: Part, store: EmbeddingStore, precision: s
 
     out = []
     if CONDITION_INPUTS != "members":
-        if log and not (store.root / f"recording_{part.key}.npy").exists():
+        if log and not store.recording_path(part.key).exists():
             log(f"recording features of the {part.name} part ({len(part.rows)} notes)")
         out.append(store.recording(part.key, part.audio))
     if CONDITION_INPUTS != "recording":

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mie_core.data.recording import NAMES as RECORDING_NAMES
+
 CONDITIONS = ("render", "room", "studio")
 RENDER, ROOM, STUDIO = 0, 1, 2
 # the words the pages use for each condition (a musician's, not the model's)
@@ -40,7 +42,7 @@ UNSURE_BELOW = 0.6  # below this top probability a clip is "between" conditions
 # what a condition model reads of a clip (module docstring); "recording+members": the six
 # recording features, then the members' back-end vectors, side by side
 INPUTS = ("recording", "members", "recording+members")
-N_RECORDING = 6  # recording features per clip (mie_core.data.recording.NAMES)
+N_RECORDING = len(RECORDING_NAMES)  # recording features per clip
 
 
 @dataclass(frozen=True)

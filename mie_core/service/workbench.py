@@ -188,7 +188,9 @@ class Cache:
         if not path.exists():
             return None
         r = np.load(path, allow_pickle=False).astype(np.float32)
-        if r.ndim != 2 or r.shape[1] != 6 or len(r) != len(self.notes(part)) or not np.isfinite(r).all():
+        from mie_core.data.recording import NAMES
+
+        if r.ndim != 2 or r.shape[1] != len(NAMES) or len(r) != len(self.notes(part)) or not np.isfinite(r).all():
             raise ValueError(f"{path}: not the six recording features of the {len(self.notes(part))} {part} notes "
                              f"(shape {r.shape}); rebuild the cache or `git checkout cache/`")
         return r
