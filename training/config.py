@@ -337,6 +337,45 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class PairConfig:
+    """Register pairs (issue 29: an embedding that forgets register): off unless ``weight`` > 0.
+
+    The first ``share`` of each batch is drawn as pairs, two single notes of one training
+    instrument at least ``min_semitones`` apart in pitch (the farthest note where none is),
+    each cropped and sent through the recording chain on its own; the loss adds ``weight``
+    times a symmetric InfoNCE over the pairs (:func:`training.pairs.pair_loss`): each note
+    must find its partner, a note of the same instrument an octave away, among the other
+    pairs' notes by cosine at ``temperature``. A SoundFont preset stretches each sample over
+    several semitones, so renders alone show the network less of how one instrument's timbre
+    changes with register than real notes do; the pairs ask for that invariance directly.
+    """
+
+    weight: float = 0.0
+    share: float = 0.5
+    min_semitones: int = 12
+    temperature: float = 0.1
+
+    def __post_init__(self):
+        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
+            raise ConfigError(f"pairs.weight must be a finite number >= 0 (0: off), not {self.weight!r}")
+        if not (isinstance(self.share, (int, float)) and 0 < self.share <= 1):
+            raise ConfigError(f"pairs.share must be in (0, 1], the share of each batch drawn as pairs, not {self.share!r}")
+        if not (isinstance(self.min_semitones, int) and 0 <= self.min_semitones <= 60):
+            raise ConfigError(f"pairs.min_semitones must be an integer from 0 to 60, not {self.min_semitones!r}")
+        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
+                and 0.01 <= self.temperature <= 10):
+            raise ConfigError(f"pairs.temperature must be from 0.01 to 10, not {self.temperature!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0
+
+    def count(self, batch_size: int) -> int:
+        """Pairs in a batch of ``batch_size`` clips (0 when off)."""
+        return int(self.share * batch_size) // 2 if self.enabled else 0
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelArgs = field(default_factory=ModelArgs)
     data: DataConfig = field(default_factory=DataConfig)
@@ -345,8 +384,12 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    pairs: PairConfig = field(default_factory=PairConfig)
 
     def __post_init__(self):
+        if self.pairs.enabled and self.pairs.count(self.optim.batch_size) < 2:
+            raise ConfigError(f"pairs.weight > 0 needs at least 2 pairs a batch: pairs.share {self.pairs.share} of "
+                              f"optim.batch_size {self.optim.batch_size} makes {self.pairs.count(self.optim.batch_size)}")
         if self.distill.enabled and not self.chain.enabled:
             raise ConfigError("distill.weight > 0 needs chain.enabled: the teacher sees each clip before the "
                               "chain, the student after it; without the chain both see the same clip")
@@ -364,7 +407,7 @@ class Config:
 
 
 SECTIONS = {"model": ModelArgs, "data": DataConfig, "optim": OptimConfig, "head": HeadConfig, "run": RunConfig,
-            "chain": ChainConfig, "distill": DistillConfig}
+            "chain": ChainConfig, "distill": DistillConfig, "pairs": PairConfig}
 
 
 def _merge(a: dict, b: dict) -> dict:

@@ -191,8 +191,12 @@ class ClipSampler:
     def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
                  concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
                  chain=None, chain_share: float = 1.0, keep_clean: bool = False, keep_pitch: bool = False,
-                 crop_min_s: float = 0.0):
+                 crop_min_s: float = 0.0, pair_count: int = 0, pair_min_semitones: int = 12):
         self.notes = notes
+        # register pairs (training.pairs): the batch's first 2 * pair_count clips, two single notes
+        # of one instrument at least pair_min_semitones apart (only then: other batches are unchanged)
+        self.pair_count = int(pair_count)
+        self.pair_min = int(pair_min_semitones)
         self.keep_clean = bool(keep_clean)  # batch() also returns the clips as they were before the chain
         self.keep_pitch = bool(keep_pitch)  # batch() also returns each clip's MIDI pitch (-1: several notes)
         self.chain = chain  # a mie_core.augment.chain.RecordingChain, or None
@@ -215,6 +219,28 @@ class ClipSampler:
             return self.notes.audio[i]
         return self.notes.audio[i, a:b]
 
+    def _note_clip(self, i: int) -> np.ndarray:
+        a, b = self.bounds[i]
+        return concat.random_crop(self.notes.audio[i], self.crop, self.rng, lo=int(a), hi=int(max(b, a + 1)))
+
+    def pair(self) -> tuple[int, int]:
+        """Two notes (indices) of one instrument for a register pair: the first drawn as
+        :meth:`clip` draws a note, the second among the instrument's notes at least
+        ``pair_min_semitones`` from it (the farthest in pitch where none is, another note
+        where pitches are unknown, the same note where the instrument has one)."""
+        rng = self.rng
+        i = int(rng.integers(len(self.notes.instrument)))
+        pool = self.by_instrument[int(self.notes.instrument[i])]
+        pitch = self.notes.pitch
+        if pitch is None or pitch[i] < 0:
+            others = pool[pool != i]
+            return i, int(rng.choice(others)) if len(others) else i
+        gap = np.where(pitch[pool] >= 0, np.abs(pitch[pool] - pitch[i]), -1)
+        far = pool[gap >= max(self.pair_min, 1)]
+        if len(far):
+            return i, int(rng.choice(far))
+        return i, int(pool[int(np.argmax(gap))])
+
     def clip(self) -> tuple[np.ndarray, int, int, int]:
         """One (clip int16 (crop,), instrument, family, MIDI pitch); the pitch is -1 for a
         clip of concatenated notes or a note set without pitches."""
@@ -233,13 +259,13 @@ class ClipSampler:
             x = concat.random_crop(seg, self.crop, rng)
             pitch = -1
         else:
-            a, b = self.bounds[i]
-            x = concat.random_crop(self.notes.audio[i], self.crop, rng, lo=int(a), hi=int(max(b, a + 1)))
+            x = self._note_clip(i)
         return x, inst, fam, pitch
 
     def batch(self, size: int) -> tuple:
         """(waves float32 (size, crop), instrument (size,), family (size,)) (``crop``: this
-        batch's length where it varies), then with
+        batch's length where it varies; with ``pair_count`` the first 2 * pair_count clips are
+        register pairs, clip 2k and 2k + 1 one instrument's notes far apart), then with
         ``keep_clean`` the same clips before the chain (size, crop), then with ``keep_pitch``
         each clip's MIDI pitch (size,) int64 (-1: several notes). Neither extra draws from
         the generator: batches are the same either way."""
@@ -249,7 +275,13 @@ class ClipSampler:
         yi = np.empty(size, dtype=np.int64)
         yf = np.empty(size, dtype=np.int64)
         yp = np.empty(size, dtype=np.int64)
-        for k in range(size):
+        n_pair = min(self.pair_count, size // 2)
+        for k in range(n_pair):
+            for slot, i in zip((2 * k, 2 * k + 1), self.pair()):
+                xs[slot] = self._note_clip(i).astype(np.float32) / 32768.0
+                yi[slot], yf[slot] = self.notes.instrument[i], self.notes.family[i]
+                yp[slot] = self.notes.pitch[i] if self.notes.pitch is not None else -1
+        for k in range(2 * n_pair, size):
             x, yi[k], yf[k], yp[k] = self.clip()
             xs[k] = x.astype(np.float32) / 32768.0
         clean = xs.copy() if self.keep_clean else None

@@ -43,6 +43,7 @@ from mie_core.hardware import cpu_has_bf16
 from mie_core.nnet.model import InstrumentEncoder
 from training.config import Config, ConfigError, apply_overrides, dump_config, from_dict, load_config, with_run
 from training.data import ClipSampler, ParallelBatches, Prefetcher, load_corpus_sets, load_nsynth_sets, load_rwc_sets
+from training.pairs import pair_loss
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -447,6 +448,9 @@ def run(args) -> int:
         recipe = {**recipe, "teacher": str(Path(teacher_source).resolve())}
         if is_main:
             log.say(f"distillation from {teacher_source} (frozen), weight {cfg.distill.weight}")
+    if cfg.pairs.enabled and is_main:
+        log.say(f"register pairs: {cfg.pairs.count(max(1, cfg.optim.batch_size // world))} a batch, "
+                f">= {cfg.pairs.min_semitones} semitones apart, weight {cfg.pairs.weight}")
     o = cfg.optim
     # two parameter groups only where the heads warm up alone (one group keeps older states resumable)
     params = ([{"params": list(model.encoder.parameters()), "name": "encoder"},
@@ -457,7 +461,8 @@ def run(args) -> int:
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
                           chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share,
                           keep_clean=teacher is not None, keep_pitch=cfg.head.pitch_weight > 0,
-                          crop_min_s=cfg.data.crop_min_s)
+                          crop_min_s=cfg.data.crop_min_s, pair_count=cfg.pairs.count(per_rank),
+                          pair_min_semitones=cfg.pairs.min_semitones)
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
     average = None  # {"from_step", "count", "model"}: the weights' running mean (run.average_from_step)
     if state is not None:
@@ -566,6 +571,10 @@ def run(args) -> int:
                 with torch.no_grad():
                     target = teacher(torch.from_numpy(clean[0]).to(device, non_blocking=True))
         loss = out["loss"]
+        if cfg.pairs.enabled:
+            n_pair = 2 * cfg.pairs.count(per_rank)
+            out["loss_pair"] = pair_loss(out["embedding"][:n_pair], yi[:n_pair], cfg.pairs.temperature)
+            loss = loss + cfg.pairs.weight * out["loss_pair"]
         if teacher is not None:
             out["loss_distill"] = relative_mse(out["embedding"], target)
             loss = loss + cfg.distill.weight * out["loss_distill"]
@@ -595,8 +604,9 @@ def run(args) -> int:
                    "loss_instrument": round(out["loss_instrument"].item(), 5),
                    "loss_family": round(out["loss_family"].item(), 5), "acc_instrument": round(acc, 4), "lr": lr,
                    "clips_per_s": round(window_clips / max(now - window_t, 1e-9), 2)}
-            if "loss_distill" in out:
-                rec["loss_distill"] = round(out["loss_distill"].item(), 5)
+            for extra_loss in ("loss_distill", "loss_pair"):
+                if extra_loss in out:
+                    rec[extra_loss] = round(out[extra_loss].item(), 5)
             if out.get("loss_pitch") is not None:  # the adversary's loss and accuracy: high accuracy = pitch still readable
                 known = yp >= 0
                 rec["loss_pitch"] = round(out["loss_pitch"].item(), 5)
