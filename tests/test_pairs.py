@@ -121,3 +121,30 @@ def test_the_register_pairs_recipe_differs_from_lmft_in_its_pairs_alone():
         (lmft.data, lmft.optim, lmft.head, lmft.chain, lmft.model)
     assert not lmft.pairs.enabled and pairs.pairs.count(pairs.optim.batch_size) == 8
     assert pairs.pairs.min_semitones == 12
+
+
+def test_a_fine_tuning_run_with_pairs_adds_their_loss_and_resumes(reference_run, tiny_corpus, tmp_path):
+    """The trainer draws the pairs, adds weight x pair_loss to the heads' loss (logged beside
+    it), and a run stopped and resumed carries the setting on."""
+    import json
+    import sys
+
+    from conftest import run_train, train_cmd
+
+    common = ["--init-from", str(reference_run / "last"), "--set", "optim.steps=20", "--set", "optim.warmup_steps=3",
+              "--set", "run.ckpt_every=10", "--set", "pairs.weight=0.5", "--set", "pairs.share=0.5"]
+    res = run_train(train_cmd(tiny_corpus.root, tmp_path, *common, "--stop-at-step", "10"))
+    assert res.returncode == 0, res.stderr
+    assert "register pairs: 4 a batch, >= 12 semitones apart, weight 0.5" in res.stderr
+    res = run_train([sys.executable, "-m", "training.train", "--resume", str(tmp_path / "tiny" / "state.pt")])
+    assert res.returncode == 0, res.stderr
+    log = [json.loads(l) for l in (tmp_path / "tiny" / "log.jsonl").read_text().splitlines()]
+    train = [r for r in log if r["event"] == "train"]
+    assert [r["step"] for r in train] == [5, 10, 15, 20]
+    for r in train:
+        # tiny: A-softmax instrument + family (weight 1); 4 pairs: a random space pays about log 4
+        whole = r["loss_instrument"] + r["loss_family"] + 0.5 * r["loss_pair"]
+        assert abs(r["loss"] - whole) <= 1e-4 * max(1.0, abs(r["loss"])), r
+        assert 0 <= r["loss_pair"] < 3 * np.log(4)
+    meta = json.loads((tmp_path / "tiny" / "last" / "model.json").read_text())
+    assert meta["provenance"]["config"]["pairs"]["weight"] == 0.5
