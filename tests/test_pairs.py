@@ -148,3 +148,21 @@ def test_a_fine_tuning_run_with_pairs_adds_their_loss_and_resumes(reference_run,
         assert 0 <= r["loss_pair"] < 3 * np.log(4)
     meta = json.loads((tmp_path / "tiny" / "last" / "model.json").read_text())
     assert meta["provenance"]["config"]["pairs"]["weight"] == 0.5
+
+
+def test_the_committed_register_pairs_model_is_the_recipes_run():
+    """recipes/register_pairs/model (the run's last/, carried to later sessions) loads with its
+    hash checked and was trained by the recipe's config, to its last step."""
+    from mie_core.nnet.checkpoint import load_encoder, load_metadata
+
+    folder = REPO / "recipes" / "register_pairs" / "model"
+    enc = load_encoder(folder)  # raises on a hash mismatch
+    prov = load_metadata(folder)["provenance"]
+    want = load_config(REPO / "recipes" / "register_pairs" / "cqt122_pairs.yaml").to_dict()
+    got = prov["config"]
+    for section in ("model", "data", "optim", "head", "chain", "pairs"):
+        assert got[section] == want[section], section
+    assert prov["step"] == want["optim"]["steps"] and prov["clips_seen"] == 800 * 32
+    x = torch.zeros(1, 16000)
+    with torch.no_grad():
+        assert enc.eval()(x).shape == (1, want["model"]["embed_dim"])

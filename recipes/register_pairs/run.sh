@@ -4,14 +4,25 @@
 # stages as WeSpeaker's recipes: ./run.sh STAGE [STOP_STAGE]. Every stage is resumable.
 #   1 train    fine-tune (background-friendly: rerun to carry on from state.pt; THREADS=1
 #              beside another job)
+#   2 parts    raw cosine on the study's parts (clean, wet, real by source) against the shipped
+#              LMFT member, as every study run is judged: results/parts.md (about 35 minutes
+#              here, fp32)
 #   3 members  raw centred cosine per real source against the shipped LMFT member
 #   4 system   a copy of the shipped cache with the run as a member (cqt122/pairs), the mel+cqt
 #     system with it in place of the LMFT member (four members), judged as the README's
 #     per-source table (every real source held out): results/system
 source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_pairs
+# the run's model as trained on 2026-12-06 (model/, 15 MB, its hash checked on load): stages 2-4 read
+# it where this machine has no run of its own, so a later session on a new machine carries on
+if ! on 1 && [ ! -f $RUN/last/model.safetensors ]; then mkdir -p $RUN && cp -a recipes/register_pairs/model $RUN/last; fi
 if on 1; then
   finetune $RUN recipes/register_pairs/cqt122_pairs.yaml cache/models/cqt122
+fi
+if on 2; then
+  mkdir -p recipes/register_pairs/results
+  $PY benchmarks/member_parts.py --model lmft=cache/models/cqt122/lmft --model pairs=$RUN/last \
+    | tee recipes/register_pairs/results/parts.md
 fi
 if on 3; then
   $PY benchmarks/real_members.py --model lmft=cache/models/cqt122/lmft --model pairs=$RUN/last
