@@ -104,7 +104,7 @@ def test_pair_loss_is_log_p_at_random_and_falls_as_partners_meet():
 def test_pair_settings_are_checked_at_load_time():
     tiny = str(REPO / "training" / "configs" / "tiny.yaml")
     for setting, why in [("pairs.weight=-1", "pairs.weight must be"), ("pairs.share=0", "pairs.share must be"),
-                         ("pairs.share=1.5", "pairs.share must be"), ("pairs.min_semitones=-2", "min_semitones"),
+                         ("pairs.share=1.5", "pairs.share must be"), ("pairs.min_semitones=0", "min_semitones"),
                          ("pairs.temperature=0", "pairs.temperature")]:
         with pytest.raises(ConfigError, match=why):
             load_config(tiny, [setting])

@@ -360,8 +360,8 @@ class PairConfig:
             raise ConfigError(f"pairs.weight must be a finite number >= 0 (0: off), not {self.weight!r}")
         if not (isinstance(self.share, (int, float)) and 0 < self.share <= 1):
             raise ConfigError(f"pairs.share must be in (0, 1], the share of each batch drawn as pairs, not {self.share!r}")
-        if not (isinstance(self.min_semitones, int) and 0 <= self.min_semitones <= 60):
-            raise ConfigError(f"pairs.min_semitones must be an integer from 0 to 60, not {self.min_semitones!r}")
+        if not (isinstance(self.min_semitones, int) and 1 <= self.min_semitones <= 60):
+            raise ConfigError(f"pairs.min_semitones must be an integer from 1 to 60, not {self.min_semitones!r}")
         if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
                 and 0.01 <= self.temperature <= 10):
             raise ConfigError(f"pairs.temperature must be from 0.01 to 10, not {self.temperature!r}")

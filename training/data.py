@@ -236,7 +236,7 @@ class ClipSampler:
             others = pool[pool != i]
             return i, int(rng.choice(others)) if len(others) else i
         gap = np.where(pitch[pool] >= 0, np.abs(pitch[pool] - pitch[i]), -1)
-        far = pool[gap >= max(self.pair_min, 1)]
+        far = pool[gap >= self.pair_min]
         if len(far):
             return i, int(rng.choice(far))
         return i, int(pool[int(np.argmax(gap))])

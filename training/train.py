@@ -448,15 +448,15 @@ def run(args) -> int:
         recipe = {**recipe, "teacher": str(Path(teacher_source).resolve())}
         if is_main:
             log.say(f"distillation from {teacher_source} (frozen), weight {cfg.distill.weight}")
-    if cfg.pairs.enabled and is_main:
-        log.say(f"register pairs: {cfg.pairs.count(max(1, cfg.optim.batch_size // world))} a batch, "
-                f">= {cfg.pairs.min_semitones} semitones apart, weight {cfg.pairs.weight}")
     o = cfg.optim
     # two parameter groups only where the heads warm up alone (one group keeps older states resumable)
     params = ([{"params": list(model.encoder.parameters()), "name": "encoder"},
                {"params": list(model.heads.parameters()), "name": "heads"}] if o.head_warmup_steps else model.parameters())
     opt = torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     per_rank = max(1, o.batch_size // world)
+    if cfg.pairs.enabled and is_main:
+        log.say(f"register pairs: {cfg.pairs.count(per_rank)} a batch, >= {cfg.pairs.min_semitones} semitones "
+                f"apart, weight {cfg.pairs.weight}")
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
                           chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share,
