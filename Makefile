@@ -32,7 +32,7 @@ run: data
 
 test: data
 	$(PY) -m pytest -q --doctest-modules mie_core training/config.py training/pairs.py
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # the unit tests without the browser test
 test-fast: data

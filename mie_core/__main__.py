@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("embed", help="embed audio files with a trained model")
     e.add_argument("--model", required=True, help="checkpoint folder or .safetensors file")
     e.add_argument("--out", required=True, help="output .npy, one row per file in order")
-    e.add_argument("--batch-size", type=positive_int, default=16, help="clips per forward pass (>= 1)")
+    e.add_argument("--batch-size", type=positive_int, default=None,
+                   help="clips per forward pass (>= 1; default: the precision's, 4 in fp32)")
     e.add_argument("--max-seconds", type=float, default=600.0)
     e.add_argument("--skip-bad", action="store_true", help="report unreadable files and embed the others")
     e.add_argument("files", nargs="+")

@@ -38,13 +38,17 @@ finetune() {
 # `member_systems RUN MEMBER OUT NAME=MEMBERS...`: a copy of the shipped cache (RUN/system_cache)
 # with RUN/last as the member MEMBER (e.g. cqt122/lmftvar), each system NAME=MEMBERS built there,
 # all evaluated beside the shipped mel+cqt on identical trials (clean, wet, real by source) into OUT.
+# PARTS (default test,wet,real): the parts scored, e.g. PARTS=real first on a slow CPU (the store
+# keeps every embedding, so the full run later embeds only what is missing); PRECISION (default
+# auto = the cache's): fp32 on a CPU without native bf16, where bf16 autocast is about 5x slower.
 member_systems() {
   local run=$1 member=$2 out=$3; shift 3
   local c=$run/system_cache args=() models=()
   for spec in "$@"; do args+=(--system "$spec"); models+=(--model "${spec%%=*}=$c/models/${spec%%=*}"); done
+  local parts=${PARTS:-test,wet,real} precision=${PRECISION:-auto}
   rm -rf "$c" && cp -a cache "$c"
-  $PY -m training.build_cache --members-only --out "$c" --member "$member=$run/last"
-  $PY -m training.build_cache --systems-only --out "$c" "${args[@]}"
+  $PY -m training.build_cache --members-only --out "$c" --member "$member=$run/last" --precision "$precision"
+  $PY -m training.build_cache --systems-only --out "$c" "${args[@]}" --precision "$precision" --system-parts "$parts"
   $PY -m mie_core evaluate --model mel+cqt=cache/models/mel+cqt "${models[@]}" \
-    --parts test,wet,real --no-probing --out "$out"
+    --parts "$parts" --no-probing --precision "$precision" --out "$out"
 }

@@ -295,6 +295,31 @@ def test_a_member_goes_inside_a_model_s_folder_of_the_cache(tiny_cache):
     assert not (root / "models" / "nomodel").exists() and not workbench.verify_cache(root)
 
 
+def test_an_experiment_s_system_is_scored_on_the_parts_asked_at_the_precision_asked(tiny_cache, tiny_corpus,
+                                                                                     tmp_path):
+    import shutil
+
+    from training.build_cache import cache_precision, main
+
+    root = tmp_path / "cache"
+    shutil.copytree(tiny_cache["cache"], root)
+    before = json.loads((root / "results" / "benchmark.json").read_text())
+    assert {"test", "wet"} <= set(before["parts"])
+    args = ["--systems-only", "--out", str(root), "--corpus", str(tiny_corpus.root),
+            "--system", "exp=cqt_tiny,cqt_tiny/clean"]
+    with pytest.raises(SystemExit, match="not among the cache's parts"):
+        main(args + ["--system-parts", "real"])  # the tiny cache scores no real part
+    assert main(args + ["--system-parts", "wet", "--precision", "fp32"]) == 0
+    after = json.loads((root / "results" / "benchmark.json").read_text())
+    assert "exp" in after["parts"]["wet"]["systems"] and "exp" not in after["parts"]["test"].get("systems", {})
+    # the shipped system's figures are untouched
+    assert after["parts"]["test"]["systems"] == before["parts"]["test"]["systems"]
+    assert json.loads((root / "models" / "exp" / "fusion.json").read_text())
+    with pytest.raises(SystemExit):  # only for an experiment's copy, beside --systems-only
+        main(["--out", str(root), "--system-parts", "wet"])
+    assert cache_precision({"precision": "bf16"}) == "bf16" and cache_precision({"precision": "bf16"}, "fp32") == "fp32"
+
+
 def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
     import shutil
     import subprocess

@@ -255,6 +255,27 @@ def test_embed_policy_for_any_length():
     np.testing.assert_allclose(enc.embed([pcm], bf16=False)[0], e[0], rtol=1e-3, atol=1e-3)
 
 
+def test_embed_default_batch_follows_precision_and_gives_the_same_rows():
+    from mie_core.nnet.model import EMBED_BATCH
+
+    torch.manual_seed(0)
+    enc = InstrumentEncoder(SMALL).eval()
+    rng = np.random.default_rng(1)
+    clips = [rng.standard_normal(16000).astype(np.float32) * 0.1 for _ in range(7)]
+    seen = []
+    real_forward = enc.forward
+    enc.forward = lambda x: (seen.append(len(x)), real_forward(x))[1]
+    default = enc.embed(clips, bf16=False)
+    assert max(seen) == EMBED_BATCH["fp32"] < len(clips)  # batched by the fp32 default, not one pass
+    seen.clear()
+    wide = enc.embed(clips, batch_size=16, bf16=False)
+    assert seen == [7]
+    # fp32 sums in another order per batch shape: equal to float32 rounding of unit-scale rows
+    np.testing.assert_allclose(default, wide, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        enc.embed(clips, batch_size=0)
+
+
 def test_model_args_are_validated():
     with pytest.raises(ValueError, match="init"):
         ModelArgs(init="erb")

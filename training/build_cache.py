@@ -177,7 +177,8 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default="test,valid,wet,real",
                    help="evaluation parts to embed and score (test and valid are needed by the app)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="embedding precision (auto: bf16 autocast where the CPU has native bf16)")
+                   help="embedding precision (auto: bf16 autocast where the CPU has native bf16; a member or system "
+                        "added to a built cache: the cache's own)")
     p.add_argument("--lda-dims", type=int, default=0,
                    help="fit the back-end's multi-condition LDA with this many dimensions (0: none, as shipped)")
     p.add_argument("--probing-only", action="store_true",
@@ -193,6 +194,9 @@ def main(argv=None) -> int:
                    help="add the --member(s) to an existing cache without rebuilding it")
     p.add_argument("--systems-only", action="store_true",
                    help="add the --system(s) to an existing cache without rebuilding it")
+    p.add_argument("--system-parts", default=None, metavar="PART,...",
+                   help="with --systems-only: score the systems on these of the cache's parts alone (an experiment's "
+                        "copy of the cache, e.g. real first on a slow CPU)")
     p.add_argument("--pitch-gaps-only", action="store_true",
                    help="add results/pitch_gaps.json (verdicts on the real part by pitch distance) to a built cache")
     p.add_argument("--weights-hashes-only", action="store_true",
@@ -222,9 +226,12 @@ def main(argv=None) -> int:
         return 0
     if args.probing_only:
         return add_probing(out, [n for n, _ in models])
+    only_parts = tuple(x.strip() for x in args.system_parts.split(",") if x.strip()) if args.system_parts else None
+    if only_parts is not None and not args.systems_only:
+        p.error("--system-parts goes with --systems-only (an experiment's copy of the cache)")
     if args.systems_only:
         for name, members in systems:
-            add_system(out, name, members, args.corpus, args.precision)
+            add_system(out, name, members, args.corpus, args.precision, only_parts)
         return 0
     if args.pitch_gaps_only:
         add_pitch_gaps(out, args.corpus, args.precision)
@@ -444,7 +451,7 @@ def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, pr
     from mie_core.fileio import atomic_save_npy
 
     results = json.loads((Path(out) / "results" / "benchmark.json").read_text())
-    precision = results.get("precision") or resolve_precision(precision)
+    precision = cache_precision(results, precision)
     folder = Path(out) / "models" / name
     if not (folder.parent / "model.json").exists():
         raise SystemExit(f"--member {name}: {folder.parent} is not a model folder of {out}")
@@ -486,13 +493,29 @@ def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, pr
     return folder
 
 
-def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precision: str = "auto") -> None:
+def cache_precision(results: dict, precision: str = "auto") -> str:
+    """The precision a member or system added to a built cache embeds at: the cache's own
+    (``results/benchmark.json``), so its figures sit beside the shipped ones, unless
+    ``precision`` asks for one explicitly (an experiment on a CPU without native bf16, where
+    bf16 autocast runs about 5x slower than fp32).
+
+    >>> cache_precision({"precision": "bf16"}), cache_precision({"precision": "bf16"}, "fp32")
+    ('bf16', 'fp32')
+    """
+    if precision != "auto":
+        return resolve_precision(precision)
+    return results.get("precision") or resolve_precision(precision)
+
+
+def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precision: str = "auto",
+               only_parts: tuple[str, ...] | None = None) -> None:
     """Fit a system of the cache's models (:func:`mie_core.scoring.fitting.fit_system`) and add it to
     the cache: ``models/<name>/fusion.json`` (naming the member folders), its instrument
     centroids over every member (:meth:`mie_core.service.verify.Verifier.identify_vectors`), and its
     results on every part of ``results/benchmark.json`` (``parts.<part>.systems.<name>``: the
     same trials as the models', and identification on the real part). The members'
-    back-ends are the shipped ones, untouched; the manifest is rewritten."""
+    back-ends are the shipped ones, untouched; the manifest is rewritten. ``only_parts``: score
+    it on these of the cache's parts alone (an experiment's copy; the others keep no figures of it)."""
     from mie_core.evaluation.report import system_results
     from mie_core.scoring.fitting import fit_system
     from mie_core.scoring.backend import Backend
@@ -505,9 +528,14 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
     backends = {m: Backend.load(path) for m, path in paths.items()}
     results_path = Path(out) / "results" / "benchmark.json"
     results = json.loads(results_path.read_text())
-    precision = results.get("precision") or resolve_precision(precision)
+    precision = cache_precision(results, precision)
     corpus = Corpus.load(corpus_dir or default_corpus_dir())
     evaluated = [p_ for p_ in results["parts"] if p_ != "real" or (Path(out) / "embeddings" / "notes_real.parquet").exists()]
+    if only_parts is not None:  # an experiment's copy of the cache: score the system on these parts alone
+        unknown = sorted(set(only_parts) - set(evaluated))
+        if unknown:
+            raise SystemExit(f"--system-parts: {', '.join(unknown)} not among the cache's parts ({', '.join(evaluated)})")
+        evaluated = [p_ for p_ in evaluated if p_ in only_parts]
     parts = load_parts(corpus, tuple(dict.fromkeys(FUSION_PARTS + tuple(evaluated))), SPLIT)
     store = EmbeddingStore()
     # the member order (mie_core.scoring.fusion): as given, the main one first

@@ -74,8 +74,9 @@ def unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
 
 
 def embed_audio(model_path: str | Path, audio, precision: str = "auto", progress=None,
-                batch_size: int = 16) -> np.ndarray:
-    """(n, d) float32 embeddings of ``audio`` (int16/float rows or a list of clips) by a checkpoint."""
+                batch_size: int | None = None) -> np.ndarray:
+    """(n, d) float32 embeddings of ``audio`` (int16/float rows or a list of clips) by a checkpoint
+    (``batch_size`` None: the precision's default, :data:`mie_core.nnet.model.EMBED_BATCH`)."""
     from mie_core.nnet.checkpoint import load_encoder
 
     enc = load_encoder(model_path)
