@@ -10,7 +10,9 @@
 #   3 members  raw centred cosine per real source against the shipped LMFT member
 #   4 system   a copy of the shipped cache with the run as a member (cqt122/pairs), the mel+cqt
 #     system with it in place of the LMFT member (four members), judged as the README's
-#     per-source table (every real source held out): results/system
+#     per-source table (every real source held out): results/system. On a CPU without bf16:
+#     PRECISION=fp32 (the cache's bf16 is emulated there, about 5x slower); PARTS=real first
+#     (done 2026-12-07), then the full run embeds only what the store lacks
 source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_pairs
 # the run's model as trained on 2026-12-06 (model/, 15 MB, its hash checked on load): stages 2-4 read
