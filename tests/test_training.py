@@ -575,13 +575,13 @@ def test_a_pitch_adversary_trains_logs_and_exports(reference_run, tiny_corpus, t
 
 def test_the_averaged_weights_are_the_mean_of_the_steps_since_the_average_began(reference_run, tiny_corpus,
                                                                                tmp_path):
-    """run.average_from_step: after step 3 of 6 the trainer keeps the running mean of the
-    weights; exported with ``--export --averaged`` it is the mean of the models at steps 4, 5
-    and 6 (each exported from a stop there), the same whether the run stopped and resumed or
-    not; batch counters are the last step's; an export asks for an average the run has not got
-    in one line."""
+    """run.average_from_step: after step 4 of 6 the trainer keeps the running mean of the
+    weights; exported with ``--export --averaged`` it is the mean of the models at steps 5 and
+    6 (each exported from a stop there), the same whether the run stopped and resumed or not;
+    batch counters are the last step's; an export asks for an average the run has not got in
+    one line."""
     base = ["--init-from", str(reference_run / "last"), "--set", "optim.steps=6", "--set", "optim.warmup_steps=0",
-            "--set", "run.ckpt_every=1", "--set", "run.eval_every=0", "--set", "run.average_from_step=3"]
+            "--set", "run.ckpt_every=1", "--set", "run.eval_every=0", "--set", "run.average_from_step=4"]
     state_b = tmp_path / "b" / "tiny" / "state.pt"
 
     def export(state, to, *more):
@@ -589,24 +589,24 @@ def test_the_averaged_weights_are_the_mean_of_the_steps_since_the_average_began(
                               cwd=REPO, capture_output=True, text=True, timeout=300)
 
     run_trains([train_cmd(tiny_corpus.root, tmp_path / "a", *base),
-                train_cmd(tiny_corpus.root, tmp_path / "b", *base, "--stop-at-step", "3")])
+                train_cmd(tiny_corpus.root, tmp_path / "b", *base, "--stop-at-step", "4")])
     bad = export(state_b, tmp_path / "none", "--averaged")
     assert bad.returncode == 2 and "keeps no average" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    for stop in (4, 5):
+    for stop in (5,):
         run_train([sys.executable, "-m", "training.train", "--resume", str(state_b), "--stop-at-step", str(stop)])
         assert export(state_b, tmp_path / f"b{stop}").returncode == 0
     run_train([sys.executable, "-m", "training.train", "--resume", str(state_b)])
     for run in ("a", "b"):
         assert export(tmp_path / run / "tiny" / "state.pt", tmp_path / f"{run}_avg", "--averaged").returncode == 0
-    steps = [load_file(str(f / "model.safetensors")) for f in (tmp_path / "b4", tmp_path / "b5", tmp_path / "b" / "tiny" / "last")]
+    steps = [load_file(str(f / "model.safetensors")) for f in (tmp_path / "b5", tmp_path / "b" / "tiny" / "last")]
     avg_a, avg_b = (load_file(str(tmp_path / f"{r}_avg" / "model.safetensors")) for r in ("a", "b"))
-    assert any(not torch.equal(steps[0][k], steps[2][k]) for k in steps[0] if steps[0][k].is_floating_point())
+    assert any(not torch.equal(steps[0][k], steps[1][k]) for k in steps[0] if steps[0][k].is_floating_point())
     for k, v in avg_b.items():
         if v.is_floating_point():
-            want = sum(s[k].double() for s in steps) / 3
+            want = sum(s[k].double() for s in steps) / 2
             torch.testing.assert_close(v.double(), want, rtol=1e-6, atol=1e-6 * float(want.abs().max()) + 1e-12)
             torch.testing.assert_close(avg_a[k], v, rtol=1e-6, atol=1e-6 * float(v.abs().max()) + 1e-12)
         else:
-            assert torch.equal(v, steps[2][k])
+            assert torch.equal(v, steps[1][k])
     prov = json.loads((tmp_path / "b_avg" / "model.json").read_text())
-    assert prov["provenance"]["averaged"] == {"from_step": 3, "to_step": 6, "n_steps": 3}
+    assert prov["provenance"]["averaged"] == {"from_step": 4, "to_step": 6, "n_steps": 2}
