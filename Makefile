@@ -31,7 +31,7 @@ run: data
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: data
-	$(PY) -m pytest -q --doctest-modules mie_core training/config.py training/pairs.py
+	$(PY) -m pytest -q --doctest-modules mie_core training/config.py training/pairs.py training/build_cache.py
 	$(PY) -m pytest -q --durations=15 tests
 
 # the unit tests without the browser test

@@ -40,7 +40,7 @@ finetune() {
 # all evaluated beside the shipped mel+cqt on identical trials (clean, wet, real by source) into OUT.
 # PARTS (default test,wet,real): the parts scored, e.g. PARTS=real first on a slow CPU (the store
 # keeps every embedding, so the full run later embeds only what is missing); PRECISION (default
-# auto = the cache's): fp32 on a CPU without native bf16, where bf16 autocast is about 5x slower.
+# auto = the cache's): fp32 on a CPU without native bf16, where bf16 autocast is 5-7x slower (benchmarks/upload_embedding.py).
 member_systems() {
   local run=$1 member=$2 out=$3; shift 3
   local c=$run/system_cache args=() models=()

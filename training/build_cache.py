@@ -497,7 +497,7 @@ def cache_precision(results: dict, precision: str = "auto") -> str:
     """The precision a member or system added to a built cache embeds at: the cache's own
     (``results/benchmark.json``), so its figures sit beside the shipped ones, unless
     ``precision`` asks for one explicitly (an experiment on a CPU without native bf16, where
-    bf16 autocast runs about 5x slower than fp32).
+    bf16 autocast runs 5-7x slower than fp32: `benchmarks/upload_embedding.py`).
 
     >>> cache_precision({"precision": "bf16"}), cache_precision({"precision": "bf16"}, "fp32")
     ('bf16', 'fp32')

@@ -32,8 +32,8 @@ from mie_core.nnet.sincconv import SincConv
 __all__ = ["ModelArgs", "InstrumentEncoder", "SincConv"]
 
 MIN_SECONDS = 0.25
-# clips per forward pass of :meth:`InstrumentEncoder.embed` by precision: fp32 4-s clips go about
-# 2x faster in batches of 4 than of 16 on a 2-core AVX2 CPU (the feature maps stay in cache;
+# clips per forward pass of :meth:`InstrumentEncoder.embed` by precision: fp32 4-s clips go 1.7-2.1x
+# faster in batches of 4 than of 16 on a 2-core AVX2 CPU (the feature maps stay in cache;
 # `python benchmarks/embed_batch.py`); bf16 convolutions keep 16 (measured with channels_last)
 EMBED_BATCH = {"fp32": 4, "bf16": 16}
 

@@ -11,7 +11,7 @@
 #   4 system   a copy of the shipped cache with the run as a member (cqt122/pairs), the mel+cqt
 #     system with it in place of the LMFT member (four members), judged as the README's
 #     per-source table (every real source held out): results/system. On a CPU without bf16:
-#     PRECISION=fp32 (the cache's bf16 is emulated there, about 5x slower); PARTS=real first
+#     PRECISION=fp32 (the cache's bf16 is emulated there, 5-7x slower); PARTS=real first
 #     (done 2026-12-07), then the full run embeds only what the store lacks
 source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_pairs
