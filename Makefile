@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-nodeps.txt | cksum | cut -d' ' -f1)
 PORT ?= 8501
+# pytest-xdist workers for the suite (tests/conftest.py builds the shared fixtures once)
+WORKERS ?= 2
 
 .PHONY: setup data corpus run test test-fast train-shipped cache clean-venv
 
@@ -30,13 +32,16 @@ corpus: data
 run: data
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
+# the suite on $(WORKERS) workers, then the browser tests alone: they assert the app's timings,
+# which a second worker's load would skew
 test: data
 	$(PY) -m pytest -q --doctest-modules mie_core training/config.py training/pairs.py training/build_cache.py
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n $(WORKERS) -m "not browser" --durations=15 tests
+	$(PY) -m pytest -q -m browser --durations=8 tests
 
-# the unit tests without the browser test
+# the unit tests without the browser tests
 test-fast: data
-	$(PY) -m pytest -q tests -m "not browser"
+	$(PY) -m pytest -q -n $(WORKERS) tests -m "not browser"
 
 # the shipped models' recipes, in order (recipes/shipped/run.sh stages 2-4; resumable, a finished
 # run is skipped): the clean partners (runs/shipped/cqt122_clean, mel122_clean: about an hour each

@@ -320,6 +320,32 @@ def test_an_experiment_s_system_is_scored_on_the_parts_asked_at_the_precision_as
     assert cache_precision({"precision": "bf16"}) == "bf16" and cache_precision({"precision": "bf16"}, "fp32") == "fp32"
 
 
+def test_a_member_no_system_fuses_is_dropped_and_one_in_use_is_refused(tiny_cache, tmp_path):
+    import shutil
+
+    from training.build_cache import main, rewrite_manifest
+
+    root = tmp_path / "cache"
+    shutil.copytree(tiny_cache["cache"], root)
+    with pytest.raises(SystemExit, match="tiny_sys still fuse"):
+        main(["--out", str(root), "--drop-member", "cqt_tiny/extra"])
+    with pytest.raises(SystemExit, match="belongs to its model"):
+        main(["--out", str(root), "--drop-member", "cqt_tiny/clean"])
+    with pytest.raises(SystemExit, match="has no member"):
+        main(["--out", str(root), "--drop-member", "cqt_tiny"])
+    # a spare member, as a system rebuilt without it leaves one
+    shutil.copytree(root / "models" / "cqt_tiny" / "extra", root / "models" / "cqt_tiny" / "spare")
+    shutil.copy(root / "embeddings" / "cqt_tiny_extra_test.npy", root / "embeddings" / "cqt_tiny_spare_test.npy")
+    rewrite_manifest(root, "--members-only --member cqt_tiny/spare=X")
+    assert main(["--out", str(root), "--drop-member", "cqt_tiny/spare"]) == 0
+    assert not (root / "models" / "cqt_tiny" / "spare").exists()
+    assert not (root / "embeddings" / "cqt_tiny_spare_test.npy").exists()
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert not any("spare" in f for f in manifest["files"]) and manifest["command"].endswith("--drop-member cqt_tiny/spare")
+    assert workbench.verify_cache(root) == []  # the rest as it was, every hash right
+    assert (root / "models" / "cqt_tiny" / "extra" / "model.json").exists()
+
+
 def test_verify_cache_names_a_corrupt_file(tiny_cache, tmp_path):
     import shutil
     import subprocess

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.config import ConfigError
-from training.study import STUDY_FILE, Run, load_study, run_config, run_state
+from training.study import STUDY_FILE, Run, child_command, load_study, run_config, run_state
 from training.study_report import claim_tests, collect, markdown
 
 REPO = Path(__file__).resolve().parent.parent
@@ -214,3 +214,19 @@ def test_a_run_of_another_budget_is_set_aside_not_deleted(tmp_path):
     moved = set_aside(d)
     assert moved.name == f"{run.name}@1000" and (moved / "eval_at1000.json").exists() and not d.exists()
     assert run_state(study, run) == "missing"
+
+
+def test_a_background_child_runs_its_module_at_the_lowest_priority_in_its_own_session():
+    """--background: each child (a session of its own) yields the CPU, and gets its arguments."""
+    check = ["-m", "timeit", "-n", "1", "-r", "1", "import os; assert os.nice(0) == 19"]
+    low = subprocess.run(child_command(check, background=True), capture_output=True, text=True,
+                         start_new_session=True)
+    assert low.returncode == 0 and "1 loop" in low.stdout, low.stderr
+    if Path("/proc/self/autogroup").exists():
+        show = ["-m", "timeit", "-n", "1", "-r", "1", "print(open('/proc/self/autogroup').read())"]
+        out = subprocess.run(child_command(show, background=True), capture_output=True, text=True,
+                             start_new_session=True).stdout
+        assert "nice 19" in out, out
+    assert child_command(check) == [sys.executable, *check]
+    with pytest.raises(ValueError, match="runs a module"):
+        child_command(["script.py"], background=True)

@@ -3,7 +3,8 @@
     python -m training.build_cache [--model mel122=runs/mel122/best --model cqt122=runs/cqt122/best]
                                    [--clean mel122=CLEAN_CHECKPOINT ...]
                                    [--corpus data/corpus] [--out cache] [--no-probing]
-                                   [--member cqt122/lmft=CHECKPOINT ... [--members-only]]
+                                   [--member cqt122/pairs=CHECKPOINT ... [--members-only]]
+                                   [--drop-member cqt122/lmft ...]
                                    [--system NAME=MAIN,MEMBER,... [--systems-only]]
 
 Writes (all of it made by our own code; the shipped cache's budget is in tests/test_cache.py):
@@ -190,6 +191,8 @@ def main(argv=None) -> int:
     p.add_argument("--member", action="append", default=[], metavar="MODEL/MEMBER=CHECKPOINT",
                    help="a model only the systems use, saved as models/NAME with its back-end and centroids "
                         "(NAME is MODEL/MEMBER, inside a model's folder: cqt122/lmft); added before the systems (repeatable)")
+    p.add_argument("--drop-member", action="append", default=[], metavar="MODEL/MEMBER",
+                   help="take a member no system fuses any more out of a built cache (repeatable)")
     p.add_argument("--members-only", action="store_true",
                    help="add the --member(s) to an existing cache without rebuilding it")
     p.add_argument("--systems-only", action="store_true",
@@ -210,6 +213,10 @@ def main(argv=None) -> int:
         return add_real_calibrations(Path(args.out), args.precision, args.draws, corpus_dir=args.corpus)
     if args.weights_hashes_only:
         return add_weights_hashes(Path(args.out))
+    if args.drop_member:
+        for name in args.drop_member:
+            drop_member(Path(args.out), name)
+        return 0
     systems = [parse_system(spec, p) for spec in args.system]
     models = [m.split("=", 1) for m in (args.model or DEFAULT_MODELS)]
     partners = dict(c.split("=", 1) for c in args.clean)
@@ -491,6 +498,30 @@ def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, pr
     say(f"{name}: back-end calibrated on {be.info['n_calibration_trials']} held-out trials, {len(info)} centroids; "
         f"a member for the systems of {out}")
     return folder
+
+
+def drop_member(out: Path, name: str) -> None:
+    """Take a member that no system fuses any more out of a built cache: its folder
+    ``models/<name>/`` and its test embeddings; the manifest is rewritten (and records the step).
+    A member a system still fuses is refused: rebuild the system without it first
+    (``--systems-only``). A model's clean partner is part of its model, not a member to drop."""
+    out = Path(out)
+    folder = out / "models" / name
+    if "/" not in name or not (folder / "model.json").exists():
+        raise SystemExit(f"--drop-member {name}: {out} has no member {name} (a member is MODEL/MEMBER)")
+    if name.split("/", 1)[1] == PARTNER_DIR:
+        raise SystemExit(f"--drop-member {name}: a clean partner belongs to its model; it is not a member to drop")
+    users = sorted(f.parent.name for f in (out / "models").glob("*/fusion.json")
+                   if name in json.loads(f.read_text()).get("members", []))
+    if users:
+        raise SystemExit(f"--drop-member {name}: {', '.join(users)} still fuse(s) it; "
+                         "rebuild the system without it first (--systems-only)")
+    gone = folder.with_name(f".{folder.name}.dropping")
+    folder.rename(gone)  # the folder leaves the cache's listing at once, then its files go
+    shutil.rmtree(gone)
+    (out / "embeddings" / f"{name.replace('/', '_')}_test.npy").unlink(missing_ok=True)
+    rewrite_manifest(out, f"--drop-member {name}")
+    say(f"{name}: dropped from {out}")
 
 
 def cache_precision(results: dict, precision: str = "auto") -> str:

@@ -263,12 +263,34 @@ def last_step(run_dir: Path) -> tuple[int, float | None]:
 
 # ----------------------------------------------------------------------------------------- run
 
+# runs a module as ``python -m`` would, after giving the process and its session the lowest CPU
+# priority (mie_core.hardware.yield_cpu: nice alone does not hold between sessions)
+_BACKGROUND = ("import runpy, sys; from mie_core.hardware import yield_cpu; yield_cpu(); "
+               "sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
+
+
+def child_command(argv: list[str], background: bool = False) -> list[str]:
+    """The command line of a study child (``argv`` as after ``python``: ``["-m", module, ...]``).
+
+    With ``background`` the child yields the CPU to every other job on the machine, its own
+    session included (each child runs in a session of its own, so the runner's priority does not
+    reach it).
+    """
+    if not background:
+        return [sys.executable, *argv]
+    if len(argv) < 2 or argv[0] != "-m":
+        raise ValueError(f"a background child runs a module (-m MODULE ...), got {argv[:2]}")
+    return [sys.executable, "-c", _BACKGROUND, *argv[1:]]
+
+
 class Worker(threading.Thread):
     """Takes the next unclaimed run, trains it in a child process, evaluates it, repeats."""
 
-    def __init__(self, study: Study, plan: list[Run], stop: threading.Event, budget: list, say):
+    def __init__(self, study: Study, plan: list[Run], stop: threading.Event, budget: list, say,
+                 background: bool = False):
         super().__init__(daemon=True)
         self.study, self.plan, self.stop, self.budget, self.say = study, plan, stop, budget, say
+        self.background = background
         self.child: subprocess.Popen | None = None
         self.failed: list[str] = []
 
@@ -299,7 +321,8 @@ class Worker(threading.Thread):
         with open(log, "a") as out:
             out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(argv)}\n")
             out.flush()
-            self.child = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            self.child = subprocess.Popen(child_command(argv, self.background), cwd=ROOT, stdout=out,
+                                          stderr=subprocess.STDOUT,
                                           env=env, start_new_session=True)
             rc = self.child.wait()
         self.child = None
@@ -354,7 +377,9 @@ def cmd_run(args) -> int:
     def say(msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
-    workers = [Worker(study, plan, stop, budget, say) for _ in range(args.jobs)]
+    if args.background:  # the runner waits on its children; each yields the CPU in a session of its own
+        say("in the background: every run at the lowest priority (nice 19, its session's too)")
+    workers = [Worker(study, plan, stop, budget, say, background=args.background) for _ in range(args.jobs)]
 
     def on_signal(signum, frame):  # noqa: ARG001
         stop.set()
@@ -417,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--jobs", type=int, default=2, help="runs side by side, one thread each (default 2)")
     r.add_argument("--max-runs", type=int, default=None, help="start at most N runs, then stop")
     r.add_argument("--only", help="only these conditions (comma-separated)")
+    r.add_argument("--background", action="store_true",
+                   help="take only the CPU other jobs leave: every run at the lowest priority, its "
+                        "session's included (mie_core.hardware.yield_cpu)")
     s = sub.add_parser("status", help="what is finished, partial and missing, and the pace")
     s.add_argument("--jobs", type=int, default=2, help="for the time estimate: runs side by side")
     rep = sub.add_parser("report", help="docs/study/results.json and tables.md from the runs present")

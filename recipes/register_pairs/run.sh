@@ -13,6 +13,9 @@
 #     per-source table (every real source held out): results/system. On a CPU without bf16:
 #     PRECISION=fp32 (the cache's bf16 is emulated there, 5-7x slower); PARTS=real first
 #     (done 2026-12-07), then the full run embeds only what the store lacks
+#   5 added    the mel+cqt system with both fine-tuned members, LMFT and pairs (five), judged as
+#              stage 4: results/system_added (after stage 4, only the LMFT member's fitting parts
+#              are new to the store)
 source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_pairs
 # the run's model as trained on 2026-12-06 (model/, 15 MB, its hash checked on load): stages 2-4 read
@@ -31,4 +34,8 @@ if on 3; then
 fi
 if on 4; then
   member_systems $RUN cqt122/pairs recipes/register_pairs/results/system in_place=cqt122,cqt122/pairs,cqt122/clean,mel122/clean
+fi
+if on 5; then
+  member_systems $RUN cqt122/pairs recipes/register_pairs/results/system_added \
+    added=cqt122,cqt122/lmft,cqt122/pairs,cqt122/clean,mel122/clean
 fi
