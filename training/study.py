@@ -322,8 +322,7 @@ class Worker(threading.Thread):
             out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(argv)}\n")
             out.flush()
             self.child = subprocess.Popen(child_command(argv, self.background), cwd=ROOT, stdout=out,
-                                          stderr=subprocess.STDOUT,
-                                          env=env, start_new_session=True)
+                                          stderr=subprocess.STDOUT, env=env, start_new_session=True)
             rc = self.child.wait()
         self.child = None
         if rc != 0 and not self.stop.is_set():
