@@ -54,9 +54,9 @@ def yield_cpu(nice: int = 19) -> list[str]:
     if nice > now:
         os.nice(nice - now)
         done.append(f"nice {now} -> {nice}")
-    group = Path("/proc/self/autogroup")
     if os.getsid(0) != os.getpid():
         return done  # not our session to lower
+    group = Path("/proc/self/autogroup")
     try:
         current = group.read_text().split()  # "/autogroup-57 nice 0"
         if int(current[-1]) < nice:

@@ -428,14 +428,19 @@ def parse_system(spec: str, parser=None) -> tuple[str, list[str]]:
     return name, members
 
 
+def is_member_name(name: str) -> bool:
+    """``MODEL/MEMBER``: a folder inside a model's folder, neither hidden nor its clean partner's."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(x and not x.startswith(".") for x in parts) and parts[1] != PARTNER_DIR
+
+
 def parse_member(spec: str, parser=None) -> tuple[str, str]:
     """``NAME=CHECKPOINT`` -> (name, checkpoint); NAME is ``MODEL/MEMBER``, a folder inside a
     model's folder (``cqt122/lmft``: the pages list the top-level folders only), not its clean
     partner's (``cqt122/clean``)."""
     name, _, path = spec.partition("=")
     name = name.strip()
-    parts = name.split("/")
-    if not path or len(parts) != 2 or any(not x or x.startswith(".") for x in parts) or parts[1] == PARTNER_DIR:
+    if not path or not is_member_name(name):
         msg = (f"--member {spec!r}: give MODEL/MEMBER=CHECKPOINT, a folder inside a model's folder "
                f"(e.g. cqt122/lmft; not {PARTNER_DIR}, the clean partner's)")
         if parser is not None:
@@ -505,14 +510,15 @@ def drop_member(out: Path, name: str) -> None:
     ``models/<name>/`` and its test embeddings; the manifest is rewritten (and records the step).
     A member a system still fuses is refused: rebuild the system without it first
     (``--systems-only``). A model's clean partner is part of its model, not a member to drop."""
+    from mie_core.service.workbench import find_systems
+
     out = Path(out)
     folder = out / "models" / name
-    if "/" not in name or not (folder / "model.json").exists():
-        raise SystemExit(f"--drop-member {name}: {out} has no member {name} (a member is MODEL/MEMBER)")
-    if name.split("/", 1)[1] == PARTNER_DIR:
+    if name.split("/")[-1] == PARTNER_DIR:
         raise SystemExit(f"--drop-member {name}: a clean partner belongs to its model; it is not a member to drop")
-    users = sorted(f.parent.name for f in (out / "models").glob("*/fusion.json")
-                   if name in json.loads(f.read_text()).get("members", []))
+    if not is_member_name(name) or not (folder / "model.json").exists():
+        raise SystemExit(f"--drop-member {name}: {out} has no member {name} (a member is MODEL/MEMBER)")
+    users = sorted(e.name for e in find_systems(out) if name in e.system["members"])
     if users:
         raise SystemExit(f"--drop-member {name}: {', '.join(users)} still fuse(s) it; "
                          "rebuild the system without it first (--systems-only)")
