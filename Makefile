@@ -35,7 +35,7 @@ run: data
 # the suite on $(WORKERS) workers, then the browser tests alone: they assert the app's timings,
 # which a second worker's load would skew
 test: data
-	$(PY) -m pytest -q --doctest-modules mie_core training/config.py training/pairs.py training/build_cache.py
+	$(PY) -m pytest -q --doctest-modules mie_core training/config.py training/data.py training/pairs.py training/build_cache.py
 	$(PY) -m pytest -q -n $(WORKERS) -m "not browser" --durations=15 tests
 	$(PY) -m pytest -q -m browser --durations=8 tests
 

@@ -278,6 +278,7 @@ def cmd_evaluate(args) -> int:
         seed=args.seed, n_draws=args.draws, probing_on=not args.no_probing, probe_notes=args.probe_notes or None,
         progress=_bar("evaluate"), log=lambda m: print(m, file=sys.stderr), precision=args.precision,
         lda_dims=args.lda_dims or None, backends=not args.raw_only,
+        **({} if args.real_draws is None else {"real_draws": args.real_draws}),
     )
     print(f"wrote {args.out}")
     return 0
@@ -375,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--out", required=True)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--draws", type=int, default=5, help="trial draws to average EER over")
+    v.add_argument("--real-draws", type=int, default=None,
+                   help="trial draws behind the real notes' per-source figures (default 20: a source of one instrument "
+                        "has 20 + 20 trials per draw)")
     v.add_argument("--no-probing", action="store_true")
     v.add_argument("--raw-only", action="store_true",
                    help="the paper's cosine scores alone: no scoring back-end, so none of the bank and calibration "

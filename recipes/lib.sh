@@ -40,14 +40,18 @@ finetune() {
 # all evaluated beside the shipped mel+cqt on identical trials (clean, wet, real by source) into OUT.
 # PARTS (default test,wet,real): the parts scored, e.g. PARTS=real first on a slow CPU (the store
 # keeps every embedding, so the full run later embeds only what is missing); PRECISION (default
-# auto = the cache's): fp32 on a CPU without native bf16, where bf16 autocast is 5-7x slower (benchmarks/upload_embedding.py).
+# auto = the cache's): fp32 on a CPU without native bf16, where bf16 autocast is 5-7x slower (benchmarks/upload_embedding.py);
+# MEMBERS ("NAME=CHECKPOINT ..."): members the shipped cache no longer holds, added to the copy first
+# (cqt122/lmft=recipes/lmft/model: the LMFT member shipped until 2026-12-07, which the pairs member replaced).
+LMFT_MEMBER=cqt122/lmft=recipes/lmft/model
 member_systems() {
   local run=$1 member=$2 out=$3; shift 3
-  local c=$run/system_cache args=() models=()
+  local c=$run/system_cache args=() models=() extra=()
   for spec in "$@"; do args+=(--system "$spec"); models+=(--model "${spec%%=*}=$c/models/${spec%%=*}"); done
+  for spec in ${MEMBERS:-}; do extra+=(--member "$spec"); done
   local parts=${PARTS:-test,wet,real} precision=${PRECISION:-auto}
   rm -rf "$c" && cp -a cache "$c"
-  $PY -m training.build_cache --members-only --out "$c" --member "$member=$run/last" --precision "$precision"
+  $PY -m training.build_cache --members-only --out "$c" "${extra[@]}" --member "$member=$run/last" --precision "$precision"
   $PY -m training.build_cache --systems-only --out "$c" "${args[@]}" --precision "$precision" --system-parts "$parts"
   $PY -m mie_core evaluate --model mel+cqt=cache/models/mel+cqt "${models[@]}" \
     --parts "$parts" --no-probing --precision "$precision" --out "$out"

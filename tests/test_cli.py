@@ -73,3 +73,22 @@ def test_csv_cells_that_a_spreadsheet_would_evaluate_are_quoted():
     back = pd.read_csv(__import__("io").BytesIO(csv_bytes(df)))
     assert list(back["file"]) == ["'=HYPERLINK(\"http://x\")", "'=1+1.wav", "'+a", "'-b", "'@c", "cello.wav"]
     assert list(back["score"]) == [-1.0, 2.0, 0.5, -0.5, 1.0, 3.0]  # numbers stay numbers, signs included
+
+
+def test_evaluate_averages_the_real_figures_over_their_own_draws(monkeypatch, tmp_path):
+    """``evaluate`` scores the real notes' per-source figures over REAL_DRAWS trial draws (20: a
+    source of one instrument has 20 + 20 trials per draw) whatever ``--draws`` the renders get,
+    and ``--real-draws`` sets them."""
+    import inspect
+
+    from mie_core import __main__ as cli_main
+    from mie_core.evaluation import report
+
+    assert report.REAL_DRAWS == 20
+    assert inspect.signature(report.run_evaluation).parameters["real_draws"].default == report.REAL_DRAWS
+    seen = []
+    monkeypatch.setattr(report, "run_evaluation", lambda **kw: seen.append(kw) or {})
+    for extra in ([], ["--real-draws", "7"]):
+        assert cli_main.main(["evaluate", "--model", "x", "--out", str(tmp_path), "--draws", "3", *extra]) == 0
+    assert seen[0]["n_draws"] == seen[1]["n_draws"] == 3
+    assert "real_draws" not in seen[0] and seen[1]["real_draws"] == 7

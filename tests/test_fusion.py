@@ -29,6 +29,21 @@ def test_linear_fusion_recovers_the_gaussian_llr_and_ignores_noise():
         fusion.fit_linear_fusion(t, n[:, :1])
 
 
+def test_trial_weights_count_as_repeated_trials():
+    """A trial weighted 3 inside its class is fitted as three copies of it: the weighted fit
+    equals the fit on the repeated trials (to the optimiser's tolerance)."""
+    rng = np.random.default_rng(2)
+    t, n = rng.normal(1.0, 1.0, (40, 2)), rng.normal(-1.0, 1.5, (70, 2))
+    wt, wn = rng.integers(1, 4, 40), rng.integers(1, 4, 70)
+    w1, b1 = fusion.fit_linear_fusion(t, n, target_weight=wt, nontarget_weight=wn)
+    w2, b2 = fusion.fit_linear_fusion(np.repeat(t, wt, axis=0), np.repeat(n, wn, axis=0))
+    np.testing.assert_allclose(np.r_[w1, b1], np.r_[w2, b2], rtol=1e-3, atol=1e-4)
+    w0, _ = fusion.fit_linear_fusion(t, n)
+    assert np.abs(w1 - w0).max() > 1e-3  # the weights change the fit
+    with pytest.raises(ValueError, match="non-negative"):
+        fusion.fit_linear_fusion(t, n, target_weight=-np.ones(40))
+
+
 def test_trial_quality_is_the_wetter_side():
     q = np.array([0.9, 0.8, 0.1, 0.6])
     tr = Trials(enroll=np.array([[0, 1]]), model_label=np.array(["a"]), model=np.array([0, 0]),

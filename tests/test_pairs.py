@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from training.config import ConfigError, load_config
+from training.config import ConfigError, from_dict, load_config
 from training.data import ClipSampler, NoteSet
 from training.pairs import pair_loss
 
@@ -62,6 +62,30 @@ def test_a_pair_falls_back_to_the_farthest_note_and_to_any_note_without_pitches(
     for _ in range(20):
         i, j = s.pair()
         assert i != j and unknown.instrument[i] == unknown.instrument[j]
+
+
+def test_sibling_pairs_come_in_twos_of_one_kind_and_leave_the_batch_as_it_was_without():
+    """With ``pair_siblings`` every second pair is an instrument of the previous pair's GM
+    program (another one), where the program has one; without, the batches are unchanged."""
+    pitches = np.tile(np.arange(40, 65), 6)
+    inst = np.repeat(np.arange(6), 25)
+    notes = _notes(pitches, inst)
+    program = np.array([0, 0, 40, 40, 40, 73])  # instruments 0-1 pianos, 2-4 violins, 5 alone
+    notes.table["bank"], notes.table["program"] = 0, program[inst]
+    s = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12, pair_siblings=True)
+    kinds_met = 0
+    for _ in range(30):
+        _, yi, _ = s.batch(16)
+        first, second = yi[0:12:4], yi[2:12:4]  # pairs 0, 2, 4 and their siblings 1, 3, 5
+        has = program[first] != 73
+        assert (program[first][has] == program[second][has]).all() and (first[has] != second[has]).all()
+        kinds_met += int(has.sum())
+    assert kinds_met > 60  # most first pairs have a sibling (5 of 6 instruments do)
+    plain = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12)
+    again = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12, pair_siblings=False)
+    np.testing.assert_array_equal(plain.batch(16)[0], again.batch(16)[0])
+    with pytest.raises(ConfigError, match="siblings"):
+        load_config(REPO / "training" / "configs" / "tiny.yaml", overrides=["pairs.siblings=3"])
 
 
 def test_pair_loss_is_log_p_at_random_and_falls_as_partners_meet():
@@ -159,7 +183,7 @@ def test_the_committed_register_pairs_model_is_the_recipes_run():
     enc = load_encoder(folder)  # raises on a hash mismatch
     prov = load_metadata(folder)["provenance"]
     want = load_config(REPO / "recipes" / "register_pairs" / "cqt122_pairs.yaml").to_dict()
-    got = prov["config"]
+    got = from_dict(prov["config"]).to_dict()  # as a resume reads it: a field added since takes its default
     for section in ("model", "data", "optim", "head", "chain", "pairs"):
         assert got[section] == want[section], section
     assert prov["step"] == want["optim"]["steps"] and prov["clips_seen"] == 800 * 32

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_the_gpu_script_dry_runs_every_stage_on_the_tiny_config(tiny_corpus):
     env = {**os.environ, "DRY_RUN": "1", "PY": os.environ.get("PYTHON", "python"), "CONFIG": "training/configs/tiny.yaml",
-           "LMFT": "training/configs/tiny.yaml", "INIT": "cache/models/cqt122",
+           "FINETUNE": "training/configs/tiny.yaml", "INIT": "cache/models/cqt122",
            "EXTRA": f"--set data.corpus={tiny_corpus.root}", "OMP_NUM_THREADS": "1"}
     import sys
 
@@ -20,7 +20,7 @@ def test_the_gpu_script_dry_runs_every_stage_on_the_tiny_config(tiny_corpus):
                          timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("encoder parameters:") == 2  # mel122_gpu and the fine-tuning, each built
-    assert "init: mel" in res.stdout and "name: mel122_gpu" in res.stdout and "name: cqt122_lmft_gpu" in res.stdout
+    assert "init: mel" in res.stdout and "name: mel122_gpu" in res.stdout and "name: cqt122_pairs_gpu" in res.stdout
 
 
 def test_the_lmft_recipe_loads_as_documented():
@@ -43,6 +43,19 @@ def test_the_variable_duration_recipe_differs_from_lmft_in_its_crops_alone():
     assert (var.data.crop_min_s, var.data.crop_s) == (0.5, 4.0)
     assert dataclasses.replace(var.data, crop_s=3.0, crop_min_s=0.0) == lmft.data
     assert (var.optim, var.head, var.chain) == (lmft.optim, lmft.head, lmft.chain)
+
+
+def test_the_sibling_recipe_differs_from_the_shipped_pairs_member_s_in_its_siblings_alone():
+    import dataclasses
+
+    from training.config import load_config
+
+    pairs = load_config(REPO / "recipes" / "register_pairs" / "cqt122_pairs.yaml")
+    sib = load_config(REPO / "recipes" / "sibling_pairs" / "cqt122_siblings.yaml")
+    assert sib.pairs.siblings and not pairs.pairs.siblings
+    assert dataclasses.replace(sib.pairs, siblings=False) == pairs.pairs
+    assert (sib.model, sib.data, sib.optim, sib.head, sib.chain) == (pairs.model, pairs.data, pairs.optim, pairs.head,
+                                                                      pairs.chain)
 
 
 SHIPPED = {"cqt122": "cqt122", "cqt122_clean": "cqt122/clean", "mel122": "mel122", "mel122_clean": "mel122/clean"}
@@ -92,7 +105,7 @@ def test_make_cache_runs_the_steps_the_manifest_records():
     recorded = steps([c.strip() for c in manifest.split("; then ")])
     script = (REPO / "recipes" / "shipped" / "run.sh").read_text()
     stage5 = script[script.index('if on 5;'):script.index('if on 6;')]
-    lines = " ".join(stage5.replace("\\\n", " ").splitlines())
+    lines = " ".join(line.split("#")[0] for line in stage5.replace("\\\n", " ").splitlines())  # comments aside
     mine = steps(["python -m training.build_cache" + c for c in lines.split("$PY -m training.build_cache")[1:]])
     # the manifest's first step says "(probing added by --probing-only)": that step comes next
     assert ["--probing-only"] in mine and mine.index(["--probing-only"]) == 1

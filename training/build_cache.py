@@ -115,7 +115,8 @@ def add_weights_hashes(out: Path) -> int:
 REAL_CALIBRATED = ("mel+cqt", "cqt122", "mel122")
 
 
-def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, seed: int = 0, corpus_dir=None) -> int:
+def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int | None = None, seed: int = 0,
+                          corpus_dir=None) -> int:
     """Each shipped system's calibration on real notes (:class:`mie_core.service.verify.RealCalibration`):
     a fused system's weights refitted on every real trial of every source (a model alone: ``a
     llr + b``), with its EER and verdict rates on each source when fitted without that source
@@ -123,13 +124,16 @@ def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, 
     recording-condition model and the automatic choice's figures (on each source held out,
     and on the clean test and wet parts), from the corpus's ``valid``, ``calib``, ``test`` and
     ``wet`` parts; and the test notes' recording features (``embeddings/recording_test.npy``),
-    which the condition model reads when the Verify page enrols a corpus instrument."""
-    from mie_core.evaluation.report import source_results
+    which the condition model reads when the Verify page enrols a corpus instrument.
+    ``n_draws``: the trial draws behind the figures (default
+    :data:`mie_core.evaluation.report.REAL_DRAWS`)."""
+    from mie_core.evaluation.report import REAL_DRAWS, source_results
     from mie_core.scoring.condition import ConditionModel
     from mie_core.fileio import atomic_save_npy
     from mie_core.service.verify import RealCalibration
     from mie_core.service.workbench import recording_file
 
+    n_draws = n_draws or REAL_DRAWS
     parts = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), ("valid", "calib", "test", "wet"), SPLIT)
     store = EmbeddingStore()
     res = source_results({name: out / "models" / name for name in REAL_CALIBRATED}, store, precision,
@@ -153,16 +157,29 @@ def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int = 5, 
         print(f"{name}: {fit['kind']} fitted on real notes; held out, pooled: genuine accepted "
               f"{100 * held['pooled']['genuine_accepted']:.1f} %, impostors rejected "
               f"{100 * held['pooled']['impostors_rejected']:.1f} %")
-    rewrite_manifest(out, "--real-calibration-only")
+    rewrite_manifest(out, step_with_precision("--real-calibration-only", precision)
+                     + ("" if n_draws == REAL_DRAWS else f" --real-draws {n_draws}"))
     return 0
 
 
 def rewrite_manifest(out: Path, step: str, made_by: str | None = None) -> dict:
     """The manifest of a built cache that a later ``build_cache STEP`` changed: its files
-    hashed again, the step added to the command that made them unless that command already
-    holds ``made_by`` (default: the step itself; a full build's ``--system`` makes systems too)."""
+    hashed again, the step added to the command that made them, in the order run, unless it
+    is the command's last step already (a step run twice in a row) or, with ``made_by``, the
+    command holds ``made_by`` (a full build's ``--system`` makes systems too).
+
+    >>> step_with_precision("--pitch-gaps-only", "auto"), step_with_precision("--pitch-gaps-only", "fp32")
+    ('--pitch-gaps-only', '--pitch-gaps-only --precision fp32')
+    """
     old = json.loads((out / "manifest.json").read_text())["command"]
-    return write_manifest(out, old if (made_by or step) in old else f"{old}; then python -m training.build_cache {step}")
+    last = old.split("; then python -m training.build_cache ")[-1]
+    done = (made_by in old) if made_by else last == step
+    return write_manifest(out, old if done else f"{old}; then python -m training.build_cache {step}")
+
+
+def step_with_precision(step: str, precision: str) -> str:
+    """A step as the manifest records it: with ``--precision`` where one was asked for."""
+    return step if precision == "auto" else f"{step} --precision {precision}"
 
 
 def main(argv=None) -> int:
@@ -174,7 +191,10 @@ def main(argv=None) -> int:
     p.add_argument("--corpus", default=None)
     p.add_argument("--out", default=str(REPO / "cache"))
     p.add_argument("--no-probing", action="store_true")
-    p.add_argument("--draws", type=int, default=5)
+    p.add_argument("--draws", type=int, default=5, help="trial draws of the parts' figures")
+    p.add_argument("--real-draws", type=int, default=None,
+                   help="with --real-calibration-only: trial draws of the real figures (default 20, "
+                        "mie_core.evaluation.report.REAL_DRAWS)")
     p.add_argument("--parts", default="test,valid,wet,real",
                    help="evaluation parts to embed and score (test and valid are needed by the app)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
@@ -210,7 +230,7 @@ def main(argv=None) -> int:
                         "with its figures on each source held out")
     args = p.parse_args(argv)
     if args.real_calibration_only:
-        return add_real_calibrations(Path(args.out), args.precision, args.draws, corpus_dir=args.corpus)
+        return add_real_calibrations(Path(args.out), args.precision, args.real_draws, corpus_dir=args.corpus)
     if args.weights_hashes_only:
         return add_weights_hashes(Path(args.out))
     if args.drop_member:
@@ -378,7 +398,7 @@ def add_pitch_gaps(out: Path, corpus_dir=None, precision: str = "auto") -> None:
     if "real" not in results.get("parts", {}):
         raise SystemExit("--pitch-gaps-only: the cache has no results on the real part (python -m mie_core fetch, "
                          "then build the cache)")
-    precision = resolve_precision(precision)  # this CPU's (the verdicts move in low bits only: cross_cpu.py)
+    asked, precision = precision, resolve_precision(precision)  # this CPU's (the verdicts move in low bits only: cross_cpu.py)
     parts = load_parts(Corpus.load(corpus_dir or default_corpus_dir()), ("real",), SPLIT)
     if "real" not in parts:
         raise SystemExit("--pitch-gaps-only: the real recordings are not here (python -m mie_core fetch)")
@@ -412,7 +432,7 @@ def add_pitch_gaps(out: Path, corpus_dir=None, precision: str = "auto") -> None:
         say(f"{folder.name}: genuine accepted by pitch gap " +
             ", ".join(f"{r['gap']}: {100 * r['genuine_accepted']:.1f} % of {r['n_genuine']}" for r in rows))
     (Path(out) / "results" / "pitch_gaps.json").write_text(json.dumps(record, indent=1, default=json_default))
-    rewrite_manifest(Path(out), "--pitch-gaps-only")
+    rewrite_manifest(Path(out), step_with_precision("--pitch-gaps-only", asked))
     say(f"wrote {Path(out) / 'results' / 'pitch_gaps.json'}")
 
 
@@ -463,7 +483,7 @@ def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, pr
     from mie_core.fileio import atomic_save_npy
 
     results = json.loads((Path(out) / "results" / "benchmark.json").read_text())
-    precision = cache_precision(results, precision)
+    asked, precision = precision, cache_precision(results, precision)
     folder = Path(out) / "models" / name
     if not (folder.parent / "model.json").exists():
         raise SystemExit(f"--member {name}: {folder.parent} is not a model folder of {out}")
@@ -498,7 +518,7 @@ def add_member(out: Path, name: str, checkpoint: str | Path, corpus_dir=None, pr
     if folder.exists():
         shutil.rmtree(folder)
     tmp.rename(folder)
-    rewrite_manifest(Path(out), f"--members-only --member {name}={checkpoint}",
+    rewrite_manifest(Path(out), step_with_precision(f"--members-only --member {name}={checkpoint}", asked),
                      made_by=made_by or f"--member {name}={checkpoint}")
     say(f"{name}: back-end calibrated on {be.info['n_calibration_trials']} held-out trials, {len(info)} centroids; "
         f"a member for the systems of {out}")
@@ -565,7 +585,7 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
     backends = {m: Backend.load(path) for m, path in paths.items()}
     results_path = Path(out) / "results" / "benchmark.json"
     results = json.loads(results_path.read_text())
-    precision = cache_precision(results, precision)
+    asked, precision = precision, cache_precision(results, precision)
     corpus = Corpus.load(corpus_dir or default_corpus_dir())
     evaluated = [p_ for p_ in results["parts"] if p_ != "real" or (Path(out) / "embeddings" / "notes_real.parquet").exists()]
     if only_parts is not None:  # an experiment's copy of the cache: score the system on these parts alone
@@ -599,7 +619,7 @@ def add_system(out: Path, name: str, members: list[str], corpus_dir=None, precis
             f"impostors rejected {100 * (1 - f['p_fa']):.1f} %")
     results_path.write_text(json.dumps(results, indent=1, default=json_default))
     spec = f"--system {name}={','.join(members)}"
-    rewrite_manifest(Path(out), f"--systems-only {spec}", made_by=spec)
+    rewrite_manifest(Path(out), step_with_precision(f"--systems-only {spec}", asked), made_by=spec)
     say(f"{name}: a system of {len(members)} models added to {out}")
 
 

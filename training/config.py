@@ -348,12 +348,18 @@ class PairConfig:
     pairs' notes by cosine at ``temperature``. A SoundFont preset stretches each sample over
     several semitones, so renders alone show the network less of how one instrument's timbre
     changes with register than real notes do; the pairs ask for that invariance directly.
+    ``siblings``: the pairs come in twos whose instruments share a General MIDI program (two
+    SoundFonts' pianos, say; the family where notes carry no program), so that each note's
+    impostors include an instrument of its own kind: on real notes the verdicts' errors are
+    impostors of the same kind (a piano against another collection's piano,
+    docs/experiments/register-pairs.md#draws).
     """
 
     weight: float = 0.0
     share: float = 0.5
     min_semitones: int = 12
     temperature: float = 0.1
+    siblings: bool = False
 
     def __post_init__(self):
         if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
@@ -365,6 +371,8 @@ class PairConfig:
         if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
                 and 0.01 <= self.temperature <= 10):
             raise ConfigError(f"pairs.temperature must be from 0.01 to 10, not {self.temperature!r}")
+        if not isinstance(self.siblings, bool):
+            raise ConfigError(f"pairs.siblings must be true or false, not {self.siblings!r}")
 
     @property
     def enabled(self) -> bool:

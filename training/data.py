@@ -185,13 +185,34 @@ def _noteset(audio: np.ndarray, rows: pd.DataFrame, instruments: list[str] | Non
     return NoteSet(audio, rows, inst, fam, list(inst_list), families, np.where((pitch >= 0) & (pitch < 128), pitch, -1))
 
 
+def sibling_instruments(notes: NoteSet) -> list[np.ndarray]:
+    """For each instrument of ``notes`` (its index), the other instruments of its kind: those
+    that share its General MIDI bank and program (``rows["bank"]``, ``rows["program"]``: the same
+    preset in another SoundFont), or its family where the notes carry no program.
+
+    >>> rows = pd.DataFrame({"instrument_str": ["a", "b", "c", "d"], "bank": 0, "program": [0, 0, 40, 0]})
+    >>> ns = NoteSet(None, rows, np.arange(4), np.zeros(4, np.int64), ["a", "b", "c", "d"], ["keyboard"], None)
+    >>> [s.tolist() for s in sibling_instruments(ns)]
+    [[1, 3], [0, 3], [], [0, 1]]
+    """
+    rows = notes.table.reset_index(drop=True)
+    if {"bank", "program"} <= set(rows.columns) and rows["program"].notna().all():
+        key = rows["bank"].astype(int).astype(str) + ":" + rows["program"].astype(int).astype(str)
+    else:
+        key = pd.Series(np.asarray(notes.family)).astype(str)
+    kind_of = pd.Series(key.to_numpy()).groupby(np.asarray(notes.instrument)).first()  # instrument -> its kind
+    kinds = np.array([kind_of.get(i, f"none{i}") for i in range(len(notes.instruments))], dtype=object)
+    return [np.flatnonzero((kinds == kinds[i]) & (np.arange(len(kinds)) != i)) for i in range(len(kinds))]
+
+
 class ClipSampler:
     """Makes training batches from notes in memory (see the module docstring)."""
 
     def __init__(self, notes: NoteSet, crop_s: float = 1.0, augment_on: bool = True, concat_prob: float = 0.5,
                  concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
                  chain=None, chain_share: float = 1.0, keep_clean: bool = False, keep_pitch: bool = False,
-                 crop_min_s: float = 0.0, pair_count: int = 0, pair_min_semitones: int = 12):
+                 crop_min_s: float = 0.0, pair_count: int = 0, pair_min_semitones: int = 12,
+                 pair_siblings: bool = False):
         self.notes = notes
         # register pairs (training.pairs): the batch's first 2 * pair_count clips, two single notes
         # of one instrument at least pair_min_semitones apart (only then: other batches are unchanged)
@@ -211,6 +232,8 @@ class ClipSampler:
         self.concat_max = int(round(concat_max_s * SR))
         self.bounds = _bounds(notes.audio, trim_top_db)
         self.by_instrument = [np.flatnonzero(notes.instrument == i) for i in range(len(notes.instruments))]
+        # sibling pairs: each instrument's others of its kind (its GM program, else its family)
+        self.siblings = sibling_instruments(notes) if pair_siblings else None
         self.rng = np.random.default_rng(seed)
 
     def _trimmed(self, i: int) -> np.ndarray:
@@ -223,13 +246,17 @@ class ClipSampler:
         a, b = self.bounds[i]
         return concat.random_crop(self.notes.audio[i], self.crop, self.rng, lo=int(a), hi=int(max(b, a + 1)))
 
-    def pair(self) -> tuple[int, int]:
+    def pair(self, instrument: int | None = None) -> tuple[int, int]:
         """Two notes (indices) of one instrument for a register pair: the first drawn as
-        :meth:`clip` draws a note, the second among the instrument's notes at least
-        ``pair_min_semitones`` from it (the farthest in pitch where none is, another note
-        where pitches are unknown, the same note where the instrument has one)."""
+        :meth:`clip` draws a note (of ``instrument`` where given), the second among the
+        instrument's notes at least ``pair_min_semitones`` from it (the farthest in pitch where
+        none is, another note where pitches are unknown, the same note where the instrument has
+        one)."""
         rng = self.rng
-        i = int(rng.integers(len(self.notes.instrument)))
+        if instrument is None:
+            i = int(rng.integers(len(self.notes.instrument)))
+        else:
+            i = int(rng.choice(self.by_instrument[instrument]))
         pool = self.by_instrument[int(self.notes.instrument[i])]
         pitch = self.notes.pitch
         if pitch is None or pitch[i] < 0:
@@ -276,8 +303,14 @@ class ClipSampler:
         yf = np.empty(size, dtype=np.int64)
         yp = np.empty(size, dtype=np.int64)
         n_pair = min(self.pair_count, size // 2)
+        previous = None
         for k in range(n_pair):
-            for slot, i in zip((2 * k, 2 * k + 1), self.pair()):
+            sib = None  # with siblings, every second pair is of an instrument of the previous pair's kind
+            if self.siblings is not None and k % 2 and len(self.siblings[previous]):
+                sib = int(self.rng.choice(self.siblings[previous]))
+            picked = self.pair(sib)
+            previous = int(self.notes.instrument[picked[0]])
+            for slot, i in zip((2 * k, 2 * k + 1), picked):
                 xs[slot] = self._note_clip(i).astype(np.float32) / 32768.0
                 yi[slot], yf[slot] = self.notes.instrument[i], self.notes.family[i]
                 yp[slot] = self.notes.pitch[i] if self.notes.pitch is not None else -1

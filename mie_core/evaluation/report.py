@@ -237,6 +237,11 @@ def condition_inputs(path: Path, part: Part, store: EmbeddingStore, precision: s
     return np.hstack(out)
 
 
+# trial draws behind every real figure per source (the cache's real calibration, evaluate's
+# per-source tables): a source of one instrument has 20 + 20 trials per draw, and over 5 draws its
+# verdict rates moved by a trial or two from one set of draws to the next (89.0 -> 85.0 % of the
+# piano's impostors rejected, 5 -> 20 draws; docs/experiments/register-pairs.md#draws)
+REAL_DRAWS = 20
 CONDITION_C = 0.1  # the condition model's inverse L2 strength (benchmarks/studio_condition.py)
 # what it reads of a clip, and whether the refitted weights are lowered by a margin for unseen
 # sources in the automatic mix (docs/experiments/studio-condition.md#both: the recording features
@@ -317,11 +322,14 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
                    parts: tuple[str, ...] = ("test", "wet", "real"), out: str | Path = "reports/eval", seed: int = 0,
                    n_draws: int = 5, probing_on: bool = True, classifiers=probing.CLASSIFIERS, progress=None, log=None,
                    store: EmbeddingStore | None = None, probe_notes: int | None = 2000,
-                   precision: str = "auto", backends: bool = True, lda_dims: int | None = None) -> dict:
+                   precision: str = "auto", backends: bool = True, lda_dims: int | None = None,
+                   real_draws: int = REAL_DRAWS) -> dict:
     """Run the whole evaluation and write the report (module docstring). Returns results.
 
     The first of ``parts`` gets the whole report (probing, t-SNE, trial lists); every part
-    gets verification on identical trials for every model and the MFCC baseline.
+    gets verification on identical trials for every model and the MFCC baseline, over
+    ``n_draws`` trial draws; the real notes' per-source figures over ``real_draws``
+    (:data:`REAL_DRAWS`).
     """
     log = log or (lambda m: None)
     out = Path(out)
@@ -384,7 +392,7 @@ def run_evaluation(models: list[str], corpus_dir: str | Path | None, split: str 
     if "real" in loaded:
         log("real notes source by source")
         cond = load_parts(corpus, ("valid", "calib"), split, progress=render_progress)  # the condition model's renders
-        sources = source_results({**dict(named), **dict(systems)}, store, precision, seed, n_draws, log,
+        sources = source_results({**dict(named), **dict(systems)}, store, precision, seed, real_draws, log,
                                  condition_parts=(cond["valid"], cond["calib"]),
                                  render_parts={k: loaded[k] for k in ("test", "wet") if k in loaded})
     part, embeddings, res, first, scores = primary

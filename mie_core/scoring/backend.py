@@ -153,18 +153,29 @@ def fit_lda(vectors: np.ndarray, labels, dims: int, floor: float = 1e-6) -> np.n
 
 # ------------------------------------------------------------------ calibration
 def fit_linear_fusion(target: np.ndarray, nontarget: np.ndarray, prior: float = 0.5,
-                      l2: float = 0.0, toward: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                      l2: float = 0.0, toward: np.ndarray | None = None,
+                      target_weight: np.ndarray | None = None,
+                      nontarget_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(weights (k,), offset) minimising the prior-weighted logistic loss of ``x @ weights +
     offset`` as an LLR (BOSARIS ``train_linear_fusion``), with an optional ridge ``l2`` on
     the weights' distance from ``toward`` (k,) (default 0; the offset is never penalised).
     target, nontarget: (n, k) features of target and non-target trials (k = 1: the
-    calibration of step 3; more: a fusion, :mod:`mie_core.scoring.fusion`)."""
+    calibration of step 3; more: a fusion, :mod:`mie_core.scoring.fusion`).
+    ``target_weight``, ``nontarget_weight``: (n,) non-negative weights of the trials inside
+    their class (default equal; each class's mean loss is taken with them, so the prior still
+    splits the two classes)."""
     from scipy.optimize import minimize
 
     t, n = np.atleast_2d(target).astype(np.float64), np.atleast_2d(nontarget).astype(np.float64)
     if t.size == 0 or n.size == 0 or t.shape[1] != n.shape[1]:
         raise ValueError(f"need target and non-target features of one width, not {t.shape} and {n.shape}")
     k, off = t.shape[1], logit(prior)
+    ut, un = (np.ones(len(x)) if wt is None else np.asarray(wt, np.float64)
+              for x, wt in ((t, target_weight), (n, nontarget_weight)))
+    if ut.shape != (len(t),) or un.shape != (len(n),) or (ut < 0).any() or (un < 0).any() \
+            or not (ut.sum() > 0 and un.sum() > 0):
+        raise ValueError("trial weights must be (n,) non-negative, one per trial of their class, not all zero")
+    ut, un = ut / ut.sum(), un / un.sum()
     centre_ = np.r_[np.zeros(k) if toward is None else np.asarray(toward, np.float64).ravel(), 0.0]
     mask = np.r_[np.ones(k), 0.0]  # the offset is free
 
@@ -173,9 +184,9 @@ def fit_linear_fusion(target: np.ndarray, nontarget: np.ndarray, prior: float = 
         zt, zn = t @ wt + b + off, n @ wt + b + off
         st, sn = sigmoid(-zt), sigmoid(zn)  # d/dz log(1 + e^-z) = -sigmoid(-z)
         d = (p - centre_) * mask
-        loss = prior * np.logaddexp(0, -zt).mean() + (1 - prior) * np.logaddexp(0, zn).mean() + l2 * d @ d
-        gw = prior * -(st[:, None] * t).mean(0) + (1 - prior) * (sn[:, None] * n).mean(0)
-        gb = prior * -st.mean() + (1 - prior) * sn.mean()
+        loss = prior * np.logaddexp(0, -zt) @ ut + (1 - prior) * np.logaddexp(0, zn) @ un + l2 * d @ d
+        gw = prior * -((st * ut) @ t) + (1 - prior) * ((sn * un) @ n)
+        gb = prior * -(st @ ut) + (1 - prior) * (sn @ un)
         return loss, np.r_[gw, gb] + 2 * l2 * d
 
     # start at unit-variance weights: the optimum's scale is that of the features' spread

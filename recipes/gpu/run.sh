@@ -2,8 +2,9 @@
 # Every lent GPU minute used (issue 29, item 4): one script for a lent GPU host (one H100/H200,
 # 16 cores), run through the device tool in at most two calls of 10 minutes:
 #   call 1: recipes/gpu/run.sh 1 1   mel122 by the shipped cqt122's GPU recipe (runs/mel122_gpu)
-#   call 2: recipes/gpu/run.sh 2 3   long-crop large-margin fine-tuning of the shipped cqt122
-#                                    (runs/cqt122_lmft_gpu), then the exports under $OUT
+#   call 2: recipes/gpu/run.sh 2 3   the shipped member's fine-tuning of cqt122: long crops, a larger
+#                                    margin and register pairs (recipes/register_pairs;
+#                                    runs/cqt122_pairs_gpu), then the exports under $OUT
 # Each stage stops at a checkpoint before the call's limit (--max-minutes) and resumes where
 # it stopped, so a stage cut short carries on in the next call. DRY_RUN=1 builds each run's
 # model and prints its config without training (the test on this CPU: tests/test_recipes.py).
@@ -14,7 +15,7 @@ PY=${PY:-python}
 OUT=${OUT:-artifacts}
 MINUTES=${MINUTES:-8.5}
 CONFIG=${CONFIG:-training/configs/gpu_cqt122.yaml}
-LMFT=${LMFT:-recipes/lmft/cqt122_lmft.yaml}
+FINETUNE=${FINETUNE:-recipes/register_pairs/cqt122_pairs.yaml}
 EXTRA=${EXTRA:-}
 dry=${DRY_RUN:+--dry-run}
 
@@ -32,12 +33,12 @@ if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
 fi
 if [ "$stage" -le 2 ] && [ "$stop" -ge 2 ]; then
   # the GPU affords the GPU recipe's data: 192 notes per instrument, batches made by 14 workers
-  train cqt122_lmft_gpu --config "$LMFT" --init-from "${INIT:-cache/models/cqt122}" \
+  train cqt122_pairs_gpu --config "$FINETUNE" --init-from "${INIT:-cache/models/cqt122}" \
     --set data.train_max_notes_per_instrument=192 --set data.batch_workers=14 --set optim.batch_size=64
 fi
 if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ] && [ -z "$dry" ]; then
   mkdir -p "$OUT"
-  for name in mel122_gpu cqt122_lmft_gpu; do
+  for name in mel122_gpu cqt122_pairs_gpu; do
     [ -f "runs/$name/state.pt" ] && $PY -m training.train --export "runs/$name/state.pt" --to "$OUT/$name"
     [ -d "runs/$name/best" ] && cp -r "runs/$name/best" "$OUT/${name}_best"
     [ -f "runs/$name/log.jsonl" ] && cp "runs/$name/log.jsonl" "$OUT/$name.jsonl"

@@ -16,6 +16,7 @@ if on 3; then
   $PY benchmarks/real_members.py --model clean=cache/models/cqt122/clean --model clean_lmft=$RUN/last
 fi
 if on 4; then
-  member_systems $RUN cqt122/cleanlmft recipes/lmft_clean/results/system \
+  # the LMFT member as it shipped when this was measured (the cache holds the pairs member since 2026-12-07)
+  MEMBERS=$LMFT_MEMBER member_systems $RUN cqt122/cleanlmft recipes/lmft_clean/results/system \
     in_place=cqt122,cqt122/lmft,cqt122/cleanlmft,mel122/clean beside=cqt122,cqt122/lmft,cqt122/clean,cqt122/cleanlmft,mel122/clean
 fi

@@ -15,7 +15,7 @@ if on 1; then
   finetune $RUN recipes/lmft_var/cqt122_lmft_var.yaml cache/models/cqt122
 fi
 if on 3; then
-  $PY benchmarks/real_members.py --model lmft=cache/models/cqt122/lmft --model lmft_var=$RUN/last
+  $PY benchmarks/real_members.py --model lmft=recipes/lmft/model --model lmft_var=$RUN/last
 fi
 if on 4; then
   member_systems $RUN cqt122/lmftvar recipes/lmft_var/results/system in_place=cqt122,cqt122/lmftvar,cqt122/clean,mel122/clean

@@ -26,16 +26,16 @@ if on 1; then
 fi
 if on 2; then
   mkdir -p recipes/register_pairs/results
-  $PY benchmarks/member_parts.py --model lmft=cache/models/cqt122/lmft --model pairs=$RUN/last \
+  $PY benchmarks/member_parts.py --model lmft=recipes/lmft/model --model pairs=$RUN/last \
     | tee recipes/register_pairs/results/parts.md
 fi
 if on 3; then
-  $PY benchmarks/real_members.py --model lmft=cache/models/cqt122/lmft --model pairs=$RUN/last
+  $PY benchmarks/real_members.py --model lmft=recipes/lmft/model --model pairs=$RUN/last
 fi
 if on 4; then
   member_systems $RUN cqt122/pairs recipes/register_pairs/results/system in_place=cqt122,cqt122/pairs,cqt122/clean,mel122/clean
 fi
 if on 5; then
-  member_systems $RUN cqt122/pairs recipes/register_pairs/results/system_added \
+  MEMBERS=$LMFT_MEMBER member_systems $RUN cqt122/pairs recipes/register_pairs/results/system_added \
     added=cqt122,cqt122/lmft,cqt122/pairs,cqt122/clean,mel122/clean
 fi

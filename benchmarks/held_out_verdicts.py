@@ -1,0 +1,159 @@
+"""Ways to fit the studio weights (the fusion refitted on real notes) so that the automatic
+verdict holds on a real source none of the fits saw, on any system folder.
+
+    python benchmarks/held_out_verdicts.py [--system cache/models/mel+cqt] [--draws 20]
+
+The pages score a real trial ``s llr_studio + (1 - s) llr_own`` (the automatic mix,
+:mod:`mie_core.scoring.condition`). Each way below fits ``llr_studio``, and the condition
+model that gives ``s``, without the source scored (each of the six real sources held out in
+turn), and is judged, as the issue asks, by its **worst** source: the lower of the two
+verdict rates (genuine accepted, impostors rejected at prior 0.5) on the worst source.
+
+* ``pooled`` (shipped): prior-weighted logistic regression over every trial of the other
+  sources; the largest source (VSCO-2, 13 instruments) carries most of the fit.
+* ``balanced``: the same with each source's trials weighted equally inside each class, so a
+  source of one instrument counts as much as one of thirteen (a fit for the next source,
+  not for the average trial).
+* ``shrunk L``: a ridge of strength L pulling the weights towards the system's own (fitted
+  on renders and rooms), the offset free.
+* ``+ margin``: the studio map lowered by :func:`mie_core.scoring.sources.unseen_margin`,
+  chosen on the other sources with each held out in turn (the same fit one level down).
+
+Prints one row per way: per source EER % (genuine accepted / impostors rejected %), pooled,
+and the worst rate; means over the trial draws.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import _common  # noqa: F401  (puts the repository on the path)
+
+
+def balanced_weights(target: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trial weights inside each class (target, non-target) that give each group the same
+    total: 1 / (the group's trials of that class)."""
+    out = []
+    for cls in (target, ~target):
+        g = groups[cls]
+        _, inv, counts = np.unique(g, return_inverse=True, return_counts=True)
+        out.append(1.0 / counts[inv])
+    return out[0], out[1]
+
+
+def make_fit(kind: str, own_weights: np.ndarray, l2: float = 0.0):
+    """fit(x, target, groups) -> (w, b) for one way of fitting the studio map."""
+    from mie_core.scoring.backend import fit_linear_fusion
+
+    def fit(x, target, groups):
+        kw = {}
+        if kind == "balanced":
+            kw["target_weight"], kw["nontarget_weight"] = balanced_weights(target, groups)
+        if kind == "shrunk":
+            kw["l2"], kw["toward"] = l2, own_weights
+        return fit_linear_fusion(x[target], x[~target], 0.5, **kw)
+    return fit
+
+
+def loso(x, target, es, ts, fit) -> np.ndarray:
+    """Each trial's studio LLR from ``fit`` fitted on the trials of other sources only."""
+    out = np.full(len(target), np.nan)
+    for s in np.unique(es):
+        on = (es != s) & (ts != s)
+        w, b = fit(x[on], target[on], es[on])
+        out[es == s] = x[es == s] @ w + b
+    return out
+
+
+def margin_for(x, target, es, ts, fit, own, w, grid) -> float:
+    """The unseen margin (mie_core.scoring.sources.unseen_margin) for this fit, inside these sources."""
+    from mie_core.scoring.backend import logit
+
+    if len(np.unique(es)) < 2:
+        return 0.0
+    llr = loso(x, target, es, ts, fit)
+    base, slope, thr = (1 - w) * own + w * llr, w, -logit(0.5)
+    worst = np.full(len(grid), np.inf)
+    for s in np.unique(es):
+        m = es == s
+        if not (m & target).any() or not (m & ~target).any():
+            continue
+        shifted = base[m][None, :] - grid[:, None] * slope[m][None, :]
+        worst = np.minimum(worst, np.minimum((shifted[:, target[m]] >= thr).mean(1),
+                                             (shifted[:, ~target[m]] < thr).mean(1)))
+    best = np.flatnonzero(worst == worst.max())
+    return float(grid[best[np.argmin(np.abs(grid[best]))]])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--system", default="cache/models/mel+cqt", help="a fused system's folder")
+    p.add_argument("--draws", type=int, default=20, help="trial draws (default 20, as the shipped real figures)")
+    p.add_argument("--inputs", default=None, choices=("recording", "members", "recording+members"),
+                   help="what the condition model reads (default: what ships, report.CONDITION_INPUTS)")
+    p.add_argument("--c", type=float, default=None, help="the condition model's inverse L2 strength (default: shipped)")
+    p.add_argument("--ways", default="pooled,balanced,shrunk",
+                   help="which fits of the studio weights to measure (comma-separated: pooled, balanced, shrunk)")
+    args = p.parse_args()
+    from mie_core.data.corpus import Corpus, default_corpus_dir
+    from mie_core.evaluation import protocol
+    from mie_core.evaluation.embeddings import EmbeddingStore
+    from mie_core.evaluation.parts import load_parts, real_sources_part
+    from mie_core.evaluation.report import CONDITION_C, CONDITION_INPUTS, condition_inputs, system_members
+    from mie_core.scoring import fusion, sources
+    from mie_core.scoring.condition import N_RECORDING, clip_weight, fit_condition_model, mixed_llr, trial_weight
+    from mie_core.service.verify import load_verifier
+
+    path, prec, store = Path(args.system), "fp32", EmbeddingStore()
+    ver = load_verifier(path, prec)
+    parts = load_parts(Corpus.load(default_corpus_dir()), ("valid", "calib"), "program_disjoint")
+    real = real_sources_part()
+    x_cond = {n: condition_inputs(path, prt, store, prec) for n, prt in (("real", real), *parts.items())}
+    inputs, c = args.inputs or CONDITION_INPUTS, CONDITION_C if args.c is None else args.c
+    if inputs != CONDITION_INPUTS:  # the shipped inputs are the recording's six numbers, then the member vectors
+        cols = slice(0, N_RECORDING) if inputs == "recording" else slice(N_RECORDING, None)
+        x_cond = {n: v[:, cols] for n, v in x_cond.items()}
+    backends, members = system_members(path, real, store, prec)[1:]
+    draws = protocol.protocol_draws(real.rows["instrument_str"].to_numpy(), 0, args.draws)
+    feats = [fusion.trial_features(backends, ver.fusion, members, d) for d in draws]
+    src = real.rows["source"].to_numpy()
+    own = ver.fusion.fusion
+    p_by = {s: clip_weight(fit_condition_model(x_cond["valid"], x_cond["calib"], x_cond["real"][src != s],
+                                               c, inputs), x_cond["real"])
+            for s in np.unique(src)}
+    asked = args.ways.split(",")
+    ways = {"pooled (shipped)": make_fit("pooled", own.weights)} if "pooled" in asked else {}
+    ways |= {"balanced": make_fit("balanced", own.weights)} if "balanced" in asked else {}
+    ways |= {f"shrunk {l2:g}": make_fit("shrunk", own.weights, l2) for l2 in (0.01, 0.1)} if "shrunk" in asked else {}
+    print(f"{path}: automatic verdicts, condition model on {inputs} (C {c:g}), each real source held out from "
+          f"every fit; EER % (genuine accepted / impostors rejected %), means over {args.draws} draws")
+    for label, fit in ways.items():
+        for with_margin in (False, True):
+            recs = []
+            for x, d in zip(feats, draws):
+                es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
+                studio = loso(x, d.target, es, ts, fit)
+                llr_own = x @ own.weights + own.offset
+                s = np.full(len(es), np.nan)
+                for held, pw in p_by.items():
+                    w = trial_weight(pw, d)
+                    m = es == held
+                    s[m] = w[m]
+                    if with_margin:
+                        on = (es != held) & (ts != held)
+                        studio[m] -= margin_for(x[on], d.target[on], es[on], ts[on], fit, llr_own[on], w[on],
+                                                sources.MARGIN_GRID)
+                recs.append(sources.rates_with_pooled(mixed_llr(llr_own, studio, s), d.target, es))
+            r = {k: {v: float(np.mean([q[k][v] for q in recs])) for v in recs[0][k]} for k in recs[0]}
+            worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
+            print(f"| {label}{' + margin' if with_margin else ''} | " + " | ".join(
+                f"{k} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / {100 * v['impostors_rejected']:.1f})"
+                for k, v in r.items()) + f" | worst {100 * worst:.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
