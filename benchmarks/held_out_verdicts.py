@@ -33,59 +33,14 @@ import numpy as np
 import _common  # noqa: F401  (puts the repository on the path)
 
 
-def balanced_weights(target: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-trial weights inside each class (target, non-target) that give each group the same
-    total: 1 / (the group's trials of that class)."""
-    out = []
-    for cls in (target, ~target):
-        g = groups[cls]
-        _, inv, counts = np.unique(g, return_inverse=True, return_counts=True)
-        out.append(1.0 / counts[inv])
-    return out[0], out[1]
-
-
 def make_fit(kind: str, own_weights: np.ndarray, l2: float = 0.0):
-    """fit(x, target, groups) -> (w, b) for one way of fitting the studio map."""
+    """fit(x, target[, groups]) -> (w, b) for one way of fitting the studio map (module docstring)."""
     from mie_core.scoring.backend import fit_linear_fusion
+    from mie_core.scoring.sources import fit_linear
 
-    def fit(x, target, groups):
-        kw = {}
-        if kind == "balanced":
-            kw["target_weight"], kw["nontarget_weight"] = balanced_weights(target, groups)
-        if kind == "shrunk":
-            kw["l2"], kw["toward"] = l2, own_weights
-        return fit_linear_fusion(x[target], x[~target], 0.5, **kw)
-    return fit
-
-
-def loso(x, target, es, ts, fit) -> np.ndarray:
-    """Each trial's studio LLR from ``fit`` fitted on the trials of other sources only."""
-    out = np.full(len(target), np.nan)
-    for s in np.unique(es):
-        on = (es != s) & (ts != s)
-        w, b = fit(x[on], target[on], es[on])
-        out[es == s] = x[es == s] @ w + b
-    return out
-
-
-def margin_for(x, target, es, ts, fit, own, w, grid) -> float:
-    """The unseen margin (mie_core.scoring.sources.unseen_margin) for this fit, inside these sources."""
-    from mie_core.scoring.backend import logit
-
-    if len(np.unique(es)) < 2:
-        return 0.0
-    llr = loso(x, target, es, ts, fit)
-    base, slope, thr = (1 - w) * own + w * llr, w, -logit(0.5)
-    worst = np.full(len(grid), np.inf)
-    for s in np.unique(es):
-        m = es == s
-        if not (m & target).any() or not (m & ~target).any():
-            continue
-        shifted = base[m][None, :] - grid[:, None] * slope[m][None, :]
-        worst = np.minimum(worst, np.minimum((shifted[:, target[m]] >= thr).mean(1),
-                                             (shifted[:, ~target[m]] < thr).mean(1)))
-    best = np.flatnonzero(worst == worst.max())
-    return float(grid[best[np.argmin(np.abs(grid[best]))]])
+    if kind == "shrunk":
+        return lambda x, target: fit_linear_fusion(x[target], x[~target], 0.5, l2=l2, toward=own_weights)
+    return fit_linear  # "pooled", and "balanced" with the sources as groups
 
 
 def main() -> int:
@@ -131,21 +86,22 @@ def main() -> int:
     print(f"{path}: automatic verdicts, condition model on {inputs} (C {c:g}), each real source held out from "
           f"every fit; EER % (genuine accepted / impostors rejected %), means over {args.draws} draws")
     for label, fit in ways.items():
+        balanced = label == "balanced"
         for with_margin in (False, True):
             recs = []
             for x, d in zip(feats, draws):
                 es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
-                studio = loso(x, d.target, es, ts, fit)
+                studio, _ = sources.leave_one_source_out(x, d.target, es, ts, fit, balanced)
                 llr_own = x @ own.weights + own.offset
                 s = np.full(len(es), np.nan)
                 for held, pw in p_by.items():
                     w = trial_weight(pw, d)
                     m = es == held
                     s[m] = w[m]
-                    if with_margin:
+                    if with_margin:  # chosen on the other sources, each held out in turn, as the mix scores them
                         on = (es != held) & (ts != held)
-                        studio[m] -= margin_for(x[on], d.target[on], es[on], ts[on], fit, llr_own[on], w[on],
-                                                sources.MARGIN_GRID)
+                        studio[m] -= sources.unseen_margin(x[on], d.target[on], es[on], ts[on],
+                                                           mix=(llr_own[on], w[on]), fit=fit, balanced=balanced)
                 recs.append(sources.rates_with_pooled(mixed_llr(llr_own, studio, s), d.target, es))
             r = {k: {v: float(np.mean([q[k][v] for q in recs])) for v in recs[0][k]} for k in recs[0]}
             worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")

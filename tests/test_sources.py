@@ -46,6 +46,31 @@ def test_the_fit_for_a_source_never_sees_its_trials():
     np.testing.assert_allclose(out, llr)  # the identity fit gives the scores back
 
 
+def test_a_balanced_fit_weighs_each_source_alike_and_never_sees_the_scored_one():
+    """``balanced``: the fit gets the fitted trials' sources as groups (never the scored one),
+    and fit_linear with groups weighs each source's trials alike: a source of many trials no
+    longer sets the offset alone; with groups of equal counts it is the plain fit."""
+    rng = np.random.default_rng(4)
+    # source "big": 400 + 400 trials centred at 0; "small": 20 + 20 centred at 3 (a harder source)
+    src = np.r_[np.repeat("big", 800), np.repeat("small", 40)]
+    t = np.r_[np.arange(800) < 400, np.arange(40) < 20]
+    x = np.where(t, 2.0, -2.0) + np.where(src == "small", 3.0, 0.0) + rng.normal(size=src.size)
+    (_, b_pooled), (_, b_bal) = sources.fit_linear(x, t), sources.fit_linear(x, t, groups=src)
+    assert b_bal < b_pooled - 0.3  # the small source's higher scores now count as much as the big one's
+    even = np.r_[np.repeat("a", 400), np.repeat("b", 400)][np.r_[np.arange(0, 800, 2), np.arange(1, 800, 2)]]
+    np.testing.assert_allclose(np.r_[sources.fit_linear(x[:800], t[:800], groups=even)],
+                               np.r_[sources.fit_linear(x[:800], t[:800])], rtol=1e-4, atol=1e-6)
+    seen = []
+
+    def fit(xs, target, groups):
+        seen.append(set(groups.tolist()))
+        return np.ones(1), 0.0
+
+    three = np.r_[src, np.repeat("third", 40)]
+    out, _ = sources.leave_one_source_out(np.r_[x, x[-40:]], np.r_[t, t[-40:]], three, three, fit=fit, balanced=True)
+    assert seen == [{"small", "third"}, {"big", "third"}, {"big", "small"}]
+
+
 def test_an_affine_recalibration_moves_the_threshold_not_the_eer():
     rng = np.random.default_rng(1)
     target = np.r_[np.ones(400, bool), np.zeros(400, bool)]

@@ -76,22 +76,45 @@ def trial_sources(source_of_clip: np.ndarray, enroll: np.ndarray, model: np.ndar
     return model_source[np.asarray(model)], source_of_clip[np.asarray(test)]
 
 
-def fit_linear(features: np.ndarray, target: np.ndarray, prior: float = 0.5) -> tuple[np.ndarray, float]:
+def group_weights(target: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weights of the target trials, of the non-target ones) that give every group the same
+    total inside each class: ``1 / (the group's trials of that class)``.
+
+    >>> t, n = group_weights(np.array([True, True, True, False]), np.array(["a", "a", "b", "a"]))
+    >>> t.tolist(), n.tolist()
+    ([0.5, 0.5, 1.0], [1.0])
+    """
+    target, groups = np.asarray(target, bool), np.asarray(groups)
+    out = []
+    for cls in (target, ~target):
+        _, inv, counts = np.unique(groups[cls], return_inverse=True, return_counts=True)
+        out.append(1.0 / counts[inv])
+    return out[0], out[1]
+
+
+def fit_linear(features: np.ndarray, target: np.ndarray, prior: float = 0.5,
+               groups: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(w (k,), b): ``features @ w + b`` as an LLR, by prior-weighted logistic regression
     (:func:`mie_core.scoring.backend.fit_linear_fusion`); one feature, the LLR itself, is the
-    affine recalibration ``a llr + b``."""
+    affine recalibration ``a llr + b``. ``groups`` (n,): each group (a source) weighted
+    equally inside each class (:func:`group_weights`) instead of each trial."""
     x, target = np.asarray(features, float).reshape(len(target), -1), np.asarray(target, bool)
-    return fit_linear_fusion(x[target], x[~target], prior)
+    if groups is None:
+        return fit_linear_fusion(x[target], x[~target], prior)
+    wt, wn = group_weights(target, groups)
+    return fit_linear_fusion(x[target], x[~target], prior, target_weight=wt, nontarget_weight=wn)
 
 
 def leave_one_source_out(features: np.ndarray, target: np.ndarray, enrol_source: np.ndarray,
-                         test_source: np.ndarray, fit=fit_linear) -> tuple[np.ndarray, dict]:
+                         test_source: np.ndarray, fit=fit_linear, balanced: bool = False) -> tuple[np.ndarray, dict]:
     """Each trial's LLR from ``features`` (n,) or (n, k), mapped by ``fit`` fitted on the
     trials of the other sources only.
 
     For the source S of a trial's enrolment, ``fit(features[m], target[m])`` -> (w, b) is
     fitted on the trials ``m`` whose enrolled instrument and test clip are both of other
-    sources, and ``features @ w + b`` is S's trials' LLR. Returns (llr, {source: (w, b)}).
+    sources, and ``features @ w + b`` is S's trials' LLR. ``balanced``: ``fit`` also gets
+    ``groups=enrol_source[m]``, so that each source counts alike (:func:`fit_linear`).
+    Returns (llr, {source: (w, b)}).
     """
     target = np.asarray(target, bool)
     x = np.asarray(features, float).reshape(len(target), -1)
@@ -102,7 +125,8 @@ def leave_one_source_out(features: np.ndarray, target: np.ndarray, enrol_source:
         fit_on = (enrol_source != s) & (test_source != s)
         if not (target[fit_on].any() and (~target[fit_on]).any()):
             raise ValueError(f"no trials outside source {s!r} of both kinds to fit on")
-        w, b = fit(x[fit_on], target[fit_on])
+        w, b = (fit(x[fit_on], target[fit_on], groups=enrol_source[fit_on]) if balanced
+                else fit(x[fit_on], target[fit_on]))
         scored = enrol_source == s
         out[scored] = x[scored] @ np.asarray(w, float).reshape(-1) + b
         params[str(s)] = ([float(v) for v in np.ravel(w)], float(b))
@@ -113,7 +137,8 @@ MARGIN_GRID = np.round(np.arange(-3.0, 3.0001, 0.05), 2)  # candidate margins (n
 
 
 def unseen_margin(features: np.ndarray, target: np.ndarray, enrol_source: np.ndarray, test_source: np.ndarray,
-                  prior: float = 0.5, grid: np.ndarray = MARGIN_GRID, mix: tuple | None = None) -> float:
+                  prior: float = 0.5, grid: np.ndarray = MARGIN_GRID, mix: tuple | None = None,
+                  fit=fit_linear, balanced: bool = False) -> float:
     """The margin ``m`` to subtract from a linear map fitted on these sources so that its
     verdict holds on a source it was not fitted on.
 
@@ -125,7 +150,8 @@ def unseen_margin(features: np.ndarray, target: np.ndarray, enrol_source: np.nda
     ``prior`` for ``llr - m``) is highest; of equal ones, the smallest ``|m|``. Needs two
     sources or more (0.0 otherwise). ``mix``: ``(llr_own, s)``, each (n,): the verdict is
     taken on the automatic mix ``(1 - s) llr_own + s (llr - m)`` instead
-    (:func:`mie_core.scoring.condition.mixed_llr`), as the pages score.
+    (:func:`mie_core.scoring.condition.mixed_llr`), as the pages score. ``fit``, ``balanced``:
+    the map's fit, as :func:`leave_one_source_out` takes them.
 
     >>> rng = np.random.default_rng(0)
     >>> src = np.repeat(np.array(["a", "b", "c"]), 400); t = np.tile(np.arange(400) < 200, 3)
@@ -137,7 +163,7 @@ def unseen_margin(features: np.ndarray, target: np.ndarray, enrol_source: np.nda
     target, enrol_source = np.asarray(target, bool), np.asarray(enrol_source)
     if len(set(enrol_source.tolist())) < 2:
         return 0.0
-    llr, _ = leave_one_source_out(features, target, enrol_source, test_source)
+    llr, _ = leave_one_source_out(features, target, enrol_source, test_source, fit, balanced)
     if mix is None:
         base, slope = llr, np.ones(len(llr))
     else:
@@ -220,7 +246,7 @@ def fit_real_fusion(feature_draws: list, draws: list, prior: float = 0.5) -> tup
     gives its figures on each source held out)."""
     x = np.concatenate(feature_draws)
     target = np.concatenate([d.target for d in draws])
-    w, b = fit_linear(x, target, prior)
+    w, b = fit_linear(x, target, prior=prior)
     return np.asarray(w, float).ravel(), float(b)
 
 
