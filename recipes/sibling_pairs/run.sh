@@ -8,6 +8,8 @@
 #              system with it in place of the pairs member, judged as the README's per-source
 #              table (every real source held out, 20 draws) beside what ships: results/system
 #              (PRECISION=fp32 on a CPU without native bf16)
+# On a lent GPU: FINETUNE=recipes/sibling_pairs/cqt122_siblings.yaml recipes/gpu/run.sh 2 3 (one call;
+# its export $OUT/cqt122_pairs_gpu is the model stages 3-4 read as runs/cqt122_siblings/last).
 source "$(dirname "$0")/../lib.sh"
 RUN=runs/cqt122_siblings
 if on 1; then
