@@ -20,7 +20,9 @@ verdict rates (genuine accepted, impostors rejected at prior 0.5) on the worst s
   chosen on the other sources with each held out in turn (the same fit one level down).
 
 Prints one row per way: per source EER % (genuine accepted / impostors rejected %), pooled,
-and the worst rate; means over the trial draws.
+and the worst rate; means over the trial draws. Then, for the first way, which impostors its
+verdicts accept: the share of the accepted impostor trials whose test clip is of the enrolled
+instrument's family (and GM program), beside that share among all impostor trials.
 """
 from __future__ import annotations
 
@@ -103,12 +105,43 @@ def main() -> int:
                         studio[m] -= sources.unseen_margin(x[on], d.target[on], es[on], ts[on],
                                                            mix=(llr_own[on], w[on]), fit=fit, balanced=balanced)
                 recs.append(sources.rates_with_pooled(mixed_llr(llr_own, studio, s), d.target, es))
+            if label == next(iter(ways)) and not with_margin:
+                kinds = accepted_kinds(feats, draws, src, real.rows, own, p_by, fit, balanced)
             r = {k: {v: float(np.mean([q[k][v] for q in recs])) for v in recs[0][k]} for k in recs[0]}
             worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
             print(f"| {label}{' + margin' if with_margin else ''} | " + " | ".join(
                 f"{k} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / {100 * v['impostors_rejected']:.1f})"
                 for k, v in r.items()) + f" | worst {100 * worst:.1f} |", flush=True)
+    print(f"{next(iter(ways))}: of the impostor trials it accepts, {100 * kinds['family'][0]:.0f} % are of the "
+          f"enrolled instrument's family and {100 * kinds['program'][0]:.0f} % of its GM program (of all impostor "
+          f"trials: {100 * kinds['family'][1]:.0f} % and {100 * kinds['program'][1]:.0f} %; "
+          f"{kinds['n']:.0f} accepted over the draws)")
     return 0
+
+
+def accepted_kinds(feats, draws, src, rows, own, p_by, fit, balanced) -> dict:
+    """{"family" | "program": (share of the accepted impostor trials whose test clip shares the
+    enrolled instrument's family or GM program, the same share among all impostor trials),
+    "n": accepted impostor trials}, pooled over the draws (the automatic mix, no margin)."""
+    from mie_core.scoring import sources
+    from mie_core.scoring.condition import mixed_llr, trial_weight
+
+    fam, prog = rows["instrument_family_str"].to_numpy(), rows["program"].to_numpy()
+    acc, imp = {"family": [], "program": []}, {"family": [], "program": []}
+    for x, d in zip(feats, draws):
+        es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
+        studio, _ = sources.leave_one_source_out(x, d.target, es, ts, fit, balanced)
+        s = np.full(len(es), np.nan)
+        for held, pw in p_by.items():
+            s[es == held] = trial_weight(pw, d)[es == held]
+        llr = mixed_llr(x @ own.weights + own.offset, studio, s)
+        enrol_clip = d.enroll[d.model, 0]
+        for key, lab in (("family", fam), ("program", prog)):
+            same = lab[enrol_clip] == lab[d.test]
+            imp[key].append(same[~d.target])
+            acc[key].append(same[~d.target & (llr >= 0)])
+    out = {k: (float(np.concatenate(acc[k]).mean()), float(np.concatenate(imp[k]).mean())) for k in acc}
+    return out | {"n": float(sum(len(a) for a in acc["family"]))}
 
 
 if __name__ == "__main__":
