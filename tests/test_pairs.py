@@ -72,7 +72,7 @@ def test_sibling_pairs_come_in_twos_of_one_kind_and_leave_the_batch_as_it_was_wi
     notes = _notes(pitches, inst)
     program = np.array([0, 0, 40, 40, 40, 73])  # instruments 0-1 pianos, 2-4 violins, 5 alone
     notes.table["bank"], notes.table["program"] = 0, program[inst]
-    s = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12, pair_siblings=True)
+    s = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12, pair_siblings="program")
     kinds_met = 0
     for _ in range(30):
         _, yi, _ = s.batch(16)
@@ -82,10 +82,17 @@ def test_sibling_pairs_come_in_twos_of_one_kind_and_leave_the_batch_as_it_was_wi
         kinds_met += int(has.sum())
     assert kinds_met > 60  # most first pairs have a sibling (5 of 6 instruments do)
     plain = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12)
-    again = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12, pair_siblings=False)
+    again = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12, pair_siblings=None)
     np.testing.assert_array_equal(plain.batch(16)[0], again.batch(16)[0])
+    # by family: every second pair of the previous one's family (_notes: family = instrument % 2)
+    fam = ClipSampler(notes, crop_s=0.5, seed=5, pair_count=6, pair_min_semitones=12, pair_siblings="family")
+    for _ in range(10):
+        _, yi, yf = fam.batch(16)
+        assert (yf[0:12:4] == yf[2:12:4]).all() and (yi[0:12:4] != yi[2:12:4]).all()
     with pytest.raises(ConfigError, match="siblings"):
         load_config(REPO / "training" / "configs" / "tiny.yaml", overrides=["pairs.siblings=3"])
+    with pytest.raises(ConfigError, match="sibling_kind"):
+        load_config(REPO / "training" / "configs" / "tiny.yaml", overrides=["pairs.sibling_kind=brand"])
 
 
 def test_pair_loss_is_log_p_at_random_and_falls_as_partners_meet():

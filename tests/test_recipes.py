@@ -52,8 +52,8 @@ def test_the_sibling_recipe_differs_from_the_shipped_pairs_member_s_in_its_sibli
 
     pairs = load_config(REPO / "recipes" / "register_pairs" / "cqt122_pairs.yaml")
     sib = load_config(REPO / "recipes" / "sibling_pairs" / "cqt122_siblings.yaml")
-    assert sib.pairs.siblings and not pairs.pairs.siblings
-    assert dataclasses.replace(sib.pairs, siblings=False) == pairs.pairs
+    assert sib.pairs.siblings and sib.pairs.sibling_kind == "family" and not pairs.pairs.siblings
+    assert dataclasses.replace(sib.pairs, siblings=False, sibling_kind="program") == pairs.pairs
     assert (sib.model, sib.data, sib.optim, sib.head, sib.chain) == (pairs.model, pairs.data, pairs.optim, pairs.head,
                                                                       pairs.chain)
 

@@ -336,6 +336,9 @@ class DistillConfig:
         return self.weight > 0
 
 
+SIBLING_KINDS = ("program", "family")  # what makes two instruments siblings (training.data.sibling_instruments)
+
+
 @dataclass(frozen=True)
 class PairConfig:
     """Register pairs (issue 29: an embedding that forgets register): off unless ``weight`` > 0.
@@ -348,11 +351,12 @@ class PairConfig:
     pairs' notes by cosine at ``temperature``. A SoundFont preset stretches each sample over
     several semitones, so renders alone show the network less of how one instrument's timbre
     changes with register than real notes do; the pairs ask for that invariance directly.
-    ``siblings``: the pairs come in twos whose instruments share a General MIDI program (two
-    SoundFonts' pianos, say; the family where notes carry no program), so that each note's
-    impostors include an instrument of its own kind: on real notes the verdicts' errors are
-    impostors of the same kind (a piano against another collection's piano,
-    docs/experiments/register-pairs.md#draws).
+    ``siblings``: the pairs come in twos of one kind, so that each note's impostors include
+    an instrument of its own kind: on real notes the verdicts' errors are impostors of the same
+    kind (a piano against another collection's piano, docs/experiments/sibling-pairs.md);
+    ``sibling_kind`` says which: ``"family"`` (NSynth's, e.g. an acoustic and a nylon guitar) or
+    ``"program"`` (the same General MIDI program in another SoundFont: two SoundFonts' pianos;
+    the family where notes carry no program).
     """
 
     weight: float = 0.0
@@ -360,6 +364,7 @@ class PairConfig:
     min_semitones: int = 12
     temperature: float = 0.1
     siblings: bool = False
+    sibling_kind: str = "program"
 
     def __post_init__(self):
         if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight >= 0):
@@ -373,6 +378,8 @@ class PairConfig:
             raise ConfigError(f"pairs.temperature must be from 0.01 to 10, not {self.temperature!r}")
         if not isinstance(self.siblings, bool):
             raise ConfigError(f"pairs.siblings must be true or false, not {self.siblings!r}")
+        if self.sibling_kind not in SIBLING_KINDS:
+            raise ConfigError(f"pairs.sibling_kind must be one of {', '.join(SIBLING_KINDS)}, not {self.sibling_kind!r}")
 
     @property
     def enabled(self) -> bool:

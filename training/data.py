@@ -185,18 +185,23 @@ def _noteset(audio: np.ndarray, rows: pd.DataFrame, instruments: list[str] | Non
     return NoteSet(audio, rows, inst, fam, list(inst_list), families, np.where((pitch >= 0) & (pitch < 128), pitch, -1))
 
 
-def sibling_instruments(notes: NoteSet) -> list[np.ndarray]:
-    """For each instrument of ``notes`` (its index), the other instruments of its kind: those
-    that share its General MIDI bank and program (``rows["bank"]``, ``rows["program"]``: the same
-    preset in another SoundFont), or its family where the notes carry no program.
+def sibling_instruments(notes: NoteSet, by: str = "program") -> list[np.ndarray]:
+    """For each instrument of ``notes`` (its index), the other instruments of its kind: by
+    ``"program"``, those that share its General MIDI bank and program (``rows["bank"]``,
+    ``rows["program"]``: the same preset in another SoundFont), or its family where the notes
+    carry no program; by ``"family"``, those of its family.
 
     >>> rows = pd.DataFrame({"instrument_str": ["a", "b", "c", "d"], "bank": 0, "program": [0, 0, 40, 0]})
     >>> ns = NoteSet(None, rows, np.arange(4), np.zeros(4, np.int64), ["a", "b", "c", "d"], ["keyboard"], None)
     >>> [s.tolist() for s in sibling_instruments(ns)]
     [[1, 3], [0, 3], [], [0, 1]]
+    >>> [s.tolist() for s in sibling_instruments(ns, "family")]  # one family: all the others
+    [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]
     """
+    if by not in ("program", "family"):
+        raise ValueError(f"siblings are by program or family, not {by!r}")
     rows = notes.table.reset_index(drop=True)
-    if {"bank", "program"} <= set(rows.columns) and rows["program"].notna().all():
+    if by == "program" and {"bank", "program"} <= set(rows.columns) and rows["program"].notna().all():
         key = rows["bank"].astype(int).astype(str) + ":" + rows["program"].astype(int).astype(str)
     else:
         key = pd.Series(np.asarray(notes.family)).astype(str)
@@ -212,7 +217,7 @@ class ClipSampler:
                  concat_min_s: float = 3.0, concat_max_s: float = 5.0, trim_top_db: float = 40.0, seed: int = 0,
                  chain=None, chain_share: float = 1.0, keep_clean: bool = False, keep_pitch: bool = False,
                  crop_min_s: float = 0.0, pair_count: int = 0, pair_min_semitones: int = 12,
-                 pair_siblings: bool = False):
+                 pair_siblings: str | None = None):
         self.notes = notes
         # register pairs (training.pairs): the batch's first 2 * pair_count clips, two single notes
         # of one instrument at least pair_min_semitones apart (only then: other batches are unchanged)
@@ -232,8 +237,8 @@ class ClipSampler:
         self.concat_max = int(round(concat_max_s * SR))
         self.bounds = _bounds(notes.audio, trim_top_db)
         self.by_instrument = [np.flatnonzero(notes.instrument == i) for i in range(len(notes.instruments))]
-        # sibling pairs: each instrument's others of its kind (its GM program, else its family)
-        self.siblings = sibling_instruments(notes) if pair_siblings else None
+        # sibling pairs: each instrument's others of its kind ("program" or "family": sibling_instruments)
+        self.siblings = sibling_instruments(notes, pair_siblings) if pair_siblings else None
         self.rng = np.random.default_rng(seed)
 
     def _trimmed(self, i: int) -> np.ndarray:

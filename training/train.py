@@ -456,13 +456,14 @@ def run(args) -> int:
     per_rank = max(1, o.batch_size // world)
     if cfg.pairs.enabled and is_main:
         log.say(f"register pairs: {cfg.pairs.count(per_rank)} a batch, >= {cfg.pairs.min_semitones} semitones "
-                f"apart, weight {cfg.pairs.weight}{', in twos of sibling instruments' if cfg.pairs.siblings else ''}")
+                f"apart, weight {cfg.pairs.weight}"
+                f"{f', in twos of sibling instruments (same {cfg.pairs.sibling_kind})' if cfg.pairs.siblings else ''}")
     sampler = ClipSampler(train_set, cfg.data.crop_s, cfg.data.augment, cfg.data.concat_prob, cfg.data.concat_min_s,
                           cfg.data.concat_max_s, cfg.data.trim_top_db, seed=cfg.run.seed * 1009 + rank,
                           chain=make_chain(cfg, log.say if is_main else None), chain_share=cfg.chain.share,
                           keep_clean=teacher is not None, keep_pitch=cfg.head.pitch_weight > 0,
                           crop_min_s=cfg.data.crop_min_s, pair_count=cfg.pairs.count(per_rank),
-                          pair_min_semitones=cfg.pairs.min_semitones, pair_siblings=cfg.pairs.siblings)
+                          pair_min_semitones=cfg.pairs.min_semitones, pair_siblings=cfg.pairs.sibling_kind if cfg.pairs.siblings else None)
     step, best, trained_s, clips_seen = 0, None, 0.0, 0
     average = None  # {"from_step", "count", "model"}: the weights' running mean (run.average_from_step)
     if state is not None:
