@@ -333,16 +333,19 @@ def test_an_experiment_s_system_is_scored_on_the_parts_asked_at_the_precision_as
 
 def test_the_manifest_records_every_step_in_the_order_run(tmp_path):
     """A step run again after others is recorded again (the pitch gaps refitted after a new
-    member), a step run twice in a row once, and an explicit precision with the step."""
+    member; a member added back after it was dropped), a step run twice in a row once, a
+    member the full build made not again, and an explicit precision with the step."""
     from training.build_cache import rewrite_manifest, step_with_precision, write_manifest
 
     (tmp_path / "a.txt").write_text("a")
-    write_manifest(tmp_path, "python -m training.build_cache --model x=y")
-    for step in ("--pitch-gaps-only", step_with_precision("--members-only --member x/m=z", "fp32"),
-                 "--pitch-gaps-only", "--pitch-gaps-only"):
-        rewrite_manifest(tmp_path, step)
+    write_manifest(tmp_path, "python -m training.build_cache --model x=y --member x/m=z")
+    member = step_with_precision("--members-only --member x/m=z", "fp32")
+    for step, made_by in (("--members-only --member x/m=z", "--member x/m=z"), ("--pitch-gaps-only", None),
+                          ("--drop-member x/m", None), (member, "--member x/m=z"), ("--pitch-gaps-only", None),
+                          ("--pitch-gaps-only", None)):
+        rewrite_manifest(tmp_path, step, made_by)
     steps = json.loads((tmp_path / "manifest.json").read_text())["command"].split("; then python -m training.build_cache ")
-    assert steps[1:] == ["--pitch-gaps-only", "--members-only --member x/m=z --precision fp32", "--pitch-gaps-only"]
+    assert steps[1:] == ["--pitch-gaps-only", "--drop-member x/m", member, "--pitch-gaps-only"]
 
 
 def test_a_member_no_system_fuses_is_dropped_and_one_in_use_is_refused(tiny_cache, tmp_path):

@@ -164,21 +164,21 @@ def add_real_calibrations(out: Path, precision: str = "auto", n_draws: int | Non
 
 def rewrite_manifest(out: Path, step: str, made_by: str | None = None) -> dict:
     """The manifest of a built cache that a later ``build_cache STEP`` changed: its files
-    hashed again, the step added to the command that made them, in the order run, unless it
-    is the command's last step already (a step run twice in a row) or, with ``made_by``, the
-    command holds ``made_by`` (a full build's ``--system`` makes systems too).
-
-    >>> step_with_precision("--pitch-gaps-only", "auto"), step_with_precision("--pitch-gaps-only", "fp32")
-    ('--pitch-gaps-only', '--pitch-gaps-only --precision fp32')
-    """
+    hashed again, the step added to the command that made them, in the order run, unless the
+    command's last step is it already (a step run twice in a row) or, with ``made_by``, holds
+    ``made_by`` (a full build's ``--system`` and ``--member`` make systems and members too)."""
     old = json.loads((out / "manifest.json").read_text())["command"]
     last = old.split("; then python -m training.build_cache ")[-1]
-    done = (made_by in old) if made_by else last == step
+    done = (made_by in last) if made_by else last == step
     return write_manifest(out, old if done else f"{old}; then python -m training.build_cache {step}")
 
 
 def step_with_precision(step: str, precision: str) -> str:
-    """A step as the manifest records it: with ``--precision`` where one was asked for."""
+    """A step as the manifest records it: with ``--precision`` where one was asked for.
+
+    >>> step_with_precision("--pitch-gaps-only", "auto"), step_with_precision("--pitch-gaps-only", "fp32")
+    ('--pitch-gaps-only', '--pitch-gaps-only --precision fp32')
+    """
     return step if precision == "auto" else f"{step} --precision {precision}"
 
 
