@@ -90,7 +90,7 @@ def main() -> int:
     for label, fit in ways.items():
         balanced = label == "balanced"
         for with_margin in (False, True):
-            recs = []
+            recs, scored = [], []
             for x, d in zip(feats, draws):
                 es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
                 studio, _ = sources.leave_one_source_out(x, d.target, es, ts, fit, balanced)
@@ -104,9 +104,12 @@ def main() -> int:
                         on = (es != held) & (ts != held)
                         studio[m] -= sources.unseen_margin(x[on], d.target[on], es[on], ts[on],
                                                            mix=(llr_own[on], w[on]), fit=fit, balanced=balanced)
-                recs.append(sources.rates_with_pooled(mixed_llr(llr_own, studio, s), d.target, es))
-            if label == next(iter(ways)) and not with_margin:
-                kinds = accepted_kinds(feats, draws, src, real.rows, own, p_by, fit, balanced)
+                llr = mixed_llr(llr_own, studio, s)
+                recs.append(sources.rates_with_pooled(llr, d.target, es))
+                if label == next(iter(ways)) and not with_margin:
+                    scored.append((llr, d))
+            if scored:
+                kinds = accepted_kinds(scored, real.rows)
             r = {k: {v: float(np.mean([q[k][v] for q in recs])) for v in recs[0][k]} for k in recs[0]}
             worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
             print(f"| {label}{' + margin' if with_margin else ''} | " + " | ".join(
@@ -119,22 +122,13 @@ def main() -> int:
     return 0
 
 
-def accepted_kinds(feats, draws, src, rows, own, p_by, fit, balanced) -> dict:
+def accepted_kinds(scored: list, rows) -> dict:
     """{"family" | "program": (share of the accepted impostor trials whose test clip shares the
     enrolled instrument's family or GM program, the same share among all impostor trials),
-    "n": accepted impostor trials}, pooled over the draws (the automatic mix, no margin)."""
-    from mie_core.scoring import sources
-    from mie_core.scoring.condition import mixed_llr, trial_weight
-
+    "n": accepted impostor trials}, pooled over ``scored``: (LLRs (n_trials,), their trial draw)."""
     fam, prog = rows["instrument_family_str"].to_numpy(), rows["program"].to_numpy()
     acc, imp = {"family": [], "program": []}, {"family": [], "program": []}
-    for x, d in zip(feats, draws):
-        es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
-        studio, _ = sources.leave_one_source_out(x, d.target, es, ts, fit, balanced)
-        s = np.full(len(es), np.nan)
-        for held, pw in p_by.items():
-            s[es == held] = trial_weight(pw, d)[es == held]
-        llr = mixed_llr(x @ own.weights + own.offset, studio, s)
+    for llr, d in scored:
         enrol_clip = d.enroll[d.model, 0]
         for key, lab in (("family", fam), ("program", prog)):
             same = lab[enrol_clip] == lab[d.test]
