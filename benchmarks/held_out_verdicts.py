@@ -28,21 +28,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 import _common  # noqa: F401  (puts the repository on the path)
-
-
-def make_fit(kind: str, own_weights: np.ndarray, l2: float = 0.0):
-    """fit(x, target[, groups]) -> (w, b) for one way of fitting the studio map (module docstring)."""
-    from mie_core.scoring.backend import fit_linear_fusion
-    from mie_core.scoring.sources import fit_linear
-
-    if kind == "shrunk":
-        return lambda x, target: fit_linear_fusion(x[target], x[~target], 0.5, l2=l2, toward=own_weights)
-    return fit_linear  # "pooled", and "balanced" with the sources as groups
 
 
 def main() -> int:
@@ -55,6 +46,9 @@ def main() -> int:
     p.add_argument("--ways", default="pooled,balanced,shrunk",
                    help="which fits of the studio weights to measure (comma-separated: pooled, balanced, shrunk)")
     args = p.parse_args()
+    names = [n for n in args.ways.split(",") if n]
+    if not names or set(names) - {"pooled", "balanced", "shrunk"}:
+        p.error(f"--ways: comma-separated names among pooled, balanced, shrunk, not {args.ways!r}")
     from mie_core.data.corpus import Corpus, default_corpus_dir
     from mie_core.evaluation import protocol
     from mie_core.evaluation.embeddings import EmbeddingStore
@@ -81,14 +75,14 @@ def main() -> int:
     p_by = {s: clip_weight(fit_condition_model(x_cond["valid"], x_cond["calib"], x_cond["real"][src != s],
                                                c, inputs), x_cond["real"])
             for s in np.unique(src)}
-    asked = args.ways.split(",")
-    ways = {"pooled (shipped)": make_fit("pooled", own.weights)} if "pooled" in asked else {}
-    ways |= {"balanced": make_fit("balanced", own.weights)} if "balanced" in asked else {}
-    ways |= {f"shrunk {l2:g}": make_fit("shrunk", own.weights, l2) for l2 in (0.01, 0.1)} if "shrunk" in asked else {}
+    # label -> (fit(x, target[, groups]) -> (w, b), whether each source counts alike): the module docstring's ways
+    shrunk = {f"shrunk {l2:g}": (partial(fit_shrunk, l2=l2, toward=own.weights), False) for l2 in (0.01, 0.1)}
+    every = {"pooled": {"pooled (shipped)": (sources.fit_linear, False)},
+             "balanced": {"balanced": (sources.fit_linear, True)}, "shrunk": shrunk}
+    ways = {label: way for name in names for label, way in every[name].items()}
     print(f"{path}: automatic verdicts, condition model on {inputs} (C {c:g}), each real source held out from "
           f"every fit; EER % (genuine accepted / impostors rejected %), means over {args.draws} draws")
-    for label, fit in ways.items():
-        balanced = label == "balanced"
+    for label, (fit, balanced) in ways.items():
         for with_margin in (False, True):
             recs, scored = [], []
             for x, d in zip(feats, draws):
@@ -120,6 +114,13 @@ def main() -> int:
           f"trials: {100 * kinds['family'][1]:.0f} % and {100 * kinds['program'][1]:.0f} %; "
           f"{kinds['n']:.0f} accepted over the draws)")
     return 0
+
+
+def fit_shrunk(x: np.ndarray, target: np.ndarray, l2: float, toward: np.ndarray) -> tuple[np.ndarray, float]:
+    """The studio map pulled towards the system's own weights ``toward`` by a ridge ``l2``."""
+    from mie_core.scoring.backend import fit_linear_fusion
+
+    return fit_linear_fusion(x[target], x[~target], 0.5, l2=l2, toward=toward)
 
 
 def accepted_kinds(scored: list, rows) -> dict:
