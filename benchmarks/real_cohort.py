@@ -1,0 +1,184 @@
+"""AS-norm with real instruments of other sources in the cohort, member by member (issue 29).
+
+    python benchmarks/real_cohort.py [--model NAME=PATH ...] [--draws 20] [--top-n 50]
+
+Each member's back-end normalises a trial's score by the top-N scores of its enrolment and of
+its test clip against a cohort of training instruments' centroids (AS-norm, step 2 of
+:class:`mie_core.scoring.backend.Backend`). On real notes the cohort holds no real
+instrument. Here, for every real source scored, the centroids (in the member's scoring space)
+of the real instruments of the *other* sources join the cohort: a cohort that includes real
+notes, fitted without the source scored. Same trials for both (the paper's protocol on the
+fetched real notes, 5 enrolment notes, 20 + 20 trials per instrument, ``--draws`` draws; a
+trial belongs to its enrolled instrument's source). Prints AS-norm EER % per source and
+pooled (pooled: each trial scored with its own source's cohort), means over draws.
+Default: the members of the shipped mel+cqt system.
+
+``--system PATH``: the same for a fused system's automatic verdicts (as
+``benchmarks/held_out_verdicts.py`` scores them, each source held out from every fit), with
+the cohort kept strictly out of the source scored: for a held-out source S, every trial the
+studio weights are fitted on (enrolled in source B) is scored with the real instruments of
+sources other than S and B in the cohort, and S's own trials with those of sources other than S.
+The ``training`` row reproduces the README's per-source table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+import _common  # noqa: F401  (puts the repository on the path)
+
+DEFAULT = ("cqt122=cache/models/cqt122", "cqt122/pairs=cache/models/cqt122/pairs",
+           "cqt122/clean=cache/models/cqt122/clean", "mel122/clean=cache/models/mel122/clean")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", help="NAME=PATH of a checkpoint folder with a back-end (repeatable)")
+    p.add_argument("--draws", type=int, default=20)
+    p.add_argument("--top-n", type=int, nargs="+", default=None,
+                   help="AS-norm cohort sizes to try (default: each back-end's own)")
+    p.add_argument("--system", default=None, help="a fused system's folder: its automatic verdicts instead")
+    args = p.parse_args()
+    if args.system:
+        return system(args.system, args.draws)
+    from dataclasses import replace
+
+    from mie_core.evaluation import protocol
+    from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision, unit
+    from mie_core.evaluation.parts import real_sources_part
+    from mie_core.evaluation.report import parse_model_arg
+    from mie_core.scoring import metrics, sources
+    from mie_core.scoring.backend import Backend, trial_scores
+
+    part = real_sources_part()
+    if part is None:
+        raise SystemExit("no real recordings here: python -m mie_core fetch")
+    rows = part.rows
+    models = dict(parse_model_arg(m) for m in args.model or DEFAULT)
+    lacking = [f"{n}={p}" for n, p in models.items() if not Backend.exists(p)]
+    if lacking:
+        raise SystemExit(f"{', '.join(lacking)}: no back-end (backend.json) to take the cohort from; "
+                         "build one with python -m training.build_cache")
+    emb = embed_models(models, part, EmbeddingStore(), resolve_precision("auto"))
+    src = rows["source"].to_numpy()
+    inst = rows["instrument_str"].to_numpy()
+    draws = protocol.protocol_draws(inst, 0, args.draws)
+    names = sorted(set(src))
+    print(f"AS-norm EER %, {args.draws} draws; cohort: the training instruments' centroids, "
+          "+ real: with the real instruments of the other sources")
+    print("| model | cohort | top N | " + " | ".join(names + ["pooled"]) + " |")
+    print("|---|---|---:|" + "---:|" * (len(names) + 1))
+    for name, e in emb.items():
+        backend = Backend.load(models[name])
+        v = backend.vectors(e)
+        real = sorted(set(inst))
+        centroid = unit(np.stack([v[inst == i].mean(0) for i in real]))
+        src_of = np.array([src[inst == i][0] for i in real])
+        for top_n in args.top_n or [backend.top_n]:
+            for label in ("training", "+ real"):
+                per = {k: [] for k in names + ["pooled"]}
+                scored = {(k, t): replace(backend, top_n=top_n, cohort=backend.cohort if label == "training" else
+                                          np.concatenate([backend.cohort, centroid[~np.isin(src_of, [k, t])]]))
+                          for k in names for t in names}
+                for d in draws:
+                    es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
+                    pooled = np.zeros(len(d.test))
+                    for k in names:
+                        m = es == k
+                        s = np.zeros(len(d.test))
+                        for t in names:  # a test clip's own source is out of the cohort too
+                            mt = m & (ts == t)
+                            if mt.any():
+                                s[mt] = trial_scores(scored[k, t], e, d)["asnorm"][mt]
+                        pooled[m] = s[m]
+                        per[k].append(metrics.eer(s[m & d.target], s[m & ~d.target]))
+                    per["pooled"].append(metrics.eer(pooled[d.target], pooled[~d.target]))
+                print(f"| {name} | {label} | {top_n} | " + " | ".join(f"{100 * np.mean(per[k]):.2f}" for k in per)
+                      + " |", flush=True)
+    return 0
+
+
+def with_real_cohort(backend, centroids: np.ndarray, keep: np.ndarray):
+    """A copy of ``backend`` whose AS-norm cohort also holds the real instruments' centroids
+    ``centroids[keep]`` ((r, k) unit vectors in its scoring space)."""
+    from dataclasses import replace
+
+    return replace(backend, cohort=np.concatenate([backend.cohort, centroids[keep]]).astype(np.float32))
+
+
+def system(path: str, n_draws: int) -> int:
+    """The automatic verdicts of a fused system per held-out source, training cohort against
+    training + real instruments of sources other than the held-out one and the trial's own."""
+    from pathlib import Path
+
+    from mie_core.data.corpus import Corpus, default_corpus_dir
+    from mie_core.evaluation import protocol
+    from mie_core.evaluation.embeddings import EmbeddingStore, unit
+    from mie_core.evaluation.parts import load_parts, real_sources_part
+    from mie_core.evaluation.report import CONDITION_C, CONDITION_INPUTS, condition_inputs, system_members
+    from mie_core.scoring import fusion, sources
+    from mie_core.scoring.condition import clip_weight, fit_condition_model, mixed_llr, trial_weight
+    from mie_core.service.verify import load_verifier
+
+    path, prec, store = Path(path), "fp32", EmbeddingStore()
+    ver = load_verifier(path, prec)
+    parts = load_parts(Corpus.load(default_corpus_dir()), ("valid", "calib"), "program_disjoint")
+    real = real_sources_part()
+    if real is None:
+        raise SystemExit("no real recordings here: python -m mie_core fetch")
+    x_cond = {n: condition_inputs(path, prt, store, prec) for n, prt in (("real", real), *parts.items())}
+    backends, members = system_members(path, real, store, prec)[1:]
+    src, inst = real.rows["source"].to_numpy(), real.rows["instrument_str"].to_numpy()
+    names = sorted(set(src))
+    draws = protocol.protocol_draws(inst, 0, n_draws)
+    real_inst = sorted(set(inst))
+    src_of = np.array([src[inst == i][0] for i in real_inst])
+    centroids = [unit(np.stack([b.vectors(e)[inst == i].mean(0) for i in real_inst])) for b, e in zip(backends, members)]
+    qualities = [fusion.trial_quality(ver.fusion.detector.prob_clean(fusion.member_vectors(backends, members)), d)
+                 for d in draws]
+    own = ver.fusion.fusion
+    p_by = {s: clip_weight(fit_condition_model(x_cond["valid"], x_cond["calib"], x_cond["real"][src != s],
+                                               CONDITION_C, CONDITION_INPUTS), x_cond["real"]) for s in names}
+    llr_cache: dict = {}
+
+    def member_llrs(excluded: frozenset, i: int) -> list:
+        """Each member's LLRs of draw ``i`` with the real instruments of ``excluded`` out of the cohort."""
+        if (excluded, i) not in llr_cache:
+            keep = ~np.isin(src_of, list(excluded))
+            llr_cache[excluded, i] = [fusion.scoring_llr(with_real_cohort(b, c, keep), e, draws[i])
+                                      for b, c, e in zip(backends, centroids, members)]
+        return llr_cache[excluded, i]
+
+    print(f"{path}: automatic verdicts, each real source held out from every fit and from the cohort; "
+          f"EER % (genuine accepted / impostors rejected %), means over {n_draws} draws")
+    for label in ("training", "+ real"):
+        recs = []
+        for i, d in enumerate(draws):
+            es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
+            llr = np.full(len(es), np.nan)
+            for held in names:
+                x = np.zeros((len(es), 2 * len(backends) + 1))
+                for b in names:  # trials enrolled in b, test clip of t: the cohort without b, t and the held-out source
+                    for t in names:
+                        m = (es == b) & (ts == t)
+                        if m.any():
+                            out = frozenset({held, b, t}) if label == "+ real" else frozenset(names)
+                            x[m] = fusion.fusion_features(member_llrs(out, i), qualities[i])[m]
+                fit_on = (es != held) & (ts != held)
+                w, c = sources.fit_linear(x[fit_on], d.target[fit_on])
+                m = es == held
+                mixed = mixed_llr(x @ own.weights + own.offset, x @ w + c, trial_weight(p_by[held], d))
+                llr[m] = mixed[m]
+            recs.append(sources.rates_with_pooled(llr, d.target, es))
+        r = {k: {v: float(np.mean([q[k][v] for q in recs])) for v in recs[0][k]} for k in recs[0]}
+        worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
+        print(f"| {label} | " + " | ".join(
+            f"{k} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / {100 * v['impostors_rejected']:.1f})"
+            for k, v in r.items()) + f" | worst {100 * worst:.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
