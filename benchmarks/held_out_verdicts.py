@@ -22,7 +22,9 @@ verdict rates (genuine accepted, impostors rejected at prior 0.5) on the worst s
 Prints one row per way: per source EER % (genuine accepted / impostors rejected %), pooled,
 and the worst rate; means over the trial draws. Then, for the first way, which impostors its
 verdicts accept: the share of the accepted impostor trials whose test clip is of the enrolled
-instrument's family (and GM program), beside that share among all impostor trials.
+instrument's family (and GM program), beside that share among all impostor trials; and per
+source, the ``--confusions`` (enrolled, impostor) instrument pairs it accepts most, each with
+its share of that source's impostor trials and how many of them were accepted.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ def main() -> int:
     p.add_argument("--c", type=float, default=None, help="the condition model's inverse L2 strength (default: shipped)")
     p.add_argument("--ways", default="pooled,balanced,shrunk",
                    help="which fits of the studio weights to measure (comma-separated: pooled, balanced, shrunk)")
+    p.add_argument("--confusions", type=int, default=3, help="impostor pairs listed per source (0: none)")
     args = p.parse_args()
     names = [n for n in args.ways.split(",") if n]
     if not names or set(names) - {"pooled", "balanced", "shrunk"}:
@@ -103,7 +106,7 @@ def main() -> int:
                 if label == next(iter(ways)) and not with_margin:
                     scored.append((llr, d))
             if scored:
-                kinds = accepted_kinds(scored, real.rows)
+                kinds, first = accepted_kinds(scored, real.rows), scored
             r = {k: {v: float(np.mean([q[k][v] for q in recs])) for v in recs[0][k]} for k in recs[0]}
             worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
             print(f"| {label}{' + margin' if with_margin else ''} | " + " | ".join(
@@ -113,6 +116,9 @@ def main() -> int:
           f"enrolled instrument's family and {100 * kinds['program'][0]:.0f} % of its GM program (of all impostor "
           f"trials: {100 * kinds['family'][1]:.0f} % and {100 * kinds['program'][1]:.0f} %; "
           f"{kinds['n']:.0f} accepted over the draws)")
+    for source, pairs in confusions(first, real.rows, args.confusions).items():
+        print(f"  {source}: " + "; ".join(f"{e} <- {t}: {100 * share:.0f} % of its impostor trials, "
+                                           f"{100 * rate:.0f} % of them accepted" for e, t, share, rate in pairs))
     return 0
 
 
@@ -137,6 +143,31 @@ def accepted_kinds(scored: list, rows) -> dict:
             acc[key].append(same[~d.target & (llr >= 0)])
     out = {k: (float(np.concatenate(acc[k]).mean()), float(np.concatenate(imp[k]).mean())) for k in acc}
     return out | {"n": float(sum(len(a) for a in acc["family"]))}
+
+
+def confusions(scored: list, rows, top: int) -> dict:
+    """{source: [(enrolled, impostor, share, rate), ...]}: per source of the enrolled
+    instrument, the ``top`` (enrolled, impostor instrument) pairs with the most accepted
+    impostor trials over ``scored`` (LLRs (n_trials,), their trial draw), each with its share
+    of the source's impostor trials and the share of its own trials accepted."""
+    from collections import Counter
+
+    from mie_core.scoring.sources import trial_sources
+
+    inst, src = rows["instrument_str"].to_numpy(), rows["source"].to_numpy()
+    trials, accepted, per_source = Counter(), Counter(), Counter()
+    for llr, d in scored:
+        es, _ = trial_sources(src, d.enroll, d.model, d.test)
+        for i in np.flatnonzero(~d.target):
+            key = (es[i], inst[d.enroll[d.model[i], 0]], inst[d.test[i]])
+            trials[key] += 1
+            per_source[es[i]] += 1
+            accepted[key] += bool(llr[i] >= 0)
+    out: dict = {}
+    for key, n in accepted.most_common():
+        if n and len(out.setdefault(key[0], [])) < top:
+            out[key[0]].append((key[1], key[2], trials[key] / per_source[key[0]], n / trials[key]))
+    return {k: v for k, v in sorted(out.items()) if v}
 
 
 if __name__ == "__main__":
