@@ -3,11 +3,11 @@
 # in stages as WeSpeaker's recipes: ./run.sh STAGE [STOP_STAGE]. Every stage is resumable.
 #   1 train    fine-tune from the shipped cqt122 (background-friendly: rerun to carry on from
 #              state.pt; THREADS=1 beside another job; MAX_MINUTES to stop at a checkpoint)
-#   3 members  raw centred cosine per real source against the shipped pairs member
+#   3 members  raw centred cosine per real source against the shipped pairs member (results/real_members.md)
 #   4 system   a copy of the shipped cache with the run as a member (cqt122/siblings), the mel+cqt
 #              system with it in place of the pairs member, judged as the README's per-source
 #              table (every real source held out, 20 draws) beside what ships: results/system
-#              (PRECISION=fp32 on a CPU without native bf16)
+#              (PRECISION=fp32 on a CPU without native bf16; PARTS=real: the real notes alone, as measured)
 # On a lent GPU: FINETUNE=recipes/sibling_pairs/cqt122_siblings.yaml recipes/gpu/run.sh 2 3 (one call;
 # its export $OUT/cqt122_pairs_gpu is the model stages 3-4 read as runs/cqt122_siblings/last).
 source "$(dirname "$0")/../lib.sh"
@@ -16,7 +16,9 @@ if on 1; then
   finetune $RUN recipes/sibling_pairs/cqt122_siblings.yaml cache/models/cqt122
 fi
 if on 3; then
-  $PY benchmarks/real_members.py --model pairs=cache/models/cqt122/pairs --model siblings=$RUN/last
+  mkdir -p recipes/sibling_pairs/results
+  $PY benchmarks/real_members.py --model pairs=cache/models/cqt122/pairs --model siblings=$RUN/last \
+    | tee recipes/sibling_pairs/results/real_members.md
 fi
 if on 4; then
   member_systems $RUN cqt122/siblings recipes/sibling_pairs/results/system \
