@@ -5,9 +5,11 @@
 Each member's back-end normalises a trial's score by the top-N scores of its enrolment and of
 its test clip against a cohort of training instruments' centroids (AS-norm, step 2 of
 :class:`mie_core.scoring.backend.Backend`). On real notes the cohort holds no real
-instrument. Here, for every real source scored, the centroids (in the member's scoring space)
-of the real instruments of the *other* sources join the cohort: a cohort that includes real
-notes, fitted without the source scored. Same trials for both (the paper's protocol on the
+instrument. Here the centroids (in the member's scoring space) of the real instruments join
+the cohort, with every source a trial touches left out: for a trial enrolled in source B whose
+test clip is of source T, those of sources other than B and T (a user's impostor clip never
+has its own instrument in the cohort). ``--keep-test-source`` leaves T's in: the leak that
+measured a gain where there is none (docs/experiments/real-cohort.md). Same trials for both (the paper's protocol on the
 fetched real notes, 5 enrolment notes, 20 + 20 trials per instrument, ``--draws`` draws; a
 trial belongs to its enrolled instrument's source). Prints AS-norm EER % per source and
 pooled (pooled: each trial scored with its own source's cohort), means over draws.
@@ -15,9 +17,9 @@ Default: the members of the shipped mel+cqt system.
 
 ``--system PATH``: the same for a fused system's automatic verdicts (as
 ``benchmarks/held_out_verdicts.py`` scores them, each source held out from every fit), with
-the cohort kept strictly out of the source scored: for a held-out source S, every trial the
-studio weights are fitted on (enrolled in source B) is scored with the real instruments of
-sources other than S and B in the cohort, and S's own trials with those of sources other than S.
+the cohort kept strictly out of the source scored: for a held-out source S, a trial enrolled
+in source B with its test clip of source T (the studio weights are fitted on B, T other than S,
+and scored on B = S) has the real instruments of sources other than S, B and T in its cohort.
 The ``training`` row reproduces the README's per-source table.
 """
 from __future__ import annotations
@@ -40,9 +42,11 @@ def main() -> int:
     p.add_argument("--top-n", type=int, nargs="+", default=None,
                    help="AS-norm cohort sizes to try (default: each back-end's own)")
     p.add_argument("--system", default=None, help="a fused system's folder: its automatic verdicts instead")
+    p.add_argument("--keep-test-source", action="store_true",
+                   help="leave the test clip's source in the cohort (the leak, for the record)")
     args = p.parse_args()
     if args.system:
-        return system(args.system, args.draws)
+        return system(args.system, args.draws, args.keep_test_source)
     from dataclasses import replace
 
     from mie_core.evaluation import protocol
@@ -80,7 +84,7 @@ def main() -> int:
             for label in ("training", "+ real"):
                 per = {k: [] for k in names + ["pooled"]}
                 scored = {(k, t): replace(backend, top_n=top_n, cohort=backend.cohort if label == "training" else
-                                          np.concatenate([backend.cohort, centroid[~np.isin(src_of, [k, t])]]))
+                                          np.concatenate([backend.cohort, centroid[~np.isin(src_of, [k] if args.keep_test_source else [k, t])]]))
                           for k in names for t in names}
                 for d in draws:
                     es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
@@ -108,7 +112,7 @@ def with_real_cohort(backend, centroids: np.ndarray, keep: np.ndarray):
     return replace(backend, cohort=np.concatenate([backend.cohort, centroids[keep]]).astype(np.float32))
 
 
-def system(path: str, n_draws: int) -> int:
+def system(path: str, n_draws: int, keep_test_source: bool = False) -> int:
     """The automatic verdicts of a fused system per held-out source, training cohort against
     training + real instruments of sources other than the held-out one and the trial's own."""
     from pathlib import Path
@@ -164,7 +168,8 @@ def system(path: str, n_draws: int) -> int:
                     for t in names:
                         m = (es == b) & (ts == t)
                         if m.any():
-                            out = frozenset({held, b, t}) if label == "+ real" else frozenset(names)
+                            out = (frozenset(names) if label == "training" else
+                                   frozenset({held, b} if keep_test_source else {held, b, t}))
                             x[m] = fusion.fusion_features(member_llrs(out, i), qualities[i])[m]
                 fit_on = (es != held) & (ts != held)
                 w, c = sources.fit_linear(x[fit_on], d.target[fit_on])
