@@ -72,3 +72,38 @@ def verdict_rates(llr: np.ndarray, target: np.ndarray) -> tuple[float, float, fl
 
     t, n = llr[target], llr[~target]
     return metrics.eer(t, n), float(np.mean(t >= 0)), float(np.mean(n < 0)), metrics.cllr(t, n)
+
+
+def held_out_system(path, n_draws: int, inputs: str | None = None, c: float | None = None) -> dict:
+    """What the held-out benchmarks score a fused system's real trials with, as the pages'
+    automatic mix does: ``ver`` (its verifier), ``real`` (the real part), ``backends`` and
+    ``members`` (its members' back-ends and embeddings of the real notes), ``draws`` (the
+    paper's protocol, ``n_draws``), ``src`` (each real note's source), ``p_by`` ({source S:
+    (n_notes,) P(studio) by the condition model fitted without S}, reading ``inputs`` with
+    inverse strength ``c``, the shipped ones by default), ``inputs``, ``c``. fp32, the one store."""
+    from pathlib import Path
+
+    from mie_core.data.corpus import Corpus, default_corpus_dir
+    from mie_core.evaluation import protocol
+    from mie_core.evaluation.embeddings import EmbeddingStore
+    from mie_core.evaluation.parts import load_parts, real_sources_part
+    from mie_core.evaluation.report import CONDITION_C, CONDITION_INPUTS, condition_inputs, system_members
+    from mie_core.scoring.condition import N_RECORDING, clip_weight, fit_condition_model
+
+    path, prec, store = Path(path), "fp32", EmbeddingStore()
+    real = real_sources_part()
+    if real is None:
+        raise SystemExit("no real recordings here: python -m mie_core fetch")
+    parts = load_parts(Corpus.load(default_corpus_dir()), ("valid", "calib"), "program_disjoint")
+    x_cond = {n: condition_inputs(path, prt, store, prec) for n, prt in (("real", real), *parts.items())}
+    inputs, c = inputs or CONDITION_INPUTS, CONDITION_C if c is None else c
+    if inputs != CONDITION_INPUTS:  # the shipped inputs are the recording's six numbers, then the member vectors
+        cols = slice(0, N_RECORDING) if inputs == "recording" else slice(N_RECORDING, None)
+        x_cond = {n: v[:, cols] for n, v in x_cond.items()}
+    ver, backends, members = system_members(path, real, store, prec)
+    src = real.rows["source"].to_numpy()
+    p_by = {s: clip_weight(fit_condition_model(x_cond["valid"], x_cond["calib"], x_cond["real"][src != s], c, inputs),
+                           x_cond["real"]) for s in np.unique(src)}
+    draws = protocol.protocol_draws(real.rows["instrument_str"].to_numpy(), 0, n_draws)
+    return {"ver": ver, "real": real, "backends": backends, "members": members, "draws": draws, "src": src,
+            "p_by": p_by, "inputs": inputs, "c": c}

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-import _common  # noqa: F401  (puts the repository on the path)
+import _common  # puts the repository on the path; held_out_system
 
 
 def main() -> int:
@@ -52,32 +52,14 @@ def main() -> int:
     names = [n for n in args.ways.split(",") if n]
     if not names or set(names) - {"pooled", "balanced", "shrunk"}:
         p.error(f"--ways: comma-separated names among pooled, balanced, shrunk, not {args.ways!r}")
-    from mie_core.data.corpus import Corpus, default_corpus_dir
-    from mie_core.evaluation import protocol
-    from mie_core.evaluation.embeddings import EmbeddingStore
-    from mie_core.evaluation.parts import load_parts, real_sources_part
-    from mie_core.evaluation.report import CONDITION_C, CONDITION_INPUTS, condition_inputs, system_members
     from mie_core.scoring import fusion, sources
-    from mie_core.scoring.condition import N_RECORDING, clip_weight, fit_condition_model, mixed_llr, trial_weight
-    from mie_core.service.verify import load_verifier
+    from mie_core.scoring.condition import mixed_llr, trial_weight
 
-    path, prec, store = Path(args.system), "fp32", EmbeddingStore()
-    ver = load_verifier(path, prec)
-    parts = load_parts(Corpus.load(default_corpus_dir()), ("valid", "calib"), "program_disjoint")
-    real = real_sources_part()
-    x_cond = {n: condition_inputs(path, prt, store, prec) for n, prt in (("real", real), *parts.items())}
-    inputs, c = args.inputs or CONDITION_INPUTS, CONDITION_C if args.c is None else args.c
-    if inputs != CONDITION_INPUTS:  # the shipped inputs are the recording's six numbers, then the member vectors
-        cols = slice(0, N_RECORDING) if inputs == "recording" else slice(N_RECORDING, None)
-        x_cond = {n: v[:, cols] for n, v in x_cond.items()}
-    backends, members = system_members(path, real, store, prec)[1:]
-    draws = protocol.protocol_draws(real.rows["instrument_str"].to_numpy(), 0, args.draws)
-    feats = [fusion.trial_features(backends, ver.fusion, members, d) for d in draws]
-    src = real.rows["source"].to_numpy()
+    path = Path(args.system)
+    h = _common.held_out_system(path, args.draws, args.inputs, args.c)
+    ver, real, draws, src, p_by, inputs, c = (h[k] for k in ("ver", "real", "draws", "src", "p_by", "inputs", "c"))
+    feats = [fusion.trial_features(h["backends"], ver.fusion, h["members"], d) for d in draws]
     own = ver.fusion.fusion
-    p_by = {s: clip_weight(fit_condition_model(x_cond["valid"], x_cond["calib"], x_cond["real"][src != s],
-                                               c, inputs), x_cond["real"])
-            for s in np.unique(src)}
     # label -> (fit(x, target[, groups]) -> (w, b), whether each source counts alike): the module docstring's ways
     shrunk = {f"shrunk {l2:g}": (partial(fit_shrunk, l2=l2, toward=own.weights), False) for l2 in (0.01, 0.1)}
     every = {"pooled": {"pooled (shipped)": (sources.fit_linear, False)},

@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-import _common  # noqa: F401  (puts the repository on the path)
+import _common  # puts the repository on the path; held_out_system
 
 DEFAULT = ("cqt122=cache/models/cqt122", "cqt122/pairs=cache/models/cqt122/pairs",
            "cqt122/clean=cache/models/cqt122/clean", "mel122/clean=cache/models/mel122/clean")
@@ -115,36 +115,20 @@ def with_real_cohort(backend, centroids: np.ndarray, keep: np.ndarray):
 def system(path: str, n_draws: int, keep_test_source: bool = False) -> int:
     """The automatic verdicts of a fused system per held-out source, training cohort against
     training + real instruments of sources other than the held-out one and the trial's own."""
-    from pathlib import Path
-
-    from mie_core.data.corpus import Corpus, default_corpus_dir
-    from mie_core.evaluation import protocol
-    from mie_core.evaluation.embeddings import EmbeddingStore, unit
-    from mie_core.evaluation.parts import load_parts, real_sources_part
-    from mie_core.evaluation.report import CONDITION_C, CONDITION_INPUTS, condition_inputs, system_members
+    from mie_core.evaluation.embeddings import unit
     from mie_core.scoring import fusion, sources
-    from mie_core.scoring.condition import clip_weight, fit_condition_model, mixed_llr, trial_weight
-    from mie_core.service.verify import load_verifier
+    from mie_core.scoring.condition import mixed_llr, trial_weight
 
-    path, prec, store = Path(path), "fp32", EmbeddingStore()
-    ver = load_verifier(path, prec)
-    parts = load_parts(Corpus.load(default_corpus_dir()), ("valid", "calib"), "program_disjoint")
-    real = real_sources_part()
-    if real is None:
-        raise SystemExit("no real recordings here: python -m mie_core fetch")
-    x_cond = {n: condition_inputs(path, prt, store, prec) for n, prt in (("real", real), *parts.items())}
-    backends, members = system_members(path, real, store, prec)[1:]
-    src, inst = real.rows["source"].to_numpy(), real.rows["instrument_str"].to_numpy()
+    h = _common.held_out_system(path, n_draws)
+    ver, backends, members, draws, src, p_by = (h[k] for k in ("ver", "backends", "members", "draws", "src", "p_by"))
+    inst = h["real"].rows["instrument_str"].to_numpy()
     names = sorted(set(src))
-    draws = protocol.protocol_draws(inst, 0, n_draws)
     real_inst = sorted(set(inst))
     src_of = np.array([src[inst == i][0] for i in real_inst])
     centroids = [unit(np.stack([b.vectors(e)[inst == i].mean(0) for i in real_inst])) for b, e in zip(backends, members)]
     qualities = [fusion.trial_quality(ver.fusion.detector.prob_clean(fusion.member_vectors(backends, members)), d)
                  for d in draws]
     own = ver.fusion.fusion
-    p_by = {s: clip_weight(fit_condition_model(x_cond["valid"], x_cond["calib"], x_cond["real"][src != s],
-                                               CONDITION_C, CONDITION_INPUTS), x_cond["real"]) for s in names}
     llr_cache: dict = {}
 
     def member_llrs(excluded: frozenset, i: int) -> list:
