@@ -90,6 +90,8 @@ def main() -> int:
             if scored:
                 kinds, first = accepted_kinds(scored, real.rows), scored
             r = {k: {v: float(np.mean([q[k][v] for q in recs])) for v in recs[0][k]} for k in recs[0]}
+            if scored:
+                first_rates = r
             worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
             print(f"| {label}{' + margin' if with_margin else ''} | " + " | ".join(
                 f"{k} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / {100 * v['impostors_rejected']:.1f})"
@@ -99,8 +101,12 @@ def main() -> int:
           f"trials: {100 * kinds['family'][1]:.0f} % and {100 * kinds['program'][1]:.0f} %; "
           f"{kinds['n']:.0f} accepted over the draws)")
     for source, pairs in confusions(first, real.rows, args.confusions).items():
+        # every draw gives a source as many impostor trials, so the mean rate is the pooled one
+        listed, accepted = sum(q[2] for q in pairs), sum(q[2] * q[3] for q in pairs)
+        rest = 1.0 - (1.0 - first_rates[source]["impostors_rejected"] - accepted) / max(1.0 - listed, 1e-12)
         print(f"  {source}: " + "; ".join(f"{e} <- {t}: {100 * share:.0f} % of its impostor trials, "
-                                           f"{100 * rate:.0f} % of them accepted" for e, t, share, rate in pairs))
+                                           f"{100 * rate:.0f} % of them accepted" for e, t, share, rate in pairs)
+              + f"; every other impostor: {100 * rest:.0f} % rejected")
     return 0
 
 

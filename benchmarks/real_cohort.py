@@ -9,9 +9,9 @@ instrument. Here the centroids (in the member's scoring space) of the real instr
 the cohort, with every source a trial touches left out: for a trial enrolled in source B whose
 test clip is of source T, those of sources other than B and T (a user's impostor clip never
 has its own instrument in the cohort). ``--keep-test-source`` leaves T's in: the leak that
-measured a gain where there is none (docs/experiments/real-cohort.md). Same trials for both (the paper's protocol on the
-fetched real notes, 5 enrolment notes, 20 + 20 trials per instrument, ``--draws`` draws; a
-trial belongs to its enrolled instrument's source). Prints AS-norm EER % per source and
+measured a gain where there is none (docs/experiments/real-cohort.md). Same trials for both
+(the paper's protocol on the fetched real notes, 5 enrolment notes, 20 + 20 trials per
+instrument, ``--draws`` draws; a trial belongs to its enrolled instrument's source). Prints AS-norm EER % per source and
 pooled (pooled: each trial scored with its own source's cohort), means over draws.
 Default: the members of the shipped mel+cqt system.
 
@@ -50,7 +50,7 @@ def main() -> int:
     from dataclasses import replace
 
     from mie_core.evaluation import protocol
-    from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision, unit
+    from mie_core.evaluation.embeddings import EmbeddingStore, embed_models, resolve_precision
     from mie_core.evaluation.parts import real_sources_part
     from mie_core.evaluation.report import parse_model_arg
     from mie_core.scoring import metrics, sources
@@ -76,32 +76,42 @@ def main() -> int:
     print("|---|---|---:|" + "---:|" * (len(names) + 1))
     for name, e in emb.items():
         backend = Backend.load(models[name])
-        v = backend.vectors(e)
-        real = sorted(set(inst))
-        centroid = unit(np.stack([v[inst == i].mean(0) for i in real]))
-        src_of = np.array([src[inst == i][0] for i in real])
+        centroids, src_of = real_centroids(backend.vectors(e), inst, src)
         for top_n in args.top_n or [backend.top_n]:
+            sized = replace(backend, top_n=top_n)
             for label in ("training", "+ real"):
                 per = {k: [] for k in names + ["pooled"]}
-                scored = {(k, t): replace(backend, top_n=top_n, cohort=backend.cohort if label == "training" else
-                                          np.concatenate([backend.cohort, centroid[~np.isin(src_of, [k] if args.keep_test_source else [k, t])]]))
-                          for k in names for t in names}
                 for d in draws:
                     es, ts = sources.trial_sources(src, d.enroll, d.model, d.test)
-                    pooled = np.zeros(len(d.test))
+                    cache: dict = {}  # the sources left out of the cohort -> AS-norm scores of every trial
+                    s = np.zeros(len(d.test))
+                    for k in names:
+                        for t in names:  # a test clip's own source is out of the cohort too
+                            m = (es == k) & (ts == t)
+                            if m.any():
+                                out = frozenset(names if label == "training" else
+                                                {k} if args.keep_test_source else {k, t})
+                                if out not in cache:
+                                    cached = with_real_cohort(sized, centroids, ~np.isin(src_of, list(out)))
+                                    cache[out] = trial_scores(cached, e, d)["asnorm"]
+                                s[m] = cache[out][m]
                     for k in names:
                         m = es == k
-                        s = np.zeros(len(d.test))
-                        for t in names:  # a test clip's own source is out of the cohort too
-                            mt = m & (ts == t)
-                            if mt.any():
-                                s[mt] = trial_scores(scored[k, t], e, d)["asnorm"][mt]
-                        pooled[m] = s[m]
                         per[k].append(metrics.eer(s[m & d.target], s[m & ~d.target]))
-                    per["pooled"].append(metrics.eer(pooled[d.target], pooled[~d.target]))
+                    per["pooled"].append(metrics.eer(s[d.target], s[~d.target]))
                 print(f"| {name} | {label} | {top_n} | " + " | ".join(f"{100 * np.mean(per[k]):.2f}" for k in per)
                       + " |", flush=True)
     return 0
+
+
+def real_centroids(vectors: np.ndarray, instrument: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(centroids (r, k) unit, source of each (r,)): the real instruments' mean vectors in a
+    member's scoring space (``vectors`` (n, k), each note's ``instrument`` and ``source``)."""
+    from mie_core.evaluation.embeddings import unit
+
+    names = sorted(set(instrument))
+    return (unit(np.stack([vectors[instrument == i].mean(0) for i in names])),
+            np.array([source[instrument == i][0] for i in names]))
 
 
 def with_real_cohort(backend, centroids: np.ndarray, keep: np.ndarray):
@@ -115,7 +125,6 @@ def with_real_cohort(backend, centroids: np.ndarray, keep: np.ndarray):
 def system(path: str, n_draws: int, keep_test_source: bool = False) -> int:
     """The automatic verdicts of a fused system per held-out source, training cohort against
     training + real instruments of sources other than the held-out one and the trial's own."""
-    from mie_core.evaluation.embeddings import unit
     from mie_core.scoring import fusion, sources
     from mie_core.scoring.condition import mixed_llr, trial_weight
 
@@ -123,9 +132,8 @@ def system(path: str, n_draws: int, keep_test_source: bool = False) -> int:
     ver, backends, members, draws, src, p_by = (h[k] for k in ("ver", "backends", "members", "draws", "src", "p_by"))
     inst = h["real"].rows["instrument_str"].to_numpy()
     names = sorted(set(src))
-    real_inst = sorted(set(inst))
-    src_of = np.array([src[inst == i][0] for i in real_inst])
-    centroids = [unit(np.stack([b.vectors(e)[inst == i].mean(0) for i in real_inst])) for b, e in zip(backends, members)]
+    centroids, src_of = zip(*[real_centroids(b.vectors(e), inst, src) for b, e in zip(backends, members)])
+    src_of = src_of[0]  # the same instruments, in the same order, for every member
     qualities = [fusion.trial_quality(ver.fusion.detector.prob_clean(fusion.member_vectors(backends, members)), d)
                  for d in draws]
     own = ver.fusion.fusion
