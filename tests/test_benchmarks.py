@@ -18,11 +18,12 @@ def test_every_benchmark_answers_help(script):
     assert "usage:" in res.stdout
 
 
-def _held_out_verdicts(monkeypatch):
+def _benchmark(monkeypatch, name: str):
+    """The script ``benchmarks/<name>.py`` as a module."""
     import importlib.util
 
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its `import _common`, for this test only
-    spec = importlib.util.spec_from_file_location("held_out_verdicts", REPO / "benchmarks" / "held_out_verdicts.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -40,8 +41,32 @@ def test_confusions_count_the_accepted_impostor_pairs_per_source(monkeypatch):
     d = Trials(enroll=np.array([[0], [2]]), model_label=np.array(["A", "B"]), model=np.array([0, 0, 0, 0, 1]),
                test=np.array([1, 2, 3, 4, 0]), target=np.array([True, False, False, False, False]))
     llr = np.array([3.0, 1.0, -1.0, 0.5, -2.0])
-    out = _held_out_verdicts(monkeypatch).confusions([(llr, d)], rows, top=5)
+    out = _benchmark(monkeypatch, "held_out_verdicts").confusions([(llr, d)], rows, top=5)
     assert list(out) == ["a"]
     (e1, t1, share1, rate1), (e2, t2, share2, rate2) = sorted(out["a"], key=lambda r: r[2])
     assert (e1, t1, share1, rate1) == ("A", "C", 1 / 3, 1.0)
     assert (e2, t2, share2, rate2) == ("A", "B", 2 / 3, 0.5)
+
+
+def test_nested_choice_picks_the_feature_set_that_carries_over(monkeypatch):
+    """Four sources; one feature set separates the classes in every source, the other is
+    noise: chosen on the other sources, every held-out source gets the separating set, and
+    its LLRs are that set's own leave-one-source-out fit (mixed with s = 1: studio alone)."""
+    import numpy as np
+
+    from mie_core.scoring import sources
+
+    mod = _benchmark(monkeypatch, "studio_features")
+    rng = np.random.default_rng(0)
+    n = 400
+    target = np.arange(n) % 2 == 0
+    es = np.repeat(np.array(list("abcd")), n // 4)
+    ts = es.copy()
+    sets = {"noise": rng.normal(size=(n, 2)), "signal": (2.0 * target - 1.0)[:, None] + rng.normal(size=(n, 1))}
+    for criterion in ("eer", "worst"):
+        llr, chosen = mod.nested_choice(sets, target, es, ts, np.zeros(n), np.ones(n), criterion)
+        assert chosen == dict.fromkeys("abcd", "signal")
+        np.testing.assert_allclose(llr, sources.leave_one_source_out(sets["signal"], target, es, ts)[0])
+    fs = mod.feature_sets(np.arange(18.0).reshape(2, 9), m=4)
+    assert [v.shape[1] for v in fs.values()] == [9, 4, 5, 6, 3]
+    np.testing.assert_array_equal(fs["l, mean(l) w, w"][0], [0, 1, 2, 3, 1.5 * 8, 8])
