@@ -47,12 +47,17 @@ def feature_sets(x: np.ndarray, m: int) -> dict[str, np.ndarray]:
             "mean(l), mean(l) w, w": np.c_[mean, mean * w, w]}
 
 
+def worst_of(rates: dict) -> float:
+    """The lowest verdict rate (genuine accepted or impostors rejected) over the sources of
+    ``rates`` ({source | "pooled": {"genuine_accepted", "impostors_rejected", ...}}), pooled aside."""
+    return min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in rates.items() if k != "pooled")
+
+
 def worst_rate(llr: np.ndarray, target: np.ndarray, enrol_source: np.ndarray) -> float:
-    """The lowest verdict rate (genuine accepted or impostors rejected at prior 0.5) over the sources."""
+    """:func:`worst_of` the verdicts at prior 0.5 of ``llr`` (n,) by the enrolled instrument's source."""
     from mie_core.scoring import sources
 
-    r = sources.rates_with_pooled(llr, target, enrol_source)
-    return min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
+    return worst_of(sources.rates_with_pooled(llr, target, enrol_source))
 
 
 def nested_choice(sets: dict[str, np.ndarray], target: np.ndarray, enrol_source: np.ndarray,
@@ -121,10 +126,9 @@ def main() -> int:
           f"EER % (genuine accepted / impostors rejected %), means over {args.draws} draws")
     for name, rr in recs.items():
         r = {k: {v: float(np.mean([q[k][v] for q in rr])) for v in rr[0][k]} for k in rr[0]}
-        worst = min(min(v["genuine_accepted"], v["impostors_rejected"]) for k, v in r.items() if k != "pooled")
         print(f"| {name} | " + " | ".join(
             f"{k} {100 * v['eer']:.2f} ({100 * v['genuine_accepted']:.1f} / {100 * v['impostors_rejected']:.1f})"
-            for k, v in r.items()) + f" | worst {100 * worst:.1f} |", flush=True)
+            for k, v in r.items()) + f" | worst {100 * worst_of(r):.1f} |", flush=True)
     for crit, c in picks.items():
         print(f"chosen by the {crit}: " + ", ".join(f"{n} {k}" for n, k in c.most_common()) + " (sources x draws)")
     return 0
