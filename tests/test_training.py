@@ -266,11 +266,22 @@ def test_tiny_config_learns(reference_run, tiny_corpus):
     assert meta["provenance"]["config"]["run"]["name"] == "tiny" and meta["versions"]["torch"]
 
 
+def _until_logged(proc, log: Path, step: int, after_line: int, timeout_s: float = 240) -> None:
+    """Waits until ``log`` has a train record of ``step`` beyond its first ``after_line`` lines
+    (or ``proc`` ends)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        if any(f'"step": {step},' in l for l in log.read_text().splitlines()[after_line:]):
+            return
+        time.sleep(0.05)
+
+
 def test_stop_kill_and_resume_follow_the_same_path(reference_run, tiny_corpus, tmp_path):
     """A run stopped by --max-minutes (at its step-0 checkpoint), resumed and stopped by
-    --stop-at-step, resumed, killed by SIGKILL between two checkpoints and resumed again ends
-    with the reference run's weights, bit for bit (one run through every interruption: each
-    alone would retrain the whole tiny run)."""
+    --stop-at-step, resumed and stopped by SIGTERM (at the step under way, checkpointed, exit
+    143), resumed, killed by SIGKILL between two checkpoints and resumed again ends with the
+    reference run's weights, bit for bit (one run through every interruption: each alone
+    would retrain the whole tiny run)."""
     run_train(train_cmd(tiny_corpus.root, tmp_path, "--max-minutes", "0"))
     state = tmp_path / "tiny" / "state.pt"
     log = tmp_path / "tiny" / "log.jsonl"
@@ -281,21 +292,32 @@ def test_stop_kill_and_resume_follow_the_same_path(reference_run, tiny_corpus, t
     assert torch.load(state, map_location="cpu", weights_only=False)["step"] == 17
     paused = [json.loads(l) for l in log.read_text().splitlines() if '"paused"' in l]
     assert [(r["step"], r["reason"]) for r in paused] == [(0, "time"), (17, "steps")]
-    err = tmp_path / "resume.err"
+    # SIGTERM: the step under way is finished and checkpointed, whatever ckpt_every says
+    err = tmp_path / "term.err"
     with err.open("w") as f:
+        n0 = len(log.read_text().splitlines())
         proc = subprocess.Popen([sys.executable, "-m", "training.train", "--resume", str(state)], cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=f, env=train_env())
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None:
-            if any('"step": 45,' in l for l in log.read_text().splitlines()):
-                break
-            time.sleep(0.05)
+        _until_logged(proc, log, 20, n0)
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    termed = torch.load(state, map_location="cpu", weights_only=False)["step"]
+    paused = [json.loads(l) for l in log.read_text().splitlines() if '"paused"' in l]
+    assert (paused[-1]["step"], paused[-1]["reason"]) == (termed, "signal") and termed >= 20
+    assert "resumed at step 17" in err.read_text() and f"stopped by SIGTERM at step {termed}" in err.read_text()
+    err = tmp_path / "resume.err"
+    with err.open("w") as f:
+        n0 = len(log.read_text().splitlines())
+        proc = subprocess.Popen([sys.executable, "-m", "training.train", "--resume", str(state)], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=f, env=train_env())
+        _until_logged(proc, log, (termed // 40 + 1) * 40 + 5, n0)  # past the next checkpoint
         assert proc.poll() is None, "the run ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert "resumed at step 17" in err.read_text()
+    assert f"resumed at step {termed}" in err.read_text()
     saved = torch.load(state, map_location="cpu", weights_only=False)["step"]
-    assert 40 <= saved < 200  # killed between checkpoints: steps after the last one are redone
+    assert saved % 40 == 0 and termed < saved < 200  # killed between checkpoints: steps after the last one are redone
     res = run_train([sys.executable, "-m", "training.train", "--resume", str(state)])
     assert f"resumed at step {saved}" in res.stderr
     a, b = weights(reference_run), weights(tmp_path / "tiny")

@@ -396,8 +396,13 @@ def _batch_worker(sampler: ClipSampler, size: int, state: dict, out, stop) -> No
     """The loop of one :class:`ParallelBatches` process: batches, each with the generator's
     state after it, until told to stop; an error goes out as its traceback."""
     import queue
+    import signal
     import traceback
 
+    # a stop asked of the trainer's process group (Ctrl-C, the study's SIGTERM) is the trainer's to
+    # handle: it checkpoints first, with this stream's state, then closes the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent = os.getppid()
     sampler.set_state(state)
     while not stop.is_set() and os.getppid() == parent:  # a killed trainer leaves no workers behind
@@ -476,13 +481,14 @@ class ParallelBatches:
         return batch
 
     def close(self) -> None:
-        """Stops the workers at once. They hold nothing that needs saving (the stream's
-        state lives here), and a worker whose queue still holds a batch that will never be
-        read cannot exit by itself (its queue's feeder thread waits to flush it)."""
+        """Stops the workers at once (SIGKILL: they ignore SIGTERM, which is the trainer's to
+        handle). They hold nothing that needs saving (the stream's state lives here), and a
+        worker whose queue still holds a batch that will never be read cannot exit by itself
+        (its queue's feeder thread waits to flush it)."""
         self._stop.set()
         for p in self._procs:
             if p.is_alive():
-                p.terminate()
+                p.kill()
         for p in self._procs:
             p.join(timeout=5)
         for q in self._queues:

@@ -15,7 +15,8 @@ side with one thread each (``python -m training.train`` in a child process, its 
 (``--stop-at-step``), exports the model there (``atSTEPS/``) and evaluates it
 (:mod:`training.study_eval`, ``eval_atSTEPS.json`` in the run folder). A run is claimed by an
 OS lock while a worker has it, so two ``run`` commands share the work instead of doubling it;
-a killed run carries on from its last checkpoint (``--resume``); a finished run (its record,
+a killed run carries on from its last checkpoint (``--resume``), and a run stopped with the
+study (SIGTERM or Ctrl-C to ``run``) checkpoints the step it is on first; a finished run (its record,
 here or in ``docs/study/results.json`` when the run folder is gone) is never retrained; a
 larger budget later carries every run on along the same schedule.
 """

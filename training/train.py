@@ -16,7 +16,10 @@ what the app and ``mie_core`` load; nothing unpickled).
 A run killed at any moment and resumed loses at most the steps since its last
 checkpoint (``run.ckpt_every``) and then follows the same path: the data sampler's
 generator, torch's generator, the optimizer and the step are all restored, and the
-learning-rate schedule is a function of the step alone.
+learning-rate schedule is a function of the step alone. A run asked to stop (SIGTERM, or
+Ctrl-C's SIGINT) loses nothing: it finishes the step under way, checkpoints, and exits with
+128 + the signal's number (143, 130); a second signal stops it at once. (One process only:
+under DDP, torchrun's own handling stands.)
 """
 from __future__ import annotations
 
@@ -26,8 +29,10 @@ import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -540,7 +545,11 @@ def run(args) -> int:
     model.train()
     stop_reason = "done"
     window_t, window_clips = time.monotonic(), 0
+    signalled, previous = _ask_to_stop_on_signals(world)
     while step < o.steps:
+        if signalled:
+            stop_reason = "signal"
+            break
         if args.stop_at_step is not None and step >= args.stop_at_step:
             stop_reason = "steps"
             break
@@ -593,6 +602,7 @@ def run(args) -> int:
         if not math.isfinite(loss.item()):
             log.say(f"step {step}: loss is {loss.item()}; stopping (last checkpoint kept)")
             log.event(event="error", step=step, message="non-finite loss")
+            _restore_signals(previous)
             batches.close()
             return 1
         if bar is not None:
@@ -622,18 +632,20 @@ def run(args) -> int:
             window_t, window_clips = time.monotonic(), 0
         if cfg.run.ckpt_every and step % cfg.run.ckpt_every == 0:
             checkpoint()
+    _restore_signals(previous)  # from here a signal acts as it would have
     batches.close()
     if bar is not None:
         bar.close()
-    if stop_reason in ("time", "steps"):
+    if stop_reason in ("time", "steps", "signal"):
         checkpoint()
         if is_main:
             log.event(event="paused", step=step, reason=stop_reason)
-            why = f"after {args.max_minutes} min" if stop_reason == "time" else "as asked"
+            why = {"time": f"after {args.max_minutes} min", "steps": "as asked",
+                   "signal": f"by {signal.Signals(signalled[0]).name}" if signalled else ""}[stop_reason]
             log.say(f"stopped {why} at step {step} of {o.steps}; its model: `python -m training.train --export "
                     f"{run_dir / 'state.pt'} --to DIR`; carry on with "
                     f"`python -m training.train --resume {run_dir / 'state.pt'}`")
-        return 0
+        return 128 + signalled[0] if stop_reason == "signal" else 0
     validate()
     checkpoint()
     if is_main:
@@ -655,6 +667,28 @@ def run(args) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def _ask_to_stop_on_signals(world: int) -> tuple[list[int], dict]:
+    """(signalled, previous): from now on SIGTERM and SIGINT append their number to
+    ``signalled`` (the loop stops at its next step, after a checkpoint) and restore the
+    default, so a second one stops the process at once; ``previous`` {signal: handler} to put
+    back. Nothing is installed under DDP or off the main thread (where Python cannot)."""
+    signalled: list[int] = []
+    if world > 1 or threading.current_thread() is not threading.main_thread():
+        return signalled, {}
+
+    def ask(signum, frame):  # noqa: ARG001
+        signalled.append(signum)
+        signal.signal(signum, signal.SIG_DFL)
+
+    return signalled, {sig: signal.signal(sig, ask) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore_signals(previous: dict) -> None:
+    """Puts back the handlers :func:`_ask_to_stop_on_signals` replaced (one Python did not set: the default)."""
+    for sig, handler in previous.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def make_chain(cfg: Config, say=None):
