@@ -230,3 +230,18 @@ def test_a_background_child_runs_its_module_at_the_lowest_priority_in_its_own_se
     assert child_command(check) == [sys.executable, *check]
     with pytest.raises(ValueError, match="runs a module"):
         child_command(["script.py"], background=True)
+
+
+def test_last_step_reads_a_stop_logged_after_the_training_records(tmp_path):
+    """A run stopped by a signal checkpoints at the step it was on, past its last training
+    record: that step is what the study reports it carries on from; clips/s from training records."""
+    from training.study import last_step
+
+    lines = [{"event": "train", "step": 10, "clips_per_s": 4.0}, {"event": "train", "step": 20, "clips_per_s": 6.0},
+             {"event": "paused", "step": 23, "reason": "signal"}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert last_step(tmp_path) == (23, 5.0)
+    lines.append({"event": "train", "step": 30, "clips_per_s": 8.0})  # resumed at 23 and carried on
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert last_step(tmp_path) == (30, 6.0)
+    assert last_step(tmp_path / "none") == (0, None)

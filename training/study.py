@@ -249,13 +249,16 @@ def set_aside(run_dir: Path) -> Path:
 
 
 def last_step(run_dir: Path) -> tuple[int, float | None]:
-    """(last logged step, mean clips/s over the log) of a run folder (0, None without a log)."""
+    """(last logged step, mean clips/s over the log) of a run folder (0, None without a log):
+    the step of its last training record, or of a stop (``paused``) logged after it, which a
+    stopped run checkpoints at."""
     step, rates = 0, []
     try:
         for line in (run_dir / "log.jsonl").read_text().splitlines():
             rec = json.loads(line)
-            if rec.get("event") == "train":
+            if rec.get("event") in ("train", "paused"):
                 step = rec["step"]
+            if rec.get("event") == "train":
                 rates.append(rec.get("clips_per_s") or 0)
     except (OSError, ValueError):
         pass
