@@ -62,7 +62,7 @@ def worst_rate(llr: np.ndarray, target: np.ndarray, enrol_source: np.ndarray) ->
 
 def nested_choice(sets: dict[str, np.ndarray], target: np.ndarray, enrol_source: np.ndarray,
                   test_source: np.ndarray, llr_own: np.ndarray, s: np.ndarray,
-                  criterion: str = "eer") -> tuple[np.ndarray, dict]:
+                  criterion: str = "eer", outer: dict | None = None) -> tuple[np.ndarray, dict]:
     """Each trial's mixed LLR with the studio weights' feature set chosen without its source.
 
     For the source S of a trial's enrolment, every set of ``sets`` ({name: (n, k)}) is
@@ -70,7 +70,8 @@ def nested_choice(sets: dict[str, np.ndarray], target: np.ndarray, enrol_source:
     the rest (:func:`mie_core.scoring.sources.leave_one_source_out` one level down) and mixed
     with ``llr_own`` (n,) by ``s`` (n,) as the pages mix; the set with the lowest pooled EER
     (``criterion`` "eer") or the highest worst verdict rate ("worst") is fitted on every
-    other source and scores S. Returns (llr (n,), {S: the set chosen}).
+    other source and scores S (``outer``: those fits' LLRs, {name: (n,)}, where the caller
+    has them already). Returns (llr (n,), {S: the set chosen}).
     """
     from mie_core.scoring import metrics, sources
     from mie_core.scoring.condition import mixed_llr
@@ -79,7 +80,8 @@ def nested_choice(sets: dict[str, np.ndarray], target: np.ndarray, enrol_source:
         raise ValueError(f"criterion is 'eer' or 'worst', not {criterion!r}")
     target = np.asarray(target, bool)
     out, chosen = np.full(len(target), np.nan), {}
-    outer = {name: sources.leave_one_source_out(x, target, enrol_source, test_source)[0] for name, x in sets.items()}
+    if outer is None:
+        outer = {name: sources.leave_one_source_out(x, target, enrol_source, test_source)[0] for name, x in sets.items()}
     for held in sorted(set(enrol_source.tolist())):
         inner = (enrol_source != held) & (test_source != held)
         t, es, ts = target[inner], enrol_source[inner], test_source[inner]
@@ -114,11 +116,11 @@ def main() -> int:
         for held, pw in p_by.items():
             s[es == held] = trial_weight(pw, d)[es == held]
         sets = feature_sets(x, m)
-        for name, xs in sets.items():
-            studio, _ = sources.leave_one_source_out(xs, d.target, es, ts)
-            recs.setdefault(name, []).append(sources.rates_with_pooled(mixed_llr(llr_own, studio, s), d.target, es))
+        studio = {name: sources.leave_one_source_out(xs, d.target, es, ts)[0] for name, xs in sets.items()}
+        for name in sets:
+            recs.setdefault(name, []).append(sources.rates_with_pooled(mixed_llr(llr_own, studio[name], s), d.target, es))
         for crit in picks:
-            llr, chosen = nested_choice(sets, d.target, es, ts, llr_own, s, crit)
+            llr, chosen = nested_choice(sets, d.target, es, ts, llr_own, s, crit, outer=studio)
             picks[crit].update(chosen.values())
             recs.setdefault(f"chosen per source by the others' {'pooled EER' if crit == 'eer' else 'worst rate'}",
                             []).append(sources.rates_with_pooled(llr, d.target, es))
