@@ -70,3 +70,24 @@ def test_nested_choice_picks_the_feature_set_that_carries_over(monkeypatch):
     fs = mod.feature_sets(np.arange(18.0).reshape(2, 9), m=4)
     assert [v.shape[1] for v in fs.values()] == [9, 4, 5, 6, 3]
     np.testing.assert_array_equal(fs["l, mean(l) w, w"][0], [0, 1, 2, 3, 1.5 * 8, 8])
+
+
+def test_pair_trials_gaps_and_bands_split_one_enrolment_as_documented(monkeypatch):
+    """Enrolled A (clips 0-2, clips 0 and 1 enrolled) against impostor B (clips 3-4) and not C:
+    the trials are A's clip 2 then B's clips; the gaps are to the nearest enrolment pitch; a
+    band with both classes gets the (ROCCH) EER of its trials (separable: 0), a band lacking
+    either nan."""
+    import numpy as np
+
+    mod = _benchmark(monkeypatch, "real_pairs")
+    labels = np.array(["A", "A", "A", "B", "B", "C"])
+    enroll = np.array([0, 1])
+    test, target = mod.pair_trials(labels, enroll, "A", ["B"])
+    assert test.tolist() == [2, 3, 4] and target.tolist() == [True, False, False]
+    pitch = np.array([60, 72, 61, 66, 80, 40])
+    gaps = mod.gap_to_enrolment(pitch, enroll, test)
+    assert gaps.tolist() == [1.0, 6.0, 8.0]  # 61 is 1 from 60; 66 is 6 from 60 and 72; 80 is 8 from 72
+    eers = mod.banded_eers(np.array([0.9, 0.1, 0.2]), target, np.array([1.0, 1.5, 7.0]), bands=((0, 2), (6, 128)))
+    assert eers[0] == 0.0 and np.isnan(eers[1])
+    mixed = mod.banded_eers(np.array([0.1, 0.9]), np.array([True, False]), np.array([0.0, 0.0]), bands=((0, 2),))
+    assert mixed[0] == 0.5  # the impostor above the genuine trial: the ROCCH EER of a reversed pair is chance
