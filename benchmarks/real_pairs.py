@@ -2,6 +2,7 @@
 confuse, and how its genuine scores fall with the pitch gap to the enrolment.
 
     python benchmarks/real_pairs.py [--system cache/models/mel+cqt] [--draws 20] [--score asnorm]
+    python benchmarks/real_pairs.py --alone clean=cache/models/cqt122/clean --alone NAME=CHECKPOINT
 
 The held-out verdicts (``benchmarks/held_out_verdicts.py --confusions``) accept mostly
 impostors of the enrolled instrument's own kind: the other real piano, the other real
@@ -14,6 +15,10 @@ enrolled instrument by the test note's gap (semitones) to its nearest enrolment 
 each member's EER per band, and the correlation of score and gap among genuine and among
 impostor trials: register the embedding keeps shows as genuine scores that fall with the
 gap while the impostors' do not move. Nothing is fitted; seconds from the embedding store.
+
+``--alone NAME=PATH`` (repeatable) scores model checkpoints without a back-end instead (a run
+that no system holds yet): the cosine to the enrolment's mean, both centred on the real notes'
+mean; one table, each pair's EER % with the correlation of genuine score and gap beside it.
 """
 from __future__ import annotations
 
@@ -67,7 +72,11 @@ def main() -> int:
     p.add_argument("--system", default="cache/models/mel+cqt", help="a fused system's folder")
     p.add_argument("--draws", type=int, default=20, help="enrolment draws (default 20, as the shipped real figures)")
     p.add_argument("--score", default="asnorm", choices=("centred", "asnorm"), help="each member's score")
+    p.add_argument("--alone", action="append", metavar="NAME=PATH",
+                   help="a model checkpoint scored alone, centred cosine to the enrolment mean (repeatable)")
     args = p.parse_args()
+    if args.alone:
+        return alone(args.alone, args.draws)
     from mie_core.scoring import metrics
     from mie_core.scoring.backend import trial_scores
     from mie_core.scoring.trials import Trials
@@ -114,6 +123,45 @@ def main() -> int:
             bands = " | ".join("-" if np.isnan(e) else f"{100 * e:.1f}" for e in banded_eers(s, t, g))
             print(f"| {short(a)} | {name} | {bands} | {np.corrcoef(s[t], g[t])[0, 1]:+.2f} | "
                   f"{np.corrcoef(s[~t], g[~t])[0, 1]:+.2f} |")
+    return 0
+
+
+def alone(specs, n_draws: int) -> int:
+    """``--alone``: each checkpoint's centred cosine on the pairs, with the genuine score-gap correlation."""
+    from mie_core.evaluation import protocol
+    from mie_core.evaluation.embeddings import EmbeddingStore, embed_models
+    from mie_core.evaluation.parts import real_sources_part
+    from mie_core.evaluation.report import parse_model_arg
+    from mie_core.scoring import metrics
+
+    real = real_sources_part()
+    if real is None:
+        raise SystemExit("no real recordings here: python -m mie_core fetch")
+    labels, pitch = real.rows["instrument_str"].to_numpy(), real.rows["pitch"].to_numpy()
+    draws = protocol.protocol_draws(labels, 0, n_draws)
+    pairs = [(a, b) for a, b in PAIRS if (labels == a).sum() > 5 and (labels == b).any()]
+    embs = embed_models(dict(parse_model_arg(s) for s in specs), real, EmbeddingStore(), "fp32")
+    short = lambda s: s.replace("tonejs_", "")  # noqa: E731
+    print(f"each model alone, cosine to the enrolment mean centred on the real notes' mean, {n_draws} draws: "
+          "EER % (correlation of genuine score and gap)\n")
+    print("| model | " + " | ".join(f"{short(a)} <- {short(b)}" for a, b in pairs) + " |")
+    print("|---|" + "---:|" * len(pairs))
+    for name, e in embs.items():
+        v = e - e.mean(axis=0)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        cells = []
+        for a, b in pairs:
+            s, t, g = [], [], []
+            for d in draws:
+                enroll = d.enroll[list(d.model_label).index(a)]
+                test, target = pair_trials(labels, enroll, a, [b])
+                c = v[enroll].mean(axis=0)
+                s.append(v[test] @ (c / np.linalg.norm(c)))
+                t.append(target)
+                g.append(gap_to_enrolment(pitch, enroll, test))
+            s, t, g = map(np.concatenate, (s, t, g))
+            cells.append(f"{100 * metrics.eer(s[t], s[~t]):.1f} ({np.corrcoef(s[t], g[t])[0, 1]:+.2f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 
