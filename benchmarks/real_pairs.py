@@ -53,6 +53,26 @@ def gap_to_enrolment(pitch: np.ndarray, enroll: np.ndarray, test: np.ndarray) ->
     return np.abs(pitch[test][:, None] - pitch[enroll][None, :]).min(axis=1)
 
 
+def over_draws(score, draws, labels, pitch, enrolled: str, impostors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scores, target, gaps) of ``enrolled`` against itself and ``impostors`` over every draw's
+    enrolment; ``score(trials)`` scores one :class:`mie_core.scoring.trials.Trials` list."""
+    from mie_core.scoring.trials import Trials
+
+    out = [], [], []
+    for d in draws:
+        enroll = d.enroll[list(d.model_label).index(enrolled)]
+        test, target = pair_trials(labels, enroll, enrolled, impostors)
+        tr = Trials(enroll[None], np.array([enrolled]), np.zeros(test.size, int), test, target)
+        for acc, x in zip(out, (score(tr), target, gap_to_enrolment(pitch, enroll, test))):
+            acc.append(x)
+    return tuple(np.concatenate(x) for x in out)
+
+
+def short(label: str) -> str:
+    """An instrument label without the tonejs prefix."""
+    return label.replace("tonejs_", "")
+
+
 def banded_eers(scores, target, gaps, bands=BANDS) -> list[float]:
     """EER (fraction) of the trials whose gap lies in each band [lo, hi); nan where a band lacks
     either class."""
@@ -79,7 +99,6 @@ def main() -> int:
         return alone(args.alone, args.draws)
     from mie_core.scoring import metrics
     from mie_core.scoring.backend import trial_scores
-    from mie_core.scoring.trials import Trials
 
     h = _common.held_out_system(Path(args.system), args.draws)
     rows, names = h["real"].rows, list(h["ver"].fusion.members)
@@ -87,18 +106,9 @@ def main() -> int:
     pairs = [(a, b) for a, b in PAIRS if (labels == a).sum() > 5 and (labels == b).any()]
 
     def scored(member: int, enrolled: str, impostors):
-        """(scores, target, gaps) over every draw's enrolment of ``enrolled``."""
         be, emb = h["backends"][member], h["members"][member]
-        out = [], [], []
-        for d in h["draws"]:
-            enroll = d.enroll[list(d.model_label).index(enrolled)]
-            test, target = pair_trials(labels, enroll, enrolled, impostors)
-            tr = Trials(enroll[None], np.array([enrolled]), np.zeros(test.size, int), test, target)
-            for acc, x in zip(out, (trial_scores(be, emb, tr)[args.score], target, gap_to_enrolment(pitch, enroll, test))):
-                acc.append(x)
-        return tuple(np.concatenate(x) for x in out)
+        return over_draws(lambda tr: trial_scores(be, emb, tr)[args.score], h["draws"], labels, pitch, enrolled, impostors)
 
-    short = lambda s: s.replace("tonejs_", "")  # noqa: E731
     print(f"{args.system}: each member alone ({args.score}), EER % of the enrolled instrument's genuine notes "
           f"against every note of one impostor instrument, {args.draws} enrolment draws\n")
     print("| member | " + " | ".join(f"{short(a)} <- {short(b)}" for a, b in pairs) + " |")
@@ -133,6 +143,7 @@ def alone(specs, n_draws: int) -> int:
     from mie_core.evaluation.parts import real_sources_part
     from mie_core.evaluation.report import parse_model_arg
     from mie_core.scoring import metrics
+    from mie_core.scoring.trials import score_trials
 
     real = real_sources_part()
     if real is None:
@@ -141,25 +152,15 @@ def alone(specs, n_draws: int) -> int:
     draws = protocol.protocol_draws(labels, 0, n_draws)
     pairs = [(a, b) for a, b in PAIRS if (labels == a).sum() > 5 and (labels == b).any()]
     embs = embed_models(dict(parse_model_arg(s) for s in specs), real, EmbeddingStore(), "fp32")
-    short = lambda s: s.replace("tonejs_", "")  # noqa: E731
     print(f"each model alone, cosine to the enrolment mean centred on the real notes' mean, {n_draws} draws: "
           "EER % (correlation of genuine score and gap)\n")
     print("| model | " + " | ".join(f"{short(a)} <- {short(b)}" for a, b in pairs) + " |")
     print("|---|" + "---:|" * len(pairs))
     for name, e in embs.items():
         v = e - e.mean(axis=0)
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
         cells = []
         for a, b in pairs:
-            s, t, g = [], [], []
-            for d in draws:
-                enroll = d.enroll[list(d.model_label).index(a)]
-                test, target = pair_trials(labels, enroll, a, [b])
-                c = v[enroll].mean(axis=0)
-                s.append(v[test] @ (c / np.linalg.norm(c)))
-                t.append(target)
-                g.append(gap_to_enrolment(pitch, enroll, test))
-            s, t, g = map(np.concatenate, (s, t, g))
+            s, t, g = over_draws(lambda tr: score_trials(v, tr), draws, labels, pitch, a, [b])
             cells.append(f"{100 * metrics.eer(s[t], s[~t]):.1f} ({np.corrcoef(s[t], g[t])[0, 1]:+.2f})")
         print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
